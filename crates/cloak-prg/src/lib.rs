@@ -1,0 +1,1 @@
+//! cloak-prg
