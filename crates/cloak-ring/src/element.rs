@@ -43,7 +43,7 @@ pub trait RingElement:
     /// Wraps a `u64` into the ring (keeps the low `BITS` bits).
     fn from_u64_wrapping(v: u64) -> Self;
     /// Zero-extends the element to `u64`.
-    fn to_u64(self) -> u64;
+    fn as_u64(self) -> u64;
     /// Wraps a signed 128-bit integer into the ring (two's complement, low `BITS` bits).
     fn from_i128_wrapping(v: i128) -> Self;
     /// Reads the element as a signed two's-complement integer.
@@ -84,7 +84,7 @@ impl RingElement for u64 {
         v
     }
     #[inline]
-    fn to_u64(self) -> u64 {
+    fn as_u64(self) -> u64 {
         self
     }
     #[inline]
@@ -131,7 +131,7 @@ impl RingElement for u32 {
         v as u32
     }
     #[inline]
-    fn to_u64(self) -> u64 {
+    fn as_u64(self) -> u64 {
         u64::from(self)
     }
     #[inline]

@@ -1,0 +1,157 @@
+//! Matrix products and convolutions: shape checking here, arithmetic in the backend.
+//!
+//! The checks are free functions so that every backend (CPU now, a device later) validates
+//! operands identically and reports the same typed errors.
+
+use super::RingTensor;
+use crate::backend::{Backend, CpuBackend};
+use crate::element::RingElement;
+use crate::error::{Result, RingError};
+pub use crate::kernels::conv::Conv2dParams as Conv2dSpec;
+
+/// Dimensions of a (batched) matrix product: `batch` products of `m x k` by `k x n`;
+/// `b_batched` says whether `b` has its own batch or one matrix is shared by all.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MatmulDims {
+    /// Number of independent products.
+    pub batch: usize,
+    /// Rows of each left operand.
+    pub m: usize,
+    /// Inner dimension.
+    pub k: usize,
+    /// Columns of each right operand.
+    pub n: usize,
+    /// Whether `b` carries one matrix per batch element (else it is shared).
+    pub b_batched: bool,
+}
+
+/// Checks a matmul's operands and returns its dimensions and output shape.
+///
+/// Accepted: `[m, k] x [k, n]`, `[.., m, k] x [.., k, n]` with equal leading dimensions, and
+/// `[.., m, k] x [k, n]` (one right matrix for the whole batch, as a linear layer needs).
+pub fn matmul_dims(a: &[usize], b: &[usize]) -> Result<(MatmulDims, Vec<usize>)> {
+    let err = || RingError::ShapeMismatch { op: "matmul", lhs: a.to_vec(), rhs: b.to_vec() };
+    if a.len() < 2 || b.len() < 2 {
+        return Err(err());
+    }
+    let (m, k) = (a[a.len() - 2], a[a.len() - 1]);
+    let (kb, n) = (b[b.len() - 2], b[b.len() - 1]);
+    if k != kb {
+        return Err(err());
+    }
+    let lead_a = &a[..a.len() - 2];
+    let lead_b = &b[..b.len() - 2];
+    let b_batched = !lead_b.is_empty();
+    if b_batched && lead_a != lead_b {
+        return Err(err());
+    }
+    let batch: usize = lead_a.iter().product();
+    let mut out = lead_a.to_vec();
+    out.extend([m, n]);
+    Ok((MatmulDims { batch, m, k, n, b_batched }, out))
+}
+
+/// Checks a conv2d's operands (NCHW input, OIHW weight) and returns the output shape.
+pub fn conv2d_output_shape(x: &[usize], w: &[usize], p: &Conv2dSpec) -> Result<[usize; 4]> {
+    let op = "conv2d";
+    if x.len() != 4 || w.len() != 4 {
+        return Err(RingError::ShapeMismatch { op, lhs: x.to_vec(), rhs: w.to_vec() });
+    }
+    if p.groups == 0 || !x[1].is_multiple_of(p.groups) || !w[0].is_multiple_of(p.groups) {
+        return Err(RingError::InvalidConv {
+            op,
+            reason: format!(
+                "groups {} must divide input channels {} and output channels {}",
+                p.groups, x[1], w[0]
+            ),
+        });
+    }
+    if w[1] * p.groups != x[1] {
+        return Err(RingError::InvalidConv {
+            op,
+            reason: format!(
+                "weight has {} input channels per group, input has {} channels in {} groups",
+                w[1], x[1], p.groups
+            ),
+        });
+    }
+    let (oh, ow) = p.output_hw((x[2], x[3]), (w[2], w[3])).ok_or_else(|| RingError::InvalidConv {
+        op,
+        reason: format!(
+            "kernel {}x{} (dilation {:?}, stride {:?}) does not fit input {}x{} padded by {:?}",
+            w[2], w[3], p.dilation, p.stride, x[2], x[3], p.padding
+        ),
+    })?;
+    Ok([x[0], w[0], oh, ow])
+}
+
+/// Converts a shape known to have 4 dimensions.
+pub(crate) fn shape4(s: &[usize]) -> [usize; 4] {
+    [s[0], s[1], s[2], s[3]]
+}
+
+impl<T: RingElement> RingTensor<T> {
+    /// Wrapping matrix product (batched; see [`matmul_dims`]) on the default CPU backend.
+    pub fn matmul(&self, other: &Self) -> Result<Self> {
+        CpuBackend::default().matmul(self, other)
+    }
+
+    /// 2-d convolution on the default CPU backend.
+    pub fn conv2d(&self, weight: &Self, spec: &Conv2dSpec) -> Result<Self> {
+        CpuBackend::default().conv2d(self, weight, spec)
+    }
+
+    /// 1-d convolution: input `[N, C, L]`, weight `[O, C/groups, K]`; computed as a 2-d
+    /// convolution of height 1. `spec` uses its second components (width) for the 1-d
+    /// parameters and must have stride/dilation 1 and padding 0 in height.
+    pub fn conv1d(&self, weight: &Self, spec: &Conv2dSpec) -> Result<Self> {
+        if self.ndim() != 3 || weight.ndim() != 3 {
+            return Err(RingError::ShapeMismatch {
+                op: "conv1d",
+                lhs: self.shape().to_vec(),
+                rhs: weight.shape().to_vec(),
+            });
+        }
+        let x = self.unsqueeze(2)?;
+        let w = weight.unsqueeze(2)?;
+        let spec2 = Conv2dSpec {
+            stride: (1, spec.stride.1),
+            padding: (0, spec.padding.1),
+            dilation: (1, spec.dilation.1),
+            groups: spec.groups,
+        };
+        CpuBackend::default().conv2d(&x, &w, &spec2)?.squeeze(2)
+    }
+
+    /// Gradient of a conv2d with respect to its input (a transposed convolution of `self`,
+    /// the output gradient, with `weight`).
+    pub fn conv2d_input_grad(
+        &self,
+        weight: &Self,
+        input_shape: &[usize],
+        spec: &Conv2dSpec,
+    ) -> Result<Self> {
+        CpuBackend::default().conv2d_input_grad(self, weight, input_shape, spec)
+    }
+
+    /// Gradient of a conv2d with respect to its weight, from the input `self` and the output
+    /// gradient `grad_out`.
+    pub fn conv2d_weight_grad(
+        &self,
+        grad_out: &Self,
+        weight_shape: &[usize],
+        spec: &Conv2dSpec,
+    ) -> Result<Self> {
+        CpuBackend::default().conv2d_weight_grad(self, grad_out, weight_shape, spec)
+    }
+
+    /// Transposed 2-d convolution (PyTorch `conv_transpose2d`): weight `[I, O/groups, kh, kw]`.
+    pub fn conv_transpose2d(
+        &self,
+        weight: &Self,
+        spec: &Conv2dSpec,
+        output_padding: (usize, usize),
+    ) -> Result<Self> {
+        CpuBackend::default().conv_transpose2d(self, weight, spec, output_padding)
+    }
+}
