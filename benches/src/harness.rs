@@ -1,0 +1,127 @@
+//! A small timing harness and the one table `cargo xtask bench` prints.
+//!
+//! Each figure is the median of several timed repetitions after a warm-up; the table puts it
+//! beside the limit measured on this kind of machine with plain C, as a ratio.
+
+use std::time::{Duration, Instant};
+
+/// Timing repetitions.
+#[derive(Clone, Copy, Debug)]
+pub struct Reps {
+    /// Untimed runs first (page faults, caches, lazy initialisation).
+    pub warmup: usize,
+    /// Timed runs.
+    pub timed: usize,
+}
+
+/// Median and minimum of the timed repetitions.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// Median wall time.
+    pub median: Duration,
+    /// Fastest wall time.
+    pub min: Duration,
+}
+
+/// Runs `f` `reps.warmup` times untimed, then `reps.timed` times timed.
+pub fn time(reps: Reps, mut f: impl FnMut()) -> Timing {
+    for _ in 0..reps.warmup {
+        f();
+    }
+    let mut samples: Vec<Duration> = (0..reps.timed.max(1))
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    samples.sort();
+    Timing { median: samples[samples.len() / 2], min: samples[0] }
+}
+
+/// Whether a larger figure is better (throughput) or a smaller one (latency).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Better {
+    /// Throughput-like figure.
+    Higher,
+    /// Latency-like figure.
+    Lower,
+}
+
+/// One row of the table.
+#[derive(Clone, Debug)]
+pub struct Row {
+    /// What was measured.
+    pub name: String,
+    /// The measured figure (median).
+    pub value: f64,
+    /// Its unit.
+    pub unit: &'static str,
+    /// The comparison figure (plain C on this kind of machine, or a peer system), if any.
+    pub limit: Option<f64>,
+    /// Where the comparison figure comes from.
+    pub limit_label: &'static str,
+    /// Direction of "better".
+    pub better: Better,
+    /// Anything else worth printing (kernel used, time per call, ...).
+    pub note: String,
+}
+
+impl Row {
+    /// Measured figure as a fraction of the limit (>1 beats it).
+    pub fn ratio(&self) -> Option<f64> {
+        self.limit.map(|l| match self.better {
+            Better::Higher => self.value / l,
+            Better::Lower => l / self.value,
+        })
+    }
+}
+
+fn fmt_num(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+/// Prints the rows as one Markdown table.
+pub fn print_table(rows: &[Row]) {
+    println!("| benchmark | measured | unit | compared with | limit | ratio | notes |");
+    println!("|---|---:|---|---|---:|---:|---|");
+    for r in rows {
+        let limit = r.limit.map(fmt_num).unwrap_or_else(|| "-".into());
+        let ratio = r.ratio().map(|x| format!("{x:.2}x")).unwrap_or_else(|| "-".into());
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} |",
+            r.name,
+            fmt_num(r.value),
+            r.unit,
+            r.limit_label,
+            limit,
+            ratio,
+            r.note
+        );
+    }
+}
+
+/// Writes the rows as JSON (hand-rolled: the suite needs no serialisation dependency).
+pub fn to_json(rows: &[Row]) -> String {
+    let items: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "  {{\"name\": {:?}, \"value\": {}, \"unit\": {:?}, \"limit\": {}, \"ratio\": {}, \"note\": {:?}}}",
+                r.name,
+                r.value,
+                r.unit,
+                r.limit.map_or("null".into(), |l| l.to_string()),
+                r.ratio().map_or("null".into(), |x| format!("{x:.4}")),
+                r.note
+            )
+        })
+        .collect();
+    format!("[\n{}\n]\n", items.join(",\n"))
+}

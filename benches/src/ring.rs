@@ -1,0 +1,82 @@
+//! cloak-ring rows: wrapping u64 GEMM and the conv2d of a ResNet stage.
+
+use cloak_ring::kernels::{self, Parallelism};
+use cloak_ring::{Conv2dSpec, RingTensor};
+
+use crate::harness::{Better, Reps, Row, time};
+use crate::limits;
+
+fn pseudo_random(n: usize, salt: u64) -> Vec<u64> {
+    // Benchmark inputs only: values do not matter to the kernels' speed, so a cheap mixer will do.
+    (0..n as u64).map(|i| (i ^ salt).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)).collect()
+}
+
+fn gemm_row(size: usize, par: Parallelism, threads: usize, reps: Reps) -> Row {
+    let a = pseudo_random(size * size, 1);
+    let b = pseudo_random(size * size, 2);
+    let mut c = vec![0u64; size * size];
+    let t = time(reps, || kernels::gemm_u64(size, size, size, &a, &b, &mut c, par));
+    let macs = (size * size * size) as f64;
+    let label = if threads == 1 { "1 thread".to_string() } else { format!("{threads} threads") };
+    Row {
+        name: format!("u64 GEMM {size}^2, {label}"),
+        value: macs / t.median.as_secs_f64() / 1e9,
+        unit: "G MAC/s",
+        limit: Some(limits::GEMM_GMACS_PER_CORE * threads as f64),
+        limit_label: "C AVX-512, per core x threads",
+        better: Better::Higher,
+        note: format!("kernel {}, {:.2} ms", kernels::gemm_u64_kernel_name(), t.median.as_secs_f64() * 1e3),
+    }
+}
+
+fn gemm_u32_row(size: usize, reps: Reps) -> Row {
+    let a: Vec<u32> = pseudo_random(size * size, 3).into_iter().map(|x| x as u32).collect();
+    let b: Vec<u32> = pseudo_random(size * size, 4).into_iter().map(|x| x as u32).collect();
+    let mut c = vec![0u32; size * size];
+    let t = time(reps, || kernels::gemm_u32(size, size, size, &a, &b, &mut c, Parallelism::Sequential));
+    Row {
+        name: format!("u32 GEMM {size}^2, 1 thread"),
+        value: (size * size * size) as f64 / t.median.as_secs_f64() / 1e9,
+        unit: "G MAC/s",
+        limit: None,
+        limit_label: "-",
+        better: Better::Higher,
+        note: format!("{:.2} ms", t.median.as_secs_f64() * 1e3),
+    }
+}
+
+fn conv_row(par: Parallelism, threads: usize, reps: Reps) -> Row {
+    let x = RingTensor::from_vec(&[1, 64, 56, 56], pseudo_random(64 * 56 * 56, 5)).expect("shape");
+    let w = RingTensor::from_vec(&[64, 64, 3, 3], pseudo_random(64 * 64 * 9, 6)).expect("shape");
+    let spec = Conv2dSpec { stride: (1, 1), padding: (1, 1), dilation: (1, 1), groups: 1 };
+    let backend = cloak_ring::CpuBackend { parallelism: par };
+    let t = time(reps, || {
+        let y = cloak_ring::Backend::conv2d(&backend, &x, &w, &spec).expect("conv2d");
+        std::hint::black_box(y);
+    });
+    let macs = (64 * 56 * 56 * 64 * 9) as f64;
+    Row {
+        name: format!("conv2d 1x64x56x56 * 64x64x3x3 p1, {threads} thread{}", if threads == 1 { "" } else { "s" }),
+        value: t.median.as_secs_f64() * 1e3,
+        unit: "ms",
+        limit: Some(macs / (limits::GEMM_GMACS_PER_CORE * threads as f64 * 1e9) * 1e3),
+        limit_label: "GEMM-bound time at C GEMM speed",
+        better: Better::Lower,
+        note: format!("{:.2} G MAC/s", macs / t.median.as_secs_f64() / 1e9),
+    }
+}
+
+/// All ring rows.
+pub fn rows(quick: bool) -> Vec<Row> {
+    let threads = rayon::current_num_threads();
+    let r = |warmup, timed| if quick { Reps { warmup: 1, timed: 2 } } else { Reps { warmup, timed } };
+    let mut rows = Vec::new();
+    for (size, reps) in [(256, r(3, 30)), (1024, r(1, 7)), (2048, r(1, 3))] {
+        rows.push(gemm_row(size, Parallelism::Sequential, 1, reps));
+        rows.push(gemm_row(size, Parallelism::Rayon, threads, reps));
+    }
+    rows.push(gemm_u32_row(1024, r(1, 7)));
+    rows.push(conv_row(Parallelism::Sequential, 1, r(2, 15)));
+    rows.push(conv_row(Parallelism::Rayon, threads, r(2, 15)));
+    rows
+}
