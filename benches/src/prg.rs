@@ -1,7 +1,40 @@
-//! cloak-prg rows (filled in below once the PRG API is final).
-use crate::harness::Row;
+//! cloak-prg rows: AES-128-CTR keystream throughput.
+
+use cloak_prg::{Prg, Seed, aes_backend};
+
+use crate::harness::{Better, Reps, Row, time};
+use crate::limits;
+
+const BUFFER_BYTES: usize = 64 << 20;
+
+fn row(parallel: bool, reps: Reps) -> Row {
+    let mut prg = Prg::new(&Seed::from([7u8; 16]));
+    let mut buf = vec![0u64; BUFFER_BYTES / 8];
+    let t = time(reps, || {
+        if parallel {
+            prg.par_fill_u64(&mut buf);
+        } else {
+            prg.fill_u64(&mut buf);
+        }
+        std::hint::black_box(&buf);
+    });
+    let threads = if parallel { rayon::current_num_threads() } else { 1 };
+    Row {
+        name: format!(
+            "PRG AES-128-CTR fill_u64 64 MiB, {threads} thread{}",
+            if threads == 1 { "" } else { "s" }
+        ),
+        value: BUFFER_BYTES as f64 / t.median.as_secs_f64() / 1e9,
+        unit: "GB/s",
+        limit: Some(limits::AES_CTR_GBPS * threads as f64),
+        limit_label: "C AES-NI CTR, per core x threads",
+        better: Better::Higher,
+        note: format!("aes backend {}", aes_backend()),
+    }
+}
 
 /// All PRG rows.
-pub fn rows(_quick: bool) -> Vec<Row> {
-    Vec::new()
+pub fn rows(quick: bool) -> Vec<Row> {
+    let reps = if quick { Reps { warmup: 1, timed: 3 } } else { Reps { warmup: 2, timed: 15 } };
+    vec![row(false, reps), row(true, reps)]
 }

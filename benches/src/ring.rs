@@ -25,7 +25,11 @@ fn gemm_row(size: usize, par: Parallelism, threads: usize, reps: Reps) -> Row {
         limit: Some(limits::GEMM_GMACS_PER_CORE * threads as f64),
         limit_label: "C AVX-512, per core x threads",
         better: Better::Higher,
-        note: format!("kernel {}, {:.2} ms", kernels::gemm_u64_kernel_name(), t.median.as_secs_f64() * 1e3),
+        note: format!(
+            "kernel {}, {:.2} ms",
+            kernels::gemm_u64_kernel_name(),
+            t.median.as_secs_f64() * 1e3
+        ),
     }
 }
 
@@ -33,7 +37,8 @@ fn gemm_u32_row(size: usize, reps: Reps) -> Row {
     let a: Vec<u32> = pseudo_random(size * size, 3).into_iter().map(|x| x as u32).collect();
     let b: Vec<u32> = pseudo_random(size * size, 4).into_iter().map(|x| x as u32).collect();
     let mut c = vec![0u32; size * size];
-    let t = time(reps, || kernels::gemm_u32(size, size, size, &a, &b, &mut c, Parallelism::Sequential));
+    let t =
+        time(reps, || kernels::gemm_u32(size, size, size, &a, &b, &mut c, Parallelism::Sequential));
     Row {
         name: format!("u32 GEMM {size}^2, 1 thread"),
         value: (size * size * size) as f64 / t.median.as_secs_f64() / 1e9,
@@ -56,7 +61,10 @@ fn conv_row(par: Parallelism, threads: usize, reps: Reps) -> Row {
     });
     let macs = (64 * 56 * 56 * 64 * 9) as f64;
     Row {
-        name: format!("conv2d 1x64x56x56 * 64x64x3x3 p1, {threads} thread{}", if threads == 1 { "" } else { "s" }),
+        name: format!(
+            "conv2d 1x64x56x56 * 64x64x3x3 p1, {threads} thread{}",
+            if threads == 1 { "" } else { "s" }
+        ),
         value: t.median.as_secs_f64() * 1e3,
         unit: "ms",
         limit: Some(macs / (limits::GEMM_GMACS_PER_CORE * threads as f64 * 1e9) * 1e3),
@@ -69,7 +77,8 @@ fn conv_row(par: Parallelism, threads: usize, reps: Reps) -> Row {
 /// All ring rows.
 pub fn rows(quick: bool) -> Vec<Row> {
     let threads = rayon::current_num_threads();
-    let r = |warmup, timed| if quick { Reps { warmup: 1, timed: 2 } } else { Reps { warmup, timed } };
+    let r =
+        |warmup, timed| if quick { Reps { warmup: 1, timed: 2 } } else { Reps { warmup, timed } };
     let mut rows = Vec::new();
     for (size, reps) in [(256, r(3, 30)), (1024, r(1, 7)), (2048, r(1, 3))] {
         rows.push(gemm_row(size, Parallelism::Sequential, 1, reps));

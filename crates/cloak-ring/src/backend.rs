@@ -165,7 +165,11 @@ impl<T: RingElement> Backend<T> for CpuBackend {
     ) -> Result<RingTensor<T>> {
         let op = "conv_transpose2d";
         let (xs, ws) = (x.shape(), w.shape());
-        if xs.len() != 4 || ws.len() != 4 || ws[0] != xs[1] || p.groups == 0 || !ws[0].is_multiple_of(p.groups)
+        if xs.len() != 4
+            || ws.len() != 4
+            || ws[0] != xs[1]
+            || p.groups == 0
+            || !ws[0].is_multiple_of(p.groups)
         {
             return Err(RingError::ShapeMismatch { op, lhs: xs.to_vec(), rhs: ws.to_vec() });
         }

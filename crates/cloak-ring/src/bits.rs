@@ -144,8 +144,11 @@ impl BitTensor {
 
     /// Elementwise NOT (bits past the end stay zero).
     pub fn not(&self) -> Self {
-        let mut out =
-            Self { shape: self.shape.clone(), len: self.len, words: self.words.iter().map(|w| !w).collect() };
+        let mut out = Self {
+            shape: self.shape.clone(),
+            len: self.len,
+            words: self.words.iter().map(|w| !w).collect(),
+        };
         out.clear_tail();
         out
     }
@@ -214,7 +217,9 @@ impl BitTensor {
 
     /// The bits as ring elements 0 or 1 (the arithmetic reading of a public bit).
     pub fn to_ring<T: RingElement>(&self) -> RingTensor<T> {
-        let v = (0..self.len).map(|i| T::from_u64_wrapping((self.words[i / 64] >> (i % 64)) & 1)).collect();
+        let v = (0..self.len)
+            .map(|i| T::from_u64_wrapping((self.words[i / 64] >> (i % 64)) & 1))
+            .collect();
         RingTensor::from_vec(&self.shape, v).expect("len matches shape")
     }
 
@@ -228,7 +233,11 @@ impl BitTensor {
         let len: usize = shape.iter().product();
         let expected = words_for(len) * 8;
         if bytes.len() != expected {
-            return Err(RingError::ByteLength { expected, got: bytes.len(), shape: shape.to_vec() });
+            return Err(RingError::ByteLength {
+                expected,
+                got: bytes.len(),
+                shape: shape.to_vec(),
+            });
         }
         let words = bytes.chunks_exact(8).map(u64::read_le).collect();
         Self::from_words(shape, words)

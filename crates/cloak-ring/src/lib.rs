@@ -1,8 +1,26 @@
 //! `cloak-ring`: the ring `Z_2^64` (and `Z_2^32`), fixed-point encoding, ring tensors and the
 //! CPU kernels that every layer of Cloak stands on.
+//!
+//! - [`RingElement`]: `u64` and `u32` with wrapping arithmetic.
+//! - [`FixedPoint`]: reals to ring elements and back, rounding to nearest, exact decoding.
+//! - [`RingTensor`]: n-dimensional tensors with wrapping arithmetic, broadcasting, shape ops,
+//!   matmul and convolutions, little-endian wire encoding.
+//! - [`BitTensor`]: bit-packed booleans.
+//! - [`Backend`]: the seam where heavy kernels run ([`CpuBackend`] by default).
 
+pub mod backend;
+pub mod bits;
 pub mod element;
+pub mod error;
+pub mod fixed;
 pub mod kernels;
+pub mod tensor;
 
+pub use backend::{Backend, CpuBackend};
+pub use bits::BitTensor;
 pub use element::RingElement;
+pub use error::{Result, RingError};
+pub use fixed::{DEFAULT_FRAC_BITS, FixedPoint};
 pub use kernels::Parallelism;
+pub use tensor::linalg::{MatmulDims, conv2d_output_shape, matmul_dims};
+pub use tensor::{Conv2dSpec, RingTensor};

@@ -61,7 +61,10 @@ proptest! {
 fn malformed_inputs_are_typed_errors() {
     assert!(matches!(BitTensor::from_bools(&[3], &[true]), Err(RingError::InvalidShape { .. })));
     // Bit 5 set in a 3-element tensor: stray bits would corrupt counts and sums.
-    assert!(matches!(BitTensor::from_words(&[3], vec![1 << 5]), Err(RingError::InvalidArgument { .. })));
+    assert!(matches!(
+        BitTensor::from_words(&[3], vec![1 << 5]),
+        Err(RingError::InvalidArgument { .. })
+    ));
     assert!(matches!(BitTensor::from_words(&[65], vec![0]), Err(RingError::InvalidShape { .. })));
     assert!(matches!(BitTensor::from_le_bytes(&[3], &[0; 7]), Err(RingError::ByteLength { .. })));
     let a = BitTensor::zeros(&[3]);

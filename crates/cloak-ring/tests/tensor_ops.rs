@@ -7,8 +7,11 @@ use proptest::prelude::*;
 fn seq(shape: &[usize]) -> RingTensor<u64> {
     let n: usize = shape.iter().product();
     // Large odd multipliers make every element distinct and exercise wrapping.
-    RingTensor::from_vec(shape, (0..n as u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).collect())
-        .unwrap()
+    RingTensor::from_vec(
+        shape,
+        (0..n as u64).map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15)).collect(),
+    )
+    .unwrap()
 }
 
 fn at(t: &RingTensor<u64>, idx: &[usize]) -> u64 {
@@ -39,13 +42,19 @@ fn broadcasting_add_sub_mul_match_elementwise_reference() {
 fn incompatible_shapes_are_typed_errors() {
     let err = seq(&[2, 3]).add(&seq(&[4])).unwrap_err();
     assert_eq!(err, RingError::ShapeMismatch { op: "add", lhs: vec![2, 3], rhs: vec![4] });
-    assert!(matches!(seq(&[2, 3]).matmul(&seq(&[2, 3])), Err(RingError::ShapeMismatch { op: "matmul", .. })));
+    assert!(matches!(
+        seq(&[2, 3]).matmul(&seq(&[2, 3])),
+        Err(RingError::ShapeMismatch { op: "matmul", .. })
+    ));
     assert!(matches!(seq(&[6]).reshape(&[4]), Err(RingError::InvalidShape { .. })));
     assert!(matches!(seq(&[2, 3]).permute(&[0, 0]), Err(RingError::InvalidShape { .. })));
     assert!(matches!(seq(&[2, 3]).sum_axis(2, false), Err(RingError::AxisOutOfRange { .. })));
     assert!(matches!(seq(&[2, 3]).slice(1, 0, 4, 1), Err(RingError::IndexOutOfRange { .. })));
     assert!(matches!(seq(&[2, 3]).index_select(0, &[2]), Err(RingError::IndexOutOfRange { .. })));
-    assert!(matches!(RingTensor::<u64>::from_vec(&[2, 2], vec![1, 2, 3]), Err(RingError::InvalidShape { .. })));
+    assert!(matches!(
+        RingTensor::<u64>::from_vec(&[2, 2], vec![1, 2, 3]),
+        Err(RingError::InvalidShape { .. })
+    ));
     assert!(matches!(seq(&[2]).shl(64), Err(RingError::InvalidArgument { .. })));
     assert!(matches!(RingTensor::<u64>::concat(&[], 0), Err(RingError::InvalidArgument { .. })));
 }

@@ -41,11 +41,7 @@ impl<T: RingElement> RingTensor<T> {
             return Self::from_vec(self.shape(), v);
         }
         let shape = broadcast_shapes(self.shape(), other.shape()).ok_or_else(|| {
-            RingError::ShapeMismatch {
-                op,
-                lhs: self.shape().to_vec(),
-                rhs: other.shape().to_vec(),
-            }
+            RingError::ShapeMismatch { op, lhs: self.shape().to_vec(), rhs: other.shape().to_vec() }
         })?;
         let dim = IxDyn(&shape);
         let mismatch = || RingError::ShapeMismatch {

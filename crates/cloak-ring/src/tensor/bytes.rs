@@ -21,7 +21,11 @@ impl<T: RingElement> RingTensor<T> {
         let n: usize = shape.iter().product();
         let expected = n * T::BYTES;
         if bytes.len() != expected {
-            return Err(RingError::ByteLength { expected, got: bytes.len(), shape: shape.to_vec() });
+            return Err(RingError::ByteLength {
+                expected,
+                got: bytes.len(),
+                shape: shape.to_vec(),
+            });
         }
         let data = bytes.chunks_exact(T::BYTES).map(T::read_le).collect();
         Self::from_vec(shape, data)

@@ -75,13 +75,14 @@ pub fn conv2d_output_shape(x: &[usize], w: &[usize], p: &Conv2dSpec) -> Result<[
             ),
         });
     }
-    let (oh, ow) = p.output_hw((x[2], x[3]), (w[2], w[3])).ok_or_else(|| RingError::InvalidConv {
-        op,
-        reason: format!(
-            "kernel {}x{} (dilation {:?}, stride {:?}) does not fit input {}x{} padded by {:?}",
-            w[2], w[3], p.dilation, p.stride, x[2], x[3], p.padding
-        ),
-    })?;
+    let (oh, ow) =
+        p.output_hw((x[2], x[3]), (w[2], w[3])).ok_or_else(|| RingError::InvalidConv {
+            op,
+            reason: format!(
+                "kernel {}x{} (dilation {:?}, stride {:?}) does not fit input {}x{} padded by {:?}",
+                w[2], w[3], p.dilation, p.stride, x[2], x[3], p.padding
+            ),
+        })?;
     Ok([x[0], w[0], oh, ow])
 }
 

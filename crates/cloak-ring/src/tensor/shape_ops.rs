@@ -137,7 +137,12 @@ impl<T: RingElement> RingTensor<T> {
         self.check_axis("slice", axis)?;
         let len = self.shape()[axis];
         if start > end || end > len {
-            return Err(RingError::IndexOutOfRange { op: "slice", axis, index: end.max(start), len });
+            return Err(RingError::IndexOutOfRange {
+                op: "slice",
+                axis,
+                index: end.max(start),
+                len,
+            });
         }
         if step == 0 {
             return Err(RingError::InvalidArgument { op: "slice", reason: "step 0".into() });
@@ -162,7 +167,12 @@ impl<T: RingElement> RingTensor<T> {
     pub fn gather(&self, axis: usize, index: &ndarray::ArrayD<usize>) -> Result<Self> {
         self.check_axis("gather", axis)?;
         let fits = index.ndim() == self.ndim()
-            && index.shape().iter().zip(self.shape()).enumerate().all(|(a, (&i, &s))| a == axis || i <= s);
+            && index
+                .shape()
+                .iter()
+                .zip(self.shape())
+                .enumerate()
+                .all(|(a, (&i, &s))| a == axis || i <= s);
         if !fits {
             return Err(RingError::ShapeMismatch {
                 op: "gather",
@@ -193,7 +203,11 @@ impl<T: RingElement> RingTensor<T> {
         for t in tensors {
             let same_rank = t.ndim() == first.ndim();
             let others_agree = same_rank
-                && t.shape().iter().zip(first.shape()).enumerate().all(|(a, (x, y))| a == axis || x == y);
+                && t.shape()
+                    .iter()
+                    .zip(first.shape())
+                    .enumerate()
+                    .all(|(a, (x, y))| a == axis || x == y);
             if !others_agree {
                 return Err(RingError::ShapeMismatch {
                     op: "concat",
@@ -203,11 +217,12 @@ impl<T: RingElement> RingTensor<T> {
             }
         }
         let views: Vec<_> = tensors.iter().map(|t| t.data.view()).collect();
-        let data = ndarray::concatenate(Axis(axis), &views).map_err(|e| RingError::InvalidShape {
-            op: "concat",
-            shape: first.shape().to_vec(),
-            reason: e.to_string(),
-        })?;
+        let data =
+            ndarray::concatenate(Axis(axis), &views).map_err(|e| RingError::InvalidShape {
+                op: "concat",
+                shape: first.shape().to_vec(),
+                reason: e.to_string(),
+            })?;
         Ok(Self { data })
     }
 
@@ -245,7 +260,8 @@ impl<T: RingElement> RingTensor<T> {
                 reason: format!("{} (before, after) pairs for {} axes", pads.len(), self.ndim()),
             });
         }
-        let shape: Vec<usize> = self.shape().iter().zip(pads).map(|(d, (b, a))| d + b + a).collect();
+        let shape: Vec<usize> =
+            self.shape().iter().zip(pads).map(|(d, (b, a))| d + b + a).collect();
         let mut out = Self::full(&shape, value);
         let mut view = out.data.view_mut();
         for (axis, (&d, &(b, _))) in self.shape().iter().zip(pads).enumerate() {
@@ -258,9 +274,7 @@ impl<T: RingElement> RingTensor<T> {
     /// Wrapping sum along `axis`, keeping it as length 1 when `keepdim`.
     pub fn sum_axis(&self, axis: usize, keepdim: bool) -> Result<Self> {
         self.check_axis("sum_axis", axis)?;
-        let data = self
-            .data
-            .fold_axis(Axis(axis), T::zero(), |acc, &x| acc.wrapping_add(&x));
+        let data = self.data.fold_axis(Axis(axis), T::zero(), |acc, &x| acc.wrapping_add(&x));
         let out = Self { data };
         if keepdim { out.unsqueeze(axis) } else { Ok(out) }
     }
