@@ -1,7 +1,116 @@
-//! cloak-comm rows (filled in below once the communicator API is final).
-use crate::harness::Row;
+//! cloak-comm rows: loopback TCP throughput with 1 MiB messages and ping-pong latency, two
+//! parties as threads of this process over real sockets.
+
+use std::time::{Duration, Instant};
+
+use cloak_comm::runner::run_parties;
+use cloak_comm::{CommConfig, CommError, Communicator, TcpComm};
+
+use crate::harness::{Better, Row};
+use crate::limits;
+
+const MESSAGE: usize = 1 << 20;
+
+fn pair() -> Vec<TcpComm> {
+    TcpComm::create_local(2, &CommConfig::with_timeouts(Duration::from_secs(30)))
+        .expect("loopback TCP mesh of two parties")
+}
+
+/// Party 0 streams `count` messages of 1 MiB to party 1; the receiver's clock decides.
+fn stream_gbps(count: usize) -> f64 {
+    let outcomes = run_parties(pair(), |mut comm: TcpComm| -> Result<f64, CommError> {
+        let msg = vec![0xA5u8; MESSAGE];
+        comm.barrier()?;
+        let start = Instant::now();
+        for _ in 0..count {
+            if comm.rank() == 0 {
+                comm.send(1, &msg)?;
+            } else {
+                std::hint::black_box(comm.recv(0)?);
+            }
+        }
+        // The sender's last write may sit in socket buffers: wait for the receiver's ack.
+        comm.barrier()?;
+        Ok((count * MESSAGE) as f64 / start.elapsed().as_secs_f64() / 1e9)
+    });
+    outcomes.into_iter().map(|r| r.expect("stream party")).fold(f64::INFINITY, f64::min)
+}
+
+/// Both parties exchange `count` messages of 1 MiB at once: bytes moved each way per second.
+fn exchange_gbps(count: usize) -> f64 {
+    let outcomes = run_parties(pair(), |mut comm: TcpComm| -> Result<f64, CommError> {
+        let msg = vec![0x5Au8; MESSAGE];
+        let peer = 1 - comm.rank();
+        comm.barrier()?;
+        let start = Instant::now();
+        for _ in 0..count {
+            std::hint::black_box(comm.exchange(peer, &msg)?);
+        }
+        Ok((count * MESSAGE) as f64 / start.elapsed().as_secs_f64() / 1e9)
+    });
+    outcomes.into_iter().map(|r| r.expect("exchange party")).fold(f64::INFINITY, f64::min)
+}
+
+/// Median round trip of an 8-byte message, microseconds.
+fn ping_pong_us(count: usize) -> f64 {
+    let outcomes = run_parties(pair(), |mut comm: TcpComm| -> Result<Vec<Duration>, CommError> {
+        let msg = [1u8; 8];
+        let mut samples = Vec::with_capacity(count);
+        comm.barrier()?;
+        for _ in 0..count {
+            let start = Instant::now();
+            if comm.rank() == 0 {
+                comm.send(1, &msg)?;
+                comm.recv(1)?;
+            } else {
+                comm.recv(0)?;
+                comm.send(0, &msg)?;
+            }
+            samples.push(start.elapsed());
+        }
+        Ok(samples)
+    });
+    let mut samples = outcomes.into_iter().next().expect("party 0").expect("ping-pong party");
+    samples.sort();
+    samples[samples.len() / 2].as_secs_f64() * 1e6
+}
 
 /// All communicator rows.
-pub fn rows(_quick: bool) -> Vec<Row> {
-    Vec::new()
+pub fn rows(quick: bool) -> Vec<Row> {
+    let (count, pings) = if quick { (256, 500) } else { (2048, 5000) };
+    // One warm-up pass each: connection setup and buffer growth.
+    stream_gbps(count / 8);
+    let stream = stream_gbps(count);
+    let exchange = exchange_gbps(count);
+    ping_pong_us(pings / 10);
+    let ping = ping_pong_us(pings);
+    vec![
+        Row {
+            name: "loopback TCP, 1 MiB messages, one direction".into(),
+            value: stream,
+            unit: "GB/s",
+            limit: Some(limits::TCP_GBPS),
+            limit_label: "C, one stream",
+            better: Better::Higher,
+            note: format!("{count} messages"),
+        },
+        Row {
+            name: "loopback TCP, 1 MiB messages, exchange (each way)".into(),
+            value: exchange,
+            unit: "GB/s",
+            limit: Some(limits::TCP_GBPS),
+            limit_label: "C, one stream",
+            better: Better::Higher,
+            note: "both parties send and receive at once".into(),
+        },
+        Row {
+            name: "loopback TCP ping-pong round trip".into(),
+            value: ping,
+            unit: "us",
+            limit: Some(limits::PING_PONG_US),
+            limit_label: "C ping-pong",
+            better: Better::Lower,
+            note: format!("median of {pings}, 8-byte messages"),
+        },
+    ]
 }
