@@ -1,1 +1,51 @@
-//! cloak-comm
+//! Communication for Cloak's multi-party computation.
+//!
+//! Every MPC protocol of Cloak runs over a [`Communicator`]: N parties, each running the same
+//! program (SPMD), exchanging byte messages in rounds. Two transports implement it:
+//!
+//! - [`LocalComm`]: in-process channels, for tests and one-machine runs;
+//! - [`TcpComm`]: TCP over a full mesh, for deployments, with rendezvous through launcher
+//!   variables ([`Launch`]) and a documented frame format ([`wire`]).
+//!
+//! Failures are values, never hangs: a peer that dies, stalls or sends garbage ends the
+//! computation at every party within the timeout of [`CommConfig`], with a [`CommError`]
+//! naming the peer; a party that runs a different program gets [`CommError::OutOfSync`].
+//! Every communication call counts its rounds, messages and bytes under a label
+//! ([`CommStats`]), because those numbers are part of each protocol's contract.
+//!
+//! The [`runner`] module runs N parties on one machine (threads or processes):
+//!
+//! ```
+//! use cloak_comm::runner::run_threads;
+//! use cloak_comm::{CommConfig, CommError, Communicator};
+//!
+//! let outcomes = run_threads(3, &CommConfig::default(), |mut comm| {
+//!     let mut x = [comm.rank() as u64 + 1];
+//!     comm.with_label("sum", |c| c.all_reduce_sum_u64(&mut x))?;
+//!     assert_eq!(comm.stats().get("sum").map(|s| s.rounds), Some(1));
+//!     Ok::<_, CommError>(x[0])
+//! });
+//! assert!(outcomes.iter().all(|o| matches!(o, Ok(6))));
+//! ```
+
+mod codec;
+mod communicator;
+mod config;
+mod error;
+mod launch;
+mod local;
+mod op;
+pub mod runner;
+mod stats;
+mod tcp;
+pub mod wire;
+
+pub use codec::{u64s_from_bytes, u64s_to_bytes};
+pub use communicator::Communicator;
+pub use config::CommConfig;
+pub use error::CommError;
+pub use launch::{LAUNCHERS, Launch, Rendezvous};
+pub use local::LocalComm;
+pub use op::{MessageTag, Op, OpKind};
+pub use stats::{CommStats, DEFAULT_LABEL, OpStats};
+pub use tcp::TcpComm;

@@ -1,0 +1,45 @@
+//! Settings shared by every communicator.
+
+use std::time::Duration;
+
+/// How long to wait and how much to accept.
+///
+/// The defaults suit a deployment over a real network. Tests should shorten `timeout` and
+/// `connect_timeout` to a second or two so that a failure shows up quickly.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommConfig {
+    /// The longest any single wait may last without progress (no byte moved to or from the
+    /// peers that this party is waiting on) before it fails with
+    /// [`Timeout`](crate::CommError::Timeout). It bounds how long a stalled or dead peer can
+    /// keep the others waiting; it must exceed the largest compute skew between parties.
+    pub timeout: Duration,
+    /// How long to keep trying to reach every peer while building the TCP mesh.
+    pub connect_timeout: Duration,
+    /// The largest message accepted, in bytes. A peer announcing more is rejected with
+    /// [`TooLarge`](crate::CommError::TooLarge) before anything is allocated, so a corrupt
+    /// length cannot exhaust memory.
+    pub max_message: u64,
+    /// How long a TCP wait keeps polling without sleeping after the last progress. Waking a
+    /// sleeping thread costs tens of microseconds (far more in virtual machines), which
+    /// dominates a round on a fast network; spinning briefly trades a little CPU for it.
+    /// Zero disables spinning (best when parties share too few cores).
+    pub spin: Duration,
+}
+
+impl Default for CommConfig {
+    fn default() -> Self {
+        CommConfig {
+            timeout: Duration::from_secs(60),
+            connect_timeout: Duration::from_secs(60),
+            max_message: 1 << 32,
+            spin: Duration::from_micros(50),
+        }
+    }
+}
+
+impl CommConfig {
+    /// The defaults with both timeouts set to `timeout`: what tests want.
+    pub fn with_timeouts(timeout: Duration) -> Self {
+        CommConfig { timeout, connect_timeout: timeout, ..CommConfig::default() }
+    }
+}

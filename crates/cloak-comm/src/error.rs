@@ -1,0 +1,191 @@
+//! The one error type of this crate.
+//!
+//! Every failure that involves another party names that party's rank, so that an operator
+//! looking at the log of any party learns which machine broke, not just that something did.
+
+use std::io;
+use std::time::Duration;
+
+use crate::op::MessageTag;
+
+/// Everything that can go wrong while communicating.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CommError {
+    /// The peer closed its connection (it exited, crashed, or gave up after its own error).
+    #[error("peer {peer} disconnected")]
+    Disconnected {
+        /// Rank of the peer that went away.
+        peer: usize,
+    },
+
+    /// The peer did not send (or accept) anything for a whole timeout period.
+    #[error("timed out after {after:?} waiting for peer {peer}")]
+    Timeout {
+        /// Rank of the (first) peer still owing data when the wait expired.
+        peer: usize,
+        /// The configured timeout that expired.
+        after: Duration,
+    },
+
+    /// The peer sent bytes that are not a valid frame of this protocol.
+    #[error("malformed data from peer {peer}: {reason}")]
+    Malformed {
+        /// Rank of the peer that sent the bytes.
+        peer: usize,
+        /// What was wrong with them.
+        reason: String,
+    },
+
+    /// The peer sent a well-formed message that belongs to a different operation than the one
+    /// this party is running: the parties are no longer running the same program.
+    #[error("protocol out of sync with peer {peer}: expected {expected}, got {got}")]
+    OutOfSync {
+        /// Rank of the peer whose message did not match.
+        peer: usize,
+        /// The message this party was waiting for.
+        expected: MessageTag,
+        /// The message that arrived instead.
+        got: MessageTag,
+    },
+
+    /// A rank outside `0..world`.
+    #[error("rank {rank} is out of range for a world of {world} parties")]
+    InvalidRank {
+        /// The offending rank.
+        rank: usize,
+        /// The number of parties.
+        world: usize,
+    },
+
+    /// An argument that no communicator could accept (wrong number of messages, sending to
+    /// oneself, a peer listed twice).
+    #[error("invalid argument: {reason}")]
+    InvalidArgument {
+        /// What was wrong.
+        reason: String,
+    },
+
+    /// An operating-system error on the connection to a peer.
+    #[error("I/O error on the connection to peer {peer}: {source}")]
+    Io {
+        /// Rank of the peer on the other end.
+        peer: usize,
+        /// The underlying error.
+        source: io::Error,
+    },
+
+    /// The operating system's event poller failed (not tied to any one peer).
+    #[error("event poller failed: {source}")]
+    Poll {
+        /// The underlying error.
+        source: io::Error,
+    },
+
+    /// Connecting to a peer kept failing until the connect deadline.
+    #[error("could not connect to peer {peer} at {addr} within {after:?}: {source}")]
+    Connect {
+        /// Rank of the peer.
+        peer: usize,
+        /// The address tried.
+        addr: String,
+        /// How long this party kept trying.
+        after: Duration,
+        /// The last error seen.
+        source: io::Error,
+    },
+
+    /// This party could not open its listening socket.
+    #[error("could not listen on {addr}: {source}")]
+    Listen {
+        /// The address asked for.
+        addr: String,
+        /// The underlying error.
+        source: io::Error,
+    },
+
+    /// Some peers never connected to this party before the connect deadline.
+    #[error("peers {missing:?} did not connect within {after:?}")]
+    NotConnected {
+        /// Ranks that are still missing.
+        missing: Vec<usize>,
+        /// The connect deadline.
+        after: Duration,
+    },
+
+    /// A connection that was not yet identified (no valid hello) sent something unexpected:
+    /// a stray client, a party of another job, or a party with a different configuration.
+    #[error("rejected connection from {addr}: {reason}")]
+    Handshake {
+        /// Remote address of the connection.
+        addr: String,
+        /// What was wrong.
+        reason: String,
+    },
+
+    /// A launcher variable (or other configuration) is missing or unusable.
+    #[error("bad configuration {var}: {reason}")]
+    Config {
+        /// The variable or setting, with its value when it had one.
+        var: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+
+    /// A message larger than the configured maximum frame size, rejected before allocating.
+    #[error("message of {len} bytes for/from peer {peer} exceeds the limit of {max} bytes")]
+    TooLarge {
+        /// Rank of the peer that announced (or would have received) the message.
+        peer: usize,
+        /// Announced length.
+        len: u64,
+        /// Configured limit.
+        max: u64,
+    },
+
+    /// The communicator failed earlier and has closed all its connections; it cannot be used
+    /// any more.
+    #[error("communicator unusable after an earlier failure: {cause}")]
+    Failed {
+        /// The first error, as text.
+        cause: String,
+    },
+
+    /// A party process could not be started by the local runner.
+    #[error("could not start party {rank}: {source}")]
+    Spawn {
+        /// Rank of the party.
+        rank: usize,
+        /// The underlying error.
+        source: io::Error,
+    },
+}
+
+impl CommError {
+    /// The peer this error is about, if any: handy for tests and for operators' logs.
+    pub fn peer(&self) -> Option<usize> {
+        match self {
+            Self::Disconnected { peer }
+            | Self::Timeout { peer, .. }
+            | Self::Malformed { peer, .. }
+            | Self::OutOfSync { peer, .. }
+            | Self::Io { peer, .. }
+            | Self::Connect { peer, .. }
+            | Self::TooLarge { peer, .. } => Some(*peer),
+            _ => None,
+        }
+    }
+
+    /// Maps an I/O error on the connection to `peer`: the kinds that mean "the other side is
+    /// gone" become [`CommError::Disconnected`], the rest stay I/O errors.
+    pub(crate) fn from_io(peer: usize, source: io::Error) -> Self {
+        match source.kind() {
+            io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::UnexpectedEof
+            | io::ErrorKind::NotConnected => Self::Disconnected { peer },
+            _ => Self::Io { peer, source },
+        }
+    }
+}

@@ -1,0 +1,179 @@
+//! TCP setup and framing against hand-made peers: garbage, oversized frames, strays,
+//! missing peers, and the master rendezvous.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::thread;
+
+use cloak_comm::runner::{free_local_port, run_parties};
+use cloak_comm::wire::{FrameKind, Header};
+use cloak_comm::{CommError, Communicator, OpKind, TcpComm, u64s_to_bytes};
+use common::{all_ok, config};
+
+/// Starts rank 0 of a 2-party mesh on a fresh port and runs `then` on it in a thread;
+/// returns the port and the thread's result handle.
+fn rank0<R: Send + 'static>(
+    timeout_ms: u64,
+    then: impl FnOnce(TcpComm) -> Result<R, CommError> + Send + 'static,
+) -> (String, thread::JoinHandle<Result<R, CommError>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let parties = [addr.clone(), "127.0.0.1:9".to_owned()];
+    let handle = thread::spawn(move || {
+        let comm = TcpComm::with_listener(0, &listener, &parties, &config(timeout_ms))?;
+        then(comm)
+    });
+    (addr, handle)
+}
+
+/// A hand-made rank 1 that has completed the handshake with rank 0.
+fn fake_rank1(addr: &str) -> TcpStream {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let header = Header { kind: FrameKind::Hello, seq: 0, aux: 1, len: 16 };
+    s.write_all(&header.encode()).expect("write");
+    s.write_all(&u64s_to_bytes(&[2, 0])).expect("write");
+    s
+}
+
+fn frame(kind: OpKind, seq: u64, aux: u64, payload: &[u8]) -> Vec<u8> {
+    let header = Header { kind: FrameKind::Op(kind), seq, aux, len: payload.len() as u64 };
+    [&header.encode()[..], payload].concat()
+}
+
+fn join<R>(h: thread::JoinHandle<Result<R, CommError>>) -> Result<R, CommError> {
+    h.join().expect("rank 0 thread must not panic")
+}
+
+#[test]
+fn a_well_formed_hand_made_peer_is_understood() {
+    let (addr, h) = rank0(2000, |mut c| c.exchange(1, b"from 0"));
+    let mut peer = fake_rank1(&addr);
+    peer.write_all(&frame(OpKind::Exchange, 0, 0, b"from 1")).expect("write");
+    let mut reply = [0u8; 32 + 6];
+    peer.read_exact(&mut reply).expect("read");
+    assert_eq!(&reply[32..], b"from 0");
+    assert_eq!(join(h).expect("exchange"), b"from 1");
+}
+
+#[test]
+fn garbage_instead_of_a_hello_is_a_handshake_error() {
+    let (addr, h) = rank0(2000, |_| Ok(()));
+    let mut stray = TcpStream::connect(&addr).expect("connect");
+    stray.write_all(&[0x5a; 64]).expect("write");
+    match join(h) {
+        Err(CommError::Handshake { reason, .. }) => assert!(reason.contains("magic"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_hello_from_another_world_is_rejected() {
+    let (addr, h) = rank0(2000, |_| Ok(()));
+    let mut s = TcpStream::connect(&addr).expect("connect");
+    let header = Header { kind: FrameKind::Hello, seq: 0, aux: 1, len: 16 };
+    s.write_all(&header.encode()).expect("write");
+    s.write_all(&u64s_to_bytes(&[3, 0])).expect("write");
+    assert!(matches!(join(h), Err(CommError::Handshake { .. })));
+}
+
+#[test]
+fn garbage_mid_stream_is_malformed_naming_the_peer() {
+    let (addr, h) = rank0(2000, |mut c| c.recv(1));
+    let mut peer = fake_rank1(&addr);
+    peer.write_all(b"this is not a frame header, just bytes!").expect("write");
+    assert!(matches!(join(h), Err(CommError::Malformed { peer: 1, .. })));
+}
+
+#[test]
+fn an_oversized_length_is_refused_before_allocating() {
+    // Far beyond any memory: allocating it would abort the test process.
+    let (addr, h) = rank0(2000, |mut c| c.recv(1));
+    let mut peer = fake_rank1(&addr);
+    let header = Header { kind: FrameKind::Op(OpKind::PointToPoint), seq: 0, aux: 0, len: 1 << 62 };
+    peer.write_all(&header.encode()).expect("write");
+    match join(h) {
+        Err(CommError::TooLarge { peer: 1, len, max }) => {
+            assert_eq!((len, max), (1 << 62, 1 << 32));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_frame_with_the_wrong_sequence_number_is_out_of_sync() {
+    let (addr, h) = rank0(2000, |mut c| c.recv(1));
+    let mut peer = fake_rank1(&addr);
+    peer.write_all(&frame(OpKind::PointToPoint, 5, 0, b"late")).expect("write");
+    match join(h) {
+        Err(CommError::OutOfSync { peer: 1, expected, got }) => {
+            assert_eq!((expected.seq, got.seq), (0, 5));
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_peer_dying_mid_frame_is_a_disconnection() {
+    let (addr, h) = rank0(2000, |mut c| c.recv(1));
+    let mut peer = fake_rank1(&addr);
+    let bytes = frame(OpKind::PointToPoint, 0, 0, &[7; 1000]);
+    peer.write_all(&bytes[..500]).expect("write");
+    drop(peer);
+    assert!(matches!(join(h), Err(CommError::Disconnected { peer: 1 })));
+}
+
+#[test]
+fn a_peer_that_never_connects_is_reported_missing() {
+    let (_, h) = rank0(200, |_| Ok(()));
+    assert!(matches!(join(h), Err(CommError::NotConnected { missing, .. }) if missing == [1]));
+}
+
+#[test]
+fn a_peer_that_never_listens_is_a_connect_error() {
+    let port = free_local_port().expect("port");
+    let parties = [format!("127.0.0.1:{port}"), "127.0.0.1:0".to_owned()];
+    match TcpComm::connect(1, &parties, &config(200)) {
+        Err(CommError::Connect { peer: 0, addr, .. }) => assert_eq!(addr, parties[0]),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn master_rendezvous_builds_a_working_mesh() {
+    for n in [2, 3, 4] {
+        let port = free_local_port().expect("port");
+        let master = format!("127.0.0.1:{port}");
+        let comms: Vec<TcpComm> = thread::scope(|s| {
+            let handles: Vec<_> = (0..n)
+                .map(|rank| {
+                    let master = &master;
+                    s.spawn(move || TcpComm::rendezvous(rank, n, master, &config(5000)))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().expect("no panic").expect("rendezvous")).collect()
+        });
+        let got = all_ok(
+            run_parties(comms, |mut c| {
+                let mut v = [c.rank() as u64 + 1];
+                c.all_reduce_sum_u64(&mut v)?;
+                Ok(v[0])
+            }),
+            "rendezvous",
+        );
+        assert_eq!(got, vec![(n * (n + 1) / 2) as u64; n]);
+    }
+}
+
+#[test]
+fn a_registration_with_the_wrong_world_size_is_rejected_by_rank_0() {
+    let port = free_local_port().expect("port");
+    let master = format!("127.0.0.1:{port}");
+    let m = master.clone();
+    let h = thread::spawn(move || TcpComm::rendezvous(0, 2, &m, &config(3000)).map(drop));
+    // Rank 1 believes in a 3-party world; retries until rank 0 listens.
+    let joined = TcpComm::rendezvous(1, 3, &master, &config(3000));
+    assert!(matches!(joined, Err(CommError::Disconnected { peer: 0 })), "{joined:?}");
+    assert!(matches!(join(h), Err(CommError::Handshake { .. })));
+}
