@@ -26,9 +26,10 @@ fn gemm_row(size: usize, par: Parallelism, threads: usize, reps: Reps) -> Row {
         limit_label: "C AVX-512, per core x threads",
         better: Better::Higher,
         note: format!(
-            "kernel {}, {:.2} ms",
+            "kernel {}, median {:.2} ms, min {:.2} ms",
             kernels::gemm_u64_kernel_name(),
-            t.median.as_secs_f64() * 1e3
+            t.median.as_secs_f64() * 1e3,
+            t.min.as_secs_f64() * 1e3
         ),
     }
 }
@@ -70,7 +71,11 @@ fn conv_row(par: Parallelism, threads: usize, reps: Reps) -> Row {
         limit: Some(macs / (limits::GEMM_GMACS_PER_CORE * threads as f64 * 1e9) * 1e3),
         limit_label: "GEMM-bound time at C GEMM speed",
         better: Better::Lower,
-        note: format!("{:.2} G MAC/s", macs / t.median.as_secs_f64() / 1e9),
+        note: format!(
+            "{:.2} G MAC/s, min {:.2} ms",
+            macs / t.median.as_secs_f64() / 1e9,
+            t.min.as_secs_f64() * 1e3
+        ),
     }
 }
 

@@ -18,10 +18,15 @@ fn run(parties: usize, len: usize) {
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let inputs: Vec<Vec<f64>> =
         stdout.lines().filter(|l| l.contains("my private input")).map(parse_vec).collect();
-    let sums: Vec<Vec<f64>> = stdout.lines().filter(|l| l.contains("revealed sum")).map(parse_vec).collect();
+    let sums: Vec<Vec<f64>> =
+        stdout.lines().filter(|l| l.contains("revealed sum")).map(parse_vec).collect();
     assert_eq!(inputs.len(), parties);
     assert_eq!(sums.len(), parties);
     let expected: Vec<f64> = (0..len).map(|i| inputs.iter().map(|v| v[i]).sum()).collect();
@@ -35,7 +40,13 @@ fn run(parties: usize, len: usize) {
         }
     }
     // Each party reports one round to share and one to reveal.
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("total") && l.split_whitespace().nth(1) == Some("2")).count(), parties);
+    assert_eq!(
+        stdout
+            .lines()
+            .filter(|l| l.starts_with("total") && l.split_whitespace().nth(1) == Some("2"))
+            .count(),
+        parties
+    );
 }
 
 #[test]
