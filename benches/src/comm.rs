@@ -75,42 +75,49 @@ fn ping_pong_us(count: usize) -> f64 {
     samples[samples.len() / 2].as_secs_f64() * 1e6
 }
 
-/// All communicator rows.
-pub fn rows(quick: bool) -> Vec<Row> {
+const STREAM: &str = "loopback TCP, 1 MiB messages, one direction";
+const EXCHANGE: &str = "loopback TCP, 1 MiB messages, exchange (each way)";
+const PING: &str = "loopback TCP ping-pong round trip";
+
+/// The communicator rows that `wanted` keeps.
+pub fn rows(quick: bool, wanted: &dyn Fn(&str) -> bool) -> Vec<Row> {
     let (count, pings) = if quick { (256, 500) } else { (2048, 5000) };
-    // One warm-up pass each: connection setup and buffer growth.
-    stream_gbps(count / 8);
-    let stream = stream_gbps(count);
-    let exchange = exchange_gbps(count);
-    ping_pong_us(pings / 10);
-    let ping = ping_pong_us(pings);
-    vec![
-        Row {
-            name: "loopback TCP, 1 MiB messages, one direction".into(),
-            value: stream,
+    let mut rows = Vec::new();
+    if wanted(STREAM) {
+        stream_gbps(count / 8); // warm-up: connection setup and buffer growth
+        rows.push(Row {
+            name: STREAM.into(),
+            value: stream_gbps(count),
             unit: "GB/s",
             limit: Some(limits::TCP_GBPS),
             limit_label: "C, one stream",
             better: Better::Higher,
             note: format!("{count} messages"),
-        },
-        Row {
-            name: "loopback TCP, 1 MiB messages, exchange (each way)".into(),
-            value: exchange,
+        });
+    }
+    if wanted(EXCHANGE) {
+        exchange_gbps(count / 8);
+        rows.push(Row {
+            name: EXCHANGE.into(),
+            value: exchange_gbps(count),
             unit: "GB/s",
             limit: Some(limits::TCP_GBPS),
             limit_label: "C, one stream",
             better: Better::Higher,
             note: "both parties send and receive at once".into(),
-        },
-        Row {
-            name: "loopback TCP ping-pong round trip".into(),
-            value: ping,
+        });
+    }
+    if wanted(PING) {
+        ping_pong_us(pings / 10);
+        rows.push(Row {
+            name: PING.into(),
+            value: ping_pong_us(pings),
             unit: "us",
             limit: Some(limits::PING_PONG_US),
             limit_label: "C ping-pong",
             better: Better::Lower,
             note: format!("median of {pings}, 8-byte messages"),
-        },
-    ]
+        });
+    }
+    rows
 }

@@ -107,19 +107,42 @@ pub fn print_table(rows: &[Row]) {
     }
 }
 
+fn json_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+fn json_number(v: Option<f64>) -> String {
+    match v {
+        Some(x) if x.is_finite() => x.to_string(),
+        _ => "null".into(),
+    }
+}
+
 /// Writes the rows as JSON (hand-rolled: the suite needs no serialisation dependency).
+/// Non-finite figures become `null`.
 pub fn to_json(rows: &[Row]) -> String {
     let items: Vec<String> = rows
         .iter()
         .map(|r| {
             format!(
-                "  {{\"name\": {:?}, \"value\": {}, \"unit\": {:?}, \"limit\": {}, \"ratio\": {}, \"note\": {:?}}}",
-                r.name,
-                r.value,
-                r.unit,
-                r.limit.map_or("null".into(), |l| l.to_string()),
-                r.ratio().map_or("null".into(), |x| format!("{x:.4}")),
-                r.note
+                "  {{\"name\": {}, \"value\": {}, \"unit\": {}, \"limit\": {}, \"ratio\": {}, \"note\": {}}}",
+                json_string(&r.name),
+                json_number(Some(r.value)),
+                json_string(r.unit),
+                json_number(r.limit),
+                json_number(r.ratio()),
+                json_string(&r.note)
             )
         })
         .collect();

@@ -30,7 +30,8 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
-type Suite = (&'static str, fn(bool) -> Vec<harness::Row>);
+/// A suite builds its rows, measuring only those whose name the filter keeps.
+type Suite = (&'static str, fn(bool, &dyn Fn(&str) -> bool) -> Vec<harness::Row>);
 
 fn main() -> ExitCode {
     let args = match parse_args() {
@@ -41,9 +42,6 @@ fn main() -> ExitCode {
         }
     };
     let suites: [Suite; 3] = [("ring", ring::rows), ("prg", prg::rows), ("comm", comm::rows)];
-    let wanted = |name: &str| {
-        args.filters.is_empty() || args.filters.iter().any(|f| name.to_lowercase().contains(f))
-    };
     println!(
         "Cloak benchmarks: {} CPU thread(s) in the rayon pool{}\n",
         rayon::current_num_threads(),
@@ -51,11 +49,16 @@ fn main() -> ExitCode {
     );
     let mut rows = Vec::new();
     for (suite, run) in suites {
-        let whole_suite = args.filters.iter().any(|f| suite.contains(f.as_str()));
-        if !args.filters.is_empty() && !whole_suite && !suite_may_match(suite, &args.filters) {
-            continue;
-        }
-        rows.extend(run(args.quick).into_iter().filter(|r| whole_suite || wanted(&r.name)));
+        // A filter matches a suite's name (all its rows) or part of a row's name.
+        let whole_suite = args.filters.is_empty() || args.filters.iter().any(|f| suite == f);
+        let wanted = |name: &str| {
+            whole_suite || args.filters.iter().any(|f| name.to_lowercase().contains(f.as_str()))
+        };
+        rows.extend(run(args.quick, &wanted));
+    }
+    if rows.is_empty() {
+        eprintln!("cloak-benches: no benchmark matches {:?}", args.filters);
+        return ExitCode::from(2);
     }
     harness::print_table(&rows);
     if let Some(path) = args.json
@@ -65,16 +68,4 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
-}
-
-/// Whether a row of `suite` may match one of the filters (by the words its row names use), so
-/// that a filtered run skips suites it would throw away entirely.
-fn suite_may_match(suite: &str, filters: &[String]) -> bool {
-    let keywords: &[&str] = match suite {
-        "ring" => &["gemm", "conv", "u64", "u32"],
-        "prg" => &["prg", "aes"],
-        "comm" => &["tcp", "ping", "loopback"],
-        _ => &[],
-    };
-    filters.iter().any(|f| keywords.iter().any(|k| k.contains(f.as_str()) || f.contains(k)))
 }

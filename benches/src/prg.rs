@@ -7,7 +7,7 @@ use crate::limits;
 
 const BUFFER_BYTES: usize = 64 << 20;
 
-fn row(parallel: bool, reps: Reps) -> Row {
+fn row(name: String, parallel: bool, reps: Reps) -> Row {
     let mut prg = Prg::new(&Seed::from([7u8; 16]));
     let mut buf = vec![0u64; BUFFER_BYTES / 8];
     let t = time(reps, || {
@@ -20,10 +20,7 @@ fn row(parallel: bool, reps: Reps) -> Row {
     });
     let threads = if parallel { rayon::current_num_threads() } else { 1 };
     Row {
-        name: format!(
-            "PRG AES-128-CTR fill_u64 64 MiB, {threads} thread{}",
-            if threads == 1 { "" } else { "s" }
-        ),
+        name,
         value: BUFFER_BYTES as f64 / t.median.as_secs_f64() / 1e9,
         unit: "GB/s",
         limit: Some(limits::AES_CTR_GBPS * threads as f64),
@@ -33,8 +30,14 @@ fn row(parallel: bool, reps: Reps) -> Row {
     }
 }
 
-/// All PRG rows.
-pub fn rows(quick: bool) -> Vec<Row> {
+/// The PRG rows that `wanted` keeps.
+pub fn rows(quick: bool, wanted: &dyn Fn(&str) -> bool) -> Vec<Row> {
     let reps = if quick { Reps { warmup: 1, timed: 3 } } else { Reps { warmup: 2, timed: 15 } };
-    vec![row(false, reps), row(true, reps)]
+    let threads = rayon::current_num_threads();
+    [(false, "1 thread".to_string()), (true, format!("{threads} threads"))]
+        .into_iter()
+        .map(|(parallel, label)| (parallel, format!("PRG AES-128-CTR fill_u64 64 MiB, {label}")))
+        .filter(|(_, name)| wanted(name))
+        .map(|(parallel, name)| row(name, parallel, reps))
+        .collect()
 }

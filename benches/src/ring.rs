@@ -11,15 +11,14 @@ fn pseudo_random(n: usize, salt: u64) -> Vec<u64> {
     (0..n as u64).map(|i| (i ^ salt).wrapping_mul(0x9E37_79B9_7F4A_7C15).rotate_left(17)).collect()
 }
 
-fn gemm_row(size: usize, par: Parallelism, threads: usize, reps: Reps) -> Row {
+fn gemm_row(name: String, size: usize, par: Parallelism, threads: usize, reps: Reps) -> Row {
     let a = pseudo_random(size * size, 1);
     let b = pseudo_random(size * size, 2);
     let mut c = vec![0u64; size * size];
     let t = time(reps, || kernels::gemm_u64(size, size, size, &a, &b, &mut c, par));
     let macs = (size * size * size) as f64;
-    let label = if threads == 1 { "1 thread".to_string() } else { format!("{threads} threads") };
     Row {
-        name: format!("u64 GEMM {size}^2, {label}"),
+        name,
         value: macs / t.median.as_secs_f64() / 1e9,
         unit: "G MAC/s",
         limit: Some(limits::GEMM_GMACS_PER_CORE * threads as f64),
@@ -34,14 +33,14 @@ fn gemm_row(size: usize, par: Parallelism, threads: usize, reps: Reps) -> Row {
     }
 }
 
-fn gemm_u32_row(size: usize, reps: Reps) -> Row {
+fn gemm_u32_row(name: String, size: usize, reps: Reps) -> Row {
     let a: Vec<u32> = pseudo_random(size * size, 3).into_iter().map(|x| x as u32).collect();
     let b: Vec<u32> = pseudo_random(size * size, 4).into_iter().map(|x| x as u32).collect();
     let mut c = vec![0u32; size * size];
     let t =
         time(reps, || kernels::gemm_u32(size, size, size, &a, &b, &mut c, Parallelism::Sequential));
     Row {
-        name: format!("u32 GEMM {size}^2, 1 thread"),
+        name,
         value: (size * size * size) as f64 / t.median.as_secs_f64() / 1e9,
         unit: "G MAC/s",
         limit: None,
@@ -51,7 +50,7 @@ fn gemm_u32_row(size: usize, reps: Reps) -> Row {
     }
 }
 
-fn conv_row(par: Parallelism, threads: usize, reps: Reps) -> Row {
+fn conv_row(name: String, par: Parallelism, threads: usize, reps: Reps) -> Row {
     let x = RingTensor::from_vec(&[1, 64, 56, 56], pseudo_random(64 * 56 * 56, 5)).expect("shape");
     let w = RingTensor::from_vec(&[64, 64, 3, 3], pseudo_random(64 * 64 * 9, 6)).expect("shape");
     let spec = Conv2dSpec { stride: (1, 1), padding: (1, 1), dilation: (1, 1), groups: 1 };
@@ -62,10 +61,7 @@ fn conv_row(par: Parallelism, threads: usize, reps: Reps) -> Row {
     });
     let macs = (64 * 56 * 56 * 64 * 9) as f64;
     Row {
-        name: format!(
-            "conv2d 1x64x56x56 * 64x64x3x3 p1, {threads} thread{}",
-            if threads == 1 { "" } else { "s" }
-        ),
+        name,
         value: t.median.as_secs_f64() * 1e3,
         unit: "ms",
         limit: Some(macs / (limits::GEMM_GMACS_PER_CORE * threads as f64 * 1e9) * 1e3),
@@ -79,18 +75,33 @@ fn conv_row(par: Parallelism, threads: usize, reps: Reps) -> Row {
     }
 }
 
-/// All ring rows.
-pub fn rows(quick: bool) -> Vec<Row> {
+fn threads_label(threads: usize) -> String {
+    if threads == 1 { "1 thread".into() } else { format!("{threads} threads") }
+}
+
+/// The ring rows that `wanted` keeps.
+pub fn rows(quick: bool, wanted: &dyn Fn(&str) -> bool) -> Vec<Row> {
     let threads = rayon::current_num_threads();
     let r =
         |warmup, timed| if quick { Reps { warmup: 1, timed: 2 } } else { Reps { warmup, timed } };
     let mut rows = Vec::new();
     for (size, reps) in [(256, r(3, 30)), (1024, r(1, 7)), (2048, r(1, 3))] {
-        rows.push(gemm_row(size, Parallelism::Sequential, 1, reps));
-        rows.push(gemm_row(size, Parallelism::Rayon, threads, reps));
+        for (par, t) in [(Parallelism::Sequential, 1), (Parallelism::Rayon, threads)] {
+            let name = format!("u64 GEMM {size}^2, {}", threads_label(t));
+            if wanted(&name) {
+                rows.push(gemm_row(name, size, par, t, reps));
+            }
+        }
     }
-    rows.push(gemm_u32_row(1024, r(1, 7)));
-    rows.push(conv_row(Parallelism::Sequential, 1, r(2, 15)));
-    rows.push(conv_row(Parallelism::Rayon, threads, r(2, 15)));
+    let name = "u32 GEMM 1024^2, 1 thread".to_string();
+    if wanted(&name) {
+        rows.push(gemm_u32_row(name, 1024, r(1, 7)));
+    }
+    for (par, t) in [(Parallelism::Sequential, 1), (Parallelism::Rayon, threads)] {
+        let name = format!("conv2d 1x64x56x56 * 64x64x3x3 p1, {}", threads_label(t));
+        if wanted(&name) {
+            rows.push(conv_row(name, par, t, r(2, 15)));
+        }
+    }
     rows
 }

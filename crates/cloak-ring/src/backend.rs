@@ -7,7 +7,9 @@
 use crate::element::RingElement;
 use crate::error::{Result, RingError};
 use crate::kernels::{self, Parallelism};
-use crate::tensor::linalg::{conv2d_output_shape, matmul_dims, shape4};
+use crate::tensor::linalg::{
+    conv_transpose2d_output_shape, conv2d_output_shape, matmul_dims, shape4,
+};
 use crate::tensor::{Conv2dSpec, RingTensor};
 
 /// The heavy operations of ring tensors: everything whose cost is superlinear in its inputs.
@@ -163,40 +165,8 @@ impl<T: RingElement> Backend<T> for CpuBackend {
         p: &Conv2dSpec,
         output_padding: (usize, usize),
     ) -> Result<RingTensor<T>> {
-        let op = "conv_transpose2d";
+        let out_shape = conv_transpose2d_output_shape(x.shape(), w.shape(), p, output_padding)?;
         let (xs, ws) = (x.shape(), w.shape());
-        if xs.len() != 4
-            || ws.len() != 4
-            || ws[0] != xs[1]
-            || p.groups == 0
-            || !ws[0].is_multiple_of(p.groups)
-        {
-            return Err(RingError::ShapeMismatch { op, lhs: xs.to_vec(), rhs: ws.to_vec() });
-        }
-        if output_padding.0 >= p.stride.0.max(p.dilation.0)
-            || output_padding.1 >= p.stride.1.max(p.dilation.1)
-        {
-            return Err(RingError::InvalidConv {
-                op,
-                reason: format!(
-                    "output padding {output_padding:?} must be smaller than stride {:?} or \
-                     dilation {:?}",
-                    p.stride, p.dilation
-                ),
-            });
-        }
-        // Output size: (in - 1) * s - 2p + d * (k - 1) + output_padding + 1.
-        let dim = |i: usize, s: usize, pad: usize, d: usize, k: usize, op_: usize| {
-            ((i.max(1) - 1) * s + d * (k.max(1) - 1) + op_ + 1).checked_sub(2 * pad)
-        };
-        let oh = dim(xs[2], p.stride.0, p.padding.0, p.dilation.0, ws[2], output_padding.0);
-        let ow = dim(xs[3], p.stride.1, p.padding.1, p.dilation.1, ws[3], output_padding.1);
-        let (Some(oh), Some(ow)) = (oh, ow) else {
-            return Err(RingError::InvalidConv { op, reason: "padding exceeds the output".into() });
-        };
-        if xs[2] == 0 || xs[3] == 0 || oh == 0 || ow == 0 || p.stride.0 == 0 || p.stride.1 == 0 {
-            return Err(RingError::InvalidConv { op, reason: "empty spatial dimension".into() });
-        }
         let y = kernels::conv::conv_transpose2d(
             &x.as_slice(),
             shape4(xs),
@@ -206,6 +176,6 @@ impl<T: RingElement> Backend<T> for CpuBackend {
             output_padding,
             self.parallelism,
         );
-        RingTensor::from_vec(&[xs[0], ws[1] * p.groups, oh, ow], y)
+        RingTensor::from_vec(&out_shape, y)
     }
 }

@@ -5,7 +5,7 @@
 //! and 64 times cheaper than one ring element per bit.
 
 use crate::element::RingElement;
-use crate::error::{Result, RingError};
+use crate::error::{Result, RingError, checked_numel};
 use crate::tensor::RingTensor;
 
 /// A tensor of booleans, packed little-endian: element `i` is bit `i % 64` of word `i / 64`.
@@ -22,7 +22,9 @@ fn words_for(len: usize) -> usize {
 }
 
 impl BitTensor {
-    /// All bits zero.
+    /// All bits zero. Like `vec!`, panics if the element count overflows `usize`; the
+    /// constructors that take untrusted shapes (`from_bools`, `from_words`, `from_le_bytes`)
+    /// return errors instead.
     pub fn zeros(shape: &[usize]) -> Self {
         let len = shape.iter().product();
         Self { shape: shape.to_vec(), len, words: vec![0; words_for(len)] }
@@ -30,14 +32,15 @@ impl BitTensor {
 
     /// From booleans in row-major order.
     pub fn from_bools(shape: &[usize], bits: &[bool]) -> Result<Self> {
-        let mut out = Self::zeros(shape);
-        if bits.len() != out.len {
+        let len = checked_numel("BitTensor::from_bools", shape)?;
+        if bits.len() != len {
             return Err(RingError::InvalidShape {
                 op: "BitTensor::from_bools",
                 shape: shape.to_vec(),
-                reason: format!("{} booleans given, the shape holds {}", bits.len(), out.len),
+                reason: format!("{} booleans given, the shape holds {len}", bits.len()),
             });
         }
+        let mut out = Self::zeros(shape);
         for (i, &b) in bits.iter().enumerate() {
             out.words[i / 64] |= u64::from(b) << (i % 64);
         }
@@ -46,8 +49,8 @@ impl BitTensor {
 
     /// From packed words; bits past `len` must be zero (they would otherwise leak into sums).
     pub fn from_words(shape: &[usize], words: Vec<u64>) -> Result<Self> {
-        let len: usize = shape.iter().product();
         let op = "BitTensor::from_words";
+        let len = checked_numel(op, shape)?;
         if words.len() != words_for(len) {
             return Err(RingError::InvalidShape {
                 op,
@@ -230,7 +233,7 @@ impl BitTensor {
 
     /// Decodes from [`to_le_bytes`](Self::to_le_bytes); rejects a wrong length or stray bits.
     pub fn from_le_bytes(shape: &[usize], bytes: &[u8]) -> Result<Self> {
-        let len: usize = shape.iter().product();
+        let len = checked_numel("BitTensor::from_le_bytes", shape)?;
         let expected = words_for(len) * 8;
         if bytes.len() != expected {
             return Err(RingError::ByteLength {

@@ -116,5 +116,17 @@ pub enum RingError {
     },
 }
 
+/// The number of elements of `shape`, or a typed error if it overflows `usize` (a corrupt or
+/// hostile shape must not wrap around to a small count).
+pub fn checked_numel(op: &'static str, shape: &[usize]) -> Result<usize> {
+    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).ok_or_else(|| {
+        RingError::InvalidShape {
+            op,
+            shape: shape.to_vec(),
+            reason: "element count overflows usize".into(),
+        }
+    })
+}
+
 /// Result alias of `cloak-ring`.
 pub type Result<T, E = RingError> = std::result::Result<T, E>;

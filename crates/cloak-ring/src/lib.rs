@@ -22,5 +22,7 @@ pub use element::RingElement;
 pub use error::{Result, RingError};
 pub use fixed::{DEFAULT_FRAC_BITS, FixedPoint};
 pub use kernels::Parallelism;
-pub use tensor::linalg::{MatmulDims, conv2d_output_shape, matmul_dims};
+pub use tensor::linalg::{
+    MatmulDims, conv_transpose2d_output_shape, conv2d_output_shape, matmul_dims,
+};
 pub use tensor::{Conv2dSpec, RingTensor};

@@ -72,3 +72,11 @@ fn malformed_inputs_are_typed_errors() {
     let t = RingTensor::<u32>::zeros(&[3]);
     assert!(matches!(BitTensor::from_bit_plane(&t, 32), Err(RingError::InvalidArgument { .. })));
 }
+
+#[test]
+fn hostile_shapes_are_typed_errors() {
+    let big = [1usize << 40, 1 << 40];
+    assert!(matches!(BitTensor::from_le_bytes(&big, &[]), Err(RingError::InvalidShape { .. })));
+    assert!(matches!(BitTensor::from_words(&big, vec![]), Err(RingError::InvalidShape { .. })));
+    assert!(matches!(BitTensor::from_bools(&big, &[]), Err(RingError::InvalidShape { .. })));
+}

@@ -148,3 +148,24 @@ fn bad_convolutions_are_typed_errors() {
         Err(RingError::ShapeMismatch { op: "conv1d", .. })
     ));
 }
+
+#[test]
+fn bad_transposed_convolutions_are_typed_errors() {
+    let x = seq(&[1, 1, 2, 2], 1);
+    let w = seq(&[1, 1, 2, 2], 2);
+    let bad = |spec: Conv2dSpec, w: &RingTensor<u64>, op: (usize, usize)| {
+        let err = x.conv_transpose2d(w, &spec, op).unwrap_err();
+        assert!(
+            matches!(err, RingError::InvalidConv { .. } | RingError::ShapeMismatch { .. }),
+            "{err}"
+        );
+    };
+    bad(spec(1, 0, 0, 1), &w, (0, 0)); // dilation 0
+    bad(spec(0, 0, 1, 1), &w, (0, 0)); // stride 0
+    bad(spec(1, 0, 1, 1), &seq(&[1, 1, 0, 0], 2), (0, 0)); // empty kernel
+    bad(spec(1, 0, 1, 1), &w, (1, 0)); // output padding >= stride and dilation
+    bad(spec(1, 3, 1, 1), &w, (0, 0)); // padding leaves no output
+    bad(spec(1, 0, 1, 2), &w, (0, 0)); // groups do not divide the channels
+    bad(spec(1, 0, 1, 1), &seq(&[2, 1, 2, 2], 2), (0, 0)); // channel mismatch
+    assert_eq!(x.conv_transpose2d(&w, &spec(2, 0, 1, 1), (1, 1)).unwrap().shape(), &[1, 1, 5, 5]);
+}

@@ -251,3 +251,50 @@ proptest! {
         prop_assert_eq!(x0.neg().add(&x1.neg()).unwrap(), x.neg());
     }
 }
+
+#[test]
+fn into_vec_of_an_array_sliced_in_place_returns_only_its_elements() {
+    for range in [0..1, 1..3] {
+        let mut arr = ArrayD::from_shape_vec(IxDyn(&[3, 2]), (0..6u64).collect()).unwrap();
+        arr.slice_axis_inplace(ndarray::Axis(0), ndarray::Slice::from(range.clone()));
+        let t = RingTensor::from_array(arr);
+        let expected: Vec<u64> = (range.start as u64 * 2..range.end as u64 * 2).collect();
+        assert_eq!(t.to_vec(), expected);
+        assert_eq!(t.into_vec(), expected);
+    }
+}
+
+#[test]
+fn hostile_shapes_and_steps_are_typed_errors_not_panics() {
+    let big = [1usize << 40, 1 << 40];
+    assert!(matches!(
+        RingTensor::<u64>::from_le_bytes(&[1 << 61], &[]),
+        Err(RingError::InvalidShape { .. })
+    ));
+    assert!(matches!(
+        RingTensor::<u64>::from_le_bytes(&big, &[]),
+        Err(RingError::InvalidShape { .. })
+    ));
+    // No elements, but the non-zero axes overflow: ndarray refuses such a shape, and so do we.
+    assert!(matches!(
+        RingTensor::<u64>::from_vec(&[1 << 33, 1 << 31, 0], vec![]),
+        Err(RingError::InvalidShape { .. })
+    ));
+    assert!(matches!(
+        RingTensor::<u64>::from_vec(&[1 << 33, 1 << 31, 2], vec![]),
+        Err(RingError::InvalidShape { .. })
+    ));
+    assert!(matches!(
+        cloak_ring::matmul_dims(&[1 << 40, 1 << 40, 2, 2], &[2, 2]),
+        Err(RingError::InvalidShape { .. })
+    ));
+    assert!(matches!(
+        cloak_ring::matmul_dims(&[1 << 31, 1 << 31, 2], &[2, 1 << 40]),
+        Err(RingError::ShapeMismatch { .. })
+    ));
+    assert!(matches!(seq(&[2]).reshape(&big), Err(RingError::InvalidShape { .. })));
+    assert!(matches!(seq(&[2]).pad(&[(usize::MAX, 1)], 0), Err(RingError::InvalidArgument { .. })));
+    let err = seq(&[4]).slice(0, 0, 4, usize::MAX).unwrap_err();
+    assert!(matches!(err, RingError::InvalidArgument { op: "slice", .. }), "{err}");
+    assert_eq!(seq(&[4]).slice(0, 0, 4, 1 << 40).unwrap().to_vec(), vec![at(&seq(&[4]), &[0])]);
+}

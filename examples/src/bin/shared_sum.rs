@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use cloak_comm::runner::{ProcessRun, run_processes};
-use cloak_comm::{CommConfig, Communicator, Launch, TcpComm};
+use cloak_comm::{CommConfig, Communicator, LAUNCHERS, TcpComm};
 use cloak_prg::Prg;
 use cloak_ring::{FixedPoint, RingTensor};
 
@@ -99,8 +99,10 @@ fn party(opts: &Options) -> Result<(), Box<dyn Error>> {
     let elapsed = start.elapsed();
 
     println!("party {rank} of {world}");
-    println!("  my private input : {input:.2?}");
-    println!("  revealed sum     : {:.2?}", total.as_slice().unwrap_or(&[]));
+    // Each party prints its own input only (its own data, on its own terminal); the local
+    // launcher shows all parties' output together for the demonstration.
+    println!("  my private input : {input:?}");
+    println!("  revealed sum     : {:?}", total.iter().collect::<Vec<_>>());
     println!("  wall time        : {:.3} ms", elapsed.as_secs_f64() * 1e3);
     println!("  communication    :\n{}", comm.stats());
     Ok(())
@@ -139,7 +141,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let is_party = Launch::from_env().is_ok();
+    // Any launcher variable makes this process one party (a misconfiguration is then reported,
+    // never papered over by a local simulation); none starts the local demonstration.
+    let is_party = LAUNCHERS
+        .iter()
+        .any(|(r, w)| std::env::var_os(r).is_some() || std::env::var_os(w).is_some());
     let result = if is_party { party(&opts).map(|()| true) } else { launch_local(&opts) };
     match result {
         Ok(true) => ExitCode::SUCCESS,

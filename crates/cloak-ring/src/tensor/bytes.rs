@@ -3,7 +3,7 @@
 
 use super::RingTensor;
 use crate::element::RingElement;
-use crate::error::{Result, RingError};
+use crate::error::{Result, RingError, checked_numel};
 
 impl<T: RingElement> RingTensor<T> {
     /// The elements in row-major order, each as `T::BYTES` little-endian bytes.
@@ -18,8 +18,14 @@ impl<T: RingElement> RingTensor<T> {
     /// Decodes a tensor of the given shape from its little-endian bytes; the length must match
     /// exactly (a short or long message is an error, never a silently wrong tensor).
     pub fn from_le_bytes(shape: &[usize], bytes: &[u8]) -> Result<Self> {
-        let n: usize = shape.iter().product();
-        let expected = n * T::BYTES;
+        let expected =
+            checked_numel("from_le_bytes", shape)?.checked_mul(T::BYTES).ok_or_else(|| {
+                RingError::InvalidShape {
+                    op: "from_le_bytes",
+                    shape: shape.to_vec(),
+                    reason: "byte length overflows usize".into(),
+                }
+            })?;
         if bytes.len() != expected {
             return Err(RingError::ByteLength {
                 expected,

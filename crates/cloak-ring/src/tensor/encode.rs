@@ -11,18 +11,20 @@ impl<T: RingElement> RingTensor<T> {
     /// Encodes reals in fixed point; the first NaN, infinity or out-of-range value is reported
     /// with its flat index.
     pub fn encode(values: &ArrayD<f64>, fp: FixedPoint) -> Result<Self> {
-        let data = values
-            .iter()
-            .enumerate()
-            .map(|(i, &v)| fp.encode_at::<T>(v, i))
-            .collect::<Result<Vec<T>>>()?;
-        Self::from_vec(values.shape(), data)
+        Self::encode_iter(values.shape(), values.iter(), fp)
     }
 
     /// Encodes a row-major slice of reals with the given shape.
     pub fn encode_slice(shape: &[usize], values: &[f64], fp: FixedPoint) -> Result<Self> {
+        Self::encode_iter(shape, values.iter(), fp)
+    }
+
+    fn encode_iter<'a>(
+        shape: &[usize],
+        values: impl Iterator<Item = &'a f64>,
+        fp: FixedPoint,
+    ) -> Result<Self> {
         let data = values
-            .iter()
             .enumerate()
             .map(|(i, &v)| fp.encode_at::<T>(v, i))
             .collect::<Result<Vec<T>>>()?;

@@ -45,7 +45,8 @@ pub fn matmul_dims(a: &[usize], b: &[usize]) -> Result<(MatmulDims, Vec<usize>)>
     if b_batched && lead_a != lead_b {
         return Err(err());
     }
-    let batch: usize = lead_a.iter().product();
+    let batch = crate::error::checked_numel("matmul", lead_a)?;
+    batch.checked_mul(m).and_then(|x| x.checked_mul(n.max(k))).ok_or_else(err)?;
     let mut out = lead_a.to_vec();
     out.extend([m, n]);
     Ok((MatmulDims { batch, m, k, n, b_batched }, out))
@@ -84,6 +85,53 @@ pub fn conv2d_output_shape(x: &[usize], w: &[usize], p: &Conv2dSpec) -> Result<[
             ),
         })?;
     Ok([x[0], w[0], oh, ow])
+}
+
+/// Checks a transposed conv2d's operands (NCHW input, weight `[I, O/groups, kh, kw]`) and
+/// returns the output shape `[N, O, (H-1)*s - 2p + d*(kh-1) + output_padding + 1, ...]`.
+pub fn conv_transpose2d_output_shape(
+    x: &[usize],
+    w: &[usize],
+    p: &Conv2dSpec,
+    output_padding: (usize, usize),
+) -> Result<[usize; 4]> {
+    let op = "conv_transpose2d";
+    let invalid = |reason: String| RingError::InvalidConv { op, reason };
+    if x.len() != 4 || w.len() != 4 || w[0] != x[1] {
+        return Err(RingError::ShapeMismatch { op, lhs: x.to_vec(), rhs: w.to_vec() });
+    }
+    if p.groups == 0 || !w[0].is_multiple_of(p.groups) {
+        return Err(invalid(format!("groups {} must divide input channels {}", p.groups, w[0])));
+    }
+    let params = [p.stride.0, p.stride.1, p.dilation.0, p.dilation.1];
+    if params.contains(&0) || x[2] == 0 || x[3] == 0 || w[2] == 0 || w[3] == 0 {
+        return Err(invalid(format!(
+            "stride {:?}, dilation {:?}, input {}x{} and kernel {}x{} must all be non-zero",
+            p.stride, p.dilation, x[2], x[3], w[2], w[3]
+        )));
+    }
+    if output_padding.0 >= p.stride.0.max(p.dilation.0)
+        || output_padding.1 >= p.stride.1.max(p.dilation.1)
+    {
+        return Err(invalid(format!(
+            "output padding {output_padding:?} must be smaller than stride {:?} or dilation {:?}",
+            p.stride, p.dilation
+        )));
+    }
+    let dim = |i: usize, s: usize, pad: usize, d: usize, k: usize, extra: usize| {
+        (i - 1)
+            .checked_mul(s)?
+            .checked_add(d.checked_mul(k - 1)?)?
+            .checked_add(extra + 1)?
+            .checked_sub(pad.checked_mul(2)?)
+            .filter(|&o| o > 0)
+    };
+    let oh = dim(x[2], p.stride.0, p.padding.0, p.dilation.0, w[2], output_padding.0);
+    let ow = dim(x[3], p.stride.1, p.padding.1, p.dilation.1, w[3], output_padding.1);
+    match (oh, ow) {
+        (Some(oh), Some(ow)) => Ok([x[0], w[1] * p.groups, oh, ow]),
+        _ => Err(invalid(format!("padding {:?} leaves no output", p.padding))),
+    }
 }
 
 /// Converts a shape known to have 4 dimensions.

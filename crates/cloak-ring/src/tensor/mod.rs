@@ -13,7 +13,7 @@ mod shape_ops;
 use ndarray::{ArrayD, IxDyn};
 
 use crate::element::RingElement;
-use crate::error::{Result, RingError};
+use crate::error::{Result, RingError, checked_numel};
 
 pub use linalg::Conv2dSpec;
 
@@ -24,7 +24,8 @@ pub struct RingTensor<T: RingElement = u64> {
 }
 
 impl<T: RingElement> RingTensor<T> {
-    /// A tensor of zeros.
+    /// A tensor of zeros. Like `vec!`, panics if the element count overflows `usize`; the
+    /// constructors that take untrusted shapes (`from_vec`, `from_le_bytes`) return errors.
     pub fn zeros(shape: &[usize]) -> Self {
         Self { data: ArrayD::from_elem(IxDyn(shape), T::zero()) }
     }
@@ -41,7 +42,7 @@ impl<T: RingElement> RingTensor<T> {
 
     /// A tensor from row-major data; the length must match the shape.
     pub fn from_vec(shape: &[usize], data: Vec<T>) -> Result<Self> {
-        let expected: usize = shape.iter().product();
+        let expected = checked_numel("from_vec", shape)?;
         if data.len() != expected {
             return Err(RingError::InvalidShape {
                 op: "from_vec",
@@ -97,18 +98,20 @@ impl<T: RingElement> RingTensor<T> {
 
     /// The elements in row-major order.
     pub fn to_vec(&self) -> Vec<T> {
-        match self.data.as_slice() {
-            Some(s) => s.to_vec(),
-            None => self.data.iter().copied().collect(),
-        }
+        self.as_slice().into_owned()
     }
 
     /// The elements in row-major order, consuming the tensor (no copy when already standard
     /// layout).
     pub fn into_vec(self) -> Vec<T> {
         if self.data.is_standard_layout() {
-            let (v, offset) = self.data.into_raw_vec_and_offset();
-            debug_assert!(offset.unwrap_or(0) == 0);
+            // A standard-layout array is contiguous, but an array sliced in place keeps its
+            // whole buffer: cut the raw vector down to the elements the tensor covers.
+            let len = self.data.len();
+            let (mut v, offset) = self.data.into_raw_vec_and_offset();
+            let start = offset.unwrap_or(0);
+            v.truncate(start + len);
+            v.drain(..start);
             v
         } else {
             self.data.iter().copied().collect()

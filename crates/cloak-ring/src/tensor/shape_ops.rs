@@ -5,7 +5,7 @@ use ndarray::{Axis, IxDyn, Slice};
 
 use super::RingTensor;
 use crate::element::RingElement;
-use crate::error::{Result, RingError};
+use crate::error::{Result, RingError, checked_numel};
 
 impl<T: RingElement> RingTensor<T> {
     fn check_axis(&self, op: &'static str, axis: usize) -> Result<()> {
@@ -17,7 +17,7 @@ impl<T: RingElement> RingTensor<T> {
 
     /// Same elements in row-major order under a new shape with the same element count.
     pub fn reshape(&self, shape: &[usize]) -> Result<Self> {
-        let n: usize = shape.iter().product();
+        let n = checked_numel("reshape", shape)?;
         if n != self.len() {
             return Err(RingError::InvalidShape {
                 op: "reshape",
@@ -144,8 +144,11 @@ impl<T: RingElement> RingTensor<T> {
                 len,
             });
         }
-        if step == 0 {
-            return Err(RingError::InvalidArgument { op: "slice", reason: "step 0".into() });
+        if step == 0 || step > isize::MAX as usize {
+            return Err(RingError::InvalidArgument {
+                op: "slice",
+                reason: format!("step {step} must be in 1..=isize::MAX"),
+            });
         }
         let s = Slice::new(start as isize, Some(end as isize), step as isize);
         Ok(Self { data: self.data.slice_axis(Axis(axis), s).to_owned() })
@@ -260,8 +263,17 @@ impl<T: RingElement> RingTensor<T> {
                 reason: format!("{} (before, after) pairs for {} axes", pads.len(), self.ndim()),
             });
         }
-        let shape: Vec<usize> =
-            self.shape().iter().zip(pads).map(|(d, (b, a))| d + b + a).collect();
+        let shape = self
+            .shape()
+            .iter()
+            .zip(pads)
+            .map(|(d, (b, a))| d.checked_add(*b).and_then(|x| x.checked_add(*a)))
+            .collect::<Option<Vec<usize>>>()
+            .ok_or_else(|| RingError::InvalidArgument {
+                op: "pad",
+                reason: format!("padding {pads:?} overflows usize"),
+            })?;
+        checked_numel("pad", &shape)?;
         let mut out = Self::full(&shape, value);
         let mut view = out.data.view_mut();
         for (axis, (&d, &(b, _))) in self.shape().iter().zip(pads).enumerate() {
