@@ -12,12 +12,34 @@ use crate::{CommError, CommStats, Op, OpKind, OpStats};
 
 /// One party's endpoint of an N-party network.
 ///
-/// All operations are blocking and SPMD: every party must call the same operations in the
-/// same order (point-to-point `send`/`recv` pair up by program position). A party that
-/// diverges gets [`CommError::OutOfSync`]; a peer that dies or stalls produces
-/// [`CommError::Disconnected`] or [`CommError::Timeout`] naming it. After any communication
-/// error (a rejected argument is not one) the communicator closes its connections so that
-/// the failure reaches every other party, and every later call returns
+/// All operations are SPMD: every party must call the same operations in the same order
+/// (point-to-point `send`/`recv` pair up by program position). A party that diverges gets
+/// [`CommError::OutOfSync`]; a peer that dies or stalls produces
+/// [`CommError::Disconnected`] or [`CommError::Timeout`] naming it.
+///
+/// # Sends are buffered
+///
+/// A call returns once it has received what it receives and its own messages are queued
+/// for delivery: it does not wait for the receivers to read them. So `send` never waits for
+/// its `recv`, and a program may send to one peer and go on to wait on another, even where
+/// the first peer will read that message only after this wait is over. Queued messages
+/// keep moving during the party's later calls (whichever peers those involve), and when the
+/// communicator is dropped (best effort, for at most the timeout without progress);
+/// `barrier` returns only once everything this party sent before it has been handed to the
+/// transport.
+/// [`LocalComm`](crate::LocalComm) queues without limit; [`TcpComm`](crate::TcpComm) queues
+/// up to [`CommConfig::send_buffer`](crate::CommConfig::send_buffer) unsent bytes per peer,
+/// after which a send to that peer waits (under the timeout) for the peer to read.
+///
+/// # Errors
+///
+/// An invalid argument (a rank out of range, a message to oneself, a peer listed twice, a
+/// wrong number of messages) is rejected before anything is sent, and leaves the
+/// communicator usable. Any other error, including a message over
+/// [`CommConfig::max_message`](crate::CommConfig::max_message)
+/// ([`CommError::TooLarge`]: its peer already expects a message at that position, so the
+/// parties could not stay in step without it), fails the communicator: it closes its
+/// connections so that the failure reaches every other party, and every later call returns
 /// [`CommError::Failed`].
 pub trait Communicator: Send {
     /// This party's rank, in `0..world_size()`.
@@ -31,6 +53,9 @@ pub trait Communicator: Send {
     /// other messages of any size never deadlock), and returns the received payloads in the
     /// order of `recv_from`. Every message is tagged with `op` and a per-link sequence number, and
     /// every received tag is checked.
+    ///
+    /// The call returns once the receives are done and the sends are queued (see
+    /// "Sends are buffered" above); it never waits for a receiver to read.
     ///
     /// Peers must be in range, differ from this party and appear at most once in each list.
     /// This call records no statistics; protocol code should use the collectives (or
@@ -68,7 +93,8 @@ pub trait Communicator: Send {
         Ok(received)
     }
 
-    /// Sends `data` to `to` (pairs with `recv` at `to`).
+    /// Sends `data` to `to` (pairs with `recv` at `to`). Returns once the message is queued,
+    /// without waiting for `to` to receive it.
     fn send(&mut self, to: usize, data: &[u8]) -> Result<(), CommError> {
         self.step(Op::new(OpKind::PointToPoint), &[(to, data)], &[]).map(drop)
     }
@@ -170,7 +196,8 @@ pub trait Communicator: Send {
         Ok(())
     }
 
-    /// Returns once every party has called `barrier` (one round of empty messages).
+    /// Returns once every party has called `barrier` (one round of empty messages) and
+    /// everything this party sent before has been handed to the transport.
     fn barrier(&mut self) -> Result<(), CommError> {
         let rank = self.rank();
         let peers: Vec<usize> = (0..self.world_size()).filter(|&p| p != rank).collect();

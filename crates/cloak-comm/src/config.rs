@@ -24,6 +24,17 @@ pub struct CommConfig {
     /// dominates a round on a fast network; spinning briefly trades a little CPU for it.
     /// Zero disables spinning (best when parties share too few cores).
     pub spin: Duration,
+    /// How many bytes of accepted but unsent messages [`TcpComm`](crate::TcpComm) may hold
+    /// for one peer before a new send to that peer waits for the peer to read. Sends are
+    /// buffered (see [`Communicator`](crate::Communicator)): a send returns once its message
+    /// is queued, and its unsent tail is copied into a per-peer queue that later calls drain.
+    /// This bounds that queue: a send is accepted while at most `send_buffer` bytes to its
+    /// peer are waiting, so a party holds at most `send_buffer + max_message` bytes per peer
+    /// (beyond the kernel's socket buffers). A program in which one party leaves more than
+    /// this unread by a peer while that peer waits on something the sender has not yet sent
+    /// times out on TCP, though it would finish over [`LocalComm`](crate::LocalComm), whose
+    /// buffers are unbounded.
+    pub send_buffer: u64,
 }
 
 impl Default for CommConfig {
@@ -33,6 +44,7 @@ impl Default for CommConfig {
             connect_timeout: Duration::from_secs(60),
             max_message: 1 << 32,
             spin: Duration::from_micros(50),
+            send_buffer: 64 << 20,
         }
     }
 }

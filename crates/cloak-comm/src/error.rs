@@ -113,8 +113,10 @@ pub enum CommError {
         after: Duration,
     },
 
-    /// A connection that was not yet identified (no valid hello) sent something unexpected:
-    /// a stray client, a party of another job, or a party with a different configuration.
+    /// A connecting party introduced itself with a well-formed hello (or registration) that
+    /// does not match this party's: another world size, or another session (a party of an
+    /// earlier or parallel job). Strays that send anything else, close, or stay silent are
+    /// dropped during setup rather than reported.
     #[error("rejected connection from {addr}: {reason}")]
     Handshake {
         /// Remote address of the connection.

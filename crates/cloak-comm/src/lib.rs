@@ -31,6 +31,7 @@
 mod codec;
 mod communicator;
 mod config;
+mod endpoint;
 mod error;
 mod launch;
 mod local;

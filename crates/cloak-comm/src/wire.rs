@@ -94,7 +94,9 @@ impl Header {
     /// Parses a header, or says what is wrong with it.
     pub(crate) fn decode(bytes: &[u8; HEADER_LEN]) -> Result<Header, String> {
         if bytes[0..4] != MAGIC {
-            return Err(format!("bad magic {:02x?} (not a Cloak frame)", &bytes[0..4]));
+            // The bytes are not shown: on a desynchronised link they are payload, which is
+            // secret.
+            return Err("bad magic (not a Cloak frame)".to_owned());
         }
         if bytes[4] != VERSION {
             return Err(format!("frame format version {}, expected {VERSION}", bytes[4]));

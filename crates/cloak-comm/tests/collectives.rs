@@ -2,8 +2,13 @@
 
 mod common;
 
-use cloak_comm::{CommError, Communicator};
-use common::{TRANSPORTS, all_ok, config, pattern, run};
+use std::fmt::Debug;
+use std::thread;
+use std::time::Duration;
+
+use cloak_comm::runner::{Outcomes, run_parties, run_tcp_threads, run_threads};
+use cloak_comm::{CommConfig, CommError, Communicator};
+use common::{TRANSPORTS, all_ok, config, error_of, pattern, run};
 
 /// Runs every operation once and checks its result; returns a description of the first
 /// wrong result.
@@ -136,4 +141,164 @@ fn large_one_way_sends_do_not_deadlock_when_both_send_first() {
         );
         assert_eq!(got, [true, true], "{transport:?}");
     }
+}
+
+/// A large message that is cheap to build and check in debug builds.
+fn bulk(len: usize) -> Vec<u8> {
+    let mut data = vec![0x5a; len];
+    data[0] = 1;
+    data[len / 2] = 2;
+    data[len - 1] = 3;
+    data
+}
+
+/// Party 0 sends `first` (and `second`, if any) to party 1, then "go" to party 2; party 1
+/// reads party 0's messages only after party 2 has relayed that "go".
+fn relay_after_bulk(
+    c: &mut dyn Communicator,
+    first: usize,
+    second: Option<usize>,
+) -> Result<bool, CommError> {
+    match c.rank() {
+        0 => {
+            c.send(1, &bulk(first))?;
+            if let Some(len) = second {
+                c.send(1, &bulk(len))?;
+            }
+            c.send(2, b"go")?;
+            Ok(true)
+        }
+        1 => {
+            let relayed = c.recv(2)?;
+            let mut ok = relayed == b"go" && c.recv(0)? == bulk(first);
+            if let Some(len) = second {
+                ok &= c.recv(0)? == bulk(len);
+            }
+            Ok(ok)
+        }
+        _ => {
+            let go = c.recv(0)?;
+            c.send(1, &go)?;
+            Ok(true)
+        }
+    }
+}
+
+#[test]
+fn a_send_completes_without_waiting_for_its_receiver() {
+    // Far more than the kernel buffers hold: this finishes only if party 0's send returns
+    // before party 1 reads, and if party 0's later calls (and its drop) keep delivering.
+    for transport in TRANSPORTS {
+        let got = all_ok(
+            run(transport, 3, &config(5000), |c| relay_after_bulk(c, 64 << 20, None)),
+            &format!("{transport:?} buffered send"),
+        );
+        assert_eq!(got, [true; 3], "{transport:?}");
+    }
+}
+
+#[test]
+fn tcp_sends_wait_once_send_buffer_bytes_to_the_peer_are_unsent() {
+    // A second message to party 1 is accepted while at most `send_buffer` bytes of the
+    // first are unsent: with the default bound the program finishes; with a bound smaller
+    // than the first message's unsent rest, party 0 waits for party 1, which waits on party
+    // 0's later "go": a timeout naming party 1.
+    let len = 32 << 20;
+    let got = all_ok(
+        run(common::Transport::Tcp, 3, &config(5000), |c| relay_after_bulk(c, len, Some(len))),
+        "default send buffer",
+    );
+    assert_eq!(got, [true; 3]);
+    // Only party 0 is impatient, so that it is the one to give up.
+    let bounded = CommConfig { send_buffer: 1 << 20, ..config(300) };
+    let comms = common::tcp_mesh(&[bounded, config(5000), config(5000)]);
+    let outcomes = run_parties(comms, |mut c| relay_after_bulk(&mut c, len, Some(len)));
+    let e = error_of(&outcomes[0]);
+    assert!(matches!(e, CommError::Timeout { peer: 1, .. }), "{e}");
+}
+
+#[test]
+fn parties_that_both_queue_past_the_send_buffer_do_not_deadlock() {
+    // Each party's second and third sends wait for the other to read, which it does only
+    // inside its own waiting sends.
+    let config = CommConfig { send_buffer: 1 << 20, ..config(5000) };
+    let got = all_ok(
+        run(common::Transport::Tcp, 2, &config, |c| {
+            let peer = 1 - c.rank();
+            let lens = [8 << 20, (8 << 20) + 1, (8 << 20) + 2];
+            for len in lens {
+                c.send(peer, &bulk(len))?;
+            }
+            lens.iter().try_fold(true, |ok, &len| Ok(ok && c.recv(peer)? == bulk(len)))
+        }),
+        "send-send past the send buffer",
+    );
+    assert_eq!(got, [true, true]);
+}
+
+#[test]
+fn flush_and_barrier_leave_nothing_queued() {
+    // Party 1 reads only after a while, so party 0's 32 MiB (more than the kernel buffers
+    // hold) is partly queued when its send returns; `flush` waits until it has all left.
+    let len = 32 << 20;
+    let views = all_ok(
+        run_tcp_threads(2, &config(5000), |mut c| {
+            if c.rank() == 0 {
+                c.send(1, &bulk(len))?;
+                let queued = format!("{c:?}");
+                c.flush()?;
+                let flushed = format!("{c:?}");
+                c.send(1, &bulk(len))?;
+                c.barrier()?;
+                Ok(vec![queued, flushed, format!("{c:?}")])
+            } else {
+                thread::sleep(Duration::from_millis(50));
+                let ok = c.recv(0)? == bulk(len) && c.recv(0)? == bulk(len);
+                c.barrier()?;
+                Ok(vec![ok.to_string()])
+            }
+        })
+        .expect("loopback mesh"),
+        "flush",
+    );
+    assert_eq!(views[1], ["true"]);
+    let [queued, flushed, after_barrier] = &views[0][..] else { panic!("{views:?}") };
+    assert!(!queued.contains("queued_bytes: 0,"), "{queued}");
+    assert!(flushed.contains("queued_bytes: 0,"), "{flushed}");
+    assert!(after_barrier.contains("queued_bytes: 0,"), "{after_barrier}");
+}
+
+/// Each party's `Debug` output after receiving (and, at party 0, queueing) messages made of
+/// one distinctive byte.
+fn debug_views<C: Communicator + Debug>(mut c: C) -> Result<Vec<String>, CommError> {
+    const SECRET: u8 = 171;
+    let mut views = Vec::new();
+    if c.rank() == 0 {
+        c.send(1, &[SECRET; 1000])?;
+        c.send(1, &[SECRET; 1000])?;
+        c.send(1, &[SECRET; 4 << 20])?;
+        views.push(format!("{c:?}"));
+    } else {
+        // Let everything arrive, so that reading the first message reads ahead.
+        thread::sleep(Duration::from_millis(50));
+        c.recv(0)?;
+        views.push(format!("{c:?}"));
+        c.recv(0)?;
+        c.recv(0)?;
+        views.push(format!("{c:?}"));
+    }
+    c.barrier()?;
+    Ok(views)
+}
+
+#[test]
+fn debug_output_shows_no_payload_bytes() {
+    let check = |outcomes: Outcomes<Vec<String>, CommError>, what: &str| {
+        for view in all_ok(outcomes, what).concat() {
+            assert!(!view.contains("171, 171"), "{what}: {view}");
+            assert!(view.len() < 2000, "{what}: {} bytes: {view}", view.len());
+        }
+    };
+    check(run_threads(2, &config(5000), debug_views), "channels");
+    check(run_tcp_threads(2, &config(5000), debug_views).expect("loopback mesh"), "tcp");
 }

@@ -6,8 +6,8 @@ mod common;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use cloak_comm::runner::{PartyFailure, run_threads};
-use cloak_comm::{CommConfig, CommError, Communicator, OpKind};
+use cloak_comm::runner::{PartyFailure, run_parties, run_threads};
+use cloak_comm::{CommConfig, CommError, Communicator, OpKind, TcpComm};
 use common::{TRANSPORTS, config, error_of, run};
 
 #[test]
@@ -166,6 +166,26 @@ fn a_panicking_party_is_reported_and_its_peers_fail() {
     for rank in [0, 2] {
         assert!(matches!(error_of(&outcomes[rank]), CommError::Disconnected { .. }));
     }
+}
+
+#[test]
+fn a_party_panicking_with_queued_sends_fails_its_peers_at_once() {
+    // Party 0's 64 MiB to party 1 (which waits on party 2) is mostly queued when party 0
+    // panics: its communicator must not try to deliver it, but close at once.
+    let start = Instant::now();
+    let comms = TcpComm::create_local(3, &config(5000)).expect("loopback mesh");
+    let outcomes = run_parties(comms, |mut c| match c.rank() {
+        0 => {
+            c.send(1, &vec![7; 64 << 20])?;
+            panic!("party 0 blew up");
+        }
+        1 => c.recv(2).map(drop),
+        _ => c.recv(0).map(drop),
+    });
+    assert!(matches!(&outcomes[0], Err(PartyFailure::Panicked(m)) if m.contains("blew up")));
+    assert!(matches!(error_of(&outcomes[2]), CommError::Disconnected { peer: 0 }));
+    assert!(matches!(error_of(&outcomes[1]), CommError::Disconnected { peer: 2 }));
+    assert!(start.elapsed() < Duration::from_secs(3), "waited for a timeout");
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod common;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::thread;
+use std::time::{Duration, Instant};
 
 use cloak_comm::runner::{free_local_port, run_parties};
 use cloak_comm::wire::{FrameKind, Header};
@@ -58,14 +59,23 @@ fn a_well_formed_hand_made_peer_is_understood() {
 }
 
 #[test]
-fn garbage_instead_of_a_hello_is_a_handshake_error() {
-    let (addr, h) = rank0(2000, |_| Ok(()));
-    let mut stray = TcpStream::connect(&addr).expect("connect");
-    stray.write_all(&[0x5a; 64]).expect("write");
-    match join(h) {
-        Err(CommError::Handshake { reason, .. }) => assert!(reason.contains("magic"), "{reason}"),
-        other => panic!("{other:?}"),
-    }
+fn strays_are_dropped_while_the_mesh_is_built() {
+    // Garbage, a frame of the wrong kind, a connection that closes at once and one that
+    // stays silent all reach rank 0 before the real rank 1: rank 0 drops them and goes on.
+    let (addr, h) = rank0(5000, |mut c| c.exchange(1, b"from 0"));
+    let mut garbage = TcpStream::connect(&addr).expect("connect");
+    garbage.write_all(&[0x5a; 64]).expect("write");
+    let mut wrong_kind = TcpStream::connect(&addr).expect("connect");
+    let header = Header { kind: FrameKind::Table, seq: 0, aux: 1, len: 16 };
+    wrong_kind.write_all(&header.encode()).expect("write");
+    drop(TcpStream::connect(&addr).expect("connect"));
+    let _silent = TcpStream::connect(&addr).expect("connect");
+    let mut peer = fake_rank1(&addr);
+    peer.write_all(&frame(OpKind::Exchange, 0, 0, b"from 1")).expect("write");
+    let mut reply = [0u8; 32 + 6];
+    peer.read_exact(&mut reply).expect("read");
+    assert_eq!(&reply[32..], b"from 0");
+    assert_eq!(join(h).expect("exchange"), b"from 1");
 }
 
 #[test]
@@ -176,4 +186,70 @@ fn a_registration_with_the_wrong_world_size_is_rejected_by_rank_0() {
     let joined = TcpComm::rendezvous(1, 3, &master, &config(3000));
     assert!(matches!(joined, Err(CommError::Disconnected { peer: 0 })), "{joined:?}");
     assert!(matches!(join(h), Err(CommError::Handshake { .. })));
+}
+
+/// Runs a 3-party master rendezvous in which `probe` gets a connection to the master port
+/// (once rank 0 listens) before the other parties start, then checks the mesh works.
+fn rendezvous_despite(probe: impl FnOnce(TcpStream, u16) -> Option<TcpStream>) {
+    let n = 3;
+    let port = free_local_port().expect("port");
+    let master = format!("127.0.0.1:{port}");
+    let comms: Vec<TcpComm> = thread::scope(|s| {
+        let master = &master;
+        let rank0 = s.spawn(move || TcpComm::rendezvous(0, n, master, &config(5000)));
+        let start = Instant::now();
+        let stream = loop {
+            match TcpStream::connect(master) {
+                Ok(stream) => break stream,
+                Err(e) if start.elapsed() > Duration::from_secs(5) => panic!("rank 0: {e}"),
+                Err(_) => thread::sleep(Duration::from_millis(2)),
+            }
+        };
+        let held = probe(stream, port);
+        let others: Vec<_> = (1..n)
+            .map(|rank| s.spawn(move || TcpComm::rendezvous(rank, n, master, &config(5000))))
+            .collect();
+        let comms = [rank0]
+            .into_iter()
+            .chain(others)
+            .map(|h| h.join().expect("no panic").expect("rendezvous"))
+            .collect();
+        drop(held);
+        comms
+    });
+    let got = all_ok(
+        run_parties(comms, |mut c| {
+            let mut v = [c.rank() as u64 + 1];
+            c.all_reduce_sum_u64(&mut v)?;
+            Ok(v[0])
+        }),
+        "rendezvous",
+    );
+    assert_eq!(got, [6, 6, 6]);
+}
+
+#[test]
+fn a_probe_that_connects_and_closes_does_not_abort_the_rendezvous() {
+    rendezvous_despite(|stream, _| {
+        drop(stream);
+        None
+    });
+}
+
+#[test]
+fn a_silent_connection_does_not_block_the_rendezvous() {
+    // Held open and silent until the mesh is built.
+    rendezvous_despite(|stream, _| Some(stream));
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn rank_0_listens_only_on_the_master_address() {
+    // The master is 127.0.0.1; 127.0.0.2 is another local address (all of 127/8 is
+    // loopback on Linux), on which rank 0 must not be listening.
+    rendezvous_despite(|stream, port| {
+        let other = TcpStream::connect(("127.0.0.2", port));
+        assert!(other.is_err(), "rank 0 accepts connections on 127.0.0.2");
+        Some(stream)
+    });
 }

@@ -1,7 +1,9 @@
-//! Blocking frame I/O for connection setup, before a link is handed to the event loop.
+//! Blocking frame I/O for connection setup on connections to known peers (introducing this
+//! party, reading rank 0's table), before a link is handed to the event loop.
 //!
 //! Setup is sequential and short, so plain blocking sockets with a deadline are simpler and
-//! just as good as the event loop here.
+//! just as good as the event loop here. Incoming connections, which may be anyone's, are
+//! instead read without blocking by the acceptor in `setup`.
 
 use std::io::{self, Read, Write};
 use std::net::TcpStream;
@@ -13,8 +15,8 @@ use crate::wire::{FrameKind, HEADER_LEN, Header};
 /// Setup frames are tiny; anything longer is not a peer of ours.
 const MAX_SETUP_PAYLOAD: u64 = 1 << 20;
 
-/// What went wrong reading or writing a setup frame, before we know how to report it (a
-/// connection may not be identified yet).
+/// What went wrong reading or writing a setup frame on a connection to a known peer, before
+/// it is reported as a [`CommError`].
 #[derive(Debug)]
 pub(crate) enum SetupFail {
     Io(io::Error),
@@ -30,18 +32,6 @@ impl SetupFail {
             SetupFail::TimedOut => CommError::Timeout { peer, after: timeout },
             SetupFail::Bad(reason) => CommError::Malformed { peer, reason },
         }
-    }
-
-    /// Reports the failure on a connection not identified yet.
-    pub(crate) fn for_addr(self, stream: &TcpStream) -> CommError {
-        let addr =
-            stream.peer_addr().map_or_else(|_| "an unknown address".into(), |a| a.to_string());
-        let reason = match self {
-            SetupFail::Io(e) => format!("I/O error before the hello: {e}"),
-            SetupFail::TimedOut => "no hello before the connect deadline".to_owned(),
-            SetupFail::Bad(reason) => reason,
-        };
-        CommError::Handshake { addr, reason }
     }
 }
 

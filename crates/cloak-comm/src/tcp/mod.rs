@@ -1,10 +1,15 @@
 //! The TCP communicator: one connection per pair of parties, driven by a `mio` event loop.
 //!
-//! Each transfer interleaves non-blocking writes and reads over all links in one loop, so
-//! two parties sending each other gigabytes at once never deadlock, and incoming frames for
-//! later operations are buffered rather than left to fill the kernel buffers. On any error
-//! the communicator shuts down every socket, so the failure reaches every other party at
-//! once (each sees this party disconnect) instead of after its own timeout.
+//! Sends are buffered: a transfer writes its frames straight from the caller's buffers as
+//! far as the kernel takes them, and when it may return (its receives are done) it copies the
+//! unsent tail of each frame into its link's outgoing queue. Every later call, whatever peers
+//! it involves, keeps writing every link's queue, and keeps reading every link while any
+//! writes are pending, so parties that push large data at each other never deadlock, and a
+//! peer waiting on a third party never holds up this party's sends. The queue of one link is
+//! bounded by [`CommConfig::send_buffer`]; `barrier`, [`TcpComm::flush`] and dropping the
+//! communicator drain it. On any error the communicator shuts down every socket, so the
+//! failure reaches every other party at once (each sees this party disconnect) instead of
+//! after its own timeout.
 
 mod handshake;
 mod reader;
@@ -12,6 +17,7 @@ mod setup;
 mod writer;
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::net::{Shutdown, TcpListener};
 use std::time::{Duration, Instant};
 
@@ -19,17 +25,19 @@ use mio::{Events, Interest, Poll, Token};
 
 use self::reader::{Frame, FrameReader, ReadStatus};
 use self::writer::Outgoing;
-use crate::op::{check_tag, validate_transfer};
+use crate::endpoint::{Endpoint, Transport, guarded_transfer};
+use crate::op::check_tag;
 use crate::wire::{FrameKind, Header};
-use crate::{CommConfig, CommError, CommStats, Communicator, Launch, MessageTag, Op, Rendezvous};
+use crate::{
+    CommConfig, CommError, CommStats, Communicator, Launch, MessageTag, Op, OpKind, Rendezvous,
+};
 
 /// Bytes moved on one link before the loop turns to the others: keeps a fast stream in one
 /// direction from starving the other direction and the other links.
 const BUDGET: usize = 4 << 20;
 
 /// The link to one peer.
-#[derive(Debug)]
-struct Link {
+pub(crate) struct Link {
     stream: mio::net::TcpStream,
     reader: FrameReader,
     /// Frames read ahead of the operation that will consume them.
@@ -39,6 +47,13 @@ struct Link {
     eof: bool,
     /// Why reading stopped, when it was an error rather than an orderly close.
     read_error: Option<CommError>,
+    /// The unsent rest of frames that earlier transfers accepted, oldest first; written
+    /// before anything newer.
+    queue: VecDeque<Outgoing<'static>>,
+    /// Bytes still to write in `queue`.
+    queued: usize,
+    /// Why writing stopped (the peer is gone); the queue was dropped then.
+    write_error: Option<CommError>,
     send_seq: u64,
     recv_seq: u64,
     /// Whether a read might find data: false from a `WouldBlock` until the poller reports
@@ -48,22 +63,83 @@ struct Link {
     writable: bool,
 }
 
+impl fmt::Debug for Link {
+    /// Counts and lengths only: the buffers hold secret shares.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Link")
+            .field("send_seq", &self.send_seq)
+            .field("recv_seq", &self.recv_seq)
+            .field("inbox_frames", &self.inbox.len())
+            .field("inbox_bytes", &self.inbox.iter().map(|f| f.payload.len()).sum::<usize>())
+            .field("queued_frames", &self.queue.len())
+            .field("queued_bytes", &self.queued)
+            .field("reader", &self.reader)
+            .field("eof", &self.eof)
+            .field("read_error", &self.read_error)
+            .field("write_error", &self.write_error)
+            .finish()
+    }
+}
+
+impl Link {
+    /// Writes the queue, then `fresh` (this transfer's frame for this peer, if any), until
+    /// the socket refuses more or about `budget` bytes have gone; returns the bytes written.
+    /// Clears `writable` when the socket refused more.
+    fn write_some(
+        &mut self,
+        fresh: &mut Option<Outgoing<'_>>,
+        budget: usize,
+    ) -> std::io::Result<usize> {
+        let mut total = 0;
+        while let Some(front) = self.queue.front_mut() {
+            let (n, blocked) = front.write_to(&mut self.stream, budget - total)?;
+            total += n;
+            self.queued -= n;
+            if front.done() {
+                self.queue.pop_front();
+            }
+            if blocked {
+                self.writable = false;
+                return Ok(total);
+            }
+            if total >= budget {
+                return Ok(total);
+            }
+        }
+        if let Some(frame) = fresh.as_mut() {
+            let (n, blocked) = frame.write_to(&mut self.stream, budget - total)?;
+            total += n;
+            self.writable = !blocked;
+        }
+        Ok(total)
+    }
+
+    /// Whether any bytes wait to be written on this link.
+    fn writes_pending(&self, fresh: &Option<Outgoing<'_>>) -> bool {
+        self.queued > 0 || fresh.as_ref().is_some_and(|f| !f.done())
+    }
+}
+
 /// A party's endpoint over TCP.
 ///
 /// Build one with [`TcpComm::connect`] (every party's address known),
 /// [`TcpComm::rendezvous`] (only rank 0's address known), [`TcpComm::from_env`] (launcher
 /// variables), or a whole local network with [`TcpComm::create_local`].
-#[derive(Debug)]
+///
+/// Sends are buffered as the [`Communicator`] documentation describes: a send returns once
+/// its message is queued, and waits only while more than [`CommConfig::send_buffer`] bytes
+/// to the same peer are still unsent. Dropping the communicator first tries to deliver what
+/// is queued, for at most the timeout without progress.
 pub struct TcpComm {
-    rank: usize,
-    world: usize,
-    config: CommConfig,
+    endpoint: Endpoint<Link>,
     poll: Poll,
     events: Events,
-    /// Indexed by peer rank; `None` for this party itself and after a failure.
-    links: Vec<Option<Link>>,
-    stats: CommStats,
-    failed: Option<String>,
+}
+
+impl fmt::Debug for TcpComm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("TcpComm").field(&self.endpoint).finish()
+    }
 }
 
 impl TcpComm {
@@ -96,6 +172,13 @@ impl TcpComm {
 
     /// Joins a `world`-party mesh through rank 0, which listens on `master` (`host:port`);
     /// every other party listens on an ephemeral port and registers it with rank 0.
+    ///
+    /// Rank 0 listens only on `master`'s IP when it is an IP address (on every interface
+    /// when it is the unspecified address, or not local, as behind NAT), on loopback for
+    /// `localhost`, and on every interface for other host names (which may resolve
+    /// differently at rank 0 than elsewhere). Every other party listens on the local address
+    /// from which it reached rank 0. Connections that do not introduce themselves as parties
+    /// within a few seconds are dropped without disturbing the setup.
     pub fn rendezvous(
         rank: usize,
         world: usize,
@@ -181,6 +264,9 @@ impl TcpComm {
                 inbox: VecDeque::new(),
                 eof: false,
                 read_error: None,
+                queue: VecDeque::new(),
+                queued: 0,
+                write_error: None,
                 send_seq: 0,
                 recv_seq: 0,
                 readable: true,
@@ -188,82 +274,97 @@ impl TcpComm {
             }));
         }
         Ok(TcpComm {
-            rank,
-            world,
-            config: config.clone(),
+            endpoint: Endpoint::new(rank, config, out),
             poll,
             events: Events::with_capacity(64),
-            links: out,
-            stats: CommStats::default(),
-            failed: None,
         })
     }
 
-    fn link(&mut self, peer: usize) -> Result<&mut Link, CommError> {
-        // Validation guarantees `peer` is another valid rank, so a missing link means the
-        // communicator failed; report that rather than panicking.
-        self.links
-            .get_mut(peer)
-            .and_then(Option::as_mut)
-            .ok_or_else(|| CommError::Failed { cause: format!("no link to peer {peer}") })
+    /// Waits until every queued message has been handed to the kernel (not necessarily read
+    /// by its receiver), reading meanwhile so that peers doing the same never deadlock.
+    /// Fails like a transfer, naming a peer that took nothing for a whole timeout; a failure
+    /// fails the communicator. `barrier` flushes too, and so does dropping the communicator
+    /// (ignoring errors); a process that exits without dropping it should flush first.
+    pub fn flush(&mut self) -> Result<(), CommError> {
+        self.endpoint.check_usable()?;
+        let mut fresh: Vec<Option<Outgoing<'_>>> = (0..self.endpoint.world).map(|_| None).collect();
+        let result = self.pump(Op::new(OpKind::Barrier), &mut fresh, &[], true);
+        if let Err(error) = &result {
+            self.endpoint.fail(error, <Self as Transport>::close);
+        }
+        result.map(drop)
     }
 
-    fn run(
+    /// The event loop of one call: writes `fresh` (this call's frame per peer, indexed by
+    /// rank) after each link's queue, reads what is needed, and returns the messages of
+    /// `recv_from` once they have all arrived and the sends are settled: with `flush`, every
+    /// byte handed to the kernel; otherwise every frame of this call either written or
+    /// queued behind at most `send_buffer` older bytes to its peer. Unsent tails are then
+    /// copied into the queues.
+    fn pump(
         &mut self,
         op: Op,
-        sends: &[(usize, &[u8])],
+        fresh: &mut [Option<Outgoing<'_>>],
         recv_from: &[usize],
+        flush: bool,
     ) -> Result<Vec<Vec<u8>>, CommError> {
-        let max = self.config.max_message;
-        let mut outgoing = Vec::with_capacity(sends.len());
-        for &(to, data) in sends {
-            if data.len() as u64 > max {
-                return Err(CommError::TooLarge { peer: to, len: data.len() as u64, max });
+        let world = self.endpoint.world;
+        let timeout = self.endpoint.config.timeout;
+        let spin = self.endpoint.config.spin;
+        let send_buffer = usize::try_from(self.endpoint.config.send_buffer).unwrap_or(usize::MAX);
+        // A frame is held up while its link still has more than `send_buffer` older bytes to
+        // write (or, when flushing, while anything is left to write).
+        let holds_up = |link: &Link, frame: &Option<Outgoing<'_>>| {
+            if flush {
+                link.writes_pending(frame)
+            } else {
+                frame.as_ref().is_some_and(|f| !f.done()) && link.queued > send_buffer
             }
-        }
-        for &(to, data) in sends {
-            let link = self.link(to)?;
-            let kind = FrameKind::Op(op.kind);
-            let header = Header { kind, seq: link.send_seq, aux: op.aux, len: data.len() as u64 };
-            link.send_seq += 1;
-            outgoing.push(Outgoing::new(to, &header, data));
+        };
+        // A queue left by an earlier call may have become writable without this party having
+        // polled since; trying costs one system call.
+        for link in self.endpoint.links.iter_mut().flatten() {
+            link.writable |= link.queued > 0;
         }
 
         let mut received: Vec<Option<Vec<u8>>> = vec![None; recv_from.len()];
         let mut missing = recv_from.len();
-        let mut waiting = vec![false; self.world];
+        let mut waiting = vec![false; world];
         recv_from.iter().for_each(|&p| waiting[p] = true);
-        // A broken link is reported when this party needs a message over it, or after the
-        // receives otherwise: if a peer's message explains the failure (it diverged), that
-        // is more useful to report than the disconnection it caused.
-        let mut send_error = None;
         let mut last_progress = Instant::now();
         loop {
             let mut progress = false;
-            for frame in outgoing.iter_mut().filter(|f| !f.done()) {
-                let peer = frame.peer;
-                let link = self.link(peer)?;
-                if !link.writable {
+            // Write every link, whether or not this call involves it: what earlier calls
+            // queued must keep moving while this party waits for anything.
+            let mut writes_pending = false;
+            for (peer, (slot, frame)) in
+                self.endpoint.links.iter_mut().zip(fresh.iter_mut()).enumerate()
+            {
+                let Some(link) = slot.as_mut() else {
                     continue;
-                }
-                match frame.write_to(&mut link.stream, BUDGET) {
-                    Ok((n, blocked)) => {
-                        progress |= n > 0;
-                        link.writable = !blocked;
+                };
+                if link.writable && link.writes_pending(frame) {
+                    match link.write_some(frame, BUDGET) {
+                        Ok(n) => progress |= n > 0,
+                        Err(e) => {
+                            // The peer is gone: drop what it will never read, and report
+                            // that once this call has received what it can (a message
+                            // explaining the failure is more useful than the disconnection).
+                            link.write_error.get_or_insert(CommError::from_io(peer, e));
+                            link.queue.clear();
+                            link.queued = 0;
+                            *frame = None;
+                        }
                     }
-                    Err(e) => {
-                        frame.abandon();
-                        send_error.get_or_insert(CommError::from_io(peer, e));
-                    }
                 }
+                writes_pending |= link.writes_pending(frame);
             }
-            // Read a link when this transfer still needs a message from it, or from every
-            // link while this party's own writes are pending: draining peers that are
-            // themselves blocked writing to us is what prevents a send-send deadlock. Other
-            // data stays in the kernel buffers, so a fast sender is held back by TCP flow
-            // control instead of filling this process's memory.
-            let writes_pending = outgoing.iter().any(|f| !f.done());
-            for (peer, link) in self.links.iter_mut().enumerate() {
+            // Read a link when this call still needs a message from it, or from every link
+            // while this party's own writes are pending: draining peers that are themselves
+            // blocked writing to us is what prevents a send-send deadlock. Other data stays
+            // in the kernel buffers, so a fast sender is held back by TCP flow control
+            // instead of filling this process's memory.
+            for (peer, link) in self.endpoint.links.iter_mut().enumerate() {
                 let Some(link) = link.as_mut().filter(|l| l.readable && !l.eof) else {
                     continue;
                 };
@@ -293,7 +394,7 @@ impl TcpComm {
                 if received[slot].is_some() {
                     continue;
                 }
-                let link = self.link(peer)?;
+                let link = self.endpoint.link(peer)?;
                 let expected = MessageTag { seq: link.recv_seq, op };
                 if let Some(frame) = link.inbox.pop_front() {
                     check_tag(peer, expected, frame.tag)?;
@@ -308,11 +409,28 @@ impl TcpComm {
                     check_tag(peer, expected, tag)?;
                 }
             }
-            if missing == 0 && outgoing.iter().all(Outgoing::done) {
-                return match send_error {
-                    Some(error) => Err(error),
-                    None => Ok(received.into_iter().map(Option::unwrap_or_default).collect()),
-                };
+            let links = &mut self.endpoint.links;
+            let held_up = |links: &[Option<Link>], fresh: &[Option<Outgoing<'_>>]| {
+                links
+                    .iter()
+                    .zip(fresh)
+                    .position(|(l, f)| l.as_ref().is_some_and(|l| holds_up(l, f)))
+            };
+            if missing == 0 && held_up(links, fresh).is_none() {
+                if let Some(error) = links.iter_mut().flatten().find_map(|l| l.write_error.take()) {
+                    return Err(error);
+                }
+                // Keep the unsent tails, copied out of the caller's buffers.
+                for (link, frame) in links.iter_mut().zip(fresh.iter_mut()) {
+                    if let (Some(link), Some(frame)) = (link, frame.take())
+                        && !frame.done()
+                    {
+                        let rest = frame.into_owned();
+                        link.queued += rest.remaining();
+                        link.queue.push_back(rest);
+                    }
+                }
+                return Ok(received.into_iter().map(Option::unwrap_or_default).collect());
             }
 
             let now = Instant::now();
@@ -320,16 +438,18 @@ impl TcpComm {
                 last_progress = now;
                 continue;
             }
-            let deadline = last_progress + self.config.timeout;
+            let deadline = last_progress + timeout;
             if now >= deadline {
                 let waiting_recv = recv_from.iter().zip(&received).find(|(_, r)| r.is_none());
-                let waiting_send = outgoing.iter().find(|f| !f.done()).map(|f| f.peer);
-                let peer = waiting_recv.map(|(p, _)| *p).or(waiting_send).unwrap_or(self.rank);
-                return Err(CommError::Timeout { peer, after: self.config.timeout });
+                let peer = waiting_recv
+                    .map(|(p, _)| *p)
+                    .or_else(|| held_up(links, fresh))
+                    .unwrap_or(self.endpoint.rank);
+                return Err(CommError::Timeout { peer, after: timeout });
             }
             // Shortly after progress, poll without sleeping: the next bytes usually follow
             // within microseconds, and waking a sleeping thread costs tens of them.
-            let spinning = now < last_progress + self.config.spin;
+            let spinning = now < last_progress + spin;
             let wait = if spinning { Duration::ZERO } else { deadline - now };
             self.poll
                 .poll(&mut self.events, Some(wait))
@@ -338,7 +458,7 @@ impl TcpComm {
                 )
                 .map_err(|source| CommError::Poll { source })?;
             for event in self.events.iter() {
-                if let Some(Some(link)) = self.links.get_mut(event.token().0) {
+                if let Some(Some(link)) = self.endpoint.links.get_mut(event.token().0) {
                     // Errors and hang-ups surface through the next read or write.
                     let broken =
                         event.is_error() || event.is_read_closed() || event.is_write_closed();
@@ -348,26 +468,60 @@ impl TcpComm {
             }
         }
     }
+}
 
-    /// Closes every link so that all peers notice this party's failure at once.
-    fn fail(&mut self, error: &CommError) {
-        self.failed = Some(error.to_string());
-        for link in self.links.iter_mut() {
-            if let Some(l) = link.take() {
-                // The sockets are being dropped anyway; a failed shutdown changes nothing.
-                let _ = l.stream.shutdown(Shutdown::Both);
-            }
+impl Transport for TcpComm {
+    type Link = Link;
+
+    fn endpoint(&mut self) -> &mut Endpoint<Link> {
+        &mut self.endpoint
+    }
+
+    fn run(
+        &mut self,
+        op: Op,
+        sends: &[(usize, &[u8])],
+        recv_from: &[usize],
+    ) -> Result<Vec<Vec<u8>>, CommError> {
+        let mut fresh: Vec<Option<Outgoing<'_>>> = (0..self.endpoint.world).map(|_| None).collect();
+        for &(to, data) in sends {
+            let link = self.endpoint.link(to)?;
+            let kind = FrameKind::Op(op.kind);
+            let header = Header { kind, seq: link.send_seq, aux: op.aux, len: data.len() as u64 };
+            link.send_seq += 1;
+            fresh[to] = Some(Outgoing::new(&header, data));
+        }
+        // A barrier promises that everything sent before it has left this party.
+        self.pump(op, &mut fresh, recv_from, op.kind == OpKind::Barrier)
+    }
+
+    /// Shuts the socket down so that the peer notices this party's failure at once.
+    fn close(link: Link) {
+        // The socket is being dropped anyway; a failed shutdown changes nothing.
+        let _ = link.stream.shutdown(Shutdown::Both);
+    }
+}
+
+impl Drop for TcpComm {
+    /// Delivers what is still queued (best effort, for at most the timeout without
+    /// progress), so that a party may return right after its last send. Not while the
+    /// thread panics: the party has failed, and its peers should learn that at once.
+    fn drop(&mut self) {
+        let queued = self.endpoint.links.iter().flatten().any(|l| l.queued > 0);
+        if queued && !self.endpoint.has_failed() && !std::thread::panicking() {
+            // Nobody is left to report a failure to; `flush` has closed the links then.
+            let _ = self.flush();
         }
     }
 }
 
 impl Communicator for TcpComm {
     fn rank(&self) -> usize {
-        self.rank
+        self.endpoint.rank
     }
 
     fn world_size(&self) -> usize {
-        self.world
+        self.endpoint.world
     }
 
     fn transfer(
@@ -376,22 +530,14 @@ impl Communicator for TcpComm {
         sends: &[(usize, &[u8])],
         recv_from: &[usize],
     ) -> Result<Vec<Vec<u8>>, CommError> {
-        if let Some(cause) = &self.failed {
-            return Err(CommError::Failed { cause: cause.clone() });
-        }
-        validate_transfer(self.rank, self.world, sends, recv_from)?;
-        let result = self.run(op, sends, recv_from);
-        if let Err(error) = &result {
-            self.fail(error);
-        }
-        result
+        guarded_transfer(self, op, sends, recv_from)
     }
 
     fn stats(&self) -> &CommStats {
-        &self.stats
+        &self.endpoint.stats
     }
 
     fn stats_mut(&mut self) -> &mut CommStats {
-        &mut self.stats
+        &mut self.endpoint.stats
     }
 }

@@ -5,6 +5,7 @@
 //! vector of the announced length, so bulk data is copied once, by the kernel.
 
 use std::collections::VecDeque;
+use std::fmt;
 use std::io::{self, Read};
 
 use crate::wire::{FrameKind, HEADER_LEN, Header};
@@ -14,10 +15,16 @@ use crate::{CommError, MessageTag, Op};
 const STAGING: usize = 64 * 1024;
 
 /// A complete frame of an operation.
-#[derive(Debug)]
 pub(crate) struct Frame {
     pub(crate) tag: MessageTag,
     pub(crate) payload: Vec<u8>,
+}
+
+impl fmt::Debug for Frame {
+    /// The tag and length only: payloads are secret shares.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Frame").field("tag", &self.tag).field("len", &self.payload.len()).finish()
+    }
 }
 
 /// Why a call to [`FrameReader::read_from`] returned.
@@ -34,15 +41,24 @@ pub(crate) enum ReadStatus {
 }
 
 /// A frame whose header has arrived but whose payload is still being read.
-#[derive(Debug)]
 struct Partial {
     tag: MessageTag,
     payload: Vec<u8>,
     filled: usize,
 }
 
+impl fmt::Debug for Partial {
+    /// The tag and progress only, never the bytes.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Partial")
+            .field("tag", &self.tag)
+            .field("len", &self.payload.len())
+            .field("filled", &self.filled)
+            .finish()
+    }
+}
+
 /// Parser state of one direction of one link.
-#[derive(Debug)]
 pub(crate) struct FrameReader {
     peer: usize,
     max_len: u64,
@@ -50,6 +66,18 @@ pub(crate) struct FrameReader {
     start: usize,
     end: usize,
     partial: Option<Partial>,
+}
+
+impl fmt::Debug for FrameReader {
+    /// How much is buffered, never the bytes (the staging buffer holds payloads).
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FrameReader")
+            .field("peer", &self.peer)
+            .field("max_len", &self.max_len)
+            .field("staged", &(self.end - self.start))
+            .field("partial", &self.partial)
+            .finish()
+    }
 }
 
 impl FrameReader {
@@ -280,6 +308,25 @@ mod tests {
             matches!(status, Err(CommError::TooLarge { peer: 3, len: u64::MAX, max: 1_048_576 })),
             "{status:?}"
         );
+    }
+
+    #[test]
+    fn debug_shows_lengths_not_bytes() {
+        let mut data = frame(0, &[171; 100]);
+        data.extend(frame(1, &[171; 100]));
+        data.truncate(HEADER_LEN + 100 + HEADER_LEN + 50);
+        let mut src = Trickle { data, at: 0, chunk: 1 << 20, blocked: true };
+        let mut reader = FrameReader::new(0, 1 << 20);
+        let mut out = VecDeque::new();
+        reader.read_from(&mut src, &mut out, 1 << 20, true).expect("in-memory read");
+        let shown = format!("{reader:?} {out:?}");
+        assert_eq!(out.len(), 1);
+        assert!(reader.end > reader.start, "bytes staged");
+        reader.read_from(&mut src, &mut out, 1 << 20, false).expect("in-memory read");
+        assert!(reader.partial.is_some());
+        let shown = format!("{shown} {reader:?} {out:?}");
+        assert!(!shown.contains("171"), "{shown}");
+        assert!(shown.len() < 1000, "{shown}");
     }
 
     #[test]

@@ -2,24 +2,42 @@
 //!
 //! Within a mesh the lower rank accepts and the higher rank connects, then sends a hello
 //! frame with its rank, the world size and the session token, so the acceptor knows who is
-//! calling and rejects strays. Connecting before accepting cannot deadlock: the kernel
-//! completes a connection into the listen backlog before the acceptor calls `accept`.
+//! calling. Connecting before accepting cannot deadlock: the kernel completes a connection
+//! into the listen backlog before the acceptor calls `accept`.
 //!
 //! With only a master address (torchrun style), rank 0 listens on it, every other party
 //! opens its own listener on an ephemeral port and registers it with rank 0, and rank 0
 //! answers each with the table of all addresses. The registration connections then serve as
 //! the links to rank 0, and the other parties build the rest of the mesh from the table.
+//!
+//! Listening sockets are bound as narrowly as the addresses allow: rank 0 on the IP address
+//! of `master` (see `master_listener` for host names), every other party on the local
+//! address it reached rank 0 from, which is also the address rank 0 sees and hands out.
+//!
+//! A listening port is open to anyone, so an acceptor tolerates strays: it reads every
+//! unidentified connection without blocking, gives each [`HELLO_WAIT`] (at most the connect
+//! timeout) to introduce itself, and drops those that send anything else, close, or stay
+//! silent, while it keeps accepting. Only a well-formed introduction with another world size
+//! or session token ends setup at once, with [`CommError::Handshake`]: that is a party of
+//! this deployment with a different configuration, which waiting cannot fix.
 
-use std::net::{SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::io::{self, Read};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::handshake::{SetupFail, read_frame, words, write_frame};
-use crate::wire::FrameKind;
+use super::handshake::{read_frame, words, write_frame};
+use crate::wire::{FrameKind, HEADER_LEN, Header};
 use crate::{CommConfig, CommError};
 
 /// The connected links of one party, indexed by peer rank (`None` for itself).
 pub(crate) type Links = Vec<Option<TcpStream>>;
+
+/// How long a new connection may take to introduce itself (capped by the connect timeout).
+pub(crate) const HELLO_WAIT: Duration = Duration::from_secs(5);
+
+/// Introductions (hello, registration) are two words; anything much longer is not a party.
+const MAX_INTRO_PAYLOAD: u64 = 1024;
 
 /// Builds the mesh from every party's listening address; `listener` is this party's,
 /// already bound to `parties[rank]` (or to any address the others can reach).
@@ -34,14 +52,10 @@ pub(crate) fn mesh_from_list(
         return Err(CommError::InvalidRank { rank, world });
     }
     let deadline = Instant::now() + config.connect_timeout;
-    let mut links: Links = (0..world).map(|_| None).collect();
+    let links: Links = (0..world).map(|_| None).collect();
     // Without a coordinator there is no shared secret; the world size is still checked.
     let token = 0;
-    for (peer, addr) in parties.iter().enumerate().take(rank) {
-        links[peer] = Some(connect_with_hello(rank, world, peer, addr, token, deadline, config)?);
-    }
-    accept_hellos(listener, world, token, rank + 1..world, deadline, config, &mut links)?;
-    Ok(links)
+    complete_mesh(rank, listener, parties, token, deadline, config, links)
 }
 
 /// Builds the mesh through rank 0 at `master` (`host:port`).
@@ -61,50 +75,77 @@ pub(crate) fn mesh_from_master(
     }
 }
 
+/// Rank 0's listener, bound as narrowly as `master` allows: on its IP when it is an IP
+/// address (every interface for the unspecified address, or when that IP is not local, as
+/// behind NAT), on loopback for `localhost`, and on every interface of the name's address
+/// family for any other host name, because a name can resolve differently here than at the
+/// other parties (Debian maps a machine's own name to 127.0.1.1, for one).
+fn master_listener(master: &str) -> Result<TcpListener, CommError> {
+    let bad = || CommError::Config {
+        var: format!("master address {master:?}"),
+        reason: "expected host:port".into(),
+    };
+    let (host, port) = master.rsplit_once(':').ok_or_else(bad)?;
+    let port = port.parse::<u16>().map_err(|_| bad())?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let resolved: Vec<SocketAddr> =
+        master.to_socket_addrs().map(Iterator::collect).unwrap_or_default();
+    let candidates: Vec<SocketAddr> = match host.parse::<IpAddr>() {
+        Ok(ip) => vec![SocketAddr::new(ip, port)],
+        Err(_) if host.eq_ignore_ascii_case("localhost") => resolved.clone(),
+        Err(_) => Vec::new(),
+    };
+    for addr in &candidates {
+        match TcpListener::bind(addr) {
+            Ok(listener) => return Ok(listener),
+            Err(e) if e.kind() == io::ErrorKind::AddrNotAvailable => {}
+            Err(source) => return Err(CommError::Listen { addr: addr.to_string(), source }),
+        }
+    }
+    let v6 = candidates.first().or(resolved.first()).is_some_and(SocketAddr::is_ipv6);
+    let any: SocketAddr = if v6 {
+        (Ipv6Addr::UNSPECIFIED, port).into()
+    } else {
+        (Ipv4Addr::UNSPECIFIED, port).into()
+    };
+    TcpListener::bind(any).map_err(|source| CommError::Listen { addr: any.to_string(), source })
+}
+
 /// Rank 0: accepts every registration, then sends everyone the table.
 fn serve_master(world: usize, master: &str, config: &CommConfig) -> Result<Links, CommError> {
     let deadline = Instant::now() + config.connect_timeout;
-    let port =
-        master.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok()).ok_or_else(|| {
-            CommError::Config {
-                var: format!("master address {master:?}"),
-                reason: "expected host:port".into(),
-            }
-        })?;
-    let family_v6 =
-        master.to_socket_addrs().ok().and_then(|mut a| a.next()).is_some_and(|a| a.is_ipv6());
-    let bind: SocketAddr = if family_v6 {
-        (std::net::Ipv6Addr::UNSPECIFIED, port).into()
-    } else {
-        ([0, 0, 0, 0], port).into()
-    };
-    let listener = TcpListener::bind(bind)
-        .map_err(|source| CommError::Listen { addr: bind.to_string(), source })?;
+    let listener = master_listener(master)?;
 
     let mut links: Links = (0..world).map(|_| None).collect();
     let mut addrs: Vec<String> = vec!["-".to_owned(); world];
-    let mut missing: Vec<usize> = (1..world).collect();
-    while !missing.is_empty() {
-        let mut stream = accept_until(&listener, deadline, &missing, config)?;
-        let (header, payload) = read_frame(&mut stream, FrameKind::Register, deadline)
-            .map_err(|e| e.for_addr(&stream))?;
-        let [their_world, port] = words::<2>(&payload).map_err(|e| e.for_addr(&stream))?;
+    let judge = |header: &Header, payload: &[u8]| {
+        let Ok([their_world, port]) = words::<2>(payload) else {
+            return Intro::Stray;
+        };
         let peer = usize::try_from(header.aux).unwrap_or(usize::MAX);
-        let reject = |reason: String| SetupFail::Bad(reason).for_addr(&stream);
         if their_world != world as u64 {
-            return Err(reject(format!(
+            return Intro::Reject(format!(
                 "party {peer} has world size {their_world}, rank 0 has {world}"
-            )));
+            ));
         }
-        if !missing.contains(&peer) {
-            return Err(reject(format!("rank {peer} is out of range or registered twice")));
+        if u16::try_from(port).is_err() {
+            return Intro::Stray;
         }
+        Intro::Party(peer)
+    };
+    let registered = accept_intros(
+        &listener,
+        FrameKind::Register,
+        (1..world).collect(),
+        deadline,
+        config,
+        judge,
+    )?;
+    for (peer, stream, payload) in registered {
+        let port = words::<2>(&payload).ok().and_then(|[_, p]| u16::try_from(p).ok());
         let ip = stream.peer_addr().map_err(|e| CommError::from_io(peer, e))?.ip();
-        let port = u16::try_from(port).map_err(|_| reject(format!("listening port {port}")))?;
-        addrs[peer] = SocketAddr::new(ip, port).to_string();
-        configure(&stream, peer)?;
+        addrs[peer] = SocketAddr::new(ip, port.unwrap_or(0)).to_string();
         links[peer] = Some(stream);
-        missing.retain(|&m| m != peer);
     }
 
     let token = session_token();
@@ -131,10 +172,10 @@ fn join_master(
 ) -> Result<Links, CommError> {
     let deadline = Instant::now() + config.connect_timeout;
     let mut to_master = connect_until(0, master, deadline, config)?;
-    let bind: SocketAddr = match to_master.local_addr() {
-        Ok(local) if local.is_ipv6() => (std::net::Ipv6Addr::UNSPECIFIED, 0).into(),
-        _ => ([0, 0, 0, 0], 0).into(),
-    };
+    // Listen on the address this party reached rank 0 from: the one rank 0 sees, and so the
+    // one it hands out to the others.
+    let local = to_master.local_addr().map_err(|e| CommError::from_io(0, e))?;
+    let bind = SocketAddr::new(local.ip(), 0);
     let listener = TcpListener::bind(bind)
         .map_err(|source| CommError::Listen { addr: bind.to_string(), source })?;
     let port = listener
@@ -152,10 +193,46 @@ fn join_master(
 
     let mut links: Links = (0..world).map(|_| None).collect();
     links[0] = Some(to_master);
-    for (peer, addr) in addrs.iter().enumerate().take(rank).skip(1) {
-        links[peer] = Some(connect_with_hello(rank, world, peer, addr, token, deadline, config)?);
+    complete_mesh(rank, &listener, &addrs, token, deadline, config, links)
+}
+
+/// Completes `links`: connects to every lower rank not linked yet (introducing this party)
+/// and accepts every higher rank on `listener`, checking each one's hello.
+fn complete_mesh(
+    rank: usize,
+    listener: &TcpListener,
+    addrs: &[String],
+    token: u64,
+    deadline: Instant,
+    config: &CommConfig,
+    mut links: Links,
+) -> Result<Links, CommError> {
+    let world = addrs.len();
+    for (peer, addr) in addrs.iter().enumerate().take(rank) {
+        if links[peer].is_none() {
+            links[peer] =
+                Some(connect_with_hello(rank, world, peer, addr, token, deadline, config)?);
+        }
     }
-    accept_hellos(&listener, world, token, rank + 1..world, deadline, config, &mut links)?;
+    let judge = |header: &Header, payload: &[u8]| {
+        let Ok([their_world, their_token]) = words::<2>(payload) else {
+            return Intro::Stray;
+        };
+        let peer = usize::try_from(header.aux).unwrap_or(usize::MAX);
+        if their_world != world as u64 {
+            Intro::Reject(format!("party {peer} has world size {their_world}, this party {world}"))
+        } else if their_token != token {
+            Intro::Reject(format!("party {peer} belongs to another session"))
+        } else {
+            Intro::Party(peer)
+        }
+    };
+    let expected = (rank + 1..world).collect();
+    for (peer, stream, _) in
+        accept_intros(listener, FrameKind::Hello, expected, deadline, config, judge)?
+    {
+        links[peer] = Some(stream);
+    }
     Ok(links)
 }
 
@@ -190,75 +267,164 @@ fn connect_with_hello(
     Ok(stream)
 }
 
-/// Accepts one connection from each rank in `expected`, checking each hello.
-fn accept_hellos(
-    listener: &TcpListener,
-    world: usize,
-    token: u64,
-    expected: std::ops::Range<usize>,
-    deadline: Instant,
-    config: &CommConfig,
-    links: &mut Links,
-) -> Result<(), CommError> {
-    let mut missing: Vec<usize> = expected.collect();
-    while !missing.is_empty() {
-        let mut stream = accept_until(listener, deadline, &missing, config)?;
-        let (header, payload) =
-            read_frame(&mut stream, FrameKind::Hello, deadline).map_err(|e| e.for_addr(&stream))?;
-        let [their_world, their_token] = words::<2>(&payload).map_err(|e| e.for_addr(&stream))?;
-        let peer = usize::try_from(header.aux).unwrap_or(usize::MAX);
-        let reject = |reason: String| SetupFail::Bad(reason).for_addr(&stream);
-        if their_world != world as u64 {
-            return Err(reject(format!(
-                "party {peer} has world size {their_world}, this party {world}"
-            )));
-        }
-        if their_token != token {
-            return Err(reject(format!("party {peer} belongs to another session")));
-        }
-        if !missing.contains(&peer) {
-            return Err(reject(format!(
-                "rank {peer} is not expected to connect here (or connected twice)"
-            )));
-        }
-        configure(&stream, peer)?;
-        links[peer] = Some(stream);
-        missing.retain(|&m| m != peer);
-    }
-    Ok(())
+/// What an acceptor makes of a well-formed introduction.
+enum Intro {
+    /// A party of this mesh, with this rank (accepted if that rank is still expected).
+    Party(usize),
+    /// Not one of ours after all: drop the connection and keep accepting.
+    Stray,
+    /// A party of this deployment with a different configuration: fail setup.
+    Reject(String),
 }
 
-/// Waits for the next connection until `deadline`.
-fn accept_until(
-    listener: &TcpListener,
+/// A connection accepted but not identified yet, read without blocking.
+struct Unidentified {
+    stream: TcpStream,
+    /// The bytes of its first frame read so far.
+    buf: Vec<u8>,
+    filled: usize,
+    header: Option<Header>,
+    /// When it is dropped if it has not introduced itself.
     deadline: Instant,
-    missing: &[usize],
+}
+
+impl Unidentified {
+    /// Reads what has arrived: `Ok(Some)` once the whole first frame is in, `Ok(None)` while
+    /// it is incomplete, `Err` for a connection to drop (closed, broken, or not a `kind`
+    /// frame of reasonable size).
+    fn advance(&mut self, kind: FrameKind) -> Result<Option<(Header, Vec<u8>)>, ()> {
+        loop {
+            if self.filled == self.buf.len() {
+                match self.header {
+                    Some(header) => {
+                        return Ok(Some((header, self.buf.split_off(HEADER_LEN))));
+                    }
+                    None => {
+                        let mut bytes = [0u8; HEADER_LEN];
+                        bytes.copy_from_slice(&self.buf);
+                        let header = Header::decode(&bytes).map_err(drop)?;
+                        if header.kind != kind || header.len > MAX_INTRO_PAYLOAD {
+                            return Err(());
+                        }
+                        // Bounded just above: the cast cannot truncate.
+                        self.buf.resize(HEADER_LEN + header.len as usize, 0);
+                        self.header = Some(header);
+                        continue;
+                    }
+                }
+            }
+            // Read exactly up to the end of the frame: anything after it belongs to the
+            // link, once identified.
+            match self.stream.read(&mut self.buf[self.filled..]) {
+                Ok(0) => return Err(()),
+                Ok(n) => self.filled += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return Err(()),
+            }
+        }
+    }
+}
+
+/// Accepts connections on `listener` until every rank of `missing` has introduced itself
+/// with a `kind` frame that `judge` accepts; returns each one's rank, connection (blocking,
+/// configured for a link) and introduction payload. Strays are dropped (see the module
+/// documentation); a rejected introduction ends setup with [`CommError::Handshake`].
+fn accept_intros(
+    listener: &TcpListener,
+    kind: FrameKind,
+    mut missing: Vec<usize>,
+    deadline: Instant,
     config: &CommConfig,
-) -> Result<TcpStream, CommError> {
+    judge: impl Fn(&Header, &[u8]) -> Intro,
+) -> Result<Vec<(usize, TcpStream, Vec<u8>)>, CommError> {
     let listen_err = |source| CommError::Listen {
         addr: listener.local_addr().map_or_else(|_| "?".into(), |a| a.to_string()),
         source,
     };
     listener.set_nonblocking(true).map_err(listen_err)?;
-    loop {
-        match listener.accept() {
-            Ok((stream, _)) => {
-                stream.set_nonblocking(false).map_err(listen_err)?;
-                return Ok(stream);
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                if Instant::now() >= deadline {
-                    return Err(CommError::NotConnected {
-                        missing: missing.to_vec(),
-                        after: config.connect_timeout,
-                    });
+    let hello_wait = HELLO_WAIT.min(config.connect_timeout);
+    let mut unidentified: Vec<Unidentified> = Vec::new();
+    let mut identified = Vec::new();
+    while !missing.is_empty() {
+        let mut progress = false;
+        loop {
+            match listener.accept() {
+                Ok((stream, _)) => {
+                    progress = true;
+                    // A connection that cannot even be made non-blocking is dropped.
+                    if stream.set_nonblocking(true).is_ok() {
+                        unidentified.push(Unidentified {
+                            stream,
+                            buf: vec![0; HEADER_LEN],
+                            filled: 0,
+                            header: None,
+                            deadline: Instant::now() + hello_wait,
+                        });
+                    }
                 }
-                thread::sleep(Duration::from_millis(2));
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                // A client that gave up before being accepted is no concern of ours.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted
+                            | io::ErrorKind::ConnectionAborted
+                            | io::ErrorKind::ConnectionReset
+                    ) => {}
+                Err(e) => return Err(listen_err(e)),
             }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(listen_err(e)),
+        }
+        let now = Instant::now();
+        let mut i = 0;
+        while i < unidentified.len() {
+            let before = unidentified[i].filled;
+            let frame = match unidentified[i].advance(kind) {
+                Ok(None) if now < unidentified[i].deadline => {
+                    progress |= unidentified[i].filled > before;
+                    i += 1;
+                    continue;
+                }
+                Ok(None) | Err(()) => None,
+                Ok(Some(frame)) => Some(frame),
+            };
+            let conn = unidentified.swap_remove(i);
+            progress = true;
+            let Some((header, payload)) = frame else {
+                continue;
+            };
+            match judge(&header, &payload) {
+                Intro::Party(peer) if missing.contains(&peer) => {
+                    // A link that cannot be configured is as good as a stray: the real
+                    // party may still connect.
+                    if conn.stream.set_nonblocking(false).is_ok()
+                        && configure(&conn.stream, peer).is_ok()
+                    {
+                        missing.retain(|&m| m != peer);
+                        identified.push((peer, conn.stream, payload));
+                    }
+                }
+                Intro::Party(_) | Intro::Stray => {}
+                Intro::Reject(reason) => {
+                    let addr = conn
+                        .stream
+                        .peer_addr()
+                        .map_or_else(|_| "an unknown address".into(), |a| a.to_string());
+                    return Err(CommError::Handshake { addr, reason });
+                }
+            }
+        }
+        if missing.is_empty() {
+            break;
+        }
+        if Instant::now() >= deadline {
+            return Err(CommError::NotConnected { missing, after: config.connect_timeout });
+        }
+        if !progress {
+            thread::sleep(Duration::from_millis(1));
         }
     }
+    Ok(identified)
 }
 
 /// Connects to `addr`, retrying (with backoff, re-resolving the name) until `deadline`: the
@@ -333,6 +499,20 @@ mod tests {
         assert!(matches!(parse_table(b"42\n-\n", 2), Err(CommError::Malformed { peer: 0, .. })));
         assert!(matches!(parse_table(b"x\n-\n-\n", 2), Err(CommError::Malformed { peer: 0, .. })));
         assert!(matches!(parse_table(&[0xff, 0xfe], 2), Err(CommError::Malformed { peer: 0, .. })));
+    }
+
+    #[test]
+    fn rank_0_listens_as_narrowly_as_the_master_address_allows() {
+        let ip = |master: &str| {
+            master_listener(master)
+                .and_then(|l| l.local_addr().map(|a| a.ip()).map_err(|e| CommError::from_io(0, e)))
+        };
+        assert_eq!(ip("127.0.0.1:0").ok(), Some(IpAddr::from([127, 0, 0, 1])));
+        assert!(ip("localhost:0").is_ok_and(|ip| ip.is_loopback()));
+        assert_eq!(ip("0.0.0.0:0").ok(), Some(IpAddr::from([0, 0, 0, 0])));
+        // Not an address of this machine (TEST-NET-1): as behind NAT, every interface.
+        assert_eq!(ip("192.0.2.1:0").ok(), Some(IpAddr::from([0, 0, 0, 0])));
+        assert!(matches!(ip("no-port"), Err(CommError::Config { .. })));
     }
 
     #[test]

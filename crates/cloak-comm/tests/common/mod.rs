@@ -1,10 +1,12 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use std::net::TcpListener;
+use std::thread;
 use std::time::Duration;
 
 use cloak_comm::runner::{Outcomes, PartyFailure, run_tcp_threads, run_threads};
-use cloak_comm::{CommConfig, CommError, Communicator};
+use cloak_comm::{CommConfig, CommError, Communicator, TcpComm};
 
 /// Short timeouts so that failures show up fast.
 pub fn config(timeout_ms: u64) -> CommConfig {
@@ -69,4 +71,24 @@ pub fn pattern(seed: u64, len: usize) -> Vec<u8> {
             x as u8
         })
         .collect()
+}
+
+/// A loopback TCP mesh whose party `r` uses `configs[r]`.
+pub fn tcp_mesh(configs: &[CommConfig]) -> Vec<TcpComm> {
+    let listeners: Vec<TcpListener> =
+        configs.iter().map(|_| TcpListener::bind("127.0.0.1:0").expect("bind")).collect();
+    let addrs: Vec<String> =
+        listeners.iter().map(|l| l.local_addr().expect("addr").to_string()).collect();
+    thread::scope(|s| {
+        let handles: Vec<_> = listeners
+            .iter()
+            .zip(configs)
+            .enumerate()
+            .map(|(rank, (listener, config))| {
+                let addrs = &addrs;
+                s.spawn(move || TcpComm::with_listener(rank, listener, addrs, config))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("no panic").expect("mesh")).collect()
+    })
 }
