@@ -1,8 +1,15 @@
 //! The backend seam: where the heavy kernels of ring tensors run.
 //!
-//! Protocol code calls tensor methods; tensor methods validate shapes and hand the arithmetic to
-//! a [`Backend`]. The CPU backend is the default; a device backend (`cloak-gpu`) implements the
-//! same trait, so the layers above do not change when the kernels move to an accelerator.
+//! Protocol code calls tensor methods; tensor methods validate shapes (with the free functions
+//! of [`tensor::linalg`](crate::tensor::linalg), so every backend reports the same errors) and
+//! hand the arithmetic to a [`Backend`]. The CPU backend is the default; a device backend
+//! (`cloak-gpu`) implements the same trait, so the layers above do not change when the kernels
+//! move to an accelerator.
+//!
+//! Today every `RingTensor` is host-resident. Device-resident data is the next step of this
+//! seam: `RingTensor` gains a storage variant holding a buffer owned by a backend, its methods
+//! dispatch on it, and host views (`as_slice`, `to_vec`) download on demand; code written
+//! against `RingTensor` keeps working unchanged.
 
 use crate::element::RingElement;
 use crate::error::{Result, RingError};
