@@ -25,7 +25,7 @@ pub trait Backend<T: RingElement>: Send + Sync + std::fmt::Debug {
     fn name(&self) -> &'static str;
 
     /// Wrapping (batched) matrix product; shapes as in
-    /// [`matmul_dims`](crate::tensor::linalg::matmul_dims).
+    /// [`matmul_dims`].
     fn matmul(&self, a: &RingTensor<T>, b: &RingTensor<T>) -> Result<RingTensor<T>>;
 
     /// 2-d convolution, NCHW input and OIHW weight.
