@@ -14,6 +14,7 @@ pub mod element;
 pub mod error;
 pub mod fixed;
 pub mod kernels;
+pub mod planes;
 pub mod tensor;
 
 pub use backend::{Backend, CpuBackend};
@@ -22,7 +23,8 @@ pub use element::RingElement;
 pub use error::{Result, RingError};
 pub use fixed::{DEFAULT_FRAC_BITS, FixedPoint};
 pub use kernels::Parallelism;
+pub use planes::{from_bit_planes, to_bit_planes};
 pub use tensor::linalg::{
     MatmulDims, conv_transpose2d_output_shape, conv2d_output_shape, matmul_dims,
 };
-pub use tensor::{Conv2dSpec, RingTensor};
+pub use tensor::{Conv2dSpec, RingTensor, broadcast_shapes};

@@ -15,6 +15,7 @@ use ndarray::{ArrayD, IxDyn};
 use crate::element::RingElement;
 use crate::error::{Result, RingError, checked_numel};
 
+pub use arith::broadcast_shapes;
 pub use linalg::Conv2dSpec;
 
 /// An n-dimensional tensor over the ring `T` (`u64` by default).

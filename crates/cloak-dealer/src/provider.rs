@@ -1,0 +1,143 @@
+//! The `Dealer` trait: where a party's correlated randomness comes from.
+
+use cloak_comm::Communicator;
+
+use crate::shares::{BinaryTriple, RandomBits, SquarePair, Triple, TruncPair};
+use crate::{BilinearOp, DealerError, DealerStats, Request, Shares};
+
+/// One party's source of correlated randomness.
+///
+/// Every party calls [`fetch`](Dealer::fetch) with the same requests in the same order (the
+/// programs are SPMD), and gets its shares. The communicator is passed in, not owned, so the
+/// protocol layer keeps one communicator for everything; a dealer that talks over it counts
+/// its traffic under the label [`DEALER_LABEL`](crate::DEALER_LABEL), apart from the online
+/// protocol.
+pub trait Dealer: Send {
+    /// A short name of the provider (`"tfp"`, `"ttp"`, ...).
+    fn name(&self) -> &'static str;
+
+    /// This party's rank among the computing parties.
+    fn rank(&self) -> usize;
+
+    /// The number of computing parties (a third-party dealer is not counted).
+    fn parties(&self) -> usize;
+
+    /// This party's shares of `request`.
+    ///
+    /// # Errors
+    /// A shape error for an invalid request; a communication or protocol error if a
+    /// networked dealer fails.
+    fn fetch(
+        &mut self,
+        request: &Request,
+        comm: &mut dyn Communicator,
+    ) -> Result<Shares, DealerError>;
+
+    /// What this party has obtained so far.
+    fn stats(&self) -> &DealerStats;
+
+    /// Ends the session with the dealer (a networked dealer stops serving). Idempotent.
+    ///
+    /// # Errors
+    /// A communication error if the dealer cannot be told.
+    fn close(&mut self, comm: &mut dyn Communicator) -> Result<(), DealerError> {
+        let _ = comm;
+        Ok(())
+    }
+
+    /// A Beaver triple for `op`.
+    ///
+    /// # Errors
+    /// As [`fetch`](Dealer::fetch).
+    fn triple(
+        &mut self,
+        op: &BilinearOp,
+        comm: &mut dyn Communicator,
+    ) -> Result<Triple, DealerError> {
+        Ok(self.fetch(&Request::Triple(op.clone()), comm)?.into_triple())
+    }
+
+    /// A square pair of this shape.
+    ///
+    /// # Errors
+    /// As [`fetch`](Dealer::fetch).
+    fn square(
+        &mut self,
+        shape: &[usize],
+        comm: &mut dyn Communicator,
+    ) -> Result<SquarePair, DealerError> {
+        Ok(self.fetch(&Request::Square { shape: shape.to_vec() }, comm)?.into_square())
+    }
+
+    /// A binary triple over `words` 64-bit words.
+    ///
+    /// # Errors
+    /// As [`fetch`](Dealer::fetch).
+    fn binary_triple(
+        &mut self,
+        words: usize,
+        comm: &mut dyn Communicator,
+    ) -> Result<BinaryTriple, DealerError> {
+        Ok(self.fetch(&Request::BinaryTriple { words }, comm)?.into_binary())
+    }
+
+    /// A truncation pair of this shape for a division by `2^bits`.
+    ///
+    /// # Errors
+    /// As [`fetch`](Dealer::fetch); `bits` outside `1..=63` is a typed error.
+    fn trunc_pair(
+        &mut self,
+        shape: &[usize],
+        bits: u32,
+        comm: &mut dyn Communicator,
+    ) -> Result<TruncPair, DealerError> {
+        Ok(self.fetch(&Request::TruncPair { shape: shape.to_vec(), bits }, comm)?.into_trunc())
+    }
+
+    /// `count` random bits shared both ways.
+    ///
+    /// # Errors
+    /// As [`fetch`](Dealer::fetch).
+    fn random_bits(
+        &mut self,
+        count: usize,
+        comm: &mut dyn Communicator,
+    ) -> Result<RandomBits, DealerError> {
+        Ok(self.fetch(&Request::RandomBits { count }, comm)?.into_bits())
+    }
+}
+
+impl<D: Dealer + ?Sized> Dealer for Box<D> {
+    fn name(&self) -> &'static str {
+        (**self).name()
+    }
+    fn rank(&self) -> usize {
+        (**self).rank()
+    }
+    fn parties(&self) -> usize {
+        (**self).parties()
+    }
+    fn fetch(
+        &mut self,
+        request: &Request,
+        comm: &mut dyn Communicator,
+    ) -> Result<Shares, DealerError> {
+        (**self).fetch(request, comm)
+    }
+    fn stats(&self) -> &DealerStats {
+        (**self).stats()
+    }
+    fn close(&mut self, comm: &mut dyn Communicator) -> Result<(), DealerError> {
+        (**self).close(comm)
+    }
+}
+
+/// Checks a party layout: at least two parties, the rank among them.
+pub(crate) fn check_layout(rank: usize, parties: usize) -> Result<(), DealerError> {
+    if parties < 2 || rank >= parties {
+        return Err(DealerError::Setup {
+            reason: format!("rank {rank} among {parties} parties (need 2 or more parties)"),
+        });
+    }
+    Ok(())
+}

@@ -1,0 +1,103 @@
+//! A party's shares of one request, and typed views of them.
+
+use cloak_ring::RingTensor;
+
+/// One party's shares of a request's components, in [`Layout`](crate::Layout) order.
+#[derive(Clone, Debug)]
+pub struct Shares {
+    /// Shares of the free components.
+    pub free: Vec<RingTensor<u64>>,
+    /// Shares of the dependent components.
+    pub dependent: Vec<RingTensor<u64>>,
+}
+
+/// A party's share of a Beaver triple `(a, b, c = op(a, b))`.
+#[derive(Clone, Debug)]
+pub struct Triple {
+    /// Share of the left mask.
+    pub a: RingTensor<u64>,
+    /// Share of the right mask.
+    pub b: RingTensor<u64>,
+    /// Share of `op(a, b)`.
+    pub c: RingTensor<u64>,
+}
+
+/// A party's share of a square pair `(r, r^2)`.
+#[derive(Clone, Debug)]
+pub struct SquarePair {
+    /// Share of the mask.
+    pub r: RingTensor<u64>,
+    /// Share of its square.
+    pub r2: RingTensor<u64>,
+}
+
+/// A party's XOR share of a binary triple `(a, b, a & b)`, as `[words]` tensors.
+#[derive(Clone, Debug)]
+pub struct BinaryTriple {
+    /// Share of the left mask.
+    pub a: RingTensor<u64>,
+    /// Share of the right mask.
+    pub b: RingTensor<u64>,
+    /// Share of `a & b`.
+    pub c: RingTensor<u64>,
+}
+
+/// A party's share of a truncation pair.
+#[derive(Clone, Debug)]
+pub struct TruncPair {
+    /// Share of `r`, uniform in the ring.
+    pub r: RingTensor<u64>,
+    /// Share of `r >> bits` (logical shift).
+    pub r_shifted: RingTensor<u64>,
+    /// Share of the top bit of `r` (0 or 1).
+    pub r_msb: RingTensor<u64>,
+}
+
+/// A party's shares of random bits, both ways.
+#[derive(Clone, Debug)]
+pub struct RandomBits {
+    /// XOR share, 64 bits per word.
+    pub xor: RingTensor<u64>,
+    /// Additive share, one 0/1 value per bit.
+    pub arith: RingTensor<u64>,
+}
+
+impl Shares {
+    pub(crate) fn into_triple(self) -> Triple {
+        let [a, b] = take(self.free);
+        let [c] = take(self.dependent);
+        Triple { a, b, c }
+    }
+
+    pub(crate) fn into_square(self) -> SquarePair {
+        let [r] = take(self.free);
+        let [r2] = take(self.dependent);
+        SquarePair { r, r2 }
+    }
+
+    pub(crate) fn into_binary(self) -> BinaryTriple {
+        let [a, b] = take(self.free);
+        let [c] = take(self.dependent);
+        BinaryTriple { a, b, c }
+    }
+
+    pub(crate) fn into_trunc(self) -> TruncPair {
+        let [r] = take(self.free);
+        let [r_shifted, r_msb] = take(self.dependent);
+        TruncPair { r, r_shifted, r_msb }
+    }
+
+    pub(crate) fn into_bits(self) -> RandomBits {
+        let [xor] = take(self.free);
+        let [arith] = take(self.dependent);
+        RandomBits { xor, arith }
+    }
+}
+
+/// The components as an array; the layouts fix their number, so a mismatch is a bug here.
+fn take<const N: usize>(v: Vec<RingTensor<u64>>) -> [RingTensor<u64>; N] {
+    match v.try_into() {
+        Ok(a) => a,
+        Err(v) => unreachable!("layout gave {} components, expected {N}", v.len()),
+    }
+}

@@ -1,0 +1,133 @@
+//! Trusted first party: party 0 plays the dealer, with no communication per request.
+//!
+//! Insecure against party 0, which knows every party's seed and so every mask; it is
+//! CrypTen's default and what tests and benchmarks use. Unlike CrypTen's, the other parties'
+//! shares come from seeds only they and party 0 hold, so no other party learns anything.
+
+use std::time::Instant;
+
+use cloak_comm::Communicator;
+use cloak_prg::Seed;
+
+use crate::generate::{CORRECTION_PARTY, correction_shares, party_shares};
+use crate::provider::check_layout;
+use crate::{DEALER_LABEL, Dealer, DealerError, DealerStats, Request, Shares};
+
+/// Label of the derivation of party seeds from a common master seed.
+const PARTY_SEED_LABEL: &str = "cloak-dealer/party-seed";
+
+/// The trusted-first-party provider (one per party).
+pub struct TrustedFirstParty {
+    rank: usize,
+    parties: usize,
+    /// This party's seed.
+    own: Seed,
+    /// Every party's seed, at party 0 only.
+    all: Vec<Seed>,
+    counter: u64,
+    stats: DealerStats,
+}
+
+impl std::fmt::Debug for TrustedFirstParty {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TrustedFirstParty")
+            .field("rank", &self.rank)
+            .field("parties", &self.parties)
+            .field("counter", &self.counter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TrustedFirstParty {
+    /// Seeds derived from a master seed every party knows: no set-up message, but every
+    /// party could compute every mask. For tests and benchmarks only.
+    ///
+    /// # Errors
+    /// [`DealerError::Setup`] for fewer than two parties or a rank out of range.
+    pub fn from_master(master: &Seed, rank: usize, parties: usize) -> Result<Self, DealerError> {
+        check_layout(rank, parties)?;
+        let seed = |i: usize| master.derive_indexed(PARTY_SEED_LABEL, i as u64);
+        let all = if rank == CORRECTION_PARTY { (0..parties).map(seed).collect() } else { vec![] };
+        Ok(Self { rank, parties, own: seed(rank), all, counter: 0, stats: DealerStats::default() })
+    }
+
+    /// Party 0 draws a fresh seed per party from the operating system and sends each party
+    /// its own (one round, counted under [`DEALER_LABEL`]). Every computing party calls this;
+    /// the communicator's ranks `0..parties` are the computing parties.
+    ///
+    /// # Errors
+    /// [`DealerError::Setup`] for a bad layout, [`DealerError::Prg`] if the OS has no
+    /// entropy, a communication error, or [`DealerError::Malformed`] for a bad seed message.
+    pub fn setup(comm: &mut dyn Communicator, parties: usize) -> Result<Self, DealerError> {
+        let rank = comm.rank();
+        check_layout(rank, parties)?;
+        let previous = comm.stats().label().to_owned();
+        comm.set_label(DEALER_LABEL);
+        let result = (|| {
+            if rank == CORRECTION_PARTY {
+                let all: Vec<Seed> =
+                    (0..parties).map(|_| Seed::from_os_entropy()).collect::<Result<_, _>>()?;
+                let sends: Vec<(usize, &[u8])> =
+                    (1..parties).map(|p| (p, &all[p].expose_bytes()[..])).collect();
+                comm.step(cloak_comm::Op::new(cloak_comm::OpKind::PointToPoint), &sends, &[])?;
+                Ok(Self {
+                    rank,
+                    parties,
+                    own: all[rank].clone(),
+                    all,
+                    counter: 0,
+                    stats: DealerStats::default(),
+                })
+            } else {
+                let bytes = comm.recv(CORRECTION_PARTY)?;
+                let own = crate::ttp::seed_from_bytes(&bytes, CORRECTION_PARTY)?;
+                Ok(Self {
+                    rank,
+                    parties,
+                    own,
+                    all: vec![],
+                    counter: 0,
+                    stats: DealerStats::default(),
+                })
+            }
+        })();
+        comm.set_label(&previous);
+        result
+    }
+}
+
+impl Dealer for TrustedFirstParty {
+    fn name(&self) -> &'static str {
+        "tfp"
+    }
+
+    fn rank(&self) -> usize {
+        self.rank
+    }
+
+    fn parties(&self) -> usize {
+        self.parties
+    }
+
+    fn fetch(
+        &mut self,
+        request: &Request,
+        _comm: &mut dyn Communicator,
+    ) -> Result<Shares, DealerError> {
+        let start = Instant::now();
+        let layout = request.layout()?;
+        let counter = self.counter;
+        self.counter += 1;
+        let shares = if self.rank == CORRECTION_PARTY {
+            correction_shares(&self.all, request, &layout, counter)?
+        } else {
+            party_shares(&self.own, self.rank, counter, &layout)
+        };
+        self.stats.record(&layout, start);
+        Ok(shares)
+    }
+
+    fn stats(&self) -> &DealerStats {
+        &self.stats
+    }
+}

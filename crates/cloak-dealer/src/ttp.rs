@@ -1,0 +1,295 @@
+//! Trusted third party: the dealer is its own process, an extra rank on the communicator.
+//!
+//! Ranks `0..parties` compute; rank `parties` is the dealer. At set-up the dealer draws a
+//! fresh seed per party from the operating system and sends each party its own. Then, per
+//! request, every party derives its shares from its seed with no message at all, except
+//! party 0, which sends the request to the dealer and receives its dependent shares (the
+//! correction) back: one round trip, counted under [`DEALER_LABEL`], apart from the online
+//! protocol. No computing party ever sees another's masks.
+//!
+//! The dealer waits for party 0's next request under the communicator's timeout, so give
+//! the dealer's communicator a timeout longer than the parties' longest local computation.
+
+use std::time::Instant;
+
+use cloak_comm::{Communicator, Op, OpKind};
+use cloak_prg::{SEED_LEN, Seed};
+use cloak_ring::RingTensor;
+
+use crate::bytes::{Reader, Writer};
+use crate::generate::{CORRECTION_PARTY, correction_shares, party_shares};
+use crate::provider::check_layout;
+use crate::{DEALER_LABEL, Dealer, DealerError, DealerStats, Layout, Request, Shares};
+
+/// Message kinds from party 0 to the dealer.
+const MSG_REQUEST: u8 = 1;
+const MSG_CLOSE: u8 = 2;
+
+pub(crate) fn seed_from_bytes(bytes: &[u8], peer: usize) -> Result<Seed, DealerError> {
+    let arr: [u8; SEED_LEN] = bytes.try_into().map_err(|_| DealerError::Malformed {
+        peer,
+        reason: format!("seed of {} bytes, expected {SEED_LEN}", bytes.len()),
+    })?;
+    Ok(Seed::from_bytes(arr))
+}
+
+/// Runs `f` with the communicator's traffic counted under [`DEALER_LABEL`].
+fn labelled<R>(
+    comm: &mut dyn Communicator,
+    f: impl FnOnce(&mut dyn Communicator) -> Result<R, DealerError>,
+) -> Result<R, DealerError> {
+    let previous = comm.stats().label().to_owned();
+    comm.set_label(DEALER_LABEL);
+    let out = f(comm);
+    comm.set_label(&previous);
+    out
+}
+
+/// Checks that the communicator has the parties plus one dealer rank.
+fn check_world(comm: &dyn Communicator, parties: usize) -> Result<usize, DealerError> {
+    if comm.world_size() != parties + 1 {
+        return Err(DealerError::Setup {
+            reason: format!(
+                "a third-party dealer needs a communicator of {} ranks ({parties} parties + the \
+                 dealer), got {}",
+                parties + 1,
+                comm.world_size()
+            ),
+        });
+    }
+    Ok(parties)
+}
+
+/// A computing party's end of the trusted third party.
+pub struct TtpClient {
+    rank: usize,
+    parties: usize,
+    dealer_rank: usize,
+    seed: Seed,
+    counter: u64,
+    closed: bool,
+    stats: DealerStats,
+}
+
+impl std::fmt::Debug for TtpClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TtpClient")
+            .field("rank", &self.rank)
+            .field("parties", &self.parties)
+            .field("counter", &self.counter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TtpClient {
+    /// Receives this party's seed from the dealer (rank `parties` of `comm`).
+    ///
+    /// # Errors
+    /// [`DealerError::Setup`] if `comm` does not have `parties + 1` ranks or this is the
+    /// dealer's rank; a communication error; [`DealerError::Malformed`] for a bad seed.
+    pub fn connect(comm: &mut dyn Communicator, parties: usize) -> Result<Self, DealerError> {
+        let dealer_rank = check_world(comm, parties)?;
+        let rank = comm.rank();
+        check_layout(rank, parties)?;
+        let seed = labelled(comm, |c| seed_from_bytes(&c.recv(dealer_rank)?, dealer_rank))?;
+        Ok(Self {
+            rank,
+            parties,
+            dealer_rank,
+            seed,
+            counter: 0,
+            closed: false,
+            stats: DealerStats::default(),
+        })
+    }
+}
+
+/// Decodes the dependent shares the dealer sent for a layout.
+fn decode_dependent(
+    bytes: &[u8],
+    layout: &Layout,
+    peer: usize,
+) -> Result<Vec<RingTensor<u64>>, DealerError> {
+    let expected: usize = layout.dependent.iter().map(|c| c.len() * 8).sum();
+    if bytes.len() != expected {
+        return Err(DealerError::Malformed {
+            peer,
+            reason: format!("correction of {} bytes, expected {expected}", bytes.len()),
+        });
+    }
+    let mut offset = 0;
+    layout
+        .dependent
+        .iter()
+        .map(|c| {
+            let len = c.len() * 8;
+            let t = RingTensor::from_le_bytes(&c.shape, &bytes[offset..offset + len])?;
+            offset += len;
+            Ok(t)
+        })
+        .collect()
+}
+
+impl Dealer for TtpClient {
+    fn name(&self) -> &'static str {
+        "ttp"
+    }
+
+    fn rank(&self) -> usize {
+        self.rank
+    }
+
+    fn parties(&self) -> usize {
+        self.parties
+    }
+
+    fn fetch(
+        &mut self,
+        request: &Request,
+        comm: &mut dyn Communicator,
+    ) -> Result<Shares, DealerError> {
+        let start = Instant::now();
+        let layout = request.layout()?;
+        if self.closed {
+            return Err(DealerError::Setup { reason: "the dealer session was closed".into() });
+        }
+        let counter = self.counter;
+        self.counter += 1;
+        let mut shares = party_shares(&self.seed, self.rank, counter, &layout);
+        if self.rank == CORRECTION_PARTY {
+            let mut w = Writer::default();
+            w.u8(MSG_REQUEST);
+            w.u64(counter);
+            request.write(&mut w);
+            let dealer = self.dealer_rank;
+            let reply = labelled(comm, |c| {
+                c.send(dealer, &w.0)?;
+                Ok(c.recv(dealer)?)
+            })?;
+            shares.dependent = decode_dependent(&reply, &layout, dealer)?;
+        }
+        self.stats.record(&layout, start);
+        Ok(shares)
+    }
+
+    fn stats(&self) -> &DealerStats {
+        &self.stats
+    }
+
+    fn close(&mut self, comm: &mut dyn Communicator) -> Result<(), DealerError> {
+        if self.closed {
+            return Ok(());
+        }
+        self.closed = true;
+        if self.rank == CORRECTION_PARTY {
+            let mut w = Writer::default();
+            w.u8(MSG_CLOSE);
+            w.u64(self.counter);
+            let dealer = self.dealer_rank;
+            labelled(comm, |c| Ok(c.send(dealer, &w.0)?))?;
+        }
+        Ok(())
+    }
+}
+
+/// The dealer's end: holds every party's seed and answers party 0's requests.
+pub struct TtpServer {
+    parties: usize,
+    seeds: Vec<Seed>,
+    counter: u64,
+    stats: DealerStats,
+}
+
+impl std::fmt::Debug for TtpServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TtpServer")
+            .field("parties", &self.parties)
+            .field("counter", &self.counter)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TtpServer {
+    /// Draws a fresh seed per party and sends each party its own (one round). Call at rank
+    /// `parties` of a communicator of `parties + 1` ranks.
+    ///
+    /// # Errors
+    /// [`DealerError::Setup`] for a bad layout, [`DealerError::Prg`] without OS entropy, or
+    /// a communication error.
+    pub fn setup(comm: &mut dyn Communicator, parties: usize) -> Result<Self, DealerError> {
+        let dealer_rank = check_world(comm, parties)?;
+        if comm.rank() != dealer_rank {
+            return Err(DealerError::Setup {
+                reason: format!("the dealer must be rank {dealer_rank}, got {}", comm.rank()),
+            });
+        }
+        check_layout(0, parties)?;
+        let seeds: Vec<Seed> =
+            (0..parties).map(|_| Seed::from_os_entropy()).collect::<Result<_, _>>()?;
+        labelled(comm, |c| {
+            let sends: Vec<(usize, &[u8])> =
+                seeds.iter().enumerate().map(|(p, s)| (p, &s.expose_bytes()[..])).collect();
+            c.step(Op::new(OpKind::PointToPoint), &sends, &[])?;
+            Ok(())
+        })?;
+        Ok(Self { parties, seeds, counter: 0, stats: DealerStats::default() })
+    }
+
+    /// Serves party 0's requests until it closes the session; returns what was served.
+    ///
+    /// # Errors
+    /// A communication error (party 0 gone or silent past the timeout),
+    /// [`DealerError::Malformed`] for an undecodable request, or [`DealerError::OutOfSync`]
+    /// if party 0's request counter disagrees with the dealer's.
+    pub fn serve(&mut self, comm: &mut dyn Communicator) -> Result<DealerStats, DealerError> {
+        labelled(comm, |c| {
+            loop {
+                let msg = c.recv(CORRECTION_PARTY)?;
+                let mut r = Reader::new(&msg, CORRECTION_PARTY);
+                let kind = r.u8()?;
+                let counter = r.u64()?;
+                if counter != self.counter {
+                    return Err(DealerError::OutOfSync {
+                        party_counter: counter,
+                        dealer_counter: self.counter,
+                    });
+                }
+                match kind {
+                    MSG_CLOSE => {
+                        r.finish()?;
+                        return Ok(self.stats);
+                    }
+                    MSG_REQUEST => {
+                        let request = Request::read(&mut r)?;
+                        r.finish()?;
+                        let reply = self.answer(&request)?;
+                        c.send(CORRECTION_PARTY, &reply)?;
+                    }
+                    other => return Err(r.malformed(format!("unknown message kind {other}"))),
+                }
+            }
+        })
+    }
+
+    /// The correction party's dependent shares of the next request, as bytes.
+    fn answer(&mut self, request: &Request) -> Result<Vec<u8>, DealerError> {
+        let start = Instant::now();
+        let layout = request.layout()?;
+        let shares = correction_shares(&self.seeds, request, &layout, self.counter)?;
+        self.counter += 1;
+        let mut out = Vec::with_capacity(layout.dependent.iter().map(|c| c.len() * 8).sum());
+        for t in &shares.dependent {
+            out.extend_from_slice(&t.to_le_bytes());
+        }
+        self.stats.record(&layout, start);
+        Ok(out)
+    }
+}
+
+/// Runs the third-party dealer at rank `parties` of `comm` until party 0 closes the session.
+///
+/// # Errors
+/// As [`TtpServer::setup`] and [`TtpServer::serve`].
+pub fn run_dealer(comm: &mut dyn Communicator, parties: usize) -> Result<DealerStats, DealerError> {
+    TtpServer::setup(comm, parties)?.serve(comm)
+}

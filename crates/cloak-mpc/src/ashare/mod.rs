@@ -1,0 +1,189 @@
+//! `AShare`: an additively shared fixed-point tensor.
+//!
+//! The value is the wrapping sum of the parties' shares, read as a fixed-point number with
+//! the session's fractional bits. Linear operations are local; products spend a Beaver
+//! triple and one round, then truncate; comparisons go through binary shares.
+
+mod bilinear;
+mod linear;
+mod shape;
+
+use ndarray::ArrayD;
+
+use cloak_ring::RingTensor;
+
+use crate::error::{MpcError, Result, invalid};
+use crate::session::Session;
+
+/// One party's share of a secret fixed-point tensor.
+#[derive(Clone)]
+pub struct AShare {
+    session: Session,
+    share: RingTensor<u64>,
+}
+
+impl std::fmt::Debug for AShare {
+    /// Shape only: a share is secret-derived, so it is never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AShare").field("shape", &self.share.shape()).finish_non_exhaustive()
+    }
+}
+
+impl AShare {
+    /// Wraps a raw share (already at the session's scale). For protocol researchers: the
+    /// caller is responsible for the shares of all parties summing to something meaningful.
+    #[must_use]
+    pub fn from_share(session: &Session, share: RingTensor<u64>) -> Self {
+        Self { session: session.clone(), share }
+    }
+
+    /// Shares `value`, known to `owner` only, with every party. Every party passes the
+    /// shape; only the owner passes the value. The other parties' shares come from
+    /// pairwise pseudo-random zero sharing, so no message is sent at all.
+    ///
+    /// # Errors
+    /// At the owner, [`MpcError::Ring`] if a value is NaN, infinite or out of the
+    /// fixed-point range (naming the element), or its shape differs from `shape`;
+    /// [`MpcError::InvalidArgument`] if `owner` is not a party or a non-owner passes a value.
+    pub fn share(
+        session: &Session,
+        owner: usize,
+        value: Option<&ArrayD<f64>>,
+        shape: &[usize],
+    ) -> Result<Self> {
+        let mut s = session.state();
+        if owner >= s.parties {
+            return Err(invalid("share", format!("owner {owner} of {} parties", s.parties)));
+        }
+        let is_owner = s.rank == owner;
+        let encoded = match (is_owner, value) {
+            (true, Some(v)) => {
+                if v.shape() != shape {
+                    return Err(MpcError::Ring(cloak_ring::RingError::ShapeMismatch {
+                        op: "share",
+                        lhs: v.shape().to_vec(),
+                        rhs: shape.to_vec(),
+                    }));
+                }
+                Some(RingTensor::<u64>::encode(v, s.fp)?)
+            }
+            (true, None) => return Err(invalid("share", "the owner must pass the value")),
+            (false, Some(_)) => {
+                return Err(invalid("share", "only the owner passes a value"));
+            }
+            (false, None) => None,
+        };
+        cloak_ring::error::checked_numel("share", shape)?;
+        let mut zero = vec![0u64; shape.iter().product()];
+        s.przs.zero_share_u64(&mut zero);
+        let mut share = RingTensor::from_vec(shape, zero)?;
+        if let Some(e) = encoded {
+            share.add_assign(&e)?;
+        }
+        drop(s);
+        Ok(Self { session: session.clone(), share })
+    }
+
+    /// A public value as a shared tensor (party 0 holds it, the others zero).
+    ///
+    /// # Errors
+    /// [`MpcError::Ring`] for NaN, infinite or out-of-range values.
+    pub fn from_public(session: &Session, value: &ArrayD<f64>) -> Result<Self> {
+        let encoded = RingTensor::<u64>::encode(value, session.fixed_point())?;
+        Ok(Self::from_public_ring(session, encoded))
+    }
+
+    /// An encoded public ring tensor as a shared one.
+    pub(crate) fn from_public_ring(session: &Session, encoded: RingTensor<u64>) -> Self {
+        let share = if session.rank() == 0 { encoded } else { RingTensor::zeros(encoded.shape()) };
+        Self { session: session.clone(), share }
+    }
+
+    /// Zeros of this shape.
+    #[must_use]
+    pub fn zeros(session: &Session, shape: &[usize]) -> Self {
+        Self { session: session.clone(), share: RingTensor::zeros(shape) }
+    }
+
+    /// The session this tensor belongs to.
+    #[must_use]
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    /// This party's share (secret-derived: do not log it).
+    #[must_use]
+    pub fn share_tensor(&self) -> &RingTensor<u64> {
+        &self.share
+    }
+
+    /// The shape.
+    #[must_use]
+    pub fn shape(&self) -> &[usize] {
+        self.share.shape()
+    }
+
+    /// The number of elements.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.share.len()
+    }
+
+    /// Whether it has no element.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.share.is_empty()
+    }
+
+    /// Reveals the value to every party (one round).
+    ///
+    /// # Errors
+    /// A communication error.
+    pub fn reveal(&self) -> Result<ArrayD<f64>> {
+        let ring = self.reveal_ring()?;
+        Ok(ring.decode(self.session.fixed_point()))
+    }
+
+    /// Reveals the ring value (not decoded) to every party (one round).
+    ///
+    /// # Errors
+    /// A communication error.
+    pub fn reveal_ring(&self) -> Result<RingTensor<u64>> {
+        self.session.scoped("reveal", || {
+            let mut s = self.session.state();
+            Ok(s.open_tensors("reveal", &[&self.share])?.remove(0))
+        })
+    }
+
+    /// Reveals the value to `party` only (one round): `Some` there, `None` elsewhere.
+    ///
+    /// # Errors
+    /// [`MpcError::InvalidArgument`] if `party` is out of range; a communication error.
+    pub fn reveal_to(&self, party: usize) -> Result<Option<ArrayD<f64>>> {
+        let fp = self.session.fixed_point();
+        self.session.scoped("reveal", || {
+            let mut s = self.session.state();
+            if party >= s.parties {
+                return Err(invalid("reveal_to", format!("party {party} of {}", s.parties)));
+            }
+            let share = self.share.as_slice();
+            let got = s.open_words_to("reveal", party, &[&share], false)?;
+            got.map(|mut v| Ok(RingTensor::from_vec(self.share.shape(), v.remove(0))?.decode(fp)))
+                .transpose()
+        })
+    }
+
+    /// A new tensor of the same session.
+    pub(crate) fn with_share(&self, share: RingTensor<u64>) -> Self {
+        Self { session: self.session.clone(), share }
+    }
+
+    /// Checks that `other` belongs to the same session.
+    pub(crate) fn check_session(&self, other: &AShare, op: &'static str) -> Result<()> {
+        if self.session.same(&other.session) {
+            Ok(())
+        } else {
+            Err(MpcError::SessionMismatch { op })
+        }
+    }
+}

@@ -1,0 +1,254 @@
+//! Comparisons and what is built on them: sign, ReLU, abs, where, clamp.
+//!
+//! Everything reduces to `ltz(x) = [x < 0]`, the sign bit of the shared encoding: for two
+//! parties one AND level for the generate bits, six for the carry tree, and one B2A round
+//! (8 rounds, as CrypTen), but with a quarter of its bytes. Results are fixed-point 0/1
+//! tensors; ReLU and abs multiply by the bit held at scale 1, so they need no truncation.
+//! Comparisons are exact on the encoded values: `x < y` compares `x` and `y` as rounded to
+//! the fixed-point grid, for `|x - y| < 2^(63 - f)`.
+
+use ndarray::ArrayD;
+
+use cloak_ring::RingTensor;
+
+use crate::ashare::AShare;
+use crate::error::Result;
+
+/// Shifts scale-1 bit shares up to the fixed-point scale.
+fn bits_to_fixed(x: &AShare, bits: RingTensor<u64>) -> AShare {
+    let f = x.session().fixed_point().frac_bits();
+    x_with(x, bits.mul_scalar(1u64 << f))
+}
+
+fn x_with(x: &AShare, share: RingTensor<u64>) -> AShare {
+    AShare::from_share(x.session(), share)
+}
+
+/// `1 - b` for scale-1 bit shares (party 0 adds the one).
+pub(crate) fn one_minus(rank: usize, bits: &RingTensor<u64>) -> RingTensor<u64> {
+    let neg = bits.neg();
+    if rank == 0 { neg.add_scalar(1) } else { neg }
+}
+
+impl AShare {
+    /// Scale-1 shares of `[self < 0]`.
+    pub(crate) fn ltz_bits(&self) -> Result<RingTensor<u64>> {
+        self.session().state().ltz_bits(self.share_tensor())
+    }
+
+    /// `[self < 0]` as 0/1.
+    ///
+    /// # Errors
+    /// A communication or dealer error.
+    pub fn ltz(&self) -> Result<AShare> {
+        self.session().clone().scoped("ltz", || Ok(bits_to_fixed(self, self.ltz_bits()?)))
+    }
+
+    /// `[self < other]` (broadcasting).
+    ///
+    /// # Errors
+    /// A shape mismatch, or a communication or dealer error.
+    pub fn lt(&self, other: &AShare) -> Result<AShare> {
+        self.session().clone().scoped("lt", || self.sub(other)?.ltz())
+    }
+
+    /// `[self > other]`.
+    ///
+    /// # Errors
+    /// As [`lt`](Self::lt).
+    pub fn gt(&self, other: &AShare) -> Result<AShare> {
+        self.session().clone().scoped("gt", || other.sub(self)?.ltz())
+    }
+
+    /// `[self <= other]`.
+    ///
+    /// # Errors
+    /// As [`lt`](Self::lt).
+    pub fn le(&self, other: &AShare) -> Result<AShare> {
+        self.session().clone().scoped("le", || {
+            let bits = other.sub(self)?.ltz_bits()?;
+            Ok(bits_to_fixed(self, one_minus(self.session().rank(), &bits)))
+        })
+    }
+
+    /// `[self >= other]`.
+    ///
+    /// # Errors
+    /// As [`lt`](Self::lt).
+    pub fn ge(&self, other: &AShare) -> Result<AShare> {
+        self.session().clone().scoped("ge", || {
+            let bits = self.sub(other)?.ltz_bits()?;
+            Ok(bits_to_fixed(self, one_minus(self.session().rank(), &bits)))
+        })
+    }
+
+    /// `[self == other]`: both strict comparisons in one batched circuit (the same rounds
+    /// as one comparison), `1 - lt - gt`.
+    ///
+    /// # Errors
+    /// As [`lt`](Self::lt).
+    pub fn eq(&self, other: &AShare) -> Result<AShare> {
+        self.session().clone().scoped("eq", || {
+            let (lt, gt) = self.both_strict(other)?;
+            let ne = lt.add(&gt)?;
+            Ok(bits_to_fixed(self, one_minus(self.session().rank(), &ne)))
+        })
+    }
+
+    /// `[self != other]`.
+    ///
+    /// # Errors
+    /// As [`lt`](Self::lt).
+    pub fn ne(&self, other: &AShare) -> Result<AShare> {
+        self.session().clone().scoped("ne", || {
+            let (lt, gt) = self.both_strict(other)?;
+            Ok(bits_to_fixed(self, lt.add(&gt)?))
+        })
+    }
+
+    /// Scale-1 shares of `[self < other]` and `[self > other]`, in one circuit.
+    fn both_strict(&self, other: &AShare) -> Result<(RingTensor<u64>, RingTensor<u64>)> {
+        let d = self.sub(other)?;
+        let both = AShare::concat(&[&d.flatten(), &d.neg().flatten()], 0)?;
+        let bits = both.ltz_bits()?;
+        let n = d.len();
+        let lt = bits.slice(0, 0, n, 1)?.reshape(d.shape())?;
+        let gt = bits.slice(0, n, 2 * n, 1)?.reshape(d.shape())?;
+        Ok((lt, gt))
+    }
+
+    /// `[self < p]` for a public `p`.
+    ///
+    /// # Errors
+    /// A shape mismatch or a bad public value; a communication or dealer error.
+    pub fn lt_public(&self, p: &ArrayD<f64>) -> Result<AShare> {
+        self.session().clone().scoped("lt", || self.sub_public(p)?.ltz())
+    }
+
+    /// `[self > p]` for a public `p`.
+    ///
+    /// # Errors
+    /// As [`lt_public`](Self::lt_public).
+    pub fn gt_public(&self, p: &ArrayD<f64>) -> Result<AShare> {
+        self.session().clone().scoped("gt", || self.rsub_public(p)?.ltz())
+    }
+
+    /// `[self <= p]` for a public `p`.
+    ///
+    /// # Errors
+    /// As [`lt_public`](Self::lt_public).
+    pub fn le_public(&self, p: &ArrayD<f64>) -> Result<AShare> {
+        self.session().clone().scoped("le", || {
+            let bits = self.rsub_public(p)?.ltz_bits()?;
+            Ok(bits_to_fixed(self, one_minus(self.session().rank(), &bits)))
+        })
+    }
+
+    /// `[self >= p]` for a public `p`.
+    ///
+    /// # Errors
+    /// As [`lt_public`](Self::lt_public).
+    pub fn ge_public(&self, p: &ArrayD<f64>) -> Result<AShare> {
+        self.session().clone().scoped("ge", || {
+            let bits = self.sub_public(p)?.ltz_bits()?;
+            Ok(bits_to_fixed(self, one_minus(self.session().rank(), &bits)))
+        })
+    }
+
+    /// `[self == p]` for a public `p`.
+    ///
+    /// # Errors
+    /// As [`lt_public`](Self::lt_public).
+    pub fn eq_public(&self, p: &ArrayD<f64>) -> Result<AShare> {
+        let session = self.session().clone();
+        self.eq(&AShare::from_public(&session, p)?)
+    }
+
+    /// `[self != p]` for a public `p`.
+    ///
+    /// # Errors
+    /// As [`lt_public`](Self::lt_public).
+    pub fn ne_public(&self, p: &ArrayD<f64>) -> Result<AShare> {
+        let session = self.session().clone();
+        self.ne(&AShare::from_public(&session, p)?)
+    }
+
+    /// `-1` where negative, `+1` elsewhere (zero included).
+    ///
+    /// # Errors
+    /// A communication or dealer error.
+    pub fn sign(&self) -> Result<AShare> {
+        self.session().clone().scoped("sign", || {
+            let bits = self.ltz_bits()?;
+            Ok(bits_to_fixed(self, self.sign_from_bits(&bits)))
+        })
+    }
+
+    /// Scale-1 shares of `1 - 2b`.
+    fn sign_from_bits(&self, bits: &RingTensor<u64>) -> RingTensor<u64> {
+        let m = bits.mul_scalar(2).neg();
+        if self.session().rank() == 0 { m.add_scalar(1) } else { m }
+    }
+
+    /// `max(self, 0)`: a comparison and one product by the bit (no truncation).
+    ///
+    /// # Errors
+    /// A communication or dealer error.
+    pub fn relu(&self) -> Result<AShare> {
+        Ok(self.relu_with_grad()?.0)
+    }
+
+    /// `max(self, 0)` and its derivative `[self >= 0]` (0/1), for backward.
+    ///
+    /// # Errors
+    /// A communication or dealer error.
+    pub fn relu_with_grad(&self) -> Result<(AShare, AShare)> {
+        self.session().clone().scoped("relu", || {
+            let bits = self.ltz_bits()?;
+            let keep = one_minus(self.session().rank(), &bits);
+            let out = self.mul_by_bits(&keep)?;
+            Ok((out, bits_to_fixed(self, keep)))
+        })
+    }
+
+    /// `|self|`: a comparison and one product by the sign (no truncation).
+    ///
+    /// # Errors
+    /// A communication or dealer error.
+    pub fn abs(&self) -> Result<AShare> {
+        self.session().clone().scoped("abs", || {
+            let bits = self.ltz_bits()?;
+            self.mul_by_bits(&self.sign_from_bits(&bits))
+        })
+    }
+
+    /// `cond ? a : b` elementwise for a shared 0/1 `cond` (broadcasting):
+    /// `b + cond * (a - b)`, one product.
+    ///
+    /// # Errors
+    /// A shape mismatch, or a communication or dealer error.
+    pub fn where_select(cond: &AShare, a: &AShare, b: &AShare) -> Result<AShare> {
+        cond.session().clone().scoped("where", || cond.mul(&a.sub(b)?)?.add(b))
+    }
+
+    /// Clamps into `[lo, hi]` (public bounds): `lo + relu(x - lo) - relu(x - hi)`, both
+    /// ReLUs in one batched circuit.
+    ///
+    /// # Errors
+    /// [`MpcError::InvalidArgument`](crate::MpcError::InvalidArgument) if `lo > hi` or a
+    /// bound is NaN; a communication or dealer error.
+    pub fn clamp(&self, lo: f64, hi: f64) -> Result<AShare> {
+        if lo.is_nan() || hi.is_nan() || lo > hi {
+            return Err(crate::error::invalid("clamp", format!("bounds [{lo}, {hi}]")));
+        }
+        self.session().clone().scoped("clamp", || {
+            let flat = self.flatten();
+            let both = AShare::concat(&[&flat.add_scalar(-lo)?, &flat.add_scalar(-hi)?], 0)?;
+            let r = both.relu()?;
+            let n = self.len();
+            let low = r.slice(0, 0, n, 1)?;
+            let high = r.slice(0, n, 2 * n, 1)?;
+            low.sub(&high)?.add_scalar(lo)?.reshape(self.shape())
+        })
+    }
+}

@@ -1,0 +1,77 @@
+//! Truncation: dividing shared fixed-point products by `2^bits`.
+//!
+//! Two methods (see [`Truncation`](crate::Truncation)):
+//!
+//! - local share division (two parties; SecureML): party 0 shifts its share, party 1
+//!   negates, shifts and negates back. No communication; wrong by `2^(64 - bits)` when the
+//!   shares straddle the wrap-around, which happens with probability about `|x| / 2^64`.
+//! - dealer truncation pairs (any number of parties), one round and never a large error:
+//!   with `(r, r >> bits, msb(r))` from the dealer, the parties open `c = x + 2^62 + r`
+//!   (uniform, so it reveals nothing). With the bias, `x + 2^62` lies in `[0, 2^63)` for
+//!   `|x| < 2^62`, so the addition wrapped exactly when `msb(r) = 1` and `msb(c) = 0`: a
+//!   bit linear in the shared `msb(r)` once `c` is public. Then
+//!   `(x + 2^62) >> bits = (c >> bits) - (r >> bits) + wrap * 2^(64 - bits) - borrow`, where
+//!   the borrow from the low bits is 0 or 1: the result is `floor(x / 2^bits)` or one more.
+//!   CrypTen's `wraps` protocol for three or more parties instead drops a term and returns
+//!   values near `2^(64-f)` (its issue #402).
+
+use cloak_ring::RingTensor;
+
+use crate::config::Truncation;
+use crate::error::Result;
+use crate::session::State;
+
+/// The bias that makes every product non-negative before masking.
+const BIAS: u64 = 1 << 62;
+
+impl State {
+    /// The method this session uses.
+    pub(crate) fn truncation(&self) -> Truncation {
+        match self.config.truncation {
+            Truncation::Auto if self.parties == 2 => Truncation::LocalShares,
+            Truncation::Auto => Truncation::DealerPairs,
+            other => other,
+        }
+    }
+
+    /// This party's share of `x / 2^bits` (rounded down, or up by one unit).
+    pub(crate) fn truncate(&mut self, x: RingTensor<u64>, bits: u32) -> Result<RingTensor<u64>> {
+        if bits == 0 {
+            return Ok(x);
+        }
+        match self.truncation() {
+            Truncation::LocalShares => Ok(if self.rank == 0 {
+                x.shr_arithmetic(bits)?
+            } else {
+                x.neg().shr_arithmetic(bits)?.neg()
+            }),
+            Truncation::DealerPairs | Truncation::Auto => self.truncate_with_pair(x, bits),
+        }
+    }
+
+    fn truncate_with_pair(&mut self, mut x: RingTensor<u64>, bits: u32) -> Result<RingTensor<u64>> {
+        let pair = {
+            let State { comm, dealer, .. } = self;
+            dealer.trunc_pair(x.shape(), bits, comm.as_mut())?
+        };
+        if self.rank == 0 {
+            x = x.add_scalar(BIAS);
+        }
+        let masked = x.add(&pair.r)?;
+        let c = self.open_tensors("truncate", &[&masked])?.remove(0);
+        let rank0 = self.rank == 0;
+        let mut out = pair.r_shifted.neg();
+        let high = 64 - bits;
+        ndarray::Zip::from(out.as_array_mut())
+            .and(c.as_array())
+            .and(pair.r_msb.as_array())
+            .for_each(|o, &c, &msb| {
+                let wrapped = if c >> 63 == 0 { msb } else { 0 };
+                *o = o.wrapping_add(wrapped << high);
+                if rank0 {
+                    *o = o.wrapping_add((c >> bits).wrapping_sub(BIAS >> bits));
+                }
+            });
+        Ok(out)
+    }
+}

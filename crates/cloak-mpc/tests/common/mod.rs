@@ -1,0 +1,112 @@
+//! Shared helpers of the protocol tests: run N parties as threads over channels, each with
+//! a test session, and compare with plain f64.
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use cloak_comm::CommConfig;
+use cloak_comm::runner::run_threads;
+use cloak_mpc::{AShare, MpcError, Session, SessionConfig};
+use cloak_prg::Seed;
+use ndarray::{ArrayD, IxDyn};
+
+/// Fixed test seed (test sessions only; real sessions use `Session::setup`).
+pub const SEED: [u8; 16] = *b"cloak-mpc-tests!";
+
+/// Runs `f` at every party of an `n`-party test session and returns each party's result.
+pub fn run<R: Send>(
+    n: usize,
+    config: &SessionConfig,
+    f: impl Fn(&Session) -> Result<R, MpcError> + Sync,
+) -> Vec<R> {
+    let comm_cfg = CommConfig::with_timeouts(Duration::from_secs(20));
+    let outcomes = run_threads(n, &comm_cfg, |comm| {
+        let session = Session::insecure_for_testing(comm, &Seed::from_bytes(SEED), config.clone())?;
+        f(&session)
+    });
+    outcomes
+        .into_iter()
+        .enumerate()
+        .map(|(rank, o)| o.unwrap_or_else(|e| panic!("party {rank} failed: {e}")))
+        .collect()
+}
+
+/// Runs `f` and returns every party's outcome, failures included.
+pub fn run_fallible<R: Send>(
+    n: usize,
+    config: &SessionConfig,
+    f: impl Fn(&Session) -> Result<R, MpcError> + Sync,
+) -> Vec<Result<R, String>> {
+    let comm_cfg = CommConfig::with_timeouts(Duration::from_secs(5));
+    run_threads(n, &comm_cfg, |comm| {
+        let session = Session::insecure_for_testing(comm, &Seed::from_bytes(SEED), config.clone())?;
+        f(&session)
+    })
+    .into_iter()
+    .map(|o| o.map_err(|e| e.to_string()))
+    .collect()
+}
+
+/// Party 0 shares `value` (every party knows the shape).
+pub fn share0(s: &Session, value: &ArrayD<f64>) -> Result<AShare, MpcError> {
+    let v = (s.rank() == 0).then_some(value);
+    AShare::share(s, 0, v, value.shape())
+}
+
+/// Party `owner` shares `value`.
+pub fn share_from(s: &Session, owner: usize, value: &ArrayD<f64>) -> Result<AShare, MpcError> {
+    let v = (s.rank() == owner).then_some(value);
+    AShare::share(s, owner, v, value.shape())
+}
+
+/// An array from a shape and values.
+pub fn arr(shape: &[usize], values: Vec<f64>) -> ArrayD<f64> {
+    ArrayD::from_shape_vec(IxDyn(shape), values).expect("shape matches values")
+}
+
+/// Deterministic pseudo-random values in `[lo, hi)` (a test-only xorshift, not for shares).
+pub fn values(n: usize, lo: f64, hi: f64, seed: u64) -> Vec<f64> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..n)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            lo + (hi - lo) * ((state >> 11) as f64 / (1u64 << 53) as f64)
+        })
+        .collect()
+}
+
+/// Asserts every element is within `tol` of the reference, naming the worst element.
+pub fn assert_close(got: &ArrayD<f64>, want: &ArrayD<f64>, tol: f64, what: &str) {
+    assert_eq!(got.shape(), want.shape(), "{what}: shape");
+    let mut worst = (0.0f64, 0usize);
+    for (i, (g, w)) in got.iter().zip(want.iter()).enumerate() {
+        let e = (g - w).abs();
+        if e > worst.0 || e.is_nan() {
+            worst = (e, i);
+        }
+    }
+    assert!(
+        worst.0 <= tol,
+        "{what}: element {} off by {} (got {}, want {}), tolerance {tol}",
+        worst.1,
+        worst.0,
+        got.iter().nth(worst.1).copied().unwrap_or(f64::NAN),
+        want.iter().nth(worst.1).copied().unwrap_or(f64::NAN),
+    );
+}
+
+/// Every party got the same revealed value; returns it.
+pub fn agreed(results: Vec<ArrayD<f64>>) -> ArrayD<f64> {
+    for r in &results[1..] {
+        assert_eq!(r, &results[0], "parties disagree on a revealed value");
+    }
+    results.into_iter().next().expect("at least one party")
+}
+
+/// The party counts every protocol is tested with.
+pub const PARTIES: [usize; 3] = [2, 3, 4];
+
+/// The encoding step at 16 fractional bits.
+pub const ULP: f64 = 1.0 / 65536.0;
