@@ -22,6 +22,8 @@ mod config;
 mod convert;
 mod error;
 mod open;
+mod pool;
+mod reduce;
 mod session;
 mod trunc;
 
@@ -29,4 +31,6 @@ pub use ashare::AShare;
 pub use binary::BShare;
 pub use config::{DealerKind, SessionConfig, Truncation};
 pub use error::{MpcError, Result};
+pub use pool::Pool2dSpec;
+pub use reduce::MaxMethod;
 pub use session::Session;

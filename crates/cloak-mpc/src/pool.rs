@@ -1,0 +1,171 @@
+//! 2-d pooling: windows are gathered locally (an unfold), then reduced.
+//!
+//! Max pooling reduces each window with the tree max and returns the one-hot of the
+//! winner in every window, which is what its backward pass needs
+//! ([`AShare::max_pool2d_backward`]). Average pooling is a local sum and one division by the
+//! public window size (padding counts, as PyTorch's default `count_include_pad`).
+
+use cloak_ring::RingTensor;
+use ndarray::{Array4, Ix4, s};
+
+use crate::ashare::AShare;
+use crate::error::{Result, invalid};
+use crate::reduce::MaxMethod;
+
+/// Value padded windows see for max pooling: below any value a model produces, and far
+/// enough from the ring's edge that differences with it never overflow.
+const MAX_POOL_PAD: f64 = -1_073_741_824.0;
+
+/// Window size, stride and zero padding of a 2-d pooling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pool2dSpec {
+    /// Window height and width.
+    pub kernel: (usize, usize),
+    /// Step between windows.
+    pub stride: (usize, usize),
+    /// Padding on each side.
+    pub padding: (usize, usize),
+}
+
+impl Pool2dSpec {
+    /// A `k x k` window with stride `k` and no padding (the usual pooling).
+    #[must_use]
+    pub fn square(k: usize) -> Self {
+        Self { kernel: (k, k), stride: (k, k), padding: (0, 0) }
+    }
+
+    /// Output height and width for an input of `h x w`.
+    fn output_hw(&self, h: usize, w: usize) -> Option<(usize, usize)> {
+        let dim = |i: usize, k: usize, st: usize, p: usize| {
+            if k == 0 || st == 0 || i + 2 * p < k || p * 2 > k {
+                None
+            } else {
+                Some((i + 2 * p - k) / st + 1)
+            }
+        };
+        Some((
+            dim(h, self.kernel.0, self.stride.0, self.padding.0)?,
+            dim(w, self.kernel.1, self.stride.1, self.padding.1)?,
+        ))
+    }
+}
+
+/// Checks an NCHW input and returns `(n, c, h, w, oh, ow)`.
+fn dims(shape: &[usize], spec: &Pool2dSpec, op: &'static str) -> Result<[usize; 6]> {
+    if shape.len() != 4 {
+        return Err(invalid(op, format!("input of shape {shape:?}, expected NCHW")));
+    }
+    let (oh, ow) = spec
+        .output_hw(shape[2], shape[3])
+        .ok_or_else(|| invalid(op, format!("{spec:?} does not fit input {shape:?}")))?;
+    Ok([shape[0], shape[1], shape[2], shape[3], oh, ow])
+}
+
+/// `[n, c, oh, ow, kh * kw]` windows of a padded NCHW share.
+fn unfold(x: &RingTensor<u64>, spec: &Pool2dSpec, oh: usize, ow: usize) -> Result<RingTensor<u64>> {
+    let a = x
+        .as_array()
+        .view()
+        .into_dimensionality::<Ix4>()
+        .map_err(|_| invalid("pool", "input is not 4-d"))?;
+    let (n, c) = (a.shape()[0], a.shape()[1]);
+    let (kh, kw) = spec.kernel;
+    let (sh, sw) = spec.stride;
+    let mut out = ndarray::Array5::<u64>::zeros((n, c, oh, ow, kh * kw));
+    for di in 0..kh {
+        for dj in 0..kw {
+            let win = a.slice(s![
+                ..,
+                ..,
+                di..di + sh * (oh - 1) + 1;sh,
+                dj..dj + sw * (ow - 1) + 1;sw
+            ]);
+            out.slice_mut(s![.., .., .., .., di * kw + dj]).assign(&win);
+        }
+    }
+    Ok(RingTensor::from_array(out.into_dyn()))
+}
+
+impl AShare {
+    /// Max pooling of an NCHW tensor: the pooled `[n, c, oh, ow]` tensor and the 0/1
+    /// one-hot `[n, c, oh, ow, kh * kw]` of each window's (first) maximum.
+    ///
+    /// # Errors
+    /// A non-4-d input or a window that does not fit; a communication or dealer error.
+    pub fn max_pool2d(&self, spec: &Pool2dSpec) -> Result<(AShare, AShare)> {
+        let [_, _, _, _, oh, ow] = dims(self.shape(), spec, "max_pool2d")?;
+        let session = self.session().clone();
+        session.scoped("max_pool2d", || {
+            let (ph, pw) = spec.padding;
+            let padded = self.pad(&[(0, 0), (0, 0), (ph, ph), (pw, pw)], MAX_POOL_PAD)?;
+            let windows = unfold(padded.share_tensor(), spec, oh, ow)?;
+            let windows = AShare::from_share(&session, windows);
+            windows.max_with_argmax(4, false, MaxMethod::Tree)
+        })
+    }
+
+    /// Backward of [`max_pool2d`](Self::max_pool2d): routes `grad_out` (`[n, c, oh, ow]`)
+    /// to each window's maximum, summing where windows overlap. One product round.
+    ///
+    /// # Errors
+    /// Shapes that do not match the forward pass; a communication or dealer error.
+    pub fn max_pool2d_backward(
+        grad_out: &AShare,
+        onehot: &AShare,
+        input_shape: &[usize],
+        spec: &Pool2dSpec,
+    ) -> Result<AShare> {
+        let [n, c, h, w, oh, ow] = dims(input_shape, spec, "max_pool2d_backward")?;
+        let k = spec.kernel.0 * spec.kernel.1;
+        if grad_out.shape() != [n, c, oh, ow] || onehot.shape() != [n, c, oh, ow, k] {
+            return Err(invalid(
+                "max_pool2d_backward",
+                format!(
+                    "gradient {:?} and one-hot {:?} do not match input {input_shape:?}",
+                    grad_out.shape(),
+                    onehot.shape()
+                ),
+            ));
+        }
+        let session = grad_out.session().clone();
+        session.scoped("max_pool2d_backward", || {
+            let routed = onehot.mul(&grad_out.unsqueeze(4)?)?;
+            let r = routed.share_tensor().as_array().view();
+            let (ph, pw) = spec.padding;
+            let (sh, sw) = spec.stride;
+            let (kh, kw) = spec.kernel;
+            let mut acc = Array4::<u64>::zeros((n, c, h + 2 * ph, w + 2 * pw));
+            for di in 0..kh {
+                for dj in 0..kw {
+                    let part = r.slice(s![.., .., .., .., di * kw + dj]);
+                    let mut dst = acc.slice_mut(s![
+                        ..,
+                        ..,
+                        di..di + sh * (oh - 1) + 1;sh,
+                        dj..dj + sw * (ow - 1) + 1;sw
+                    ]);
+                    dst.zip_mut_with(&part, |d, &p| *d = d.wrapping_add(p));
+                }
+            }
+            let inner = acc.slice(s![.., .., ph..ph + h, pw..pw + w]).to_owned();
+            Ok(AShare::from_share(&session, RingTensor::from_array(inner.into_dyn())))
+        })
+    }
+
+    /// Average pooling of an NCHW tensor (zero padding counted in the average).
+    ///
+    /// # Errors
+    /// A non-4-d input or a window that does not fit; a truncation error.
+    pub fn avg_pool2d(&self, spec: &Pool2dSpec) -> Result<AShare> {
+        let [_, _, _, _, oh, ow] = dims(self.shape(), spec, "avg_pool2d")?;
+        let session = self.session().clone();
+        session.scoped("avg_pool2d", || {
+            let (ph, pw) = spec.padding;
+            let padded = self.pad(&[(0, 0), (0, 0), (ph, ph), (pw, pw)], 0.0)?;
+            let windows = unfold(padded.share_tensor(), spec, oh, ow)?;
+            let sums = windows.sum_axis(4, false)?;
+            let k = (spec.kernel.0 * spec.kernel.1) as f64;
+            AShare::from_share(&session, sums).div_scalar(k)
+        })
+    }
+}

@@ -1,0 +1,244 @@
+//! Max, min, argmax and argmin along an axis.
+//!
+//! Two methods, as CrypTen offers:
+//! - [`MaxMethod::Tree`] (default): adjacent pairs are compared and the larger kept, halving
+//!   the candidates per level: `ceil(log2 n)` levels of one comparison and one selection
+//!   round each. The one-hot of the winner's position rides along in the same selection
+//!   round. Pairs are adjacent, so ties go to the first occurrence.
+//! - [`MaxMethod::Pairwise`]: all `n (n - 1) / 2` comparisons in one circuit; element `i`
+//!   wins against `j > i` when `x_i >= x_j` and against `j < i` when `x_i > x_j`, so exactly
+//!   one element (the first maximum) wins all `n - 1`; a second comparison finds it, and one
+//!   selection round yields the max: 17 rounds whatever `n`, at `O(n^2)` comparisons.
+
+use cloak_ring::RingTensor;
+use ndarray::Array2;
+
+use crate::ashare::AShare;
+use crate::compare::one_minus;
+use crate::error::{Result, invalid};
+
+/// How [`AShare::max_with_argmax`] reduces.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum MaxMethod {
+    /// Pairwise tree, `ceil(log2 n)` comparison levels.
+    #[default]
+    Tree,
+    /// All pairs at once: constant rounds, quadratic work.
+    Pairwise,
+}
+
+/// Moves `axis` last and flattens the rest: `[rows, n]`, with the permutation used.
+fn to_rows(x: &AShare, axis: usize) -> Result<(AShare, Vec<usize>)> {
+    let nd = x.shape().len();
+    if axis >= nd {
+        return Err(cloak_ring::RingError::AxisOutOfRange { op: "max", axis, ndim: nd }.into());
+    }
+    let mut perm: Vec<usize> = (0..nd).filter(|&a| a != axis).collect();
+    perm.push(axis);
+    let moved = x.permute(&perm)?;
+    let n = x.shape()[axis];
+    let rows = if n == 0 { 0 } else { moved.len() / n };
+    Ok((moved.reshape(&[rows, n])?, perm))
+}
+
+/// The shape with `axis` removed (or kept as 1).
+fn reduced_shape(shape: &[usize], axis: usize, keepdim: bool) -> Vec<usize> {
+    let mut out = shape.to_vec();
+    if keepdim {
+        out[axis] = 1;
+    } else {
+        out.remove(axis);
+    }
+    out
+}
+
+/// Undoes [`to_rows`] for a `[rows, n]` tensor.
+fn from_rows(t: &AShare, shape: &[usize], perm: &[usize]) -> Result<AShare> {
+    let moved: Vec<usize> = perm.iter().map(|&a| shape[a]).collect();
+    let mut inverse = vec![0; perm.len()];
+    for (i, &a) in perm.iter().enumerate() {
+        inverse[a] = i;
+    }
+    t.reshape(&moved)?.permute(&inverse)
+}
+
+impl AShare {
+    /// Maximum along `axis`.
+    ///
+    /// # Errors
+    /// An axis out of range or of length 0; a communication or dealer error.
+    pub fn max(&self, axis: usize, keepdim: bool) -> Result<AShare> {
+        Ok(self.max_with_argmax_inner(axis, keepdim, MaxMethod::Tree, false)?.0)
+    }
+
+    /// Minimum along `axis`.
+    ///
+    /// # Errors
+    /// As [`max`](Self::max).
+    pub fn min(&self, axis: usize, keepdim: bool) -> Result<AShare> {
+        Ok(self.neg().max(axis, keepdim)?.neg())
+    }
+
+    /// One-hot (0/1, same shape as `self`) of the first maximum along `axis`.
+    ///
+    /// # Errors
+    /// As [`max`](Self::max).
+    pub fn argmax(&self, axis: usize) -> Result<AShare> {
+        Ok(self.max_with_argmax(axis, false, MaxMethod::Tree)?.1)
+    }
+
+    /// One-hot of the first minimum along `axis`.
+    ///
+    /// # Errors
+    /// As [`max`](Self::max).
+    pub fn argmin(&self, axis: usize) -> Result<AShare> {
+        self.neg().argmax(axis)
+    }
+
+    /// The maximum along `axis` and the one-hot of its (first) position, same shape as
+    /// `self`, by the chosen method.
+    ///
+    /// # Errors
+    /// As [`max`](Self::max).
+    pub fn max_with_argmax(
+        &self,
+        axis: usize,
+        keepdim: bool,
+        method: MaxMethod,
+    ) -> Result<(AShare, AShare)> {
+        let (m, onehot) = self.max_with_argmax_inner(axis, keepdim, method, true)?;
+        Ok((m, onehot.unwrap_or_else(|| unreachable!("one-hot requested"))))
+    }
+
+    fn max_with_argmax_inner(
+        &self,
+        axis: usize,
+        keepdim: bool,
+        method: MaxMethod,
+        want_onehot: bool,
+    ) -> Result<(AShare, Option<AShare>)> {
+        let session = self.session().clone();
+        session.scoped("max", || {
+            let (rows, perm) = to_rows(self, axis)?;
+            let n = rows.shape()[1];
+            if n == 0 {
+                return Err(invalid("max", format!("axis {axis} has length 0")));
+            }
+            let (best, onehot_bits) = match method {
+                MaxMethod::Tree => rows.max_tree(want_onehot)?,
+                MaxMethod::Pairwise => rows.max_pairwise()?,
+            };
+            let mut kept = self.shape().to_vec();
+            kept[axis] = 1;
+            let best = from_rows(&best, &kept, &perm)?.reshape(&reduced_shape(
+                self.shape(),
+                axis,
+                keepdim,
+            ))?;
+            let onehot = if want_onehot {
+                let f = session.fixed_point().frac_bits();
+                let bits = onehot_bits.unwrap_or_else(|| unreachable!("tracked"));
+                let fixed = AShare::from_share(&session, bits.mul_scalar(1u64 << f));
+                Some(from_rows(&fixed, self.shape(), &perm)?)
+            } else {
+                None
+            };
+            Ok((best, onehot))
+        })
+    }
+
+    /// Tree reduction of `[rows, n]`: the maxima `[rows, 1]` and, if asked, scale-1
+    /// one-hot shares `[rows, n]`.
+    fn max_tree(&self, want_onehot: bool) -> Result<(AShare, Option<RingTensor<u64>>)> {
+        let (rows, n) = (self.shape()[0], self.shape()[1]);
+        let rank = self.session().rank();
+        let mut vals = self.clone();
+        // onehot[r, c, k]: candidate c of row r sits at original position k (scale 1).
+        let mut onehot = want_onehot
+            .then(|| {
+                let eye = if rank == 0 {
+                    Array2::<u64>::eye(n).into_dyn()
+                } else {
+                    Array2::<u64>::zeros((n, n)).into_dyn()
+                };
+                RingTensor::from_array(eye).broadcast_to(&[rows, n, n])
+            })
+            .transpose()?;
+        let mut m = n;
+        while m > 1 {
+            let h = m / 2;
+            let a = vals.slice(1, 0, 2 * h, 2)?;
+            let c = vals.slice(1, 1, 2 * h, 2)?;
+            let rest = (m % 2 == 1).then(|| vals.slice(1, 2 * h, m, 1)).transpose()?;
+            let keep = one_minus(rank, &a.sub(&c)?.ltz_bits()?);
+            let diff = a.sub(&c)?;
+            let (new_vals, new_onehot) = match &onehot {
+                None => (diff.mul_by_bits(&keep)?.add(&c)?, None),
+                Some(oh) => {
+                    let oa = oh.slice(1, 0, 2 * h, 2)?;
+                    let oc = oh.slice(1, 1, 2 * h, 2)?;
+                    let odiff = oa.sub(&oc)?;
+                    let keep_wide = keep.reshape(&[rows, h, 1])?.broadcast_to(&[rows, h, n])?;
+                    let lhs =
+                        RingTensor::concat(&[&diff.share_tensor().flatten(), &odiff.flatten()], 0)?;
+                    let rhs = RingTensor::concat(&[&keep.flatten(), &keep_wide.flatten()], 0)?;
+                    let prod = AShare::from_share(self.session(), lhs).mul_by_bits(&rhs)?;
+                    let p = prod.share_tensor();
+                    let k = rows * h;
+                    let v = p.slice(0, 0, k, 1)?.reshape(&[rows, h])?;
+                    let o = p.slice(0, k, k + k * n, 1)?.reshape(&[rows, h, n])?;
+                    (AShare::from_share(self.session(), v).add(&c)?, Some(o.add(&oc)?))
+                }
+            };
+            vals = match &rest {
+                Some(r) => AShare::concat(&[&new_vals, r], 1)?,
+                None => new_vals,
+            };
+            onehot = match (new_onehot, &onehot) {
+                (Some(o), Some(old)) if m % 2 == 1 => {
+                    Some(RingTensor::concat(&[&o, &old.slice(1, 2 * h, m, 1)?], 1)?)
+                }
+                (o, _) => o,
+            };
+            m = h + m % 2;
+        }
+        let onehot = onehot.map(|o| o.reshape(&[rows, n])).transpose()?;
+        Ok((vals, onehot))
+    }
+
+    /// All-pairs reduction of `[rows, n]`: maxima `[rows, 1]` and scale-1 one-hot shares.
+    fn max_pairwise(&self) -> Result<(AShare, Option<RingTensor<u64>>)> {
+        let (rows, n) = (self.shape()[0], self.shape()[1]);
+        let rank = self.session().rank();
+        let (mut left, mut right) = (Vec::new(), Vec::new());
+        for i in 0..n {
+            for j in i + 1..n {
+                left.push(i);
+                right.push(j);
+            }
+        }
+        // t[r, p] = [x_i < x_j] for pair p = (i, j), i < j.
+        let d = self.index_select(1, &left)?.sub(&self.index_select(1, &right)?)?;
+        let t = d.ltz_bits()?;
+        let t = t.as_array();
+        let mut score = Array2::<u64>::zeros((rows, n));
+        for r in 0..rows {
+            for (p, (&i, &j)) in left.iter().zip(&right).enumerate() {
+                let tp = t[[r, p]];
+                // i beats j when x_i >= x_j: 1 - t; j beats i when x_j > x_i: t.
+                let one = if rank == 0 { 1u64 } else { 0 };
+                score[[r, i]] = score[[r, i]].wrapping_add(one.wrapping_sub(tp));
+                score[[r, j]] = score[[r, j]].wrapping_add(tp);
+            }
+        }
+        // Winner: score == n - 1, i.e. not (score - (n - 1) < 0).
+        let mut shifted = RingTensor::from_array(score.into_dyn());
+        if rank == 0 {
+            shifted = shifted.sub_scalar((n - 1) as u64);
+        }
+        let lost = AShare::from_share(self.session(), shifted).ltz_bits()?;
+        let onehot = one_minus(rank, &lost);
+        let best = self.mul_by_bits(&onehot)?.sum(1, true)?;
+        Ok((best, Some(onehot)))
+    }
+}
