@@ -3,8 +3,10 @@
 //! Prints one Markdown table: each figure beside the limit it is compared with.
 
 mod comm;
+mod crypten;
 mod harness;
 mod limits;
+mod mpc;
 mod prg;
 mod ring;
 
@@ -41,7 +43,8 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let suites: [Suite; 3] = [("ring", ring::rows), ("prg", prg::rows), ("comm", comm::rows)];
+    let suites: [Suite; 4] =
+        [("ring", ring::rows), ("prg", prg::rows), ("comm", comm::rows), ("mpc", mpc::rows)];
     println!(
         "Cloak benchmarks: {} CPU thread(s) in the rayon pool{}\n",
         rayon::current_num_threads(),

@@ -97,8 +97,8 @@ impl State {
             let rest = values.split_off(groups * 3);
             let mut xs = Vec::new();
             for g in values.chunks(3) {
-                for j in 0..63 {
-                    xs.push((xor2(&g[0][j], &g[2][j]), xor2(&g[1][j], &g[2][j])));
+                for ((a, b), c) in g[0].iter().zip(&g[1]).zip(&g[2]).take(63) {
+                    xs.push((xor2(a, c), xor2(b, c)));
                 }
             }
             let pairs: Vec<(&[u64], &[u64])> =
@@ -110,9 +110,9 @@ impl State {
                 let sum: Vec<Vec<u64>> =
                     (0..64).map(|j| xor3(&g[0][j], &g[1][j], &g[2][j])).collect();
                 let mut carry = vec![vec![0u64; words]];
-                for j in 0..63 {
+                for c in g[2].iter().take(63) {
                     let m = ands.next().unwrap_or_default();
-                    carry.push(m.iter().zip(&g[2][j]).map(|(m, c)| m ^ c).collect());
+                    carry.push(m.iter().zip(c).map(|(m, c)| m ^ c).collect());
                 }
                 next.push(sum);
                 next.push(carry);

@@ -37,7 +37,7 @@ fn to_rows(x: &AShare, axis: usize) -> Result<(AShare, Vec<usize>)> {
     perm.push(axis);
     let moved = x.permute(&perm)?;
     let n = x.shape()[axis];
-    let rows = if n == 0 { 0 } else { moved.len() / n };
+    let rows = moved.len().checked_div(n).unwrap_or(0);
     Ok((moved.reshape(&[rows, n])?, perm))
 }
 

@@ -1,0 +1,269 @@
+//! cloak-mpc rows, matching the peer baseline: two parties as threads of this process over
+//! loopback TCP, one thread each (a one-thread rayon pool per party), trusted-first-party
+//! dealer, 16 fractional bits, as CrypTen was run.
+//!
+//! Time per repetition is the slower party's (a barrier before each), and includes making
+//! the correlated randomness, as CrypTen's does; the dealer's share of it is in the notes.
+//! Rounds and bytes are party 0's, from the warm-up run, bytes sent plus received.
+
+use std::time::{Duration, Instant};
+
+use cloak_comm::runner::run_parties;
+use cloak_comm::{CommConfig, TcpComm};
+use cloak_mpc::{AShare, MpcError, Session, SessionConfig};
+use cloak_prg::Seed;
+use cloak_ring::Conv2dSpec;
+use ndarray::{ArrayD, IxDyn};
+
+use crate::crypten::{self, Baseline};
+use crate::harness::{Better, Row};
+
+/// An operation on two shared inputs.
+type Op = fn(&AShare, &AShare) -> Result<AShare, MpcError>;
+
+struct Case {
+    name: &'static str,
+    label: &'static str,
+    x_shape: Vec<usize>,
+    y_shape: Vec<usize>,
+    op: Op,
+    reference: fn(&ArrayD<f64>, &ArrayD<f64>) -> ArrayD<f64>,
+    baseline: Baseline,
+    reps: usize,
+}
+
+/// Deterministic inputs in [-1, 1) (bench data, not shares).
+fn inputs(shape: &[usize], seed: u64) -> ArrayD<f64> {
+    let n: usize = shape.iter().product();
+    let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let v = (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 7;
+            s ^= s << 17;
+            2.0 * ((s >> 11) as f64 / (1u64 << 53) as f64) - 1.0
+        })
+        .collect();
+    ArrayD::from_shape_vec(IxDyn(shape), v).expect("length matches shape")
+}
+
+fn conv_spec() -> Conv2dSpec {
+    Conv2dSpec { padding: (1, 1), ..Conv2dSpec::default() }
+}
+
+fn f64_matmul(a: &ArrayD<f64>, b: &ArrayD<f64>) -> ArrayD<f64> {
+    let a2 = a.view().into_dimensionality::<ndarray::Ix2>().expect("2-d");
+    let b2 = b.view().into_dimensionality::<ndarray::Ix2>().expect("2-d");
+    a2.dot(&b2).into_dyn()
+}
+
+fn f64_conv(x: &ArrayD<f64>, w: &ArrayD<f64>) -> ArrayD<f64> {
+    let (c, h, wd) = (x.shape()[1], x.shape()[2], x.shape()[3]);
+    let o = w.shape()[0];
+    let mut out = ArrayD::<f64>::zeros(IxDyn(&[1, o, h, wd]));
+    for oc in 0..o {
+        for ic in 0..c {
+            for ki in 0..3 {
+                for kj in 0..3 {
+                    let wv = w[[oc, ic, ki, kj]];
+                    for i in 0..h {
+                        let ii = i + ki;
+                        if ii < 1 || ii > h {
+                            continue;
+                        }
+                        for j in 0..wd {
+                            let jj = j + kj;
+                            if jj < 1 || jj > wd {
+                                continue;
+                            }
+                            out[[0, oc, i, j]] += wv * x[[0, ic, ii - 1, jj - 1]];
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}
+
+fn cases() -> Vec<Case> {
+    let m = 1 << 20;
+    vec![
+        Case {
+            name: "mul 1M",
+            label: "mul",
+            x_shape: vec![m],
+            y_shape: vec![m],
+            op: |x, y| x.mul(y),
+            reference: |x, y| x * y,
+            baseline: crypten::MUL_1M,
+            reps: 20,
+        },
+        Case {
+            name: "matmul 256x256",
+            label: "matmul",
+            x_shape: vec![256, 256],
+            y_shape: vec![256, 256],
+            op: |x, y| x.matmul(y),
+            reference: f64_matmul,
+            baseline: crypten::MATMUL_256,
+            reps: 30,
+        },
+        Case {
+            name: "matmul 1024x1024",
+            label: "matmul",
+            x_shape: vec![1024, 1024],
+            y_shape: vec![1024, 1024],
+            op: |x, y| x.matmul(y),
+            reference: f64_matmul,
+            baseline: crypten::MATMUL_1024,
+            reps: 10,
+        },
+        Case {
+            name: "conv2d 1x64x56x56 k64x64x3x3 p1",
+            label: "conv2d",
+            x_shape: vec![1, 64, 56, 56],
+            y_shape: vec![64, 64, 3, 3],
+            op: |x, w| x.conv2d(w, &conv_spec()),
+            reference: f64_conv,
+            baseline: crypten::CONV2D,
+            reps: 20,
+        },
+        Case {
+            name: "relu 1M",
+            label: "relu",
+            x_shape: vec![m],
+            y_shape: vec![1],
+            op: |x, _| x.relu(),
+            reference: |x, _| x.mapv(|v| v.max(0.0)),
+            baseline: crypten::RELU_1M,
+            reps: 10,
+        },
+        Case {
+            name: "lt 1M",
+            label: "lt",
+            x_shape: vec![m],
+            y_shape: vec![m],
+            op: |x, y| x.lt(y),
+            // Comparisons are exact on the encoded inputs: compare the values rounded to the
+            // 2^-16 grid (a few of a million pairs differ by less than that).
+            reference: |x, y| {
+                let q = |v: f64| (v * 65536.0).round();
+                ndarray::Zip::from(x).and(y).map_collect(|&a, &b| f64::from(u8::from(q(a) < q(b))))
+            },
+            baseline: crypten::LT_1M,
+            reps: 10,
+        },
+    ]
+}
+
+/// What one party measured.
+struct PartyRun {
+    times: Vec<Duration>,
+    dealer: Vec<Duration>,
+    rounds: u64,
+    bytes: u64,
+    result: ArrayD<f64>,
+}
+
+fn run_case(case: &Case, reps: usize) -> Result<(Vec<PartyRun>, ArrayD<f64>), String> {
+    let x = inputs(&case.x_shape, 1);
+    let y = inputs(&case.y_shape, 2);
+    let want = (case.reference)(&x, &y);
+    let comms = TcpComm::create_local(2, &CommConfig::with_timeouts(Duration::from_secs(60)))
+        .map_err(|e| e.to_string())?;
+    let outcomes = run_parties(comms, |comm| -> Result<PartyRun, MpcError> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .map_err(|e| MpcError::InvalidArgument { op: "bench", reason: e.to_string() })?;
+        pool.install(|| {
+            let seed = Seed::from_bytes(*b"cloak-bench-seed");
+            let s = Session::insecure_for_testing(comm, &seed, SessionConfig::default())?;
+            let xs = AShare::share(&s, 0, (s.rank() == 0).then_some(&x), x.shape())?;
+            let ys = AShare::share(&s, 1, (s.rank() == 1).then_some(&y), y.shape())?;
+            s.barrier()?;
+            s.reset_stats();
+            let warm = (case.op)(&xs, &ys)?;
+            let stats = s.comm_stats();
+            let op_stats = stats.get(case.label).copied().unwrap_or_default();
+            let result = warm.reveal()?;
+            let (mut times, mut dealer) = (Vec::new(), Vec::new());
+            for _ in 0..reps {
+                s.barrier()?;
+                let d0 = s.dealer_stats().time;
+                let t = Instant::now();
+                std::hint::black_box((case.op)(&xs, &ys)?);
+                times.push(t.elapsed());
+                dealer.push(s.dealer_stats().time - d0);
+            }
+            s.barrier()?;
+            Ok(PartyRun {
+                times,
+                dealer,
+                rounds: op_stats.rounds,
+                bytes: op_stats.bytes_sent + op_stats.bytes_received,
+                result,
+            })
+        })
+    });
+    let runs: Vec<PartyRun> = outcomes
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .map_err(|e| format!("{}: {e}", case.name))?;
+    Ok((runs, want))
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v.get(v.len() / 2).copied().unwrap_or_default()
+}
+
+pub fn rows(quick: bool, wanted: &dyn Fn(&str) -> bool) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for case in cases() {
+        let name = format!("mpc {}", case.name);
+        if !wanted(&name) {
+            continue;
+        }
+        let reps = if quick { 3 } else { case.reps };
+        let (runs, want) = match run_case(&case, reps) {
+            Ok(r) => r,
+            Err(e) => {
+                eprintln!("cloak-benches: {e}");
+                continue;
+            }
+        };
+        let per_rep: Vec<Duration> =
+            (0..reps).map(|i| runs.iter().map(|r| r.times[i]).max().unwrap_or_default()).collect();
+        let t = median(per_rep).as_secs_f64();
+        let dealer = median(runs[0].dealer.clone()).as_secs_f64();
+        let err = runs[0]
+            .result
+            .iter()
+            .zip(want.iter())
+            .map(|(g, w)| (g - w).abs())
+            .fold(0.0f64, f64::max);
+        let mib = runs[0].bytes as f64 / (1u64 << 20) as f64;
+        let b = case.baseline;
+        rows.push(Row {
+            name,
+            value: t,
+            unit: "s",
+            limit: Some(b.median_s),
+            limit_label: "CrypTen 0.4.1",
+            better: Better::Lower,
+            note: format!(
+                "rounds {} (CrypTen {}), P0 bytes {mib:.2} MiB (CrypTen {:.2}, {:.2}x fewer), \
+                 max abs err {err:.3e} (CrypTen {:.3e}), dealer {:.4} s at P0",
+                runs[0].rounds,
+                b.rounds,
+                b.bytes_mib,
+                b.bytes_mib / mib.max(1e-12),
+                b.max_abs_err,
+                dealer
+            ),
+        });
+    }
+    rows
+}
