@@ -43,11 +43,15 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Large tensors are allocated and freed per protocol step: keep the memory in the process
+    // (see cloak_ring::memory), as a deployment would.
+    let retained = cloak_ring::memory::retain_freed_memory();
     let suites: [Suite; 4] =
         [("ring", ring::rows), ("prg", prg::rows), ("comm", comm::rows), ("mpc", mpc::rows)];
     println!(
-        "Cloak benchmarks: {} CPU thread(s) in the rayon pool{}\n",
+        "Cloak benchmarks: {} CPU thread(s) in the rayon pool, freed memory {}{}\n",
         rayon::current_num_threads(),
+        if retained { "retained" } else { "returned to the OS" },
         if args.quick { ", quick mode" } else { "" }
     );
     let mut rows = Vec::new();

@@ -32,7 +32,7 @@ pub use error::DealerError;
 pub use generate::{CORRECTION_PARTY, DealerStats};
 pub use op::BilinearOp;
 pub use provider::Dealer;
-pub use request::{Component, Layout, Request, ShareKind};
+pub use request::{Component, Layout, MAX_COMPONENT_WORDS, Request, ShareKind};
 pub use shares::{BinaryTriple, RandomBits, Shares, SquarePair, Triple, TruncPair};
 pub use tfp::TrustedFirstParty;
 pub use ttp::{TtpClient, TtpServer, run_dealer};

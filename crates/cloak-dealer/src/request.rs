@@ -12,6 +12,11 @@ use cloak_ring::{RingError, RingTensor, error::checked_numel};
 use crate::bytes::{Reader, Writer};
 use crate::{BilinearOp, DealerError};
 
+/// Elements one component may hold (8 GiB of `u64`s): larger requests are refused with a
+/// typed error rather than attempted, since an allocation that fails aborts the process, and
+/// a third-party dealer must survive whatever party 0 asks.
+pub const MAX_COMPONENT_WORDS: usize = 1 << 30;
+
 /// How shares of a component combine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ShareKind {
@@ -39,10 +44,10 @@ impl Component {
         Self { kind: ShareKind::Xor, shape: vec![words] }
     }
 
-    /// Number of `u64`s.
+    /// Number of `u64`s (saturating: [`Request::layout`] rejects anything near the limit).
     #[must_use]
     pub fn len(&self) -> usize {
-        self.shape.iter().product()
+        self.shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d)).unwrap_or(usize::MAX)
     }
 
     /// Whether the component holds no element.
@@ -148,7 +153,17 @@ impl Request {
             },
         };
         for c in layout.free.iter().chain(&layout.dependent) {
-            checked_numel(self.name(), &c.shape)?;
+            let words = checked_numel(self.name(), &c.shape)?;
+            if words > MAX_COMPONENT_WORDS {
+                return Err(RingError::InvalidShape {
+                    op: self.name(),
+                    shape: c.shape.clone(),
+                    reason: format!(
+                        "{words} elements in one component; the limit is {MAX_COMPONENT_WORDS}"
+                    ),
+                }
+                .into());
+            }
         }
         Ok(layout)
     }

@@ -61,6 +61,14 @@ impl TrustedFirstParty {
     pub fn setup(comm: &mut dyn Communicator, parties: usize) -> Result<Self, DealerError> {
         let rank = comm.rank();
         check_layout(rank, parties)?;
+        if comm.world_size() < parties {
+            return Err(DealerError::Setup {
+                reason: format!(
+                    "{parties} parties on a communicator of {} ranks",
+                    comm.world_size()
+                ),
+            });
+        }
         let previous = comm.stats().label().to_owned();
         comm.set_label(DEALER_LABEL);
         let result = (|| {

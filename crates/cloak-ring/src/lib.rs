@@ -14,6 +14,7 @@ pub mod element;
 pub mod error;
 pub mod fixed;
 pub mod kernels;
+pub mod memory;
 pub mod planes;
 pub mod tensor;
 

@@ -67,7 +67,7 @@ pub fn conv2d_output_shape(x: &[usize], w: &[usize], p: &Conv2dSpec) -> Result<[
             ),
         });
     }
-    if w[1] * p.groups != x[1] {
+    if w[1].checked_mul(p.groups) != Some(x[1]) {
         return Err(RingError::InvalidConv {
             op,
             reason: format!(
@@ -128,8 +128,11 @@ pub fn conv_transpose2d_output_shape(
     };
     let oh = dim(x[2], p.stride.0, p.padding.0, p.dilation.0, w[2], output_padding.0);
     let ow = dim(x[3], p.stride.1, p.padding.1, p.dilation.1, w[3], output_padding.1);
+    let out_channels = w[1]
+        .checked_mul(p.groups)
+        .ok_or_else(|| invalid(format!("{} channels x {} groups overflows", w[1], p.groups)))?;
     match (oh, ow) {
-        (Some(oh), Some(ow)) => Ok([x[0], w[1] * p.groups, oh, ow]),
+        (Some(oh), Some(ow)) => Ok([x[0], out_channels, oh, ow]),
         _ => Err(invalid(format!("padding {:?} leaves no output", p.padding))),
     }
 }
