@@ -49,21 +49,38 @@ pub(crate) fn party_shares(seed: &Seed, rank: usize, counter: u64, layout: &Layo
     Shares { free, dependent }
 }
 
-/// Combines shares of one component.
-fn combine(kind: ShareKind, acc: &mut RingTensor<u64>, share: &RingTensor<u64>) {
-    let (acc, share) = (acc.as_array_mut(), share.as_array());
-    match kind {
-        ShareKind::Arith => acc.zip_mut_with(share, |a, &s| *a = a.wrapping_add(s)),
-        ShareKind::Xor => acc.zip_mut_with(share, |a, &s| *a ^= s),
-    }
-}
+/// Words drawn per step when folding another party's stream into a value: small enough
+/// to stay in cache, large enough for the generator's bulk path.
+const CHUNK_WORDS: usize = 4096;
 
-/// Removes a share from a component's value.
-fn uncombine(kind: ShareKind, acc: &mut RingTensor<u64>, share: &RingTensor<u64>) {
-    let (acc, share) = (acc.as_array_mut(), share.as_array());
-    match kind {
-        ShareKind::Arith => acc.zip_mut_with(share, |a, &s| *a = a.wrapping_sub(s)),
-        ShareKind::Xor => acc.zip_mut_with(share, |a, &s| *a ^= s),
+/// Folds the next `value.len()` words of `prg` into `value` (added, subtracted or XORed),
+/// a cache-sized chunk at a time, so another party's shares never exist as whole tensors.
+fn absorb(prg: &mut Prg, kind: ShareKind, subtract: bool, value: &mut RingTensor<u64>) {
+    let mut buf = [0u64; CHUNK_WORDS];
+    let mut fold = |dst: &mut [u64]| {
+        for chunk in dst.chunks_mut(CHUNK_WORDS) {
+            let src = &mut buf[..chunk.len()];
+            prg.fill_u64(src);
+            match (kind, subtract) {
+                (ShareKind::Xor, _) => chunk.iter_mut().zip(src.iter()).for_each(|(d, s)| *d ^= s),
+                (ShareKind::Arith, false) => {
+                    chunk.iter_mut().zip(src.iter()).for_each(|(d, s)| *d = d.wrapping_add(*s));
+                }
+                (ShareKind::Arith, true) => {
+                    chunk.iter_mut().zip(src.iter()).for_each(|(d, s)| *d = d.wrapping_sub(*s));
+                }
+            }
+        }
+    };
+    let array = value.as_array_mut();
+    match array.as_slice_mut() {
+        Some(slice) => fold(slice),
+        None => {
+            // Components are created in standard layout; keep the stream order regardless.
+            let mut flat: Vec<u64> = array.iter().copied().collect();
+            fold(&mut flat);
+            array.iter_mut().zip(flat).for_each(|(d, s)| *d = s);
+        }
     }
 }
 
@@ -76,30 +93,27 @@ pub(crate) fn correction_shares(
     layout: &Layout,
     counter: u64,
 ) -> Result<Shares, DealerError> {
-    let all: Vec<Shares> =
-        seeds.iter().enumerate().map(|(i, s)| party_shares(s, i, counter, layout)).collect();
-    let mut free_values: Vec<RingTensor<u64>> = all[CORRECTION_PARTY].free.clone();
-    for (i, shares) in all.iter().enumerate() {
-        if i == CORRECTION_PARTY {
-            continue;
-        }
-        for ((value, share), c) in free_values.iter_mut().zip(&shares.free).zip(&layout.free) {
-            combine(c.kind, value, share);
+    let own = party_shares(&seeds[CORRECTION_PARTY], CORRECTION_PARTY, counter, layout);
+    let mut others: Vec<Prg> = seeds
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != CORRECTION_PARTY)
+        .map(|(_, s)| stream(s, counter))
+        .collect();
+    // Each other party's stream holds its free components, then its dependent ones.
+    let mut free_values = own.free.clone();
+    for prg in &mut others {
+        for (value, c) in free_values.iter_mut().zip(&layout.free) {
+            absorb(prg, c.kind, false, value);
         }
     }
     let mut dependent = request.dependents(&free_values)?;
-    for (i, shares) in all.iter().enumerate() {
-        if i == CORRECTION_PARTY {
-            continue;
-        }
-        for ((value, share), c) in
-            dependent.iter_mut().zip(&shares.dependent).zip(&layout.dependent)
-        {
-            uncombine(c.kind, value, share);
+    for prg in &mut others {
+        for (value, c) in dependent.iter_mut().zip(&layout.dependent) {
+            absorb(prg, c.kind, true, value);
         }
     }
-    let free = all.into_iter().nth(CORRECTION_PARTY).map(|s| s.free).unwrap_or_default();
-    Ok(Shares { free, dependent })
+    Ok(Shares { free: own.free, dependent })
 }
 
 /// Time and volume of the correlated randomness a party has used.

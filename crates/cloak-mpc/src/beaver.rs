@@ -4,7 +4,7 @@
 //! `eps = x - a` and `delta = y - b` together (one round, one message per peer), and
 //! party `i` keeps `c_i + f(eps, b_i) + f(a_i, delta)`, party 0 adding `f(eps, delta)`.
 //! Party 0 folds that last term into its second product as `f(a_0 + eps, delta)`, so every
-//! party evaluates `f` twice.
+//! party evaluates `f` twice; an elementwise product of equal shapes is one fused pass.
 
 use cloak_dealer::BilinearOp;
 use cloak_ring::RingTensor;
@@ -28,12 +28,16 @@ impl State {
         };
         let eps = x.sub(&triple.a)?;
         let delta = y.sub(&triple.b)?;
-        let mut opened = self.open_tensors(op.name(), &[&eps, &delta])?;
+        let mut opened = self.open_tensors(op.name(), vec![eps, delta])?;
         let delta = opened.pop().unwrap_or_else(|| unreachable!("two tensors opened"));
         let eps = opened.pop().unwrap_or_else(|| unreachable!("two tensors opened"));
+        let rank0 = self.rank == 0;
+        if matches!(op, BilinearOp::Mul { lhs, rhs } if lhs == rhs) {
+            return Ok(fused_mul(triple.a, triple.b, triple.c, &eps, &delta, rank0));
+        }
         let mut z = triple.c;
         z.add_assign(&op.apply(&eps, &triple.b)?)?;
-        let left = if self.rank == 0 { triple.a.add(&eps)? } else { triple.a };
+        let left = if rank0 { triple.a.add(&eps)? } else { triple.a };
         z.add_assign(&op.apply(&left, &delta)?)?;
         Ok(z)
     }
@@ -46,13 +50,36 @@ impl State {
             dealer.square(x.shape(), comm.as_mut())?
         };
         let eps = x.sub(&pair.r)?;
-        let eps = self.open_tensors("square", &[&eps])?.remove(0);
+        let eps = self.open_tensors("square", vec![eps])?.remove(0);
+        let rank0 = self.rank == 0;
         let mut z = pair.r2;
-        let mut two_r = pair.r.mul_scalar(2);
-        if self.rank == 0 {
-            two_r.add_assign(&eps)?;
-        }
-        z.add_assign(&two_r.mul(&eps)?)?;
+        ndarray::Zip::from(z.as_array_mut()).and(pair.r.as_array()).and(eps.as_array()).for_each(
+            |z, &r, &e| {
+                let t = if rank0 { r.wrapping_mul(2).wrapping_add(e) } else { r.wrapping_mul(2) };
+                *z = z.wrapping_add(t.wrapping_mul(e));
+            },
+        );
         Ok(z)
     }
+}
+
+/// `c + eps * b + (a [+ eps at party 0]) * delta` in one pass over equal-shaped tensors.
+fn fused_mul(
+    a: RingTensor<u64>,
+    b: RingTensor<u64>,
+    mut c: RingTensor<u64>,
+    eps: &RingTensor<u64>,
+    delta: &RingTensor<u64>,
+    rank0: bool,
+) -> RingTensor<u64> {
+    ndarray::Zip::from(c.as_array_mut())
+        .and(a.as_array())
+        .and(b.as_array())
+        .and(eps.as_array())
+        .and(delta.as_array())
+        .for_each(|c, &a, &b, &e, &d| {
+            let left = if rank0 { a.wrapping_add(e) } else { a };
+            *c = c.wrapping_add(e.wrapping_mul(b)).wrapping_add(left.wrapping_mul(d));
+        });
+    c
 }

@@ -33,7 +33,7 @@ impl State {
             masked.extend(y.iter().zip(&b[offset..]).map(|(y, b)| y ^ b));
             offset += y.len();
         }
-        let opened = self.open_words("and", &[&masked], true)?.remove(0);
+        let opened = self.open_words("and", vec![masked], true)?.remove(0);
         let (e, d) = opened.split_at(total);
         let rank0 = self.rank == 0;
         let mut out = Vec::with_capacity(pairs.len());
@@ -227,8 +227,8 @@ impl BShare {
     pub fn reveal(&self) -> Result<RingTensor<u64>> {
         let session = self.session.clone();
         session.scoped("reveal", || {
-            let words = self.words.as_slice();
-            let v = session.state().open_words("reveal", &[&words], true)?.remove(0);
+            let words = self.words.to_vec();
+            let v = session.state().open_words("reveal", vec![words], true)?.remove(0);
             Ok(RingTensor::from_vec(self.shape(), v)?)
         })
     }

@@ -22,7 +22,7 @@ impl State {
         };
         let masked: Vec<u64> =
             packed.iter().zip(bits.xor.as_slice().iter()).map(|(x, r)| x ^ r).collect();
-        let z = self.open_words("b2a", &[&masked], true)?.remove(0);
+        let z = self.open_words("b2a", vec![masked], true)?.remove(0);
         let rank0 = self.rank == 0;
         let r = bits.arith.as_slice();
         Ok((0..n)
@@ -85,7 +85,7 @@ impl BShare {
             };
             let masked: Vec<u64> =
                 words.iter().zip(bits.xor.as_slice().iter()).map(|(x, r)| x ^ r).collect();
-            let z = s.open_words("b2a", &[&masked], true)?.remove(0);
+            let z = s.open_words("b2a", vec![masked], true)?.remove(0);
             let r = bits.arith.as_slice();
             let rank0 = s.rank == 0;
             let out: Vec<u64> = (0..n)

@@ -7,13 +7,15 @@ use cloak_ring::RingTensor;
 use crate::error::{MpcError, Result};
 use crate::session::State;
 
-/// Concatenated little-endian bytes of several `u64` slices.
-fn concat_bytes(parts: &[&[u64]]) -> Vec<u8> {
-    let total: usize = parts.iter().map(|p| p.len()).sum();
-    let mut out = Vec::with_capacity(total * 8);
+/// Concatenated little-endian bytes of several `u64` vectors.
+fn concat_bytes(parts: &[Vec<u64>]) -> Vec<u8> {
+    let total: usize = parts.iter().map(Vec::len).sum();
+    let mut out = vec![0u8; total * 8];
+    let mut chunks = out.chunks_exact_mut(8);
     for p in parts {
-        for v in *p {
-            out.extend_from_slice(&v.to_le_bytes());
+        // The part first: zip would otherwise consume one chunk past each part's end.
+        for (v, dst) in p.iter().zip(&mut chunks) {
+            dst.copy_from_slice(&v.to_le_bytes());
         }
     }
     out
@@ -36,12 +38,16 @@ fn fold_into(
         });
     }
     let mut chunks = bytes.chunks_exact(8);
+    let word = |c: &[u8]| {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(c);
+        u64::from_le_bytes(b)
+    };
     for a in acc.iter_mut() {
-        for (v, c) in a.iter_mut().zip(&mut chunks) {
-            let mut b = [0u8; 8];
-            b.copy_from_slice(c);
-            let w = u64::from_le_bytes(b);
-            *v = if xor { *v ^ w } else { v.wrapping_add(w) };
+        if xor {
+            a.iter_mut().zip(&mut chunks).for_each(|(v, c)| *v ^= word(c));
+        } else {
+            a.iter_mut().zip(&mut chunks).for_each(|(v, c)| *v = v.wrapping_add(word(c)));
         }
     }
     Ok(())
@@ -49,16 +55,16 @@ fn fold_into(
 
 impl State {
     /// Opens several word vectors to every party in one round: each party sends its share
-    /// to every peer and combines (sum, or XOR with `xor`) what it receives.
+    /// to every peer and combines (sum, or XOR with `xor`) what it receives into its own.
     pub(crate) fn open_words(
         &mut self,
         op: &'static str,
-        parts: &[&[u64]],
+        parts: Vec<Vec<u64>>,
         xor: bool,
     ) -> Result<Vec<Vec<u64>>> {
-        let mut acc: Vec<Vec<u64>> = parts.iter().map(|p| p.to_vec()).collect();
+        let mut acc = parts;
         let peers = self.peers();
-        let bytes = concat_bytes(parts);
+        let bytes = concat_bytes(&acc);
         let sends: Vec<(usize, &[u8])> = peers.iter().map(|&p| (p, bytes.as_slice())).collect();
         let got = self.comm.step(Op::new(OpKind::ExchangeAll), &sends, &peers)?;
         for (&peer, msg) in peers.iter().zip(&got) {
@@ -72,20 +78,20 @@ impl State {
         &mut self,
         op: &'static str,
         owner: usize,
-        parts: &[&[u64]],
+        parts: Vec<Vec<u64>>,
         xor: bool,
     ) -> Result<Option<Vec<Vec<u64>>>> {
         let gather = Op::with_aux(OpKind::Gather, owner as u64);
         if self.rank == owner {
             let peers = self.peers();
             let got = self.comm.step(gather, &[], &peers)?;
-            let mut acc: Vec<Vec<u64>> = parts.iter().map(|p| p.to_vec()).collect();
+            let mut acc = parts;
             for (&peer, msg) in peers.iter().zip(&got) {
                 fold_into(&mut acc, msg, peer, op, xor)?;
             }
             Ok(Some(acc))
         } else {
-            let bytes = concat_bytes(parts);
+            let bytes = concat_bytes(&parts);
             self.comm.step(gather, &[(owner, bytes.as_slice())], &[])?;
             Ok(None)
         }
@@ -95,11 +101,11 @@ impl State {
     pub(crate) fn open_tensors(
         &mut self,
         op: &'static str,
-        tensors: &[&RingTensor<u64>],
+        tensors: Vec<RingTensor<u64>>,
     ) -> Result<Vec<RingTensor<u64>>> {
-        let slices: Vec<_> = tensors.iter().map(|t| t.as_slice()).collect();
-        let parts: Vec<&[u64]> = slices.iter().map(|s| &s[..]).collect();
-        let opened = self.open_words(op, &parts, false)?;
-        tensors.iter().zip(opened).map(|(t, v)| Ok(RingTensor::from_vec(t.shape(), v)?)).collect()
+        let shapes: Vec<Vec<usize>> = tensors.iter().map(|t| t.shape().to_vec()).collect();
+        let parts: Vec<Vec<u64>> = tensors.into_iter().map(RingTensor::into_vec).collect();
+        let opened = self.open_words(op, parts, false)?;
+        shapes.iter().zip(opened).map(|(s, v)| Ok(RingTensor::from_vec(s, v)?)).collect()
     }
 }

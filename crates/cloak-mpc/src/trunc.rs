@@ -58,7 +58,7 @@ impl State {
             x = x.add_scalar(BIAS);
         }
         let masked = x.add(&pair.r)?;
-        let c = self.open_tensors("truncate", &[&masked])?.remove(0);
+        let c = self.open_tensors("truncate", vec![masked])?.remove(0);
         let rank0 = self.rank == 0;
         let mut out = pair.r_shifted.neg();
         let high = 64 - bits;

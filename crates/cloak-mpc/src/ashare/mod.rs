@@ -151,7 +151,7 @@ impl AShare {
     pub fn reveal_ring(&self) -> Result<RingTensor<u64>> {
         self.session.scoped("reveal", || {
             let mut s = self.session.state();
-            Ok(s.open_tensors("reveal", &[&self.share])?.remove(0))
+            Ok(s.open_tensors("reveal", vec![self.share.clone()])?.remove(0))
         })
     }
 
@@ -166,8 +166,7 @@ impl AShare {
             if party >= s.parties {
                 return Err(invalid("reveal_to", format!("party {party} of {}", s.parties)));
             }
-            let share = self.share.as_slice();
-            let got = s.open_words_to("reveal", party, &[&share], false)?;
+            let got = s.open_words_to("reveal", party, vec![self.share.to_vec()], false)?;
             got.map(|mut v| Ok(RingTensor::from_vec(self.share.shape(), v.remove(0))?.decode(fp)))
                 .transpose()
         })
