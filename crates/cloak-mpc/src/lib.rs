@@ -12,6 +12,25 @@
 //!
 //! Every protocol step sends one message per peer per round, and its rounds and bytes are
 //! counted under the operation's label in [`Session::comm_stats`].
+//!
+//! ```
+//! use cloak_mpc::{AShare, SessionConfig, run_local};
+//! use ndarray::{ArrayD, IxDyn};
+//!
+//! // Two parties on this machine: party 0 owns `x`, party 1 owns `y`.
+//! let x = ArrayD::from_shape_vec(IxDyn(&[3]), vec![1.5, -2.0, 0.25]).unwrap();
+//! let y = ArrayD::from_shape_vec(IxDyn(&[3]), vec![4.0, 3.0, -8.0]).unwrap();
+//! let outcomes = run_local(2, &SessionConfig::default(), |s| {
+//!     let xs = AShare::share(s, 0, (s.rank() == 0).then_some(&x), &[3])?;
+//!     let ys = AShare::share(s, 1, (s.rank() == 1).then_some(&y), &[3])?;
+//!     let product = xs.mul(&ys)?.relu()?; // max(x * y, 0), computed on shares
+//!     product.reveal()
+//! });
+//! for revealed in outcomes {
+//!     let revealed = revealed.unwrap();
+//!     assert!((revealed[0] - 6.0).abs() < 1e-3 && revealed[1] == 0.0 && revealed[2] == 0.0);
+//! }
+//! ```
 
 mod adder;
 mod ashare;
@@ -21,6 +40,7 @@ mod compare;
 mod config;
 mod convert;
 mod error;
+mod launch;
 mod open;
 mod pool;
 mod reduce;
@@ -31,6 +51,7 @@ pub use ashare::AShare;
 pub use binary::BShare;
 pub use config::{DealerKind, SessionConfig, Truncation};
 pub use error::{MpcError, Result};
+pub use launch::{PartyOutcomes, run_local};
 pub use pool::Pool2dSpec;
 pub use reduce::MaxMethod;
 pub use session::Session;

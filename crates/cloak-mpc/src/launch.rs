@@ -1,0 +1,63 @@
+//! Starting sessions: from launcher variables over TCP, or all parties on this machine.
+
+use cloak_comm::runner::{PartyFailure, run_threads};
+use cloak_comm::{CommConfig, Communicator, TcpComm};
+
+use crate::config::{DealerKind, SessionConfig};
+use crate::error::{MpcError, Result};
+use crate::session::Session;
+
+impl SessionConfig {
+    /// The communicator settings this configuration implies (its timeout for every step).
+    #[must_use]
+    pub fn comm_config(&self) -> CommConfig {
+        CommConfig::with_timeouts(self.timeout)
+    }
+}
+
+impl Session {
+    /// Joins the TCP mesh described by this process's launcher variables (`RANK`,
+    /// `WORLD_SIZE`, `MASTER_ADDR`, `MASTER_PORT`, or torchrun / SLURM / Open MPI
+    /// equivalents) with the configuration's timeout, and sets the session up securely
+    /// ([`Session::setup`]). With a third-party dealer, the dealer process is the last rank
+    /// and runs [`cloak_dealer::run_dealer`] instead.
+    ///
+    /// # Errors
+    /// A rendezvous failure, or as [`Session::setup`].
+    pub fn from_env(config: SessionConfig) -> Result<Session> {
+        let comm = TcpComm::from_env(&config.comm_config())?;
+        Session::setup(Box::new(comm), config)
+    }
+}
+
+/// Each party's outcome, in rank order.
+pub type PartyOutcomes<R> = Vec<std::result::Result<R, PartyFailure<MpcError>>>;
+
+/// Runs `parties` parties as threads of this process over in-process channels, each with
+/// a securely set-up session (fresh pairwise seeds; with
+/// [`DealerKind::TrustedThirdParty`] one more thread plays the dealer), and returns each
+/// party's result. For one-machine experiments and tests.
+#[must_use]
+pub fn run_local<R, F>(parties: usize, config: &SessionConfig, f: F) -> PartyOutcomes<R>
+where
+    R: Send,
+    F: Fn(&Session) -> Result<R> + Sync,
+{
+    let ttp = config.dealer == DealerKind::TrustedThirdParty;
+    let world = if ttp { parties + 1 } else { parties };
+    let outcomes = run_threads(world, &config.comm_config(), |mut comm| -> Result<Option<R>> {
+        if ttp && comm.rank() == parties {
+            cloak_dealer::run_dealer(&mut comm as &mut dyn Communicator, parties)?;
+            return Ok(None);
+        }
+        let session = Session::setup(Box::new(comm), config.clone())?;
+        let out = f(&session)?;
+        session.close()?;
+        Ok(Some(out))
+    });
+    outcomes
+        .into_iter()
+        .take(parties)
+        .map(|o| o.map(|r| r.unwrap_or_else(|| unreachable!("computing parties return Some"))))
+        .collect()
+}
