@@ -10,13 +10,9 @@ use crate::session::State;
 /// Concatenated little-endian bytes of several `u64` vectors.
 fn concat_bytes(parts: &[Vec<u64>]) -> Vec<u8> {
     let total: usize = parts.iter().map(Vec::len).sum();
-    let mut out = vec![0u8; total * 8];
-    let mut chunks = out.chunks_exact_mut(8);
+    let mut out = Vec::with_capacity(total * 8);
     for p in parts {
-        // The part first: zip would otherwise consume one chunk past each part's end.
-        for (v, dst) in p.iter().zip(&mut chunks) {
-            dst.copy_from_slice(&v.to_le_bytes());
-        }
+        out.extend(p.iter().flat_map(|v| v.to_le_bytes()));
     }
     out
 }

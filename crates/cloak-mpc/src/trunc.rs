@@ -43,7 +43,8 @@ impl State {
             Truncation::LocalShares => Ok(if self.rank == 0 {
                 x.shr_arithmetic(bits)?
             } else {
-                x.neg().shr_arithmetic(bits)?.neg()
+                // -((-x) >> bits), in one pass.
+                x.map(|v| ((v.wrapping_neg() as i64) >> bits).wrapping_neg() as u64)
             }),
             Truncation::DealerPairs | Truncation::Auto => self.truncate_with_pair(x, bits),
         }
