@@ -87,7 +87,7 @@ fn public_comparisons() {
             ])
         });
         let got = agreed_vec(out);
-        let ops: [(&str, fn(f64, f64) -> bool); 6] = [
+        let ops: [(&str, Relation); 6] = [
             ("lt", |a, b| a < b),
             ("le", |a, b| a <= b),
             ("gt", |a, b| a > b),
@@ -214,6 +214,9 @@ fn empty_comparisons() {
         }
     }
 }
+
+/// A comparison of two reals.
+type Relation = fn(f64, f64) -> bool;
 
 fn agreed_vec(out: Vec<Vec<ArrayD<f64>>>) -> Vec<ArrayD<f64>> {
     for o in &out[1..] {

@@ -24,6 +24,15 @@ use cloak_ring::{Conv2dSpec, RingError, RingTensor};
 use common::*;
 use ndarray::ArrayD;
 
+/// A call that should fail at every party.
+type Bad = fn(&Session) -> Result<(), MpcError>;
+
+/// What a ring error should be.
+type RingPred = fn(&RingError) -> bool;
+
+/// What an error should be.
+type MpcPred = fn(&MpcError) -> bool;
+
 /// Whether `e` is a ring shape mismatch.
 fn is_shape_mismatch(e: &MpcError) -> bool {
     matches!(e, MpcError::Ring(RingError::ShapeMismatch { .. }))
@@ -35,7 +44,7 @@ fn is_shape_mismatch(e: &MpcError) -> bool {
 fn rejected_before_sending(
     what: &str,
     bad: impl Fn(&Session) -> Result<(), MpcError> + Sync,
-    pred: fn(&MpcError) -> bool,
+    pred: MpcPred,
 ) {
     let x = arr(&[3], vec![1.5, -2.0, 0.25]);
     for n in PARTIES {
@@ -254,7 +263,7 @@ fn is_invalid(op: &'static str) -> impl Fn(&MpcError) -> bool {
 
 #[test]
 fn bad_arguments_are_typed_everywhere() {
-    let cases: Vec<(&str, fn(&Session) -> Result<(), MpcError>, &'static str)> = vec![
+    let cases: Vec<(&str, Bad, &'static str)> = vec![
         ("owner out of range", |s| AShare::share(s, s.parties(), None, &[2]).map(drop), "share"),
         (
             "reveal_to out of range",
@@ -291,7 +300,7 @@ fn bad_arguments_are_typed_everywhere() {
             }
         }
     }
-    let ring_cases: Vec<(&str, fn(&Session) -> Result<(), MpcError>, fn(&RingError) -> bool)> = vec![
+    let ring_cases: Vec<(&str, Bad, RingPred)> = vec![
         (
             "mean axis",
             |s| AShare::zeros(s, &[2]).mean(1, false).map(drop),
@@ -376,8 +385,7 @@ fn share_errors_are_reported_where_they_happen() {
         for (value, pred) in [
             (
                 f64::NAN,
-                (|e: &RingError| matches!(e, RingError::NotFinite { index: 1, .. }))
-                    as fn(&RingError) -> bool,
+                (|e: &RingError| matches!(e, RingError::NotFinite { index: 1, .. })) as RingPred,
             ),
             (1e15, |e: &RingError| matches!(e, RingError::OutOfRange { index: 1, .. })),
             (-1e300, |e: &RingError| matches!(e, RingError::OutOfRange { .. })),
@@ -454,7 +462,7 @@ fn operands_of_different_sessions() {
 
 #[test]
 fn bad_configurations() {
-    let cases: [(SessionConfig, fn(&MpcError) -> bool); 4] = [
+    let cases: [(SessionConfig, MpcPred); 4] = [
         (SessionConfig { frac_bits: 0, ..Default::default() }, |e| {
             matches!(e, MpcError::InvalidArgument { op: "session", .. })
         }),

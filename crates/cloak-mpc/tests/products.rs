@@ -437,7 +437,7 @@ fn products_compose_like_a_layer() {
         let w2 = w.view().into_dimensionality::<Ix2>().unwrap();
         let d2 = dy.view().into_dimensionality::<Ix2>().unwrap();
         let y: Array2<f64> =
-            x2.dot(&w2) + &bias.view().into_dimensionality::<ndarray::Ix1>().unwrap();
+            x2.dot(&w2) + bias.view().into_dimensionality::<ndarray::Ix1>().unwrap();
         // k = 3 terms plus the bias's encoding.
         assert_close(&got[0], &y.into_dyn(), prod_tol(3, 2.0, 1.0) + HALF_ULP, "forward");
         // k = 4 (batch) and k = 5 (outputs).
