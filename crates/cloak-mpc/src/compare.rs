@@ -5,7 +5,10 @@
 //! (8 rounds, as CrypTen), but with a quarter of its bytes. Results are fixed-point 0/1
 //! tensors; ReLU and abs multiply by the bit held at scale 1, so they need no truncation.
 //! Comparisons are exact on the encoded values: `x < y` compares `x` and `y` as rounded to
-//! the fixed-point grid, for `|x - y| < 2^(63 - f)`.
+//! the fixed-point grid, for `|x - y| < 2^(63 - f)` (`2^47` at 16 bits). At exactly
+//! `-2^(63 - f)` the encoded difference is its own negation, so `eq(-2^47, 0)` and
+//! `abs(-2^47)` are wrong there; the encoder's range (`FixedPoint::max_value`) keeps inputs
+//! inside it, and sums of such inputs are the caller's to keep in range.
 
 use ndarray::ArrayD;
 
