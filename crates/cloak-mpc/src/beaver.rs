@@ -64,7 +64,7 @@ impl State {
 }
 
 /// `c + eps * b + (a [+ eps at party 0]) * delta` in one pass over equal-shaped tensors.
-fn fused_mul(
+pub(crate) fn fused_mul(
     a: RingTensor<u64>,
     b: RingTensor<u64>,
     mut c: RingTensor<u64>,

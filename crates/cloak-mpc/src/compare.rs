@@ -201,27 +201,38 @@ impl AShare {
         Ok(self.relu_with_grad()?.0)
     }
 
-    /// `max(self, 0)` and its derivative `[self >= 0]` (0/1), for backward.
+    /// `max(self, 0)` and its derivative `[self >= 0]` (0/1), for backward: the sign
+    /// circuit, then one round multiplying by the XOR-shared bit directly (bit injection),
+    /// which also yields the bit's additive shares.
     ///
     /// # Errors
     /// A communication or dealer error.
     pub fn relu_with_grad(&self) -> Result<(AShare, AShare)> {
         self.session().clone().scoped("relu", || {
-            let bits = self.ltz_bits()?;
-            let keep = one_minus(self.session().rank(), &bits);
-            let out = self.mul_by_bits(&keep)?;
-            Ok((out, bits_to_fixed(self, keep)))
+            let (neg_x, neg) = self.times_sign_bit()?;
+            let out = self.share_tensor().sub(&neg_x)?;
+            let keep = one_minus(self.session().rank(), &neg);
+            Ok((x_with(self, out), bits_to_fixed(self, keep)))
         })
     }
 
-    /// `|self|`: a comparison and one product by the sign (no truncation).
+    /// Shares of `[self < 0] * self` and of `[self < 0]` (scale 1): the sign circuit and
+    /// one bit-injection round.
+    fn times_sign_bit(&self) -> Result<(RingTensor<u64>, RingTensor<u64>)> {
+        let mut s = self.session().state();
+        let msb = s.ltz_packed(self.share_tensor())?;
+        s.mul_by_xor_bits(self.share_tensor(), &msb)
+    }
+
+    /// `|self|` as `self - 2 [self < 0] self`: the sign circuit and one bit-injection round
+    /// (no truncation).
     ///
     /// # Errors
     /// A communication or dealer error.
     pub fn abs(&self) -> Result<AShare> {
         self.session().clone().scoped("abs", || {
-            let bits = self.ltz_bits()?;
-            self.mul_by_bits(&self.sign_from_bits(&bits))
+            let (neg_x, _) = self.times_sign_bit()?;
+            Ok(x_with(self, self.share_tensor().sub(&neg_x.mul_scalar(2))?))
         })
     }
 

@@ -37,15 +37,27 @@ impl State {
     /// Additive shares (scale 1) of `[x < 0]` for additively shared ring values `x`: the
     /// sign bit of the sum of the shares, by the bit-plane carry tree, then B2A.
     pub(crate) fn ltz_bits(&mut self, x: &RingTensor<u64>) -> Result<RingTensor<u64>> {
-        let n = x.len();
-        let own = planes::to_bit_planes(&x.as_slice());
-        let words = n.div_ceil(64);
-        let values: Vec<Vec<Vec<u64>>> = (0..self.parties)
-            .map(|p| if p == self.rank { own.clone() } else { vec![vec![0u64; words]; 64] })
-            .collect();
-        let msb = self.msb_of_sum_planes(values)?;
-        let bits = self.bits_to_arith(&msb, n)?;
+        let msb = self.ltz_packed(x)?;
+        let bits = self.bits_to_arith(&msb, x.len())?;
         Ok(RingTensor::from_vec(x.shape(), bits)?)
+    }
+
+    /// XOR shares of `[x < 0]`, packed 64 per word in row-major order: the sign bit of the
+    /// sum of the shares, by the bit-plane carry tree (7 rounds for two parties).
+    pub(crate) fn ltz_packed(&mut self, x: &RingTensor<u64>) -> Result<Vec<u64>> {
+        let words = x.len().div_ceil(64);
+        let own = planes::to_bit_planes(&x.as_slice());
+        let mut own = Some(own);
+        let values: Vec<Vec<Vec<u64>>> = (0..self.parties)
+            .map(|p| {
+                if p == self.rank {
+                    own.take().unwrap_or_default()
+                } else {
+                    vec![vec![0u64; words]; 64]
+                }
+            })
+            .collect();
+        self.msb_of_sum_planes(values)
     }
 }
 

@@ -40,6 +40,7 @@ mod compare;
 mod config;
 mod convert;
 mod error;
+mod inject;
 mod launch;
 mod open;
 mod pool;

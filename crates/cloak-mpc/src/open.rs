@@ -23,7 +23,7 @@ fn fold_into(
     bytes: &[u8],
     peer: usize,
     op: &'static str,
-    xor: bool,
+    xor: &dyn Fn(usize) -> bool,
 ) -> Result<()> {
     let expected: usize = acc.iter().map(|a| a.len() * 8).sum();
     if bytes.len() != expected {
@@ -39,8 +39,8 @@ fn fold_into(
         b.copy_from_slice(c);
         u64::from_le_bytes(b)
     };
-    for a in acc.iter_mut() {
-        if xor {
+    for (i, a) in acc.iter_mut().enumerate() {
+        if xor(i) {
             a.iter_mut().zip(&mut chunks).for_each(|(v, c)| *v ^= word(c));
         } else {
             a.iter_mut().zip(&mut chunks).for_each(|(v, c)| *v = v.wrapping_add(word(c)));
@@ -57,6 +57,17 @@ impl State {
         op: &'static str,
         parts: Vec<Vec<u64>>,
         xor: bool,
+    ) -> Result<Vec<Vec<u64>>> {
+        self.open_parts(op, parts, &|_| xor)
+    }
+
+    /// Opens XOR-shared and additively shared vectors together, in one round (one message
+    /// per peer): part `i` is combined by XOR where `xor(i)`, by addition elsewhere.
+    pub(crate) fn open_parts(
+        &mut self,
+        op: &'static str,
+        parts: Vec<Vec<u64>>,
+        xor: &dyn Fn(usize) -> bool,
     ) -> Result<Vec<Vec<u64>>> {
         let mut acc = parts;
         let peers = self.peers();
@@ -83,7 +94,7 @@ impl State {
             let got = self.comm.step(gather, &[], &peers)?;
             let mut acc = parts;
             for (&peer, msg) in peers.iter().zip(&got) {
-                fold_into(&mut acc, msg, peer, op, xor)?;
+                fold_into(&mut acc, msg, peer, op, &|_| xor)?;
             }
             Ok(Some(acc))
         } else {

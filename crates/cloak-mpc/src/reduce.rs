@@ -2,8 +2,9 @@
 //!
 //! Two methods, as CrypTen offers:
 //! - [`MaxMethod::Tree`] (default): adjacent pairs are compared and the larger kept, halving
-//!   the candidates per level: `ceil(log2 n)` levels of one comparison and one selection
-//!   round each. The one-hot of the winner's position rides along in the same selection
+//!   the candidates per level: `ceil(log2 n)` levels of the sign circuit and one selection
+//!   round each (8 rounds per level for two parties; the selection multiplies by the
+//!   XOR-shared comparison bit directly, see `inject`). The one-hot of the winner's position rides along in the same selection
 //!   round. Pairs are adjacent, so ties go to the first occurrence.
 //! - [`MaxMethod::Pairwise`]: all `n (n - 1) / 2` comparisons in one circuit; element `i`
 //!   wins against `j > i` when `x_i >= x_j` and against `j < i` when `x_i > x_j`, so exactly
@@ -16,6 +17,7 @@ use ndarray::Array2;
 use crate::ashare::AShare;
 use crate::compare::one_minus;
 use crate::error::{Result, invalid};
+use crate::inject::gather_bits;
 
 /// How [`AShare::max_with_argmax`] reduces.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -170,24 +172,29 @@ impl AShare {
             let a = vals.slice(1, 0, 2 * h, 2)?;
             let c = vals.slice(1, 1, 2 * h, 2)?;
             let rest = (m % 2 == 1).then(|| vals.slice(1, 2 * h, m, 1)).transpose()?;
-            let keep = one_minus(rank, &a.sub(&c)?.ltz_bits()?);
+            // b = [a < c] as XOR shares; the winner is a - b (a - c), ties keeping a.
             let diff = a.sub(&c)?;
+            let k = rows * h;
+            let lt = self.session().state().ltz_packed(diff.share_tensor())?;
             let (new_vals, new_onehot) = match &onehot {
-                None => (diff.mul_by_bits(&keep)?.add(&c)?, None),
+                None => {
+                    let (bd, _) =
+                        self.session().state().mul_by_xor_bits(diff.share_tensor(), &lt)?;
+                    (a.sub(&AShare::from_share(self.session(), bd))?, None)
+                }
                 Some(oh) => {
                     let oa = oh.slice(1, 0, 2 * h, 2)?;
                     let oc = oh.slice(1, 1, 2 * h, 2)?;
                     let odiff = oa.sub(&oc)?;
-                    let keep_wide = keep.reshape(&[rows, h, 1])?.broadcast_to(&[rows, h, n])?;
+                    // One selection round for the values and the one-hots: each one-hot
+                    // entry takes the bit of its candidate.
                     let lhs =
                         RingTensor::concat(&[&diff.share_tensor().flatten(), &odiff.flatten()], 0)?;
-                    let rhs = RingTensor::concat(&[&keep.flatten(), &keep_wide.flatten()], 0)?;
-                    let prod = AShare::from_share(self.session(), lhs).mul_by_bits(&rhs)?;
-                    let p = prod.share_tensor();
-                    let k = rows * h;
+                    let bits = gather_bits(&lt, k + k * n, |i| if i < k { i } else { (i - k) / n });
+                    let (p, _) = self.session().state().mul_by_xor_bits(&lhs, &bits)?;
                     let v = p.slice(0, 0, k, 1)?.reshape(&[rows, h])?;
                     let o = p.slice(0, k, k + k * n, 1)?.reshape(&[rows, h, n])?;
-                    (AShare::from_share(self.session(), v).add(&c)?, Some(o.add(&oc)?))
+                    (a.sub(&AShare::from_share(self.session(), v))?, Some(oa.sub(&o)?))
                 }
             };
             vals = match &rest {
