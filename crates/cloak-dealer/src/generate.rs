@@ -35,7 +35,7 @@ fn draw(prg: &mut Prg, components: &[crate::Component]) -> Vec<RingTensor<u64>> 
 }
 
 /// The stream of request `counter` under `seed`.
-fn stream(seed: &Seed, counter: u64) -> Prg {
+pub(crate) fn stream(seed: &Seed, counter: u64) -> Prg {
     Prg::new(&seed.derive_indexed(REQUEST_LABEL, counter))
 }
 
@@ -93,6 +93,11 @@ pub(crate) fn correction_shares(
     layout: &Layout,
     counter: u64,
 ) -> Result<Shares, DealerError> {
+    if let Some(shares) =
+        crate::elementwise::correction_shares_elementwise(seeds, request, layout, counter)
+    {
+        return shares;
+    }
     let own = party_shares(&seeds[CORRECTION_PARTY], CORRECTION_PARTY, counter, layout);
     let mut others: Vec<Prg> = seeds
         .iter()

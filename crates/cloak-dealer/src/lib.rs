@@ -19,6 +19,7 @@
 //! made by the parties themselves, say) reuses it.
 
 mod bytes;
+mod elementwise;
 mod error;
 mod generate;
 mod op;

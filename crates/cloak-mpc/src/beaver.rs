@@ -4,12 +4,13 @@
 //! `eps = x - a` and `delta = y - b` together (one round, one message per peer), and
 //! party `i` keeps `c_i + f(eps, b_i) + f(a_i, delta)`, party 0 adding `f(eps, delta)`.
 //! Party 0 folds that last term into its second product as `f(a_0 + eps, delta)`, so every
-//! party evaluates `f` twice; an elementwise product of equal shapes is one fused pass.
+//! party evaluates `f` twice; an elementwise product of equal shapes takes two fused passes.
 
+use cloak_comm::{Op, OpKind};
 use cloak_dealer::BilinearOp;
 use cloak_ring::RingTensor;
 
-use crate::error::Result;
+use crate::error::{MpcError, Result};
 use crate::session::State;
 
 impl State {
@@ -26,20 +27,68 @@ impl State {
             let State { comm, dealer, .. } = self;
             dealer.triple(op, comm.as_mut())?
         };
+        if matches!(op, BilinearOp::Mul { lhs, rhs } if lhs == rhs) {
+            return self.beaver_elementwise(triple, x, y);
+        }
         let eps = x.sub(&triple.a)?;
         let delta = y.sub(&triple.b)?;
         let mut opened = self.open_tensors(op.name(), vec![eps, delta])?;
         let delta = opened.pop().unwrap_or_else(|| unreachable!("two tensors opened"));
         let eps = opened.pop().unwrap_or_else(|| unreachable!("two tensors opened"));
         let rank0 = self.rank == 0;
-        if matches!(op, BilinearOp::Mul { lhs, rhs } if lhs == rhs) {
-            return Ok(fused_mul(triple.a, triple.b, triple.c, &eps, &delta, rank0));
-        }
         let mut z = triple.c;
         z.add_assign(&op.apply(&eps, &triple.b)?)?;
         let left = if rank0 { triple.a.add(&eps)? } else { triple.a };
         z.add_assign(&op.apply(&left, &delta)?)?;
         Ok(z)
+    }
+
+    /// Beaver for an elementwise product of equal shapes in two passes over memory: the
+    /// masked operands are written straight into the message, and the opened masks are
+    /// rebuilt from the received bytes while the product is accumulated.
+    fn beaver_elementwise(
+        &mut self,
+        triple: cloak_dealer::Triple,
+        x: &RingTensor<u64>,
+        y: &RingTensor<u64>,
+    ) -> Result<RingTensor<u64>> {
+        let n = x.len();
+        let (xs, ys) = (x.as_slice(), y.as_slice());
+        let (a, b) = (triple.a.as_slice(), triple.b.as_slice());
+        let mut bytes = Vec::with_capacity(16 * n);
+        bytes.extend(xs.iter().zip(a.iter()).flat_map(|(x, a)| x.wrapping_sub(*a).to_le_bytes()));
+        bytes.extend(ys.iter().zip(b.iter()).flat_map(|(y, b)| y.wrapping_sub(*b).to_le_bytes()));
+        let peers = self.peers();
+        let sends: Vec<(usize, &[u8])> = peers.iter().map(|&p| (p, bytes.as_slice())).collect();
+        let got = self.comm.step(Op::new(OpKind::ExchangeAll), &sends, &peers)?;
+        for (&peer, msg) in peers.iter().zip(&got) {
+            if msg.len() != bytes.len() {
+                return Err(MpcError::Malformed {
+                    op: "mul",
+                    peer,
+                    reason: format!("{} bytes, expected {}", msg.len(), bytes.len()),
+                });
+            }
+        }
+        let word = |msg: &[u8], k: usize| {
+            let mut w = [0u8; 8];
+            w.copy_from_slice(&msg[8 * k..8 * k + 8]);
+            u64::from_le_bytes(w)
+        };
+        let rank0 = self.rank == 0;
+        let shape = triple.c.shape().to_vec();
+        let mut z = triple.c.into_vec();
+        for k in 0..n {
+            let mut e = xs[k].wrapping_sub(a[k]);
+            let mut d = ys[k].wrapping_sub(b[k]);
+            for msg in &got {
+                e = e.wrapping_add(word(msg, k));
+                d = d.wrapping_add(word(msg, n + k));
+            }
+            let left = if rank0 { a[k].wrapping_add(e) } else { a[k] };
+            z[k] = z[k].wrapping_add(e.wrapping_mul(b[k])).wrapping_add(left.wrapping_mul(d));
+        }
+        Ok(RingTensor::from_vec(&shape, z)?)
     }
 
     /// This party's share of `x * x` elementwise at the product's scale, with a square pair:
