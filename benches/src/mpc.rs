@@ -87,7 +87,8 @@ fn f64_conv(x: &ArrayD<f64>, w: &ArrayD<f64>) -> ArrayD<f64> {
 }
 
 fn cases() -> Vec<Case> {
-    let m = 1 << 20;
+    // CrypTen's "1M" is 10^6 elements (its 30.52 MiB for mul is 32 * 10^6 bytes).
+    let m = 1_000_000;
     vec![
         Case {
             name: "mul 1M",

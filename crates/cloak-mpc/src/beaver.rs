@@ -28,7 +28,7 @@ impl State {
             dealer.triple(op, comm.as_mut())?
         };
         if matches!(op, BilinearOp::Mul { lhs, rhs } if lhs == rhs) {
-            return self.beaver_elementwise(triple, x, y);
+            return self.beaver_elementwise(triple, x, y, None);
         }
         let eps = x.sub(&triple.a)?;
         let delta = y.sub(&triple.b)?;
@@ -43,14 +43,38 @@ impl State {
         Ok(z)
     }
 
+    /// This party's share of `f(x, y)` truncated by `bits` (the fixed-point product): an
+    /// elementwise product with local truncation does it in the same pass.
+    pub(crate) fn beaver_truncated(
+        &mut self,
+        op: &BilinearOp,
+        x: &RingTensor<u64>,
+        y: &RingTensor<u64>,
+        bits: u32,
+    ) -> Result<RingTensor<u64>> {
+        let local = self.truncation() == crate::Truncation::LocalShares;
+        if local && matches!(op, BilinearOp::Mul { lhs, rhs } if lhs == rhs) {
+            op.output_shape()?;
+            let triple = {
+                let State { comm, dealer, .. } = self;
+                dealer.triple(op, comm.as_mut())?
+            };
+            return self.beaver_elementwise(triple, x, y, Some(bits));
+        }
+        let z = self.beaver(op, x, y)?;
+        self.truncate(z, bits)
+    }
+
     /// Beaver for an elementwise product of equal shapes in two passes over memory: the
     /// masked operands are written straight into the message, and the opened masks are
-    /// rebuilt from the received bytes while the product is accumulated.
+    /// rebuilt from the received bytes while the product is accumulated (and, with
+    /// `local_trunc`, truncated by local share division).
     fn beaver_elementwise(
         &mut self,
         triple: cloak_dealer::Triple,
         x: &RingTensor<u64>,
         y: &RingTensor<u64>,
+        local_trunc: Option<u32>,
     ) -> Result<RingTensor<u64>> {
         let n = x.len();
         let (xs, ys) = (x.as_slice(), y.as_slice());
@@ -87,6 +111,9 @@ impl State {
             }
             let left = if rank0 { a[k].wrapping_add(e) } else { a[k] };
             z[k] = z[k].wrapping_add(e.wrapping_mul(b[k])).wrapping_add(left.wrapping_mul(d));
+        }
+        if let Some(f) = local_trunc {
+            crate::trunc::local_truncate(&mut z, f, rank0);
         }
         Ok(RingTensor::from_vec(&shape, z)?)
     }

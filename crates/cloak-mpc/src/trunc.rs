@@ -21,6 +21,18 @@ use crate::config::Truncation;
 use crate::error::Result;
 use crate::session::State;
 
+/// Two-party local share division in place: party 0 shifts its share arithmetically, party
+/// 1 computes `-((-x) >> bits)`.
+pub(crate) fn local_truncate(shares: &mut [u64], bits: u32, rank0: bool) {
+    if rank0 {
+        shares.iter_mut().for_each(|v| *v = ((*v as i64) >> bits) as u64);
+    } else {
+        shares.iter_mut().for_each(|v| {
+            *v = (((v.wrapping_neg() as i64) >> bits) as u64).wrapping_neg();
+        });
+    }
+}
+
 /// The bias that makes every product non-negative before masking.
 const BIAS: u64 = 1 << 62;
 
@@ -40,12 +52,12 @@ impl State {
             return Ok(x);
         }
         match self.truncation() {
-            Truncation::LocalShares => Ok(if self.rank == 0 {
-                x.shr_arithmetic(bits)?
-            } else {
-                // -((-x) >> bits), in one pass.
-                x.map(|v| ((v.wrapping_neg() as i64) >> bits).wrapping_neg() as u64)
-            }),
+            Truncation::LocalShares => {
+                let shape = x.shape().to_vec();
+                let mut v = x.into_vec();
+                local_truncate(&mut v, bits, self.rank == 0);
+                Ok(RingTensor::from_vec(&shape, v)?)
+            }
             Truncation::DealerPairs | Truncation::Auto => self.truncate_with_pair(x, bits),
         }
     }

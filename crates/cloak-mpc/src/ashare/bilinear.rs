@@ -14,9 +14,10 @@ impl AShare {
     fn bilinear(&self, other: &AShare, op: BilinearOp) -> Result<AShare> {
         self.check_session(other, op.name())?;
         let session = self.session.clone();
+        let f = session.fixed_point().frac_bits();
         session.scoped(op.name(), || {
-            let z = session.state().beaver(&op, &self.share, &other.share)?;
-            self.truncated(z)
+            let z = session.state().beaver_truncated(&op, &self.share, &other.share, f)?;
+            Ok(self.with_share(z))
         })
     }
 
