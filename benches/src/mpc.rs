@@ -4,14 +4,14 @@
 //!
 //! Time per repetition is the slower party's (a barrier before each), and includes making
 //! the correlated randomness, as CrypTen's does; the dealer's share of it is in the notes.
-//! Rounds and bytes are party 0's, from the warm-up run, bytes sent plus received.
+//! Rounds and bytes are party 0's, from the warm-up run, bytes sent plus received. Sessions
+//! are set up securely (fresh seeds from the operating system), outside the timing.
 
 use std::time::{Duration, Instant};
 
 use cloak_comm::runner::run_parties;
 use cloak_comm::{CommConfig, TcpComm};
 use cloak_mpc::{AShare, MpcError, Session, SessionConfig};
-use cloak_prg::Seed;
 use cloak_ring::Conv2dSpec;
 use ndarray::{ArrayD, IxDyn};
 
@@ -179,8 +179,8 @@ fn run_case(case: &Case, reps: usize) -> Result<(Vec<PartyRun>, ArrayD<f64>), St
             .build()
             .map_err(|e| MpcError::InvalidArgument { op: "bench", reason: e.to_string() })?;
         pool.install(|| {
-            let seed = Seed::from_bytes(*b"cloak-bench-seed");
-            let s = Session::insecure_for_testing(comm, &seed, SessionConfig::default())?;
+            // A secure set-up (fresh seeds), as a deployment would; it is not timed.
+            let s = Session::setup(Box::new(comm), SessionConfig::default())?;
             let xs = AShare::share(&s, 0, (s.rank() == 0).then_some(&x), x.shape())?;
             let ys = AShare::share(&s, 1, (s.rank() == 1).then_some(&y), y.shape())?;
             s.barrier()?;
