@@ -222,6 +222,16 @@ pub trait Communicator: Send {
         decode_u64s(peer, &bytes)
     }
 
+    /// Waits until everything this party has sent is handed to the transport, receiving
+    /// meanwhile so that peers doing the same never deadlock. Sends return once queued (see
+    /// "Sends are buffered"), and a queued tail moves only during later calls: a protocol
+    /// that computes for a long time after a large round calls this first, so that its
+    /// peers are not left waiting for bytes it sits on. Transports that deliver at once
+    /// (channels) have nothing to do.
+    fn flush(&mut self) -> Result<(), CommError> {
+        Ok(())
+    }
+
     /// Forgets all statistics.
     fn reset_stats(&mut self) {
         self.stats_mut().reset();
@@ -265,6 +275,9 @@ impl<C: Communicator + ?Sized> Communicator for Box<C> {
     }
     fn stats_mut(&mut self) -> &mut CommStats {
         (**self).stats_mut()
+    }
+    fn flush(&mut self) -> Result<(), CommError> {
+        (**self).flush()
     }
 }
 

@@ -85,6 +85,7 @@ impl State {
         let peers = self.peers();
         let sends: Vec<(usize, &[u8])> = peers.iter().map(|&p| (p, bytes.as_slice())).collect();
         let got = self.comm.step(Op::new(OpKind::ExchangeAll), &sends, &peers)?;
+        self.comm.flush()?;
         for (&peer, msg) in peers.iter().zip(&got) {
             if msg.len() != bytes.len() {
                 return Err(MpcError::Malformed {

@@ -74,6 +74,7 @@ impl State {
         let bytes = concat_bytes(&acc);
         let sends: Vec<(usize, &[u8])> = peers.iter().map(|&p| (p, bytes.as_slice())).collect();
         let got = self.comm.step(Op::new(OpKind::ExchangeAll), &sends, &peers)?;
+        self.comm.flush()?;
         for (&peer, msg) in peers.iter().zip(&got) {
             fold_into(&mut acc, msg, peer, op, xor)?;
         }
@@ -100,6 +101,7 @@ impl State {
         } else {
             let bytes = concat_bytes(&parts);
             self.comm.step(gather, &[(owner, bytes.as_slice())], &[])?;
+            self.comm.flush()?;
             Ok(None)
         }
     }

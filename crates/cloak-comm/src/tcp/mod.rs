@@ -540,4 +540,8 @@ impl Communicator for TcpComm {
     fn stats_mut(&mut self) -> &mut CommStats {
         &mut self.endpoint.stats
     }
+
+    fn flush(&mut self) -> Result<(), CommError> {
+        TcpComm::flush(self)
+    }
 }
