@@ -82,8 +82,12 @@ fn fmt_num(v: f64) -> String {
         format!("{v:.0}")
     } else if v >= 10.0 {
         format!("{v:.1}")
-    } else {
+    } else if v >= 1.0 {
         format!("{v:.2}")
+    } else if v >= 0.001 {
+        format!("{v:.4}")
+    } else {
+        format!("{v:.3e}")
     }
 }
 
