@@ -587,3 +587,38 @@ fn raw_shares_of_any_words_are_accepted() {
         assert_eq!(b, RingTensor::full(&[2], u64::MAX));
     }
 }
+
+#[test]
+fn a_stalled_peer_is_a_timeout_naming_it() {
+    use cloak_comm::{CommConfig, CommError, runner::run_threads};
+    let x = arr(&[4], vec![1.0, -2.0, 3.0, 0.5]);
+    for n in [2, 3] {
+        let start = Instant::now();
+        let cfg = CommConfig::with_timeouts(Duration::from_millis(300));
+        let out = run_threads(n, &cfg, |comm| {
+            let s = cloak_mpc::Session::insecure_for_testing(
+                comm,
+                &cloak_prg::Seed::from_bytes(SEED),
+                SessionConfig::default(),
+            )?;
+            let a = share0(&s, &x)?;
+            if s.rank() == n - 1 {
+                // Stalls past the others' timeout, then gives up quietly.
+                std::thread::sleep(Duration::from_millis(1500));
+                return Ok(None);
+            }
+            a.relu().map(|_| Some(()))
+        });
+        for (rank, o) in out.into_iter().enumerate().take(n - 1) {
+            match o {
+                Err(cloak_comm::runner::PartyFailure::Error(MpcError::Comm(e))) => {
+                    let named = matches!(e, CommError::Timeout { peer, .. } if peer == n - 1)
+                        || e.peer().is_some();
+                    assert!(named, "{n} parties, party {rank}: {e}");
+                }
+                other => panic!("{n} parties, party {rank}: expected a timeout, got {other:?}"),
+            }
+        }
+        assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
+    }
+}
