@@ -12,9 +12,10 @@ use crate::ashare::AShare;
 use crate::error::{Result, invalid};
 use crate::reduce::MaxMethod;
 
-/// Value padded windows see for max pooling: below any value a model produces, and far
-/// enough from the ring's edge that differences with it never overflow.
-const MAX_POOL_PAD: f64 = -1_073_741_824.0;
+/// Ring value padded windows see for max pooling: `-2^62`, below every input whose
+/// difference with another input can be compared (`|x| < 2^(62 - f)` in real value), and
+/// far enough from the ring's edge that differences with it never overflow.
+const MAX_POOL_PAD: u64 = (1u64 << 62).wrapping_neg();
 
 /// Window size, stride and zero padding of a 2-d pooling.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -97,7 +98,9 @@ impl AShare {
         let session = self.session().clone();
         session.scoped("max_pool2d", || {
             let (ph, pw) = spec.padding;
-            let padded = self.pad(&[(0, 0), (0, 0), (ph, ph), (pw, pw)], MAX_POOL_PAD)?;
+            let fill = if session.rank() == 0 { MAX_POOL_PAD } else { 0 };
+            let pads = [(0, 0), (0, 0), (ph, ph), (pw, pw)];
+            let padded = AShare::from_share(&session, self.share_tensor().pad(&pads, fill)?);
             let windows = unfold(padded.share_tensor(), spec, oh, ow)?;
             let windows = AShare::from_share(&session, windows);
             windows.max_with_argmax(4, false, MaxMethod::Tree)

@@ -30,10 +30,10 @@ pub enum MaxMethod {
 }
 
 /// Moves `axis` last and flattens the rest: `[rows, n]`, with the permutation used.
-fn to_rows(x: &AShare, axis: usize) -> Result<(AShare, Vec<usize>)> {
+fn to_rows(x: &AShare, axis: usize, op: &'static str) -> Result<(AShare, Vec<usize>)> {
     let nd = x.shape().len();
     if axis >= nd {
-        return Err(cloak_ring::RingError::AxisOutOfRange { op: "max", axis, ndim: nd }.into());
+        return Err(cloak_ring::RingError::AxisOutOfRange { op, axis, ndim: nd }.into());
     }
     let mut perm: Vec<usize> = (0..nd).filter(|&a| a != axis).collect();
     perm.push(axis);
@@ -41,6 +41,15 @@ fn to_rows(x: &AShare, axis: usize) -> Result<(AShare, Vec<usize>)> {
     let n = x.shape()[axis];
     let rows = moved.len().checked_div(n).unwrap_or(0);
     Ok((moved.reshape(&[rows, n])?, perm))
+}
+
+/// An axis error naming the operation the caller asked for.
+fn check_axis(x: &AShare, axis: usize, op: &'static str) -> Result<()> {
+    let ndim = x.shape().len();
+    if axis >= ndim {
+        return Err(cloak_ring::RingError::AxisOutOfRange { op, axis, ndim }.into());
+    }
+    Ok(())
 }
 
 /// The shape with `axis` removed (or kept as 1).
@@ -78,6 +87,7 @@ impl AShare {
     /// # Errors
     /// As [`max`](Self::max).
     pub fn min(&self, axis: usize, keepdim: bool) -> Result<AShare> {
+        check_axis(self, axis, "min")?;
         Ok(self.neg().max(axis, keepdim)?.neg())
     }
 
@@ -94,6 +104,7 @@ impl AShare {
     /// # Errors
     /// As [`max`](Self::max).
     pub fn argmin(&self, axis: usize) -> Result<AShare> {
+        check_axis(self, axis, "argmin")?;
         self.neg().argmax(axis)
     }
 
@@ -121,7 +132,7 @@ impl AShare {
     ) -> Result<(AShare, Option<AShare>)> {
         let session = self.session().clone();
         session.scoped("max", || {
-            let (rows, perm) = to_rows(self, axis)?;
+            let (rows, perm) = to_rows(self, axis, "max")?;
             let n = rows.shape()[1];
             if n == 0 {
                 return Err(invalid("max", format!("axis {axis} has length 0")));

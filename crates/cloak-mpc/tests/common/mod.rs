@@ -202,3 +202,11 @@ pub fn zip_bcast(a: &ArrayD<f64>, b: &ArrayD<f64>, f: impl Fn(f64, f64) -> f64) 
 pub fn ind(b: bool) -> f64 {
     if b { 1.0 } else { 0.0 }
 }
+
+/// Every party got the same result (of any comparable type); returns it.
+pub fn unanimous<T: PartialEq + std::fmt::Debug>(results: Vec<T>) -> T {
+    for (rank, r) in results.iter().enumerate().skip(1) {
+        assert_eq!(r, &results[0], "party {rank} disagrees with party 0");
+    }
+    results.into_iter().next().expect("at least one party")
+}
