@@ -24,6 +24,8 @@ enum Rule {
     And,
     /// `(r >> bits, r >> 63)`.
     Trunc(u32),
+    /// `(r / d, r >> 63)`.
+    Div(u64),
 }
 
 impl Rule {
@@ -33,6 +35,7 @@ impl Rule {
             Request::Square { .. } => Some(Rule::Square),
             Request::BinaryTriple { .. } => Some(Rule::And),
             Request::TruncPair { bits, .. } => Some(Rule::Trunc(*bits)),
+            Request::DivPair { divisor, .. } if *divisor > 0 => Some(Rule::Div(*divisor)),
             _ => None,
         }
     }
@@ -45,6 +48,10 @@ impl Rule {
             Rule::And => (0..len).for_each(|k| dep[0][k] = free[0][k] & free[1][k]),
             Rule::Trunc(bits) => (0..len).for_each(|k| {
                 dep[0][k] = free[0][k] >> bits;
+                dep[1][k] = free[0][k] >> 63;
+            }),
+            Rule::Div(d) => (0..len).for_each(|k| {
+                dep[0][k] = free[0][k] / d;
                 dep[1][k] = free[0][k] >> 63;
             }),
         }

@@ -94,6 +94,19 @@ pub trait Dealer: Send {
         Ok(self.fetch(&Request::TruncPair { shape: shape.to_vec(), bits }, comm)?.into_trunc())
     }
 
+    /// A division pair of this shape for a division by the public `divisor`.
+    ///
+    /// # Errors
+    /// As [`fetch`](Dealer::fetch); a zero divisor is a typed error.
+    fn div_pair(
+        &mut self,
+        shape: &[usize],
+        divisor: u64,
+        comm: &mut dyn Communicator,
+    ) -> Result<TruncPair, DealerError> {
+        Ok(self.fetch(&Request::DivPair { shape: shape.to_vec(), divisor }, comm)?.into_trunc())
+    }
+
     /// `count` random bits shared both ways.
     ///
     /// # Errors

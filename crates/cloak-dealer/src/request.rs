@@ -90,6 +90,15 @@ pub enum Request {
         /// Number of bits the protocol divides by (`1..64`).
         bits: u32,
     },
+    /// A division pair for any number of parties: `r` uniform in the ring, `r / divisor`
+    /// (unsigned, rounded down) and the top bit of `r`, all additively shared: truncation
+    /// pairs generalised to any public divisor.
+    DivPair {
+        /// Shape of `r`.
+        shape: Vec<usize>,
+        /// The public divisor, at least 1.
+        divisor: u64,
+    },
     /// `count` uniformly random bits, shared both in XOR (packed, 64 per word, bit `i` in
     /// word `i / 64` at position `i % 64`) and additively (one `u64` 0/1 per bit): what B2A
     /// needs.
@@ -108,6 +117,7 @@ impl Request {
             Request::Square { .. } => "square",
             Request::BinaryTriple { .. } => "binary_triple",
             Request::TruncPair { .. } => "trunc_pair",
+            Request::DivPair { .. } => "div_pair",
             Request::RandomBits { .. } => "random_bits",
         }
     }
@@ -139,6 +149,19 @@ impl Request {
                     return Err(RingError::InvalidArgument {
                         op: "trunc_pair",
                         reason: format!("truncation by {bits} bits (must be 1..=63)"),
+                    }
+                    .into());
+                }
+                Layout {
+                    free: vec![Component::arith(shape)],
+                    dependent: vec![Component::arith(shape), Component::arith(shape)],
+                }
+            }
+            Request::DivPair { shape, divisor } => {
+                if *divisor == 0 {
+                    return Err(RingError::InvalidArgument {
+                        op: "div_pair",
+                        reason: "division by zero".into(),
                     }
                     .into());
                 }
@@ -180,6 +203,10 @@ impl Request {
             Request::TruncPair { bits, .. } => {
                 vec![free[0].shr_logical(*bits)?, free[0].shr_logical(63)?]
             }
+            Request::DivPair { divisor, .. } => {
+                let d = *divisor;
+                vec![free[0].map(|r| r / d), free[0].shr_logical(63)?]
+            }
             Request::RandomBits { count } => {
                 let words = free[0].as_slice();
                 let bits = (0..*count).map(|i| (words[i / 64] >> (i % 64)) & 1).collect();
@@ -211,6 +238,11 @@ impl Request {
                 w.u8(4);
                 w.usize(*count);
             }
+            Request::DivPair { shape, divisor } => {
+                w.u8(5);
+                w.shape(shape);
+                w.u64(*divisor);
+            }
         }
     }
 
@@ -226,6 +258,7 @@ impl Request {
                 Request::TruncPair { shape, bits }
             }
             4 => Request::RandomBits { count: r.usize()? },
+            5 => Request::DivPair { shape: r.shape()?, divisor: r.u64()? },
             tag => return Err(r.malformed(format!("unknown request tag {tag}"))),
         })
     }

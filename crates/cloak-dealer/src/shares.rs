@@ -42,12 +42,13 @@ pub struct BinaryTriple {
     pub c: RingTensor<u64>,
 }
 
-/// A party's share of a truncation pair.
+/// A party's share of a truncation pair (or of a division pair, `r_shifted` then holding
+/// `r / divisor`).
 #[derive(Clone, Debug)]
 pub struct TruncPair {
     /// Share of `r`, uniform in the ring.
     pub r: RingTensor<u64>,
-    /// Share of `r >> bits` (logical shift).
+    /// Share of `r >> bits` (logical shift), or of `r / divisor` for a division pair.
     pub r_shifted: RingTensor<u64>,
     /// Share of the top bit of `r` (0 or 1).
     pub r_msb: RingTensor<u64>,

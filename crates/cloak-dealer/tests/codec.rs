@@ -79,6 +79,7 @@ fn request() -> impl Strategy<Value = Request> {
         1 => dim().prop_map(|words| Request::BinaryTriple { words }),
         1 => (shape(), any::<u32>()).prop_map(|(shape, bits)| Request::TruncPair { shape, bits }),
         1 => dim().prop_map(|count| Request::RandomBits { count }),
+        1 => (shape(), any::<u64>()).prop_map(|(shape, divisor)| Request::DivPair { shape, divisor }),
     ]
 }
 

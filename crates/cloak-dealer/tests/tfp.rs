@@ -267,6 +267,7 @@ fn chunked_elementwise_requests_hold_across_chunks() {
         Request::BinaryTriple { words: n },
         Request::TruncPair { shape: vec![n], bits: 16 },
         Request::TruncPair { shape: vec![7, 3], bits: 63 },
+        Request::DivPair { shape: vec![n], divisor: 1000 },
         Request::Triple(cloak_dealer::BilinearOp::Mul { lhs: vec![1], rhs: vec![1] }),
     ];
     for parties in 2..=4 {

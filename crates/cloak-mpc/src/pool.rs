@@ -2,8 +2,9 @@
 //!
 //! Max pooling reduces each window with the tree max and returns the one-hot of the
 //! winner in every window, which is what its backward pass needs
-//! ([`AShare::max_pool2d_backward`]). Average pooling is a local sum and one division by the
-//! public window size (padding counts, as PyTorch's default `count_include_pad`).
+//! ([`AShare::max_pool2d_backward`]). Average pooling is a local sum and one exact division
+//! by the public window size ([`AShare::div_int`], one round; padding counts, as PyTorch's
+//! default `count_include_pad`).
 
 use cloak_ring::RingTensor;
 use ndarray::{Array4, Ix4, s};
@@ -167,8 +168,8 @@ impl AShare {
             let padded = self.pad(&[(0, 0), (0, 0), (ph, ph), (pw, pw)], 0.0)?;
             let windows = unfold(padded.share_tensor(), spec, oh, ow)?;
             let sums = windows.sum_axis(4, false)?;
-            let k = (spec.kernel.0 * spec.kernel.1) as f64;
-            AShare::from_share(&session, sums).div_scalar(k)
+            let k = (spec.kernel.0 * spec.kernel.1) as u64;
+            AShare::from_share(&session, sums).div_int(k)
         })
     }
 }

@@ -62,6 +62,42 @@ impl State {
         }
     }
 
+    /// This party's share of `x / divisor` for a public `divisor >= 2`, with a division
+    /// pair: the truncation protocol above with `2^bits` replaced by any divisor. Off by at
+    /// most two units whatever `|x| < 2^62`: one from the low remainders, one from the
+    /// wrap term (`2^64` is not a multiple of the divisor).
+    pub(crate) fn divide_with_pair(
+        &mut self,
+        mut x: RingTensor<u64>,
+        divisor: u64,
+    ) -> Result<RingTensor<u64>> {
+        let pair = {
+            let State { comm, dealer, .. } = self;
+            dealer.div_pair(x.shape(), divisor, comm.as_mut())?
+        };
+        if self.rank == 0 {
+            x = x.add_scalar(BIAS);
+        }
+        let masked = x.add(&pair.r)?;
+        let c = self.open_tensors("divide", vec![masked])?.remove(0);
+        let rank0 = self.rank == 0;
+        // floor(2^64 / divisor), for divisor >= 2.
+        let wrap = u64::MAX / divisor + u64::from(u64::MAX % divisor == divisor - 1);
+        let bias = BIAS / divisor;
+        let mut out = pair.r_shifted.neg();
+        ndarray::Zip::from(out.as_array_mut())
+            .and(c.as_array())
+            .and(pair.r_msb.as_array())
+            .for_each(|o, &c, &msb| {
+                let wrapped = if c >> 63 == 0 { msb } else { 0 };
+                *o = o.wrapping_add(wrapped.wrapping_mul(wrap));
+                if rank0 {
+                    *o = o.wrapping_add((c / divisor).wrapping_sub(bias));
+                }
+            });
+        Ok(out)
+    }
+
     fn truncate_with_pair(&mut self, mut x: RingTensor<u64>, bits: u32) -> Result<RingTensor<u64>> {
         let pair = {
             let State { comm, dealer, .. } = self;

@@ -283,12 +283,13 @@ fn bad_arguments_are_typed_everywhere() {
         ),
         ("clamp lo > hi", |s| AShare::zeros(s, &[2]).clamp(1.0, -1.0).map(drop), "clamp"),
         ("clamp NaN", |s| AShare::zeros(s, &[2]).clamp(f64::NAN, 1.0).map(drop), "clamp"),
-        ("mean_all of nothing", |s| AShare::zeros(s, &[0]).mean_all().map(drop), "div_scalar"),
+        ("mean_all of nothing", |s| AShare::zeros(s, &[0]).mean_all().map(drop), "div_int"),
         (
             "mean of an empty axis",
             |s| AShare::zeros(s, &[2, 0]).mean(1, false).map(drop),
-            "div_scalar",
+            "div_int",
         ),
+        ("div_int by zero", |s| AShare::zeros(s, &[2]).div_int(0).map(drop), "div_int"),
         ("concat of nothing", |_| AShare::concat(&[], 0).map(drop), "concat"),
         ("stack of nothing", |_| AShare::stack(&[], 0).map(drop), "stack"),
     ];

@@ -67,6 +67,9 @@ pub fn catalogue() -> Vec<Request> {
         Request::TruncPair { shape: vec![4, 3], bits: 16 },
         Request::TruncPair { shape: vec![7], bits: 1 },
         Request::TruncPair { shape: vec![7], bits: 63 },
+        Request::DivPair { shape: vec![4, 3], divisor: 3 },
+        Request::DivPair { shape: vec![5], divisor: 1 },
+        Request::DivPair { shape: vec![5], divisor: u64::MAX },
         Request::RandomBits { count: 130 },
         Request::RandomBits { count: 64 },
     ]
@@ -217,6 +220,16 @@ pub fn check_relation(request: &Request, free: &[RingTensor<u64>], dependent: &[
             let r = r.to_vec();
             let want: Vec<u64> = r.iter().map(|x| x >> bits).collect();
             assert_eq!(shifted.to_vec(), want, "r_shifted != r >> {bits}");
+            let want: Vec<u64> = r.iter().map(|x| x >> 63).collect();
+            assert_eq!(msb.to_vec(), want, "r_msb != r >> 63");
+        }
+        Request::DivPair { shape, divisor } => {
+            let (r, quotient, msb) = (&free[0], &dependent[0], &dependent[1]);
+            assert_eq!(r.shape(), &shape[..]);
+            assert_eq!(quotient.shape(), &shape[..]);
+            let r = r.to_vec();
+            let want: Vec<u64> = r.iter().map(|x| x / divisor).collect();
+            assert_eq!(quotient.to_vec(), want, "r_shifted != r / {divisor}");
             let want: Vec<u64> = r.iter().map(|x| x >> 63).collect();
             assert_eq!(msb.to_vec(), want, "r_msb != r >> 63");
         }

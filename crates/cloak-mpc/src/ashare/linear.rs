@@ -129,6 +129,29 @@ impl AShare {
         self.mul_scalar(1.0 / d)
     }
 
+    /// `self / d` for a public positive integer `d`, accurate to two units in the last
+    /// place whatever the magnitude of `self` (a division pair from the dealer, one round;
+    /// `d = 1` is free). Prefer it to [`div_scalar`](Self::div_scalar), whose product with
+    /// the encoded `1/d` is off by up to `|self| * 2^-(f+1)`, for sums and means of many
+    /// elements.
+    ///
+    /// # Errors
+    /// [`MpcError::InvalidArgument`](crate::MpcError::InvalidArgument) for `d = 0`; a
+    /// communication or dealer error.
+    pub fn div_int(&self, d: u64) -> Result<AShare> {
+        match d {
+            0 => Err(invalid("div_int", "division by zero")),
+            1 => Ok(self.clone()),
+            _ => {
+                let session = self.session.clone();
+                session.scoped("div", || {
+                    let out = session.state().divide_with_pair(self.share.clone(), d)?;
+                    Ok(self.with_share(out))
+                })
+            }
+        }
+    }
+
     /// `self / p` elementwise for a public `p` (broadcasting).
     ///
     /// # Errors
@@ -155,7 +178,8 @@ impl AShare {
         self.with_share(RingTensor::scalar(self.share.sum_all()))
     }
 
-    /// Mean along `axis`: a local sum and one division by the public length.
+    /// Mean along `axis`: a local sum and one exact division by the public length
+    /// ([`div_int`](Self::div_int), one round).
     ///
     /// # Errors
     /// An axis out of range or an empty axis.
@@ -165,15 +189,15 @@ impl AShare {
             axis,
             ndim: self.shape().len(),
         })?;
-        self.sum(axis, keepdim)?.div_scalar(n as f64)
+        self.sum(axis, keepdim)?.div_int(n as u64)
     }
 
-    /// Mean of every element, as a tensor of shape `[]`.
+    /// Mean of every element, as a tensor of shape `[]` (one exact division, one round).
     ///
     /// # Errors
     /// An empty tensor.
     pub fn mean_all(&self) -> Result<AShare> {
-        self.sum_all().div_scalar(self.len() as f64)
+        self.sum_all().div_int(self.len() as u64)
     }
 
     /// Truncates a product at twice the scale back to the session's scale.
