@@ -5,6 +5,8 @@
 //! on its shares, and only what the program reveals becomes public. Protocols:
 //!
 //! - linear operations, shape operations and products with public values: local;
+//! - division by a public integer: one round with a dealer division pair, within two units
+//!   in the last place at any magnitude ([`AShare::div_int`]);
 //! - products of shared values (elementwise, matmul, convolutions and their gradients):
 //!   Beaver triples, one round; then truncation ([`Truncation`]);
 //! - binary shares ([`BShare`]), A2B and B2A conversions, comparisons, ReLU, max/argmax
