@@ -99,6 +99,19 @@ pub(crate) fn correction_shares(
         return shares;
     }
     let own = party_shares(&seeds[CORRECTION_PARTY], CORRECTION_PARTY, counter, layout);
+    let dependent = correction_dependent(seeds, request, layout, counter, &own.free)?;
+    Ok(Shares { free: own.free, dependent })
+}
+
+/// The correction party's dependent shares of request `counter`, given its free shares
+/// (the general path: other parties' streams folded in chunks, then the request's rule).
+fn correction_dependent(
+    seeds: &[Seed],
+    request: &Request,
+    layout: &Layout,
+    counter: u64,
+    own_free: &[RingTensor<u64>],
+) -> Result<Vec<RingTensor<u64>>, DealerError> {
     let mut others: Vec<Prg> = seeds
         .iter()
         .enumerate()
@@ -106,7 +119,7 @@ pub(crate) fn correction_shares(
         .map(|(_, s)| stream(s, counter))
         .collect();
     // Each other party's stream holds its free components, then its dependent ones.
-    let mut free_values = own.free.clone();
+    let mut free_values = own_free.to_vec();
     for prg in &mut others {
         for (value, c) in free_values.iter_mut().zip(&layout.free) {
             absorb(prg, c.kind, false, value);
@@ -118,7 +131,7 @@ pub(crate) fn correction_shares(
             absorb(prg, c.kind, true, value);
         }
     }
-    Ok(Shares { free: own.free, dependent })
+    Ok(dependent)
 }
 
 /// Time and volume of the correlated randomness a party has used.
@@ -135,9 +148,13 @@ pub struct DealerStats {
 
 impl DealerStats {
     pub(crate) fn record(&mut self, layout: &Layout, start: Instant) {
+        self.record_time(layout, start.elapsed());
+    }
+
+    pub(crate) fn record_time(&mut self, layout: &Layout, time: std::time::Duration) {
         self.requests += 1;
         self.words +=
             layout.free.iter().chain(&layout.dependent).map(|c| c.len() as u64).sum::<u64>();
-        self.time += start.elapsed();
+        self.time += time;
     }
 }

@@ -32,7 +32,7 @@ mod ttp;
 pub use error::DealerError;
 pub use generate::{CORRECTION_PARTY, DealerStats};
 pub use op::BilinearOp;
-pub use provider::Dealer;
+pub use provider::{Dealer, Pending};
 pub use request::{Component, Layout, MAX_COMPONENT_WORDS, Request, ShareKind};
 pub use shares::{BinaryTriple, RandomBits, Shares, SquarePair, Triple, TruncPair};
 pub use tfp::TrustedFirstParty;

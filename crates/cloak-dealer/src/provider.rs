@@ -33,6 +33,37 @@ pub trait Dealer: Send {
         comm: &mut dyn Communicator,
     ) -> Result<Shares, DealerError>;
 
+    /// Starts a request: this party's free shares at once, the dependent ones (which may be
+    /// computed or in flight meanwhile) from [`finish`](Dealer::finish). Every seed-based
+    /// provider can give the free shares first, so a protocol sends its masked openings
+    /// before waiting for the correction: the dealer's work and the openings overlap. The
+    /// default fetches everything at once.
+    ///
+    /// # Errors
+    /// As [`fetch`](Dealer::fetch).
+    fn begin(
+        &mut self,
+        request: &Request,
+        comm: &mut dyn Communicator,
+    ) -> Result<Pending, DealerError> {
+        let shares = self.fetch(request, comm)?;
+        Ok(Pending::complete(request.clone(), shares))
+    }
+
+    /// Completes a request started with [`begin`](Dealer::begin). Requests must be finished
+    /// in the order they were begun.
+    ///
+    /// # Errors
+    /// As [`fetch`](Dealer::fetch).
+    fn finish(
+        &mut self,
+        pending: Pending,
+        comm: &mut dyn Communicator,
+    ) -> Result<Shares, DealerError> {
+        let _ = comm;
+        Ok(pending.shares)
+    }
+
     /// What this party has obtained so far.
     fn stats(&self) -> &DealerStats;
 
@@ -120,6 +151,37 @@ pub trait Dealer: Send {
     }
 }
 
+/// A request begun with [`Dealer::begin`] and not yet finished.
+#[derive(Debug)]
+pub struct Pending {
+    pub(crate) request: Request,
+    pub(crate) shares: Shares,
+    /// Whether the dependent shares are already in `shares`.
+    pub(crate) complete: bool,
+    /// Dealer time spent so far on it.
+    pub(crate) spent: std::time::Duration,
+}
+
+impl Pending {
+    /// A request whose shares are all there.
+    #[must_use]
+    pub fn complete(request: Request, shares: Shares) -> Self {
+        Pending { request, shares, complete: true, spent: Default::default() }
+    }
+
+    /// This party's shares of the free components (the masks to open against).
+    #[must_use]
+    pub fn free(&self) -> &[cloak_ring::RingTensor<u64>] {
+        &self.shares.free
+    }
+
+    /// The request.
+    #[must_use]
+    pub fn request(&self) -> &Request {
+        &self.request
+    }
+}
+
 impl<D: Dealer + ?Sized> Dealer for Box<D> {
     fn name(&self) -> &'static str {
         (**self).name()
@@ -136,6 +198,20 @@ impl<D: Dealer + ?Sized> Dealer for Box<D> {
         comm: &mut dyn Communicator,
     ) -> Result<Shares, DealerError> {
         (**self).fetch(request, comm)
+    }
+    fn begin(
+        &mut self,
+        request: &Request,
+        comm: &mut dyn Communicator,
+    ) -> Result<Pending, DealerError> {
+        (**self).begin(request, comm)
+    }
+    fn finish(
+        &mut self,
+        pending: Pending,
+        comm: &mut dyn Communicator,
+    ) -> Result<Shares, DealerError> {
+        (**self).finish(pending, comm)
     }
     fn stats(&self) -> &DealerStats {
         (**self).stats()

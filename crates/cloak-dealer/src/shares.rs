@@ -64,31 +64,41 @@ pub struct RandomBits {
 }
 
 impl Shares {
-    pub(crate) fn into_triple(self) -> Triple {
+    /// The shares as a Beaver triple's named parts (for shares of a request of that kind).
+    #[must_use]
+    pub fn into_triple(self) -> Triple {
         let [a, b] = take(self.free);
         let [c] = take(self.dependent);
         Triple { a, b, c }
     }
 
-    pub(crate) fn into_square(self) -> SquarePair {
+    /// The shares as a square pair's named parts (for shares of a request of that kind).
+    #[must_use]
+    pub fn into_square(self) -> SquarePair {
         let [r] = take(self.free);
         let [r2] = take(self.dependent);
         SquarePair { r, r2 }
     }
 
-    pub(crate) fn into_binary(self) -> BinaryTriple {
+    /// The shares as a binary triple's named parts (for shares of a request of that kind).
+    #[must_use]
+    pub fn into_binary(self) -> BinaryTriple {
         let [a, b] = take(self.free);
         let [c] = take(self.dependent);
         BinaryTriple { a, b, c }
     }
 
-    pub(crate) fn into_trunc(self) -> TruncPair {
+    /// The shares as a truncation or division pair's named parts (for shares of a request of that kind).
+    #[must_use]
+    pub fn into_trunc(self) -> TruncPair {
         let [r] = take(self.free);
         let [r_shifted, r_msb] = take(self.dependent);
         TruncPair { r, r_shifted, r_msb }
     }
 
-    pub(crate) fn into_bits(self) -> RandomBits {
+    /// The shares as random bits' named parts (for shares of a request of that kind).
+    #[must_use]
+    pub fn into_bits(self) -> RandomBits {
         let [xor] = take(self.free);
         let [arith] = take(self.dependent);
         RandomBits { xor, arith }

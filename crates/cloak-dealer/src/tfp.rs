@@ -11,7 +11,7 @@ use cloak_prg::Seed;
 
 use crate::generate::{CORRECTION_PARTY, correction_shares, party_shares};
 use crate::provider::check_layout;
-use crate::{DEALER_LABEL, Dealer, DealerError, DealerStats, Request, Shares};
+use crate::{DEALER_LABEL, Dealer, DealerError, DealerStats, Pending, Request, Shares};
 
 /// Label of the derivation of party seeds from a common master seed.
 const PARTY_SEED_LABEL: &str = "cloak-dealer/party-seed";
@@ -120,8 +120,19 @@ impl Dealer for TrustedFirstParty {
     fn fetch(
         &mut self,
         request: &Request,
-        _comm: &mut dyn Communicator,
+        comm: &mut dyn Communicator,
     ) -> Result<Shares, DealerError> {
+        Ok(self.begin(request, comm)?.shares)
+    }
+
+    /// Everything at once: party 0 computes its correction while drawing its own shares
+    /// (one pass over memory for elementwise requests). There is no message to overlap
+    /// with, so splitting the work would only add passes.
+    fn begin(
+        &mut self,
+        request: &Request,
+        _comm: &mut dyn Communicator,
+    ) -> Result<Pending, DealerError> {
         let start = Instant::now();
         let layout = request.layout()?;
         let counter = self.counter;
@@ -132,7 +143,7 @@ impl Dealer for TrustedFirstParty {
             party_shares(&self.own, self.rank, counter, &layout)
         };
         self.stats.record(&layout, start);
-        Ok(shares)
+        Ok(Pending::complete(request.clone(), shares))
     }
 
     fn stats(&self) -> &DealerStats {

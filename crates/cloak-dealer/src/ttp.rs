@@ -19,7 +19,7 @@ use cloak_ring::RingTensor;
 use crate::bytes::{Reader, Writer};
 use crate::generate::{CORRECTION_PARTY, correction_shares, party_shares};
 use crate::provider::check_layout;
-use crate::{DEALER_LABEL, Dealer, DealerError, DealerStats, Layout, Request, Shares};
+use crate::{DEALER_LABEL, Dealer, DealerError, DealerStats, Layout, Pending, Request, Shares};
 
 /// Message kinds from party 0 to the dealer.
 const MSG_REQUEST: u8 = 1;
@@ -148,6 +148,18 @@ impl Dealer for TtpClient {
         request: &Request,
         comm: &mut dyn Communicator,
     ) -> Result<Shares, DealerError> {
+        let pending = self.begin(request, comm)?;
+        self.finish(pending, comm)
+    }
+
+    /// Party 0 sends the request to the dealer (without waiting for the answer); every
+    /// party draws its shares from its seed. Party 0's dependent shares arrive in
+    /// [`finish`](Dealer::finish).
+    fn begin(
+        &mut self,
+        request: &Request,
+        comm: &mut dyn Communicator,
+    ) -> Result<Pending, DealerError> {
         let start = Instant::now();
         let layout = request.layout()?;
         if self.closed {
@@ -155,21 +167,33 @@ impl Dealer for TtpClient {
         }
         let counter = self.counter;
         self.counter += 1;
-        let mut shares = party_shares(&self.seed, self.rank, counter, &layout);
         if self.rank == CORRECTION_PARTY {
             let mut w = Writer::default();
             w.u8(MSG_REQUEST);
             w.u64(counter);
             request.write(&mut w);
             let dealer = self.dealer_rank;
-            let reply = labelled(comm, |c| {
-                c.send(dealer, &w.0)?;
-                Ok(c.recv(dealer)?)
-            })?;
-            shares.dependent = decode_dependent(&reply, &layout, dealer)?;
+            labelled(comm, |c| Ok(c.send(dealer, &w.0)?))?;
         }
-        self.stats.record(&layout, start);
-        Ok(shares)
+        let shares = party_shares(&self.seed, self.rank, counter, &layout);
+        let complete = self.rank != CORRECTION_PARTY;
+        Ok(Pending { request: request.clone(), shares, complete, spent: start.elapsed() })
+    }
+
+    fn finish(
+        &mut self,
+        mut pending: Pending,
+        comm: &mut dyn Communicator,
+    ) -> Result<Shares, DealerError> {
+        let start = Instant::now();
+        let layout = pending.request.layout()?;
+        if !pending.complete {
+            let dealer = self.dealer_rank;
+            let reply = labelled(comm, |c| Ok(c.recv(dealer)?))?;
+            pending.shares.dependent = decode_dependent(&reply, &layout, dealer)?;
+        }
+        self.stats.record_time(&layout, pending.spent + start.elapsed());
+        Ok(pending.shares)
     }
 
     fn stats(&self) -> &DealerStats {

@@ -176,3 +176,42 @@ fn typed_helpers_through_a_boxed_client() {
         assert_eq!(bit, (words[i / 64] >> (i % 64)) & 1, "bit {i}");
     }
 }
+
+/// `begin` hands out the masks at once and `finish` the corrections later, in order, with
+/// other traffic between them: several requests begun before any is finished give the
+/// same relations, and party 0 still makes one round trip per request.
+#[test]
+fn begun_requests_finish_in_order_with_traffic_between() {
+    let requests = catalogue();
+    for parties in [2, 3] {
+        let outcomes = run_threads(parties + 1, &CommConfig::default(), |mut comm| {
+            if comm.rank() == parties {
+                let stats = run_dealer(&mut comm, parties)?;
+                return Ok::<_, DealerError>((Vec::new(), stats.requests));
+            }
+            let mut client = TtpClient::connect(&mut comm, parties)?;
+            let mut pending = Vec::new();
+            for r in &requests {
+                let p = client.begin(r, &mut comm)?;
+                assert_eq!(p.free().len(), r.layout()?.free.len());
+                pending.push(p);
+                // Unrelated traffic between parties 0 and 1 between begin and finish.
+                if comm.rank() < 2 {
+                    let peer = 1 - comm.rank();
+                    comm.exchange(peer, &[7u8; 1000]).map_err(DealerError::from)?;
+                }
+            }
+            let mut shares = Vec::new();
+            for p in pending {
+                shares.push(client.finish(p, &mut comm)?);
+            }
+            client.close(&mut comm)?;
+            Ok((shares, 0))
+        });
+        let outcomes = unwrap_all(outcomes);
+        assert_eq!(outcomes[parties].1, requests.len() as u64, "{parties} parties: served");
+        let per_party: Vec<Vec<Shares>> =
+            outcomes.into_iter().take(parties).map(|(s, _)| s).collect();
+        check_run(&requests, &per_party);
+    }
+}

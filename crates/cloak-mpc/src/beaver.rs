@@ -5,9 +5,11 @@
 //! party `i` keeps `c_i + f(eps, b_i) + f(a_i, delta)`, party 0 adding `f(eps, delta)`.
 //! Party 0 folds that last term into its second product as `f(a_0 + eps, delta)`, so every
 //! party evaluates `f` twice; an elementwise product of equal shapes takes two fused passes.
+//! The masks are taken before the product's share ([`cloak_dealer::Dealer::begin`]), so
+//! the openings go out while the dealer computes (or sends) the correction.
 
 use cloak_comm::{Op, OpKind};
-use cloak_dealer::BilinearOp;
+use cloak_dealer::{BilinearOp, Pending, Request, Triple};
 use cloak_ring::RingTensor;
 
 use crate::error::{MpcError, Result};
@@ -23,18 +25,16 @@ impl State {
     ) -> Result<RingTensor<u64>> {
         // Validates shapes before anything is asked of the dealer or sent.
         op.output_shape()?;
-        let triple = {
-            let State { comm, dealer, .. } = self;
-            dealer.triple(op, comm.as_mut())?
-        };
+        let pending = self.begin_triple(op)?;
         if matches!(op, BilinearOp::Mul { lhs, rhs } if lhs == rhs) {
-            return self.beaver_elementwise(triple, x, y, None);
+            return self.beaver_elementwise(pending, x, y, None);
         }
-        let eps = x.sub(&triple.a)?;
-        let delta = y.sub(&triple.b)?;
+        let eps = x.sub(&pending.free()[0])?;
+        let delta = y.sub(&pending.free()[1])?;
         let mut opened = self.open_tensors(op.name(), vec![eps, delta])?;
         let delta = opened.pop().unwrap_or_else(|| unreachable!("two tensors opened"));
         let eps = opened.pop().unwrap_or_else(|| unreachable!("two tensors opened"));
+        let triple = self.finish_triple(pending)?;
         let rank0 = self.rank == 0;
         let mut z = triple.c;
         z.add_assign(&op.apply(&eps, &triple.b)?)?;
@@ -55,11 +55,8 @@ impl State {
         let local = self.truncation() == crate::Truncation::LocalShares;
         if local && matches!(op, BilinearOp::Mul { lhs, rhs } if lhs == rhs) {
             op.output_shape()?;
-            let triple = {
-                let State { comm, dealer, .. } = self;
-                dealer.triple(op, comm.as_mut())?
-            };
-            return self.beaver_elementwise(triple, x, y, Some(bits));
+            let pending = self.begin_triple(op)?;
+            return self.beaver_elementwise(pending, x, y, Some(bits));
         }
         let z = self.beaver(op, x, y)?;
         self.truncate(z, bits)
@@ -71,17 +68,23 @@ impl State {
     /// `local_trunc`, truncated by local share division).
     fn beaver_elementwise(
         &mut self,
-        triple: cloak_dealer::Triple,
+        pending: Pending,
         x: &RingTensor<u64>,
         y: &RingTensor<u64>,
         local_trunc: Option<u32>,
     ) -> Result<RingTensor<u64>> {
         let n = x.len();
         let (xs, ys) = (x.as_slice(), y.as_slice());
-        let (a, b) = (triple.a.as_slice(), triple.b.as_slice());
         let mut bytes = Vec::with_capacity(16 * n);
-        bytes.extend(xs.iter().zip(a.iter()).flat_map(|(x, a)| x.wrapping_sub(*a).to_le_bytes()));
-        bytes.extend(ys.iter().zip(b.iter()).flat_map(|(y, b)| y.wrapping_sub(*b).to_le_bytes()));
+        {
+            let (a, b) = (pending.free()[0].as_slice(), pending.free()[1].as_slice());
+            bytes.extend(
+                xs.iter().zip(a.iter()).flat_map(|(x, a)| x.wrapping_sub(*a).to_le_bytes()),
+            );
+            bytes.extend(
+                ys.iter().zip(b.iter()).flat_map(|(y, b)| y.wrapping_sub(*b).to_le_bytes()),
+            );
+        }
         let peers = self.peers();
         let sends: Vec<(usize, &[u8])> = peers.iter().map(|&p| (p, bytes.as_slice())).collect();
         let got = self.comm.step(Op::new(OpKind::ExchangeAll), &sends, &peers)?;
@@ -101,6 +104,8 @@ impl State {
             u64::from_le_bytes(w)
         };
         let rank0 = self.rank == 0;
+        let triple = self.finish_triple(pending)?;
+        let (a, b) = (triple.a.as_slice(), triple.b.as_slice());
         let shape = triple.c.shape().to_vec();
         let mut z = triple.c.into_vec();
         for k in 0..n {
@@ -117,6 +122,18 @@ impl State {
             crate::trunc::local_truncate(&mut z, f, rank0);
         }
         Ok(RingTensor::from_vec(&shape, z)?)
+    }
+
+    /// Starts a triple for `op`: this party's masks now, the product's share after the
+    /// openings ([`finish_triple`](Self::finish_triple)), so the dealer's work overlaps them.
+    fn begin_triple(&mut self, op: &BilinearOp) -> Result<Pending> {
+        let State { comm, dealer, .. } = self;
+        Ok(dealer.begin(&Request::Triple(op.clone()), comm.as_mut())?)
+    }
+
+    fn finish_triple(&mut self, pending: Pending) -> Result<Triple> {
+        let State { comm, dealer, .. } = self;
+        Ok(dealer.finish(pending, comm.as_mut())?.into_triple())
     }
 
     /// This party's share of `x * x` elementwise at the product's scale, with a square pair:
