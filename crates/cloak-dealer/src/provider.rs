@@ -151,8 +151,8 @@ pub trait Dealer: Send {
     }
 }
 
-/// A request begun with [`Dealer::begin`] and not yet finished.
-#[derive(Debug)]
+/// A request begun with [`Dealer::begin`] and not yet finished. Its `Debug` shows the
+/// request, never the shares.
 pub struct Pending {
     pub(crate) request: Request,
     pub(crate) shares: Shares,
@@ -160,6 +160,15 @@ pub struct Pending {
     pub(crate) complete: bool,
     /// Dealer time spent so far on it.
     pub(crate) spent: std::time::Duration,
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending")
+            .field("request", &self.request)
+            .field("complete", &self.complete)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Pending {

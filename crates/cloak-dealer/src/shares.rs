@@ -3,7 +3,7 @@
 use cloak_ring::RingTensor;
 
 /// One party's shares of a request's components, in [`Layout`](crate::Layout) order.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Shares {
     /// Shares of the free components.
     pub free: Vec<RingTensor<u64>>,
@@ -12,7 +12,7 @@ pub struct Shares {
 }
 
 /// A party's share of a Beaver triple `(a, b, c = op(a, b))`.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct Triple {
     /// Share of the left mask.
     pub a: RingTensor<u64>,
@@ -23,7 +23,7 @@ pub struct Triple {
 }
 
 /// A party's share of a square pair `(r, r^2)`.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct SquarePair {
     /// Share of the mask.
     pub r: RingTensor<u64>,
@@ -32,7 +32,7 @@ pub struct SquarePair {
 }
 
 /// A party's XOR share of a binary triple `(a, b, a & b)`, as `[words]` tensors.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct BinaryTriple {
     /// Share of the left mask.
     pub a: RingTensor<u64>,
@@ -44,7 +44,7 @@ pub struct BinaryTriple {
 
 /// A party's share of a truncation pair (or of a division pair, `r_shifted` then holding
 /// `r / divisor`).
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct TruncPair {
     /// Share of `r`, uniform in the ring.
     pub r: RingTensor<u64>,
@@ -55,7 +55,7 @@ pub struct TruncPair {
 }
 
 /// A party's shares of random bits, both ways.
-#[derive(Clone, Debug)]
+#[derive(Clone)]
 pub struct RandomBits {
     /// XOR share, 64 bits per word.
     pub xor: RingTensor<u64>,
@@ -104,6 +104,42 @@ impl Shares {
         RandomBits { xor, arith }
     }
 }
+
+/// `Debug` with each tensor's shape only: shares are secret-derived, and a mask share in a
+/// log next to an opened value would give away an input share.
+macro_rules! redacted_debug {
+    ($ty:ident { $($field:ident),* }) => {
+        impl std::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.debug_struct(stringify!($ty))
+                    $(.field(stringify!($field), &Shapes(&self.$field)))*
+                    .finish_non_exhaustive()
+            }
+        }
+    };
+}
+
+/// Prints the shapes of one tensor or of a list of them.
+struct Shapes<'a, T: ?Sized>(&'a T);
+
+impl std::fmt::Debug for Shapes<'_, RingTensor<u64>> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "shape {:?}", self.0.shape())
+    }
+}
+
+impl std::fmt::Debug for Shapes<'_, Vec<RingTensor<u64>>> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.0.iter().map(RingTensor::shape)).finish()
+    }
+}
+
+redacted_debug!(Shares { free, dependent });
+redacted_debug!(Triple { a, b, c });
+redacted_debug!(SquarePair { r, r2 });
+redacted_debug!(BinaryTriple { a, b, c });
+redacted_debug!(TruncPair { r, r_shifted, r_msb });
+redacted_debug!(RandomBits { xor, arith });
 
 /// The components as an array; the layouts fix their number, so a mismatch is a bug here.
 fn take<const N: usize>(v: Vec<RingTensor<u64>>) -> [RingTensor<u64>; N] {

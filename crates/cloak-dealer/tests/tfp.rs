@@ -275,3 +275,32 @@ fn chunked_elementwise_requests_hold_across_chunks() {
         check_run(&requests, &per_party);
     }
 }
+
+/// `Debug` of shares shows shapes, never values: a mask share in a log next to an opened
+/// value would give an input share away.
+#[test]
+fn debug_output_of_shares_is_redacted() {
+    use cloak_dealer::{Dealer, TrustedFirstParty};
+    let op = cloak_dealer::BilinearOp::Mul { lhs: vec![3], rhs: vec![3] };
+    let outcomes =
+        cloak_comm::runner::run_threads(2, &cloak_comm::CommConfig::default(), |mut comm| {
+            let rank = cloak_comm::Communicator::rank(&comm);
+            let mut d = TrustedFirstParty::from_master(&master(3), rank, 2)?;
+            let pending = d.begin(&Request::Triple(op.clone()), &mut comm)?;
+            let pending_text = format!("{pending:?}");
+            let triple = d.finish(pending, &mut comm)?.into_triple();
+            Ok::<_, cloak_dealer::DealerError>((
+                format!("{triple:?}"),
+                pending_text,
+                triple.a.to_vec(),
+            ))
+        });
+    for o in outcomes {
+        let (text, pending_text, a) = o.expect("party");
+        assert!(text.contains("shape"), "{text}");
+        for v in a {
+            assert!(!text.contains(&v.to_string()), "{text} shows {v}");
+            assert!(!pending_text.contains(&v.to_string()), "{pending_text} shows {v}");
+        }
+    }
+}

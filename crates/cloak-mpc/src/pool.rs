@@ -39,11 +39,12 @@ impl Pool2dSpec {
     /// Output height and width for an input of `h x w`.
     fn output_hw(&self, h: usize, w: usize) -> Option<(usize, usize)> {
         let dim = |i: usize, k: usize, st: usize, p: usize| {
-            if k == 0 || st == 0 || i + 2 * p < k || p * 2 > k {
-                None
-            } else {
-                Some((i + 2 * p - k) / st + 1)
+            // Padding above half the window is refused first (so `2 p <= k` cannot overflow).
+            if k == 0 || st == 0 || p > k / 2 {
+                return None;
             }
+            let padded = i.checked_add(2 * p)?;
+            (padded >= k).then(|| (padded - k) / st + 1)
         };
         Some((
             dim(h, self.kernel.0, self.stride.0, self.padding.0)?,

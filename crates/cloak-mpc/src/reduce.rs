@@ -4,7 +4,10 @@
 //! - [`MaxMethod::Tree`] (default): adjacent pairs are compared and the larger kept, halving
 //!   the candidates per level: `ceil(log2 n)` levels of the sign circuit and one selection
 //!   round each (8 rounds per level for two parties; the selection multiplies by the
-//!   XOR-shared comparison bit directly, see `inject`). The one-hot of the winner's position rides along in the same selection
+//!   XOR-shared comparison bit directly, see `inject`). The one-hot of the winner rides
+//!   along as an `n`-long row per candidate, so `argmax` (not `max`) costs memory and
+//!   traffic in `rows * n^2`: fine for pooling windows and class scores, not for axes of
+//!   tens of thousands (a prefix-scan one-hot is the fix there). The one-hot of the winner's position rides along in the same selection
 //!   round. Pairs are adjacent, so ties go to the first occurrence.
 //! - [`MaxMethod::Pairwise`]: all `n (n - 1) / 2` comparisons in one circuit; element `i`
 //!   wins against `j > i` when `x_i >= x_j` and against `j < i` when `x_i > x_j`, so exactly

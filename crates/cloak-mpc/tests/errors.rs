@@ -623,3 +623,44 @@ fn a_stalled_peer_is_a_timeout_naming_it() {
         assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
     }
 }
+
+#[test]
+fn a_refused_input_leaves_the_session_in_step() {
+    // The owner's NaN is refused at the owner only (sharing sends nothing); if the program
+    // goes on, the parties' zero-sharing streams must still agree, so the next input is
+    // shared correctly.
+    let bad = arr(&[4], vec![f64::NAN, 1.0, 2.0, 3.0]);
+    let good = arr(&[2], vec![1.0, 2.0]);
+    for n in [2, 3] {
+        let out = run(n, &SessionConfig::default(), |s| {
+            let refused = share_from(s, 1, &bad).map(drop);
+            assert_eq!(refused.is_err(), s.rank() == 1, "only the owner sees the refusal");
+            share_from(s, 1, &good)?.reveal()
+        });
+        assert_close(&agreed(out), &good, 0.0, &format!("{n} parties: next input"));
+    }
+}
+
+#[test]
+fn absurd_pooling_arguments_are_typed_errors_not_overflows() {
+    let x = arr(&[1, 1, 2, 2], vec![1.0, 2.0, 3.0, 4.0]);
+    let huge = [
+        cloak_mpc::Pool2dSpec { kernel: (2, 2), stride: (1, 1), padding: (1 << 63, 0) },
+        cloak_mpc::Pool2dSpec {
+            kernel: (usize::MAX, 2),
+            stride: (1, 1),
+            padding: (usize::MAX / 2, 0),
+        },
+    ];
+    for spec in huge {
+        let out = run_typed(2, &SessionConfig::default(), |s| {
+            let a = share0(s, &x)?;
+            Ok((a.avg_pool2d(&spec).map(drop), a.max_pool2d(&spec).map(drop)))
+        });
+        for o in out {
+            let (avg, max) = o.expect("party");
+            assert!(matches!(avg, Err(MpcError::InvalidArgument { .. })), "{spec:?}: {avg:?}");
+            assert!(matches!(max, Err(MpcError::InvalidArgument { .. })), "{spec:?}: {max:?}");
+        }
+    }
+}

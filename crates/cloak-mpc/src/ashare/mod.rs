@@ -45,6 +45,9 @@ impl AShare {
     /// At the owner, [`MpcError::Ring`] if a value is NaN, infinite or out of the
     /// fixed-point range (naming the element), or its shape differs from `shape`;
     /// [`MpcError::InvalidArgument`] if `owner` is not a party or a non-owner passes a value.
+    /// Such an error is seen by the party that made it only (no message is sent); the
+    /// session's streams stay in step, but the parties' programs have diverged, so the
+    /// caller should end the computation (its peers then fail with a communication error).
     pub fn share(
         session: &Session,
         owner: usize,
@@ -52,11 +55,18 @@ impl AShare {
         shape: &[usize],
     ) -> Result<Self> {
         let mut s = session.state();
+        // Checks every party makes alike come first; then every party draws its zero share,
+        // so the pairwise streams stay in step even when the owner's value is then refused
+        // (a refusal only the owner sees, since sharing sends no message).
         if owner >= s.parties {
             return Err(invalid("share", format!("owner {owner} of {} parties", s.parties)));
         }
+        let numel = cloak_ring::error::checked_numel("share", shape)?;
+        let mut zero = vec![0u64; numel];
+        s.przs.zero_share_u64(&mut zero);
+        let mut share = RingTensor::from_vec(shape, zero)?;
         let is_owner = s.rank == owner;
-        let encoded = match (is_owner, value) {
+        match (is_owner, value) {
             (true, Some(v)) => {
                 if v.shape() != shape {
                     return Err(MpcError::Ring(cloak_ring::RingError::ShapeMismatch {
@@ -65,20 +75,13 @@ impl AShare {
                         rhs: shape.to_vec(),
                     }));
                 }
-                Some(RingTensor::<u64>::encode(v, s.fp)?)
+                share.add_assign(&RingTensor::<u64>::encode(v, s.fp)?)?;
             }
             (true, None) => return Err(invalid("share", "the owner must pass the value")),
             (false, Some(_)) => {
                 return Err(invalid("share", "only the owner passes a value"));
             }
-            (false, None) => None,
-        };
-        cloak_ring::error::checked_numel("share", shape)?;
-        let mut zero = vec![0u64; shape.iter().product()];
-        s.przs.zero_share_u64(&mut zero);
-        let mut share = RingTensor::from_vec(shape, zero)?;
-        if let Some(e) = encoded {
-            share.add_assign(&e)?;
+            (false, None) => {}
         }
         drop(s);
         Ok(Self { session: session.clone(), share })
