@@ -106,6 +106,15 @@ impl State {
         }
     }
 
+    /// This party's share plus a fresh share of zero (no message): the same value under a
+    /// sharing that is uniformly random, for revealing.
+    pub(crate) fn rerandomized(&mut self, share: &RingTensor<u64>) -> Vec<u64> {
+        let mut zero = vec![0u64; share.len()];
+        self.przs.zero_share_u64(&mut zero);
+        zero.iter_mut().zip(share.as_slice().iter()).for_each(|(z, s)| *z = z.wrapping_add(*s));
+        zero
+    }
+
     /// Opens additively shared ring tensors to every party, in one round.
     pub(crate) fn open_tensors(
         &mut self,

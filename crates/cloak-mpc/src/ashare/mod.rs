@@ -138,7 +138,9 @@ impl AShare {
         self.share.is_empty()
     }
 
-    /// Reveals the value to every party (one round).
+    /// Reveals the value to every party (one round). Each share is re-randomised with a
+    /// fresh zero sharing first, so what the parties see is a uniformly random sharing of
+    /// the value, whatever computation produced the shares.
     ///
     /// # Errors
     /// A communication error.
@@ -154,7 +156,9 @@ impl AShare {
     pub fn reveal_ring(&self) -> Result<RingTensor<u64>> {
         self.session.scoped("reveal", || {
             let mut s = self.session.state();
-            Ok(s.open_tensors("reveal", vec![self.share.clone()])?.remove(0))
+            let fresh = s.rerandomized(&self.share);
+            Ok(s.open_words("reveal", vec![fresh], false)?.remove(0))
+                .and_then(|v| Ok(RingTensor::from_vec(self.share.shape(), v)?))
         })
     }
 
@@ -169,7 +173,8 @@ impl AShare {
             if party >= s.parties {
                 return Err(invalid("reveal_to", format!("party {party} of {}", s.parties)));
             }
-            let got = s.open_words_to("reveal", party, vec![self.share.to_vec()], false)?;
+            let fresh = s.rerandomized(&self.share);
+            let got = s.open_words_to("reveal", party, vec![fresh], false)?;
             got.map(|mut v| Ok(RingTensor::from_vec(self.share.shape(), v.remove(0))?.decode(fp)))
                 .transpose()
         })
