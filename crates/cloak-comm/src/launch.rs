@@ -37,6 +37,17 @@ pub struct Launch {
 }
 
 impl Launch {
+    /// Whether any launcher's rank or world-size variable is set for this process: a program
+    /// that can either start its own local parties or be one party of a launch decides with
+    /// this (a set but broken configuration is then reported by [`Launch::from_env`] rather
+    /// than papered over by a local run).
+    #[must_use]
+    pub fn present() -> bool {
+        LAUNCHERS.iter().any(|(rank, world)| {
+            std::env::var_os(rank).is_some() || std::env::var_os(world).is_some()
+        })
+    }
+
     /// Reads the launcher variables of this process.
     pub fn from_env() -> Result<Launch, CommError> {
         Self::from_lookup(|name| std::env::var(name).ok())

@@ -7,8 +7,8 @@
 use cloak_prg::{Prg, Seed};
 use cloak_ring::RingTensor;
 
-use crate::generate::{CORRECTION_PARTY, stream};
-use crate::{BilinearOp, DealerError, Layout, Request, ShareKind, Shares};
+use crate::generate::{CORRECTION_PARTY, fold, stream};
+use crate::{BilinearOp, DealerError, Layout, Request, Shares};
 
 /// Elements per chunk (32 KiB per component).
 const CHUNK: usize = 4096;
@@ -67,18 +67,6 @@ fn cursor(seed: &Seed, counter: u64, offset: usize) -> Prg {
         prg.fill_u64(&mut skip);
     }
     prg
-}
-
-fn fold(kind: ShareKind, acc: &mut [u64], src: &[u64], subtract: bool) {
-    match (kind, subtract) {
-        (ShareKind::Xor, _) => acc.iter_mut().zip(src).for_each(|(a, s)| *a ^= s),
-        (ShareKind::Arith, false) => {
-            acc.iter_mut().zip(src).for_each(|(a, s)| *a = a.wrapping_add(*s))
-        }
-        (ShareKind::Arith, true) => {
-            acc.iter_mut().zip(src).for_each(|(a, s)| *a = a.wrapping_sub(*s))
-        }
-    }
 }
 
 /// The correction party's shares by the chunked path, or `None` if the request is not

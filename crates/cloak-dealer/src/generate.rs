@@ -53,6 +53,20 @@ pub(crate) fn party_shares(seed: &Seed, rank: usize, counter: u64, layout: &Layo
 /// to stay in cache, large enough for the generator's bulk path.
 const CHUNK_WORDS: usize = 4096;
 
+/// Combines one share into a value: XOR, or wrapping addition (subtraction with
+/// `subtract`) of additive shares.
+pub(crate) fn fold(kind: ShareKind, acc: &mut [u64], src: &[u64], subtract: bool) {
+    match (kind, subtract) {
+        (ShareKind::Xor, _) => acc.iter_mut().zip(src).for_each(|(a, s)| *a ^= s),
+        (ShareKind::Arith, false) => {
+            acc.iter_mut().zip(src).for_each(|(a, s)| *a = a.wrapping_add(*s));
+        }
+        (ShareKind::Arith, true) => {
+            acc.iter_mut().zip(src).for_each(|(a, s)| *a = a.wrapping_sub(*s));
+        }
+    }
+}
+
 /// Folds the next `value.len()` words of `prg` into `value` (added, subtracted or XORed),
 /// a cache-sized chunk at a time, so another party's shares never exist as whole tensors.
 fn absorb(prg: &mut Prg, kind: ShareKind, subtract: bool, value: &mut RingTensor<u64>) {
@@ -61,15 +75,7 @@ fn absorb(prg: &mut Prg, kind: ShareKind, subtract: bool, value: &mut RingTensor
         for chunk in dst.chunks_mut(CHUNK_WORDS) {
             let src = &mut buf[..chunk.len()];
             prg.fill_u64(src);
-            match (kind, subtract) {
-                (ShareKind::Xor, _) => chunk.iter_mut().zip(src.iter()).for_each(|(d, s)| *d ^= s),
-                (ShareKind::Arith, false) => {
-                    chunk.iter_mut().zip(src.iter()).for_each(|(d, s)| *d = d.wrapping_add(*s));
-                }
-                (ShareKind::Arith, true) => {
-                    chunk.iter_mut().zip(src.iter()).for_each(|(d, s)| *d = d.wrapping_sub(*s));
-                }
-            }
+            fold(kind, chunk, src, subtract);
         }
     };
     let array = value.as_array_mut();

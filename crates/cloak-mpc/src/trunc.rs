@@ -15,6 +15,7 @@
 //!   CrypTen's `wraps` protocol for three or more parties instead drops a term and returns
 //!   values near `2^(64-f)` (its issue #402).
 
+use cloak_dealer::TruncPair;
 use cloak_ring::RingTensor;
 
 use crate::config::Truncation;
@@ -68,22 +69,42 @@ impl State {
     /// wrap term (`2^64` is not a multiple of the divisor).
     pub(crate) fn divide_with_pair(
         &mut self,
-        mut x: RingTensor<u64>,
+        x: RingTensor<u64>,
         divisor: u64,
     ) -> Result<RingTensor<u64>> {
         let pair = {
             let State { comm, dealer, .. } = self;
             dealer.div_pair(x.shape(), divisor, comm.as_mut())?
         };
+        self.divide_by_pair(x, pair, Divisor::Int(divisor), "divide")
+    }
+
+    fn truncate_with_pair(&mut self, x: RingTensor<u64>, bits: u32) -> Result<RingTensor<u64>> {
+        let pair = {
+            let State { comm, dealer, .. } = self;
+            dealer.trunc_pair(x.shape(), bits, comm.as_mut())?
+        };
+        self.divide_by_pair(x, pair, Divisor::Pow2(bits), "truncate")
+    }
+
+    /// The protocol shared by truncation and division: open `c = x + 2^62 + r`, then
+    /// `c / d - r / d + wrap * floor(2^64 / d) - 2^62 / d`, the wrap bit being linear in the
+    /// shared top bit of `r` once `c` is public.
+    fn divide_by_pair(
+        &mut self,
+        mut x: RingTensor<u64>,
+        pair: TruncPair,
+        divisor: Divisor,
+        op: &'static str,
+    ) -> Result<RingTensor<u64>> {
         if self.rank == 0 {
             x = x.add_scalar(BIAS);
         }
         let masked = x.add(&pair.r)?;
-        let c = self.open_tensors("divide", vec![masked])?.remove(0);
+        let c = self.open_tensors(op, vec![masked])?.remove(0);
         let rank0 = self.rank == 0;
-        // floor(2^64 / divisor), for divisor >= 2.
-        let wrap = u64::MAX / divisor + u64::from(u64::MAX % divisor == divisor - 1);
-        let bias = BIAS / divisor;
+        let wrap = divisor.of_two_to_the_64();
+        let bias = divisor.quotient(BIAS);
         let mut out = pair.r_shifted.neg();
         ndarray::Zip::from(out.as_array_mut())
             .and(c.as_array())
@@ -92,35 +113,35 @@ impl State {
                 let wrapped = if c >> 63 == 0 { msb } else { 0 };
                 *o = o.wrapping_add(wrapped.wrapping_mul(wrap));
                 if rank0 {
-                    *o = o.wrapping_add((c / divisor).wrapping_sub(bias));
+                    *o = o.wrapping_add(divisor.quotient(c).wrapping_sub(bias));
                 }
             });
         Ok(out)
     }
+}
 
-    fn truncate_with_pair(&mut self, mut x: RingTensor<u64>, bits: u32) -> Result<RingTensor<u64>> {
-        let pair = {
-            let State { comm, dealer, .. } = self;
-            dealer.trunc_pair(x.shape(), bits, comm.as_mut())?
-        };
-        if self.rank == 0 {
-            x = x.add_scalar(BIAS);
+/// A public divisor: a power of two (truncation, by shifts) or any integer of at least 2.
+#[derive(Clone, Copy, Debug)]
+enum Divisor {
+    Pow2(u32),
+    Int(u64),
+}
+
+impl Divisor {
+    /// `v / d`, rounded down.
+    #[inline]
+    fn quotient(self, v: u64) -> u64 {
+        match self {
+            Divisor::Pow2(bits) => v >> bits,
+            Divisor::Int(d) => v / d,
         }
-        let masked = x.add(&pair.r)?;
-        let c = self.open_tensors("truncate", vec![masked])?.remove(0);
-        let rank0 = self.rank == 0;
-        let mut out = pair.r_shifted.neg();
-        let high = 64 - bits;
-        ndarray::Zip::from(out.as_array_mut())
-            .and(c.as_array())
-            .and(pair.r_msb.as_array())
-            .for_each(|o, &c, &msb| {
-                let wrapped = if c >> 63 == 0 { msb } else { 0 };
-                *o = o.wrapping_add(wrapped << high);
-                if rank0 {
-                    *o = o.wrapping_add((c >> bits).wrapping_sub(BIAS >> bits));
-                }
-            });
-        Ok(out)
+    }
+
+    /// `floor(2^64 / d)`.
+    fn of_two_to_the_64(self) -> u64 {
+        match self {
+            Divisor::Pow2(bits) => 1 << (64 - bits),
+            Divisor::Int(d) => u64::MAX / d + u64::from(u64::MAX % d == d - 1),
+        }
     }
 }

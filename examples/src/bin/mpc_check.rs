@@ -45,7 +45,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use cloak_comm::runner::{ProcessRun, run_processes};
-use cloak_comm::{CommConfig, Communicator, LAUNCHERS, Launch, TcpComm};
+use cloak_comm::{CommConfig, Communicator, Launch, TcpComm};
 use cloak_mpc::{AShare, DealerKind, Session, SessionConfig, Truncation};
 use cloak_ring::{Conv2dSpec, RingTensor};
 use ndarray::{ArrayD, IxDyn};
@@ -462,9 +462,7 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let is_rank = LAUNCHERS
-        .iter()
-        .any(|(r, w)| std::env::var_os(r).is_some() || std::env::var_os(w).is_some());
+    let is_rank = Launch::present();
     let result = if is_rank { rank_main(&opts) } else { launch_local(&opts) };
     match result {
         Ok(true) => ExitCode::SUCCESS,

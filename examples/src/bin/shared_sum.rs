@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use cloak_comm::runner::{ProcessRun, run_processes};
-use cloak_comm::{CommConfig, Communicator, LAUNCHERS, TcpComm};
+use cloak_comm::{CommConfig, Communicator, Launch, TcpComm};
 use cloak_prg::Prg;
 use cloak_ring::{FixedPoint, RingTensor};
 
@@ -143,9 +143,7 @@ fn main() -> ExitCode {
     };
     // Any launcher variable makes this process one party (a misconfiguration is then reported,
     // never papered over by a local simulation); none starts the local demonstration.
-    let is_party = LAUNCHERS
-        .iter()
-        .any(|(r, w)| std::env::var_os(r).is_some() || std::env::var_os(w).is_some());
+    let is_party = Launch::present();
     let result = if is_party { party(&opts).map(|()| true) } else { launch_local(&opts) };
     match result {
         Ok(true) => ExitCode::SUCCESS,
