@@ -1,12 +1,15 @@
 //! CrypTen 0.4.1's figures on this kind of machine, the peer baseline of the protocol rows.
 //!
-//! Copied from `benches/data/crypten-0.4.1-baseline.md` (two parties as processes, trusted
+//! Copied from `benches/data/crypten-0.4.1-baseline.md` (relative errors from
+//! `benches/data/crypten-0.4.1-results.json`, the same run's raw output) (two parties as processes, trusted
 //! first party, one thread each, 16 fractional bits). Bytes are party 0's sent plus received
 //! (CrypTen counts 8 bytes per element and an all-reduce as a send and a receive).
 
 /// One row of CrypTen's table.
 #[derive(Clone, Copy, Debug)]
 pub struct Baseline {
+    /// Max relative error where `|reference| >= 0.1` (unary functions only).
+    pub max_rel_err: Option<f64>,
     /// Median seconds per operation.
     pub median_s: f64,
     /// Communication rounds logged by party 0.
@@ -18,20 +21,98 @@ pub struct Baseline {
 }
 
 /// Elementwise product of 1M elements.
-pub const MUL_1M: Baseline =
-    Baseline { median_s: 0.0853, rounds: 1, bytes_mib: 30.52, max_abs_err: 9.92e-05 };
+pub const MUL_1M: Baseline = Baseline {
+    max_rel_err: None,
+    median_s: 0.0853,
+    rounds: 1,
+    bytes_mib: 30.52,
+    max_abs_err: 9.92e-05,
+};
 /// 256 x 256 matrix product.
-pub const MATMUL_256: Baseline =
-    Baseline { median_s: 0.0117, rounds: 1, bytes_mib: 2.00, max_abs_err: 0.0011 };
+pub const MATMUL_256: Baseline = Baseline {
+    max_rel_err: None,
+    median_s: 0.0117,
+    rounds: 1,
+    bytes_mib: 2.00,
+    max_abs_err: 0.0011,
+};
 /// 1024 x 1024 matrix product.
-pub const MATMUL_1024: Baseline =
-    Baseline { median_s: 0.3875, rounds: 1, bytes_mib: 32.00, max_abs_err: 0.00246 };
+pub const MATMUL_1024: Baseline = Baseline {
+    max_rel_err: None,
+    median_s: 0.3875,
+    rounds: 1,
+    bytes_mib: 32.00,
+    max_abs_err: 0.00246,
+};
 /// conv2d 1x64x56x56 by 64x64x3x3, padding 1.
-pub const CONV2D: Baseline =
-    Baseline { median_s: 0.0671, rounds: 1, bytes_mib: 3.62, max_abs_err: 0.00102 };
+pub const CONV2D: Baseline = Baseline {
+    max_rel_err: None,
+    median_s: 0.0671,
+    rounds: 1,
+    bytes_mib: 3.62,
+    max_abs_err: 0.00102,
+};
 /// ReLU of 1M elements.
-pub const RELU_1M: Baseline =
-    Baseline { median_s: 1.4069, rounds: 9, bytes_mib: 442.50, max_abs_err: 1.53e-05 };
+pub const RELU_1M: Baseline = Baseline {
+    max_rel_err: None,
+    median_s: 1.4069,
+    rounds: 9,
+    bytes_mib: 442.50,
+    max_abs_err: 1.53e-05,
+};
 /// `x < y` of 1M elements (CrypTen got 2 of them wrong).
-pub const LT_1M: Baseline =
-    Baseline { median_s: 1.2779, rounds: 8, bytes_mib: 411.99, max_abs_err: 1.0 };
+pub const LT_1M: Baseline = Baseline {
+    max_rel_err: None,
+    median_s: 1.2779,
+    rounds: 8,
+    bytes_mib: 411.99,
+    max_abs_err: 1.0,
+};
+/// Sigmoid of 100k elements in [-8, 8].
+pub const SIGMOID_100K: Baseline = Baseline {
+    max_rel_err: Some(0.01303),
+    median_s: 0.3086,
+    rounds: 23,
+    bytes_mib: 71.72,
+    max_abs_err: 0.00273,
+};
+/// Exp of 100k elements in [-4, 4].
+pub const EXP_100K: Baseline = Baseline {
+    max_rel_err: Some(0.03521),
+    median_s: 0.0639,
+    rounds: 8,
+    bytes_mib: 12.21,
+    max_abs_err: 1.91,
+};
+/// Reciprocal of 100k elements in [0.1, 10].
+pub const RECIPROCAL_100K: Baseline = Baseline {
+    max_rel_err: Some(0.00150),
+    median_s: 0.4578,
+    rounds: 38,
+    bytes_mib: 105.29,
+    max_abs_err: 0.00147,
+};
+/// Square root of 100k elements in [0.1, 10].
+pub const SQRT_100K: Baseline = Baseline {
+    max_rel_err: Some(0.00498),
+    median_s: 0.1677,
+    rounds: 18,
+    bytes_mib: 38.15,
+    max_abs_err: 0.00936,
+};
+/// Natural log of 100k elements in [0.1, 10].
+pub const LOG_100K: Baseline = Baseline {
+    max_rel_err: Some(0.04331),
+    median_s: 0.3438,
+    rounds: 32,
+    bytes_mib: 70.19,
+    max_abs_err: 0.0155,
+};
+/// Softmax of 1000x100 standard normal values along the last axis.
+pub const SOFTMAX_1000X100: Baseline = Baseline {
+    max_rel_err: Some(0.01680),
+    median_s: 0.7883,
+    rounds: 116,
+    bytes_mib: 141.37,
+    max_abs_err: 0.00539,
+};

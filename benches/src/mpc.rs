@@ -26,14 +26,25 @@ struct Case {
     label: &'static str,
     x_shape: Vec<usize>,
     y_shape: Vec<usize>,
+    /// Inputs for `x` (`y` is uniform in [-1, 1)).
+    x_input: Input,
     op: Op,
     reference: fn(&ArrayD<f64>, &ArrayD<f64>) -> ArrayD<f64>,
     baseline: Baseline,
     reps: usize,
 }
 
-/// Deterministic inputs in [-1, 1) (bench data, not shares).
-fn inputs(shape: &[usize], seed: u64) -> ArrayD<f64> {
+/// How a case's inputs are drawn (as the baseline drew them).
+#[derive(Clone, Copy)]
+enum Input {
+    /// Uniform in `[lo, hi)`.
+    Uniform(f64, f64),
+    /// Standard normal.
+    Normal,
+}
+
+/// Deterministic inputs in `[lo, hi)` (bench data, not shares).
+fn uniform(shape: &[usize], seed: u64, lo: f64, hi: f64) -> ArrayD<f64> {
     let n: usize = shape.iter().product();
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let v = (0..n)
@@ -41,10 +52,35 @@ fn inputs(shape: &[usize], seed: u64) -> ArrayD<f64> {
             s ^= s << 13;
             s ^= s >> 7;
             s ^= s << 17;
-            2.0 * ((s >> 11) as f64 / (1u64 << 53) as f64) - 1.0
+            lo + (hi - lo) * ((s >> 11) as f64 / (1u64 << 53) as f64)
         })
         .collect();
     ArrayD::from_shape_vec(IxDyn(shape), v).expect("length matches shape")
+}
+
+fn inputs(shape: &[usize], seed: u64, input: Input) -> ArrayD<f64> {
+    match input {
+        Input::Uniform(lo, hi) => uniform(shape, seed, lo, hi),
+        Input::Normal => {
+            // Box-Muller on pairs of uniforms.
+            let u = uniform(shape, seed, f64::EPSILON, 1.0);
+            let v = uniform(shape, seed ^ 0x5555, 0.0, 1.0);
+            ndarray::Zip::from(&u).and(&v).map_collect(|&a, &b| {
+                (-2.0 * a.ln()).sqrt() * (2.0 * std::f64::consts::PI * b).cos()
+            })
+        }
+    }
+}
+
+fn softmax_rows(x: &ArrayD<f64>) -> ArrayD<f64> {
+    let mut out = x.clone();
+    for mut row in out.rows_mut() {
+        let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        row.mapv_inplace(|v| (v - max).exp());
+        let sum: f64 = row.sum();
+        row.mapv_inplace(|v| v / sum);
+    }
+    out
 }
 
 fn conv_spec() -> Conv2dSpec {
@@ -94,6 +130,7 @@ fn cases() -> Vec<Case> {
             name: "mul 1M",
             label: "mul",
             x_shape: vec![m],
+            x_input: Input::Uniform(-1.0, 1.0),
             y_shape: vec![m],
             op: |x, y| x.mul(y),
             reference: |x, y| x * y,
@@ -104,6 +141,7 @@ fn cases() -> Vec<Case> {
             name: "matmul 256x256",
             label: "matmul",
             x_shape: vec![256, 256],
+            x_input: Input::Uniform(-1.0, 1.0),
             y_shape: vec![256, 256],
             op: |x, y| x.matmul(y),
             reference: f64_matmul,
@@ -114,6 +152,7 @@ fn cases() -> Vec<Case> {
             name: "matmul 1024x1024",
             label: "matmul",
             x_shape: vec![1024, 1024],
+            x_input: Input::Uniform(-1.0, 1.0),
             y_shape: vec![1024, 1024],
             op: |x, y| x.matmul(y),
             reference: f64_matmul,
@@ -124,6 +163,7 @@ fn cases() -> Vec<Case> {
             name: "conv2d 1x64x56x56 k64x64x3x3 p1",
             label: "conv2d",
             x_shape: vec![1, 64, 56, 56],
+            x_input: Input::Uniform(-1.0, 1.0),
             y_shape: vec![64, 64, 3, 3],
             op: |x, w| x.conv2d(w, &conv_spec()),
             reference: f64_conv,
@@ -134,6 +174,7 @@ fn cases() -> Vec<Case> {
             name: "relu 1M",
             label: "relu",
             x_shape: vec![m],
+            x_input: Input::Uniform(-1.0, 1.0),
             y_shape: vec![1],
             op: |x, _| x.relu(),
             reference: |x, _| x.mapv(|v| v.max(0.0)),
@@ -144,6 +185,7 @@ fn cases() -> Vec<Case> {
             name: "lt 1M",
             label: "lt",
             x_shape: vec![m],
+            x_input: Input::Uniform(-1.0, 1.0),
             y_shape: vec![m],
             op: |x, y| x.lt(y),
             // Comparisons are exact on the encoded inputs: compare the values rounded to the
@@ -153,6 +195,72 @@ fn cases() -> Vec<Case> {
                 ndarray::Zip::from(x).and(y).map_collect(|&a, &b| f64::from(u8::from(q(a) < q(b))))
             },
             baseline: crypten::LT_1M,
+            reps: 10,
+        },
+        Case {
+            name: "sigmoid 100k",
+            label: "sigmoid",
+            x_shape: vec![100_000],
+            x_input: Input::Uniform(-8.0, 8.0),
+            y_shape: vec![1],
+            op: |x, _| x.sigmoid(),
+            reference: |x, _| x.mapv(|v| 1.0 / (1.0 + (-v).exp())),
+            baseline: crypten::SIGMOID_100K,
+            reps: 10,
+        },
+        Case {
+            name: "exp 100k",
+            label: "exp",
+            x_shape: vec![100_000],
+            x_input: Input::Uniform(-4.0, 4.0),
+            y_shape: vec![1],
+            op: |x, _| x.exp(),
+            reference: |x, _| x.mapv(f64::exp),
+            baseline: crypten::EXP_100K,
+            reps: 10,
+        },
+        Case {
+            name: "reciprocal 100k",
+            label: "reciprocal",
+            x_shape: vec![100_000],
+            x_input: Input::Uniform(0.1, 10.0),
+            y_shape: vec![1],
+            op: |x, _| x.reciprocal(),
+            reference: |x, _| x.mapv(f64::recip),
+            baseline: crypten::RECIPROCAL_100K,
+            reps: 10,
+        },
+        Case {
+            name: "sqrt 100k",
+            label: "sqrt",
+            x_shape: vec![100_000],
+            x_input: Input::Uniform(0.1, 10.0),
+            y_shape: vec![1],
+            op: |x, _| x.sqrt(),
+            reference: |x, _| x.mapv(f64::sqrt),
+            baseline: crypten::SQRT_100K,
+            reps: 10,
+        },
+        Case {
+            name: "log 100k",
+            label: "log",
+            x_shape: vec![100_000],
+            x_input: Input::Uniform(0.1, 10.0),
+            y_shape: vec![1],
+            op: |x, _| x.log(),
+            reference: |x, _| x.mapv(f64::ln),
+            baseline: crypten::LOG_100K,
+            reps: 10,
+        },
+        Case {
+            name: "softmax 1000x100 dim=-1",
+            label: "softmax",
+            x_shape: vec![1000, 100],
+            x_input: Input::Normal,
+            y_shape: vec![1],
+            op: |x, _| x.softmax(1),
+            reference: |x, _| softmax_rows(x),
+            baseline: crypten::SOFTMAX_1000X100,
             reps: 10,
         },
     ]
@@ -168,8 +276,8 @@ struct PartyRun {
 }
 
 fn run_case(case: &Case, reps: usize) -> Result<(Vec<PartyRun>, ArrayD<f64>), String> {
-    let x = inputs(&case.x_shape, 1);
-    let y = inputs(&case.y_shape, 2);
+    let x = inputs(&case.x_shape, 1, case.x_input);
+    let y = inputs(&case.y_shape, 2, Input::Uniform(-1.0, 1.0));
     let want = (case.reference)(&x, &y);
     let comms = TcpComm::create_local(2, &CommConfig::with_timeouts(Duration::from_secs(60)))
         .map_err(|e| e.to_string())?;
@@ -245,8 +353,20 @@ pub fn rows(quick: bool, wanted: &dyn Fn(&str) -> bool) -> Vec<Row> {
             .zip(want.iter())
             .map(|(g, w)| (g - w).abs())
             .fold(0.0f64, f64::max);
+        // Relative error where |reference| >= 0.1, the baseline's convention.
+        let rel = runs[0]
+            .result
+            .iter()
+            .zip(want.iter())
+            .filter(|(_, w)| w.abs() >= 0.1)
+            .map(|(g, w)| (g - w).abs() / w.abs())
+            .fold(0.0f64, f64::max);
         let mib = runs[0].bytes as f64 / (1u64 << 20) as f64;
         let b = case.baseline;
+        let rel_note = match b.max_rel_err {
+            Some(r) => format!(", max rel err {rel:.3e} (CrypTen {r:.3e})"),
+            None => String::new(),
+        };
         rows.push(Row {
             name,
             value: t,
@@ -256,7 +376,7 @@ pub fn rows(quick: bool, wanted: &dyn Fn(&str) -> bool) -> Vec<Row> {
             better: Better::Lower,
             note: format!(
                 "rounds {} (CrypTen {}), P0 bytes {mib:.2} MiB (CrypTen {:.2}, {:.2}x fewer), \
-                 max abs err {err:.3e} (CrypTen {:.3e}), dealer {:.4} s at P0",
+                 max abs err {err:.3e} (CrypTen {:.3e}){rel_note}, dealer {:.4} s at P0",
                 runs[0].rounds,
                 b.rounds,
                 b.bytes_mib,

@@ -4,6 +4,8 @@ use std::time::Duration;
 
 use cloak_ring::DEFAULT_FRAC_BITS;
 
+use crate::functions::FunctionConfig;
+
 /// How a fixed-point product is divided back down by `2^frac_bits`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum Truncation {
@@ -45,6 +47,8 @@ pub struct SessionConfig {
     /// Timeout for every communication step, used where the session builds its own
     /// communicator (the runners); a communicator passed in keeps its own.
     pub timeout: Duration,
+    /// The methods of the non-linear functions (`exp`, `reciprocal`, `sigmoid`, ...).
+    pub functions: FunctionConfig,
 }
 
 impl Default for SessionConfig {
@@ -54,6 +58,7 @@ impl Default for SessionConfig {
             truncation: Truncation::Auto,
             dealer: DealerKind::TrustedFirstParty,
             timeout: Duration::from_secs(60),
+            functions: FunctionConfig::default(),
         }
     }
 }

@@ -42,6 +42,7 @@ mod compare;
 mod config;
 mod convert;
 mod error;
+mod functions;
 mod inject;
 mod launch;
 mod open;
@@ -54,6 +55,10 @@ pub use ashare::AShare;
 pub use binary::BShare;
 pub use config::{DealerKind, SessionConfig, Truncation};
 pub use error::{MpcError, Result};
+pub use functions::{
+    DomainChecks, DomainStat, ErfMethod, ExpMethod, FunctionConfig, LogMethod, ReciprocalMethod,
+    SigmoidMethod, SqrtMethod, TrigMethod,
+};
 pub use launch::{PartyOutcomes, run_local};
 pub use pool::Pool2dSpec;
 pub use reduce::MaxMethod;

@@ -52,6 +52,8 @@ pub(crate) struct State {
     depth: usize,
     /// The label in force before the outermost call.
     outer_label: String,
+    /// Shared counts of inputs outside the functions' domains.
+    pub(crate) domain: crate::functions::DomainLog,
 }
 
 impl Session {
@@ -100,7 +102,18 @@ impl Session {
             ));
         }
         let outer_label = comm.stats().label().to_owned();
-        let state = State { comm, dealer, rank, parties, config, fp, przs, depth: 0, outer_label };
+        let state = State {
+            comm,
+            dealer,
+            rank,
+            parties,
+            config,
+            fp,
+            przs,
+            depth: 0,
+            outer_label,
+            domain: Default::default(),
+        };
         Ok(Self { inner: Rc::new(RefCell::new(state)) })
     }
 

@@ -92,16 +92,31 @@ impl State {
     /// shared top bit of `r` once `c` is public.
     fn divide_by_pair(
         &mut self,
-        mut x: RingTensor<u64>,
+        x: RingTensor<u64>,
         pair: TruncPair,
         divisor: Divisor,
         op: &'static str,
     ) -> Result<RingTensor<u64>> {
+        let masked = self.mask_for_pair(x, &pair)?;
+        let c = self.open_tensors(op, vec![masked])?.remove(0);
+        Ok(self.unmask_with_pair(&c, pair, divisor))
+    }
+
+    /// `x + 2^62 + r`, this party's share of what the pair protocol opens.
+    fn mask_for_pair(&self, mut x: RingTensor<u64>, pair: &TruncPair) -> Result<RingTensor<u64>> {
         if self.rank == 0 {
             x = x.add_scalar(BIAS);
         }
-        let masked = x.add(&pair.r)?;
-        let c = self.open_tensors(op, vec![masked])?.remove(0);
+        Ok(x.add(&pair.r)?)
+    }
+
+    /// This party's share of the quotient once `c` is open.
+    fn unmask_with_pair(
+        &self,
+        c: &RingTensor<u64>,
+        pair: TruncPair,
+        divisor: Divisor,
+    ) -> RingTensor<u64> {
         let rank0 = self.rank == 0;
         let wrap = divisor.of_two_to_the_64();
         let bias = divisor.quotient(BIAS);
@@ -116,6 +131,38 @@ impl State {
                     *o = o.wrapping_add(divisor.quotient(c).wrapping_sub(bias));
                 }
             });
+        out
+    }
+
+    /// Truncates several tensors, each by its own number of bits, in at most one round
+    /// (the dealer pairs' openings go in one message).
+    pub(crate) fn truncate_many(
+        &mut self,
+        pieces: Vec<(RingTensor<u64>, u32)>,
+    ) -> Result<Vec<RingTensor<u64>>> {
+        if self.truncation() == Truncation::LocalShares || pieces.iter().all(|(_, b)| *b == 0) {
+            return pieces.into_iter().map(|(x, bits)| self.truncate(x, bits)).collect();
+        }
+        let mut pairs = Vec::new();
+        let mut masked = Vec::new();
+        for (x, bits) in pieces.iter().filter(|(_, b)| *b > 0) {
+            let pair = {
+                let State { comm, dealer, .. } = self;
+                dealer.trunc_pair(x.shape(), *bits, comm.as_mut())?
+            };
+            masked.push(self.mask_for_pair(x.clone(), &pair)?);
+            pairs.push(pair);
+        }
+        let mut opened = self.open_tensors("truncate", masked)?.into_iter().zip(pairs);
+        let mut out = Vec::with_capacity(pieces.len());
+        for (x, bits) in pieces {
+            if bits == 0 {
+                out.push(x);
+            } else {
+                let (c, pair) = opened.next().unwrap_or_else(|| unreachable!("one pair per piece"));
+                out.push(self.unmask_with_pair(&c, pair, Divisor::Pow2(bits)));
+            }
+        }
         Ok(out)
     }
 }

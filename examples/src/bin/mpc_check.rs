@@ -46,7 +46,7 @@ use std::time::{Duration, Instant};
 
 use cloak_comm::runner::{ProcessRun, run_processes};
 use cloak_comm::{CommConfig, Communicator, Launch, TcpComm};
-use cloak_mpc::{AShare, DealerKind, Session, SessionConfig, Truncation};
+use cloak_mpc::{AShare, DealerKind, FunctionConfig, Session, SessionConfig, Truncation};
 use cloak_ring::{Conv2dSpec, RingTensor};
 use ndarray::{ArrayD, IxDyn};
 
@@ -245,6 +245,18 @@ fn share(s: &Session, owner: usize, value: &ArrayD<f64>) -> cloak_mpc::Result<AS
     AShare::share(s, owner, (s.rank() == owner).then_some(value), value.shape())
 }
 
+/// Softmax along the last axis of a matrix, in f64.
+fn softmax_ref(x: &ArrayD<f64>) -> ArrayD<f64> {
+    let mut out = x.clone();
+    for mut row in out.rows_mut() {
+        let max = row.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+        row.mapv_inplace(|v| (v - max).exp());
+        let sum: f64 = row.sum();
+        row.mapv_inplace(|v| v / sum);
+    }
+    out
+}
+
 fn indicator(a: &ArrayD<f64>, b: &ArrayD<f64>, f: impl Fn(f64, f64) -> bool) -> ArrayD<f64> {
     ndarray::Zip::from(a).and(b).map_collect(|&x, &y| if f(x, y) { 1.0 } else { 0.0 })
 }
@@ -334,6 +346,22 @@ fn run_battery(s: &Session, dealer_pairs: bool) -> Result<Battery, Box<dyn Error
     b.check("lt", &xs.lt(&ys)?.reveal()?, &indicator(&x, &y, |a, c| a < c), 0.0);
     b.check("eq", &xs.eq(&ys)?.reveal()?, &indicator(&x, &y, |a, c| a == c), 0.0);
 
+    // Non-linear functions (Cloak's methods), with their documented bounds: `t` in
+    // [-4, 4), positive `p` in [0.25, 16.25).
+    let t = g.grid(&[4, 8], 18, 16);
+    let ts = share(s, last, &t)?;
+    let p = x.mapv(|v| v.abs() + 0.25);
+    let ps = share(s, 0, &p)?;
+    // exp: 2e-4 relative and 8 units, at most e^4 = 54.6.
+    b.check("exp", &ts.exp()?.reveal()?, &t.mapv(f64::exp), 54.6 * 2e-4 + 8.0 * ULP);
+    b.check("sigmoid", &xs.sigmoid()?.reveal()?, &x.mapv(|v| 1.0 / (1.0 + (-v).exp())), 1.5e-4);
+    // reciprocal: 8e-6 relative and 3 units, at most 4.
+    b.check("reciprocal", &ps.reciprocal()?.reveal()?, &p.mapv(f64::recip), 4.0 * 8e-6 + 3.0 * ULP);
+    b.check("log", &ps.log()?.reveal()?, &p.mapv(f64::ln), 6.0 * ULP);
+    // sqrt: 2e-4 relative and 4 units, at most 4.1.
+    b.check("sqrt", &ps.sqrt()?.reveal()?, &p.mapv(f64::sqrt), 4.1 * 2e-4 + 4.0 * ULP);
+    b.check("softmax", &xs.softmax(1)?.reveal()?, &softmax_ref(&x), 1e-4);
+
     let bx = xs.to_binary()?;
     let words = bx.reveal()?;
     let want_words = RingTensor::<u64>::encode(&x, s.fixed_point())?;
@@ -398,6 +426,7 @@ fn rank_main(opts: &Options) -> Result<bool, Box<dyn Error>> {
         dealer: opts.dealer,
         truncation: opts.truncation,
         timeout: TIMEOUT,
+        functions: FunctionConfig::default(),
     };
     let dealer_pairs = match opts.truncation {
         Truncation::Auto => parties > 2,

@@ -1,0 +1,77 @@
+//! Inputs outside a function's documented domain, counted on shares and revealed on
+//! request.
+//!
+//! A function that learns (as shares) which of its inputs lie outside the domain where its
+//! error bound holds adds their number to a shared counter under its name; nothing is
+//! revealed then. [`Session::domain_report`] opens every counter at once (one round),
+//! which reveals how many inputs of each function were out of range, and nothing else.
+
+use std::collections::BTreeMap;
+
+use cloak_ring::RingTensor;
+
+use crate::error::Result;
+use crate::functions::config::DomainChecks;
+use crate::session::{Session, State};
+
+/// Per function: elements checked (public) and this party's share of how many were outside.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct DomainLog {
+    entries: BTreeMap<&'static str, (u64, u64)>,
+}
+
+/// How many inputs of one function lay outside its domain.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DomainStat {
+    /// The function.
+    pub op: &'static str,
+    /// Elements checked.
+    pub checked: u64,
+    /// Elements outside the documented domain.
+    pub outside: u64,
+}
+
+impl State {
+    /// Whether a check that costs nothing extra is recorded.
+    pub(crate) fn domain_checks_free(&self) -> bool {
+        self.config.functions.domain_checks != DomainChecks::Off
+    }
+
+    /// Whether a check that needs its own comparison is made.
+    pub(crate) fn domain_checks_all(&self) -> bool {
+        self.config.functions.domain_checks == DomainChecks::All
+    }
+
+    /// Adds shares of 0/1 indicators (scale 1) of out-of-domain elements to `op`'s counter.
+    pub(crate) fn record_domain(&mut self, op: &'static str, outside: &[u64]) {
+        let sum = outside.iter().fold(0u64, |a, v| a.wrapping_add(*v));
+        let entry = self.domain.entries.entry(op).or_default();
+        entry.0 += outside.len() as u64;
+        entry.1 = entry.1.wrapping_add(sum);
+    }
+}
+
+impl Session {
+    /// Reveals, for every function checked since the last report, how many of its inputs
+    /// lay outside its documented domain (where its error bound does not hold), and clears
+    /// the counters. One round; every party must call it. It reveals those counts and
+    /// nothing else.
+    ///
+    /// # Errors
+    /// A communication error.
+    pub fn domain_report(&self) -> Result<Vec<DomainStat>> {
+        self.scoped("domain_report", || {
+            let mut s = self.state();
+            let entries = std::mem::take(&mut s.domain.entries);
+            let shares: Vec<u64> = entries.values().map(|(_, share)| *share).collect();
+            let shares = RingTensor::from_vec(&[shares.len()], shares)?;
+            let masked = s.rerandomized(&shares);
+            let opened = s.open_words("domain_report", vec![masked], false)?.remove(0);
+            Ok(entries
+                .into_iter()
+                .zip(opened)
+                .map(|((op, (checked, _)), outside)| DomainStat { op, checked, outside })
+                .collect())
+        })
+    }
+}

@@ -1,0 +1,85 @@
+//! `exp`.
+//!
+//! Default ([`ExpMethod::Squaring`]): `exp(x) = q(x / 2^s)^(2^s)` with `q` a Chebyshev
+//! series of degree `d` fitted to `exp` on `[-1, 1]`. The division by `2^s` is exact (the
+//! same shares read at a finer scale), `q` is evaluated one bit finer than the session, so
+//! the `2^s`-fold amplification of its relative error by the squarings starts from half a
+//! unit. Domain `|x| <= 2^s` (8 by default); relative error about
+//! `2^s (fit + 2 u / exp(-1)) + sum_j 2^(s-j) u / exp(x / 2^j)`, under `1e-3` on `[-4, 4]`
+//! wherever `exp(x) >= 0.1`, and `ceil(log2 d) + s` rounds (6 by default, against 8 for
+//! CrypTen's limit, which is 3.5% off at `|x| = 4`).
+//!
+//! Below the domain, `q` stays small for `x / 2^s` down to about -3 (so `exp` is about 0
+//! down to `x = -3 2^s`), and grows beyond; above it, the output soon leaves the
+//! fixed-point range. With [`DomainChecks::All`](super::DomainChecks::All) the elements
+//! outside `[-2^s, 2^s]` are counted (one comparison, 8 rounds).
+
+use crate::ashare::AShare;
+use crate::error::{Result, invalid};
+use crate::functions::config::ExpMethod;
+use crate::functions::fx::{Fx, rescale, square};
+use crate::functions::poly::{chebyshev_basis, chebyshev_fit, chebyshev_sum};
+use crate::session::State;
+
+impl AShare {
+    /// `exp(x)` elementwise, by the session's [`ExpMethod`] (see the module documentation
+    /// of `functions::exp` for domains and errors).
+    ///
+    /// # Errors
+    /// A communication or dealer error, or an unusable method parameter.
+    pub fn exp(&self) -> Result<AShare> {
+        self.unary("exp", |s, x| {
+            let method = s.config.functions.exp;
+            s.exp_fx(&x, method)
+        })
+    }
+}
+
+impl State {
+    /// `exp(x)` at `x`'s scale by `method`.
+    pub(crate) fn exp_fx(&mut self, x: &Fx, method: ExpMethod) -> Result<Fx> {
+        match method {
+            ExpMethod::Squaring { squarings, degree } => {
+                let bound = f64::from(squarings).exp2();
+                self.check_interval("exp", x, -bound, bound)?;
+                self.exp_squaring(x, squarings, degree)
+            }
+            ExpMethod::Limit { iterations } => {
+                let bound = f64::from(iterations).exp2();
+                self.check_interval("exp", x, -bound, bound)?;
+                self.exp_limit(x, iterations)
+            }
+        }
+    }
+
+    /// `q(x / 2^s)^(2^s)`.
+    pub(crate) fn exp_squaring(&mut self, x: &Fx, squarings: u32, degree: u32) -> Result<Fx> {
+        if degree == 0 || degree > 64 || squarings > 20 {
+            return Err(invalid("exp", format!("degree {degree}, {squarings} squarings")));
+        }
+        let f = x.frac;
+        // t = x / 2^s at f + 1 bits (exact division, then one rounding).
+        let t = rescale(self, x.div_pow2_exact(squarings), f + 1)?;
+        let coeffs = chebyshev_fit(f64::exp, -1.0, 1.0, degree as usize);
+        let basis = chebyshev_basis(self, &t, degree as usize)?;
+        let mut v = chebyshev_sum(self, &basis, &coeffs, f + 1)?;
+        for _ in 0..squarings {
+            v = square(self, &v, f)?;
+        }
+        rescale(self, v, f)
+    }
+
+    /// CrypTen's `(1 + x / 2^n)^(2^n)`.
+    pub(crate) fn exp_limit(&mut self, x: &Fx, iterations: u32) -> Result<Fx> {
+        if iterations > 30 {
+            return Err(invalid("exp", format!("{iterations} iterations")));
+        }
+        let f = x.frac;
+        let rank = self.rank;
+        let mut v = rescale(self, x.div_pow2_exact(iterations), f)?.add_const(1.0, rank);
+        for _ in 0..iterations {
+            v = square(self, &v, f)?;
+        }
+        Ok(v)
+    }
+}

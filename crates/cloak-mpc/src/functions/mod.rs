@@ -1,0 +1,105 @@
+//! Non-linear functions on shared tensors: exp, log, reciprocal and division, square
+//! roots, powers, sigmoid and tanh, softmax, erf, sin and cos, norms and moments.
+//!
+//! Each function documents its method, domain, error bound and rounds (two parties with
+//! local truncation; with dealer truncation pairs every product and rescaling takes one
+//! more round). Methods are chosen in [`FunctionConfig`]: Cloak's by default, CrypTen's
+//! with [`FunctionConfig::crypten`]. Inputs outside a documented domain are counted (see
+//! [`DomainChecks`] and [`Session::domain_report`](crate::Session::domain_report)).
+//!
+//! Error bounds are in units of the session's precision `u = 2^-f` (`1.5e-5` at the
+//! default 16 bits) plus the method's own approximation error; a truncation after a product
+//! is off by up to one unit, and the bounds count those.
+
+mod config;
+mod domain;
+mod exp;
+mod fx;
+mod log;
+mod moments;
+mod normalize;
+mod poly;
+mod reciprocal;
+mod saturated;
+mod softmax;
+mod sqrt;
+mod trig;
+
+pub use config::{
+    DomainChecks, ErfMethod, ExpMethod, FunctionConfig, LogMethod, ReciprocalMethod, SigmoidMethod,
+    SqrtMethod, TrigMethod,
+};
+pub(crate) use domain::DomainLog;
+pub use domain::DomainStat;
+
+use cloak_ring::RingTensor;
+
+use crate::ashare::AShare;
+use crate::error::Result;
+use crate::session::State;
+use fx::Fx;
+
+impl AShare {
+    /// Runs a function of the raw shares under `op`'s statistics label; `f` sees the
+    /// session's state and the input at the session's scale, and returns the output at it.
+    pub(crate) fn unary(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&mut State, Fx) -> Result<Fx>,
+    ) -> Result<AShare> {
+        let session = self.session().clone();
+        session.scoped(op, || {
+            let x = Fx::from_ashare(self);
+            let out = {
+                let mut s = session.state();
+                f(&mut s, x)?
+            };
+            out.into_ashare(&session, self.shape())
+        })
+    }
+}
+
+impl State {
+    /// Additive 0/1 shares (scale 1) of `[x < lo]` and `[x > hi]` for every element, in one
+    /// batched comparison (8 rounds for two parties).
+    pub(crate) fn outside_interval(
+        &mut self,
+        x: &Fx,
+        lo: f64,
+        hi: f64,
+    ) -> Result<(Vec<u64>, Vec<u64>)> {
+        let rank = self.rank;
+        let below = x.clone().add_const(-lo, rank); // < 0 when x < lo
+        let above = x.neg().add_const(hi, rank); // < 0 when x > hi
+        let n = x.len();
+        let mut both = below.share;
+        both.extend_from_slice(&above.share);
+        let bits = self.ltz_bits(&RingTensor::from_vec(&[2 * n], both)?)?.into_vec();
+        let (lo_bits, hi_bits) = bits.split_at(n);
+        Ok((lo_bits.to_vec(), hi_bits.to_vec()))
+    }
+
+    /// Records the elements of `x` outside `[lo, hi]` under `op`, when every domain is
+    /// checked ([`DomainChecks::All`]): one batched comparison.
+    pub(crate) fn check_interval(
+        &mut self,
+        op: &'static str,
+        x: &Fx,
+        lo: f64,
+        hi: f64,
+    ) -> Result<()> {
+        if !self.domain_checks_all() {
+            return Ok(());
+        }
+        let (below, above) = self.outside_interval(x, lo, hi)?;
+        let outside: Vec<u64> = below.iter().zip(&above).map(|(a, b)| a.wrapping_add(*b)).collect();
+        self.record_domain(op, &outside);
+        Ok(())
+    }
+}
+
+/// `1 - bits` for additive 0/1 shares.
+pub(crate) fn not_bits(rank: usize, bits: &[u64]) -> Vec<u64> {
+    let one = u64::from(rank == 0);
+    bits.iter().map(|b| one.wrapping_sub(*b)).collect()
+}
