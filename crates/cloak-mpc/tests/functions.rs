@@ -690,3 +690,46 @@ fn empty_tensors_pass_through_every_function() {
     });
     assert!(out[0].iter().all(|a| a.is_empty()));
 }
+
+/// Other precisions: the methods hold at 12 and 20 fractional bits (bounds in that
+/// precision's units, relative ones from roundings scaled with the unit, plus the
+/// coefficients' `2^-17` rounding floor), and at 24 bits the
+/// reciprocal's domain starts at `2^(2f - 60)` (smaller inputs are counted, not garbage).
+#[test]
+fn other_precisions() {
+    for f in [12u32, 20] {
+        let u = (-f64::from(f)).exp2();
+        let config = SessionConfig { frac_bits: f, ..Default::default() };
+        let cases: [(Row, f64, f64); 6] = [
+            (("exp", -4.0, 4.0, AShare::exp, f64::exp), 2e-4, 16.0 * u + 1e-4),
+            (("reciprocal", 0.1, 10.0, AShare::reciprocal, f64::recip), 1e-5, 4.0 * u / 0.01),
+            (("log", 0.1, 10.0, AShare::log, f64::ln), 0.0, 8.0 * u / 0.1 + 5e-5),
+            (("sqrt", 0.1, 10.0, AShare::sqrt, f64::sqrt), 2e-4, 8.0 * u / 0.3),
+            (("sigmoid", -8.0, 8.0, AShare::sigmoid, sigmoid), 0.0, 16.0 * u + 2e-4),
+            (("sin", -10.0, 10.0, AShare::sin, f64::sin), 0.0, 16.0 * u + 2e-4),
+        ];
+        let coarser = (16.0 - f64::from(f)).exp2().max(1.0);
+        for ((name, lo, hi, op, reference), rel, abs) in cases {
+            let rel = rel * coarser;
+            let q = f64::from(f).exp2();
+            let xs: Vec<f64> = values(300, lo, hi, 5).iter().map(|v| (v * q).round() / q).collect();
+            let got = apply(2, &config, &xs, op);
+            for (x, g) in xs.iter().zip(got.iter()) {
+                let w = reference(*x);
+                assert!(
+                    (g - w).abs() <= rel * w.abs() + abs,
+                    "{name} at {f} bits, x = {x}: {g} vs {w}"
+                );
+            }
+        }
+    }
+    let config = SessionConfig { frac_bits: 24, ..Default::default() };
+    let x = arr(&[3], vec![1e-4, 2e-3, 3.0]); // 2^(2f - 60) = 2^-12 = 2.4e-4
+    let out = run(2, &config, |s| {
+        let r = share0(s, &x)?.reciprocal()?.reveal()?;
+        Ok((r, s.domain_report()?))
+    });
+    let (r, report) = &out[0];
+    assert_eq!((report[0].op, report[0].outside), ("reciprocal", 1));
+    assert!((r[1] - 500.0).abs() < 0.05 && (r[2] - 1.0 / 3.0).abs() < 1e-5, "{r:?}");
+}

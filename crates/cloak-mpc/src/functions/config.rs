@@ -123,10 +123,10 @@ pub enum ErfMethod {
         /// Degree of the series.
         terms: u32,
     },
-    /// The Taylor series with `iterations` terms (CrypTen's `erf_iterations`, default 8),
+    /// The Taylor series to `x^(2 iterations + 1)` (CrypTen's `erf_iterations`, default 8),
     /// computed correctly (CrypTen's `pow` bug makes its own wrong for `|x| >= 1`).
     Taylor {
-        /// Terms of the series.
+        /// Terms of the series after the first.
         iterations: u32,
     },
 }
@@ -135,12 +135,14 @@ pub enum ErfMethod {
 /// [`Session::domain_report`](crate::Session::domain_report)).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum DomainChecks {
-    /// Only where the method finds out for free (normalisation-based functions, saturated
-    /// series): no extra round or message.
+    /// Only where the method finds out for free (the normalisation-based `reciprocal`,
+    /// `log`, `sqrt` and `inv_sqrt`; the saturated series have no domain to leave): no extra
+    /// round or message.
     #[default]
     Free,
-    /// Every function with a bounded domain, with one batched comparison where the method
-    /// does not find out by itself (8 more rounds for `exp`, `Limit` methods and such).
+    /// Also `exp` (both methods), with one batched comparison of its input against
+    /// `[-2^s, 2^s]` (8 more rounds). CrypTen's other methods are not checked, except
+    /// through the `exp` they call, which counts under `exp`.
     All,
     /// None.
     Off,

@@ -58,11 +58,12 @@ impl State {
             return Err(invalid("exp", format!("degree {degree}, {squarings} squarings")));
         }
         let f = x.frac;
-        // t = x / 2^s at f + 1 bits (exact division, then one rounding).
-        let t = rescale(self, x.div_pow2_exact(squarings), f + 1)?;
+        let fine = super::fx::finer(f, 1);
+        // t = x / 2^s one bit finer (exact division, then one rounding).
+        let t = rescale(self, x.div_pow2_exact(squarings), fine)?;
         let coeffs = chebyshev_fit(f64::exp, -1.0, 1.0, degree as usize);
         let basis = chebyshev_basis(self, &t, degree as usize)?;
-        let mut v = chebyshev_sum(self, &basis, &coeffs, f + 1)?;
+        let mut v = chebyshev_sum(self, &basis, &coeffs, fine)?;
         for _ in 0..squarings {
             v = square(self, &v, f)?;
         }

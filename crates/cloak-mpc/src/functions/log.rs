@@ -4,8 +4,8 @@
 //! normalisation (14 rounds), `m = x 2^-e` (one round), then `log m` by a Chebyshev series
 //! of degree `d` on `[1, 2]` (`ceil(log2 d)` rounds) plus `e ln 2`. 18 rounds at the
 //! default degree 7 (CrypTen: 32); domain `2^-f <= x < 2^(f+1)`; absolute error about
-//! `2e-7 + 2 u / m + u`, i.e. a few units at any magnitude (CrypTen's: 1.5e-2 on
-//! `[0.1, 10]`). The input itself is only known to `u`, which near `2^-f` limits any method.
+//! `2e-7 + 2 u / m + u` plus the coefficients' rounding (`2.4e-5`, see `LinComb`), a few
+//! units at any magnitude (CrypTen's: 1.5e-2 on `[0.1, 10]`). The input itself is only known to `u`, which near `2^-f` limits any method.
 
 use crate::ashare::AShare;
 use crate::error::{Result, invalid};
@@ -44,9 +44,10 @@ impl State {
         op: &'static str,
         x: &Fx,
         mf: u32,
+        window: (i32, i32),
     ) -> Result<(super::normalize::Octaves, Fx)> {
         let f = x.frac;
-        let oct = self.octaves(&x.share, false)?;
+        let oct = self.octaves(&x.share, f, false, window)?;
         if self.domain_checks_free() {
             let outside = oct.outside(self.rank);
             self.record_domain(op, &outside);
@@ -65,8 +66,8 @@ impl State {
             return Err(invalid("log", format!("degree {degree}")));
         }
         let f = x.frac;
-        let mf = f + 2;
-        let (oct, m) = self.mantissa("log", x, mf)?;
+        let mf = super::fx::finer(f, 2);
+        let (oct, m) = self.mantissa("log", x, mf, (-(f as i32), f as i32))?;
         let t = to_unit_interval(self, &m, 1.0, 2.0)?;
         let coeffs = chebyshev_fit(f64::ln, 1.0, 2.0, degree as usize);
         let basis = chebyshev_basis(self, &t, degree as usize)?;

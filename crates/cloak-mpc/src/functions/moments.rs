@@ -41,7 +41,9 @@ impl AShare {
         })
     }
 
-    /// The Euclidean norm of all elements, as a tensor of shape `[]`: `sqrt(sum x^2)`.
+    /// The Euclidean norm of all elements, as a tensor of shape `[]`: `sqrt(sum x^2)`. The
+    /// sum of squares must lie in `sqrt`'s domain (below `2^(f+1)`); a larger one gives 0 and
+    /// is counted in the domain report.
     ///
     /// # Errors
     /// A communication or dealer error.

@@ -6,12 +6,14 @@
 //! by one unit, which moves only exact powers of two to the octave below, where the
 //! methods' first guesses still hold). A suffix OR (`s |= s >> k` for k = 1, 2, .., 32, one
 //! AND round each) sets every bit below the leading one, so `s ^ (s >> 1)` is the leading
-//! one alone. The octaves `e` in `[-f, f]` (`f` fractional bits) are converted to
-//! additive 0/1 shares in one B2A round, with the sign bit. 14 rounds for two parties.
+//! one alone. The octaves `e` of a window within `[-f, f]` (`f` fractional bits) are
+//! converted to additive 0/1 shares in one B2A round, with the sign bit. 14 rounds for two
+//! parties.
 //!
-//! An element with no leading one in the window (zero, `|x| >= 2^(f+1)`, or a negative
-//! value when only positive ones are expected) has every indicator 0: the functions report
-//! it as outside their domain.
+//! An element with no leading one in the window (zero, `|x|` beyond the window, or a
+//! negative value when only positive ones are expected) has every indicator 0: the
+//! functions report it as outside their domain. The raw value `-1` complements to 0, so the
+//! negative domain starts one unit further from zero.
 
 use crate::error::Result;
 use crate::session::State;
@@ -21,7 +23,7 @@ use crate::session::State;
 pub(crate) struct Octaves {
     /// Indicators per octave, `lowest ..= lowest + onehot.len() - 1`.
     pub(crate) onehot: Vec<Vec<u64>>,
-    /// The lowest octave (`-f`).
+    /// The lowest octave of the window.
     pub(crate) lowest: i32,
     /// Shares of the sign bit (1 for negative), when asked for.
     pub(crate) sign: Option<Vec<u64>>,
@@ -47,10 +49,17 @@ impl Octaves {
 }
 
 impl State {
-    /// The octaves of `|x|` (`signed`) or of `x` (negative values then lie in none), for
-    /// raw shares `x` at the session's scale.
-    pub(crate) fn octaves(&mut self, x: &[u64], signed: bool) -> Result<Octaves> {
-        let f = self.fp.frac_bits();
+    /// The octaves `lowest ..= highest` (within `[-f, f]`) of `|x|` (`signed`) or of `x`
+    /// (negative values then lie in none), for raw shares `x` with `f` fractional bits.
+    pub(crate) fn octaves(
+        &mut self,
+        x: &[u64],
+        f: u32,
+        signed: bool,
+        window: (i32, i32),
+    ) -> Result<Octaves> {
+        let lowest = window.0.max(-(f as i32));
+        let highest = window.1.min(f as i32).max(lowest);
         let n = x.len();
         let values = self.own_as_binary_values(x);
         let bits = self.add_binary_words(values)?;
@@ -68,14 +77,16 @@ impl State {
             s.iter_mut().zip(&shifted).zip(&and).for_each(|((a, b), c)| *a ^= b ^ c);
         }
         let onehot: Vec<u64> = s.iter().map(|w| w ^ (w >> 1)).collect();
-        // Octave e sits at bit f + e; the window is e in [-f, f]. Columns are packed
-        // densely (column c, element k at bit c n + k) for one B2A round.
-        let columns = (2 * f + 1) as usize + usize::from(signed);
+        // Octave e sits at bit f + e. Columns are packed densely (column c, element k at
+        // bit c n + k) for one B2A round.
+        let octaves = (highest - lowest + 1) as usize;
+        let columns = octaves + usize::from(signed);
         let mut dense = vec![0u64; (columns * n).div_ceil(64)];
         let mut put = |idx: usize, bit: u64| dense[idx / 64] |= bit << (idx % 64);
-        for p in 0..=2 * f {
+        for c in 0..octaves {
+            let p = (f as i32 + lowest) as usize + c;
             for (k, w) in onehot.iter().enumerate() {
-                put(p as usize * n + k, (w >> p) & 1);
+                put(c * n + k, (w >> p) & 1);
             }
         }
         if signed {
@@ -87,6 +98,6 @@ impl State {
         let mut chunks: Vec<Vec<u64>> = arith.chunks(n.max(1)).map(<[u64]>::to_vec).collect();
         chunks.resize(columns, Vec::new());
         let sign = if signed { chunks.pop() } else { None };
-        Ok(Octaves { onehot: chunks, lowest: -(f as i32), sign })
+        Ok(Octaves { onehot: chunks, lowest, sign })
     }
 }

@@ -11,8 +11,10 @@
 //! `2^-f <= |x| < 2^(f+1)` (the octaves of the fixed-point format); error about
 //! `2^-18 |1/x| + 2u`.
 //!
-//! With 2-party local truncation, a product of real value `v` fails with probability about
-//! `|v| 2^-2f`; the largest here is `1/x`, so inputs near `2^-f` are the risky ones.
+//! With 2-party local truncation, a product of real value `v` at scale `2f + 2` fails with
+//! probability about `|v| 2^(2f + 2 - 64)`; the largest here is `1/x`, so inputs near `2^-f`
+//! are the risky ones. Above 20 fractional bits the domain's low end rises to `2^(2f - 60)`
+//! so that no product overflows.
 
 use crate::ashare::AShare;
 use crate::error::{Result, invalid};
@@ -82,7 +84,10 @@ impl State {
         }
         let f = x.frac;
         let rank = self.rank;
-        let oct = self.octaves(&x.share, !all_pos)?;
+        // The products S q and y (2 - m q) hold 1/|x| at scale 2f + 2 (raw 2^(2f + 2 - e)):
+        // octaves below 2f - 60 would overflow, so they count as outside.
+        let window = (2 * f as i32 - 60, f as i32);
+        let oct = self.octaves(&x.share, f, !all_pos, window)?;
         if self.domain_checks_free() {
             let outside = oct.outside(rank);
             self.record_domain("reciprocal", &outside);
@@ -94,7 +99,7 @@ impl State {
             s_raw.iter_mut().zip(h).for_each(|(a, h)| *a = a.wrapping_add(h.wrapping_mul(w)));
         }
         let scale = Fx { share: s_raw, frac: f };
-        let mf = f + 2;
+        let mf = super::fx::finer(f, 2);
         let m = mul(self, x, &scale, mf)?;
         // g = sigma a - b m, with sigma = 1 - 2 sign: the first guess for 1/m.
         let mut g = LinComb::new(x.len(), mf);

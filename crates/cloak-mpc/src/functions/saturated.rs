@@ -5,10 +5,11 @@
 //! finds `x < -L` and `x > L` (8 rounds), a Chebyshev series of degree `d` on `[-L, L]` is
 //! evaluated (`ceil(log2 d)` rounds; outside the interval it overflows harmlessly), and one
 //! product selects (one round): 14 rounds at the defaults. Correct on every input (no
-//! domain to leave). Errors, absolute: sigmoid (`L = 10`, degree 31) `1.4e-6` fit, `4.5e-5`
-//! just outside `L`, plus a few units `u` (CrypTen's reciprocal method: `2.7e-3` on
-//! `[-8, 8]`, 23 rounds); tanh the same on `[-5, 5]`; erf (`L = 4`, degree 25) `3e-6`, and
-//! `1.6e-8` outside (CrypTen's Taylor `erf` returns -175 at 2).
+//! domain to leave). Errors, absolute: sigmoid (`L = 10`, degree 31) `3e-5` fit, `4.5e-5`
+//! just outside `L`, plus the coefficients' rounding (`3.3e-5`, see `LinComb`) and a few
+//! units `u` (CrypTen's reciprocal method: `2.7e-3` on `[-8, 8]`, 23 rounds); tanh twice
+//! sigmoid's on `[-5, 5]`; erf (`L = 4`, degree 25) `3e-6` fit and `2.5e-5` from the
+//! coefficients, `1.6e-8` outside (CrypTen's Taylor `erf` returns -175 at 2).
 
 use crate::ashare::AShare;
 use crate::error::{Result, invalid};
@@ -84,7 +85,7 @@ impl State {
         let rank = self.rank;
         let (lo, hi) = self.outside_interval(x, -bound, bound)?;
         let coeffs = chebyshev_fit(f, -bound, bound, terms as usize);
-        let fine = x.refine(1);
+        let fine = x.refine(super::fx::finer(frac, 1) - frac);
         let p = chebyshev_eval(self, &fine, -bound, bound, &coeffs)?;
         let p = rescale(self, p, frac)?;
         let inside: Vec<u64> =

@@ -5,7 +5,7 @@
 //! below at -16 (one ReLU, 8 rounds): `exp(-16) = 1.1e-7` is below half a unit, so nothing
 //! is lost, and the `exp` that follows (`q(z / 16)^16`, 7 rounds) never leaves its domain,
 //! whatever the logits. The sum along the axis lies in `[1, n]`, and its reciprocal (or
-//! log) is taken without sign handling. For 1000x100 this is 90 rounds, where CrypTen
+//! log) is taken without sign handling. For 1000x100 this is 92 rounds, where CrypTen
 //! takes 116. The absolute error is a few units. With CrypTen's `exp` (the limit), the
 //! differences are not clamped, as in CrypTen: below `-2^(n+1)` its `exp` is wrong.
 

@@ -5,7 +5,8 @@
 //! series for `sqrt` (or `1/sqrt`) on `[1, 2]` and `R = 2^(e/2)` (or `2^(-e/2)`), linear in
 //! the octave indicators. The series is built directly in the terms `T_k(t) R`
 //! (`T_2 R = 2 t (t R) - R`, `T_3 R = 2 T_2 (t R) - t R`), so degree 3 costs 2 rounds and
-//! the whole function 17 (CrypTen's `sqrt`: 18). Domain `2^-f <= x < 2^(f+1)`; relative
+//! the whole function 17 (CrypTen's `sqrt`: 18). Domain `2^-f <= x < 2^(f+1)` (narrower
+//! above 24 fractional bits, where the extreme octaves would overflow); relative
 //! error of the degree-3 series `9.2e-5` for `sqrt` and `4.9e-4` for `inv_sqrt`, plus a few
 //! units `u` (CrypTen's `sqrt`: `5e-3` on `[0.1, 10]`, and `inv_sqrt` off by 3.9 at 0.01).
 //! Higher degrees cost one round more per doubling.
@@ -52,9 +53,13 @@ impl State {
             return Err(invalid("sqrt", format!("degree {degree}")));
         }
         let f = x.frac;
-        let mf = f + 2;
+        let mf = super::fx::finer(f, 2);
         let op = if inverse { "inv_sqrt" } else { "sqrt" };
-        let (oct, m) = self.mantissa(op, x, mf)?;
+        // The products t R hold 2^(±e/2) at scale 2f + 2: octaves whose R would overflow
+        // (only above 24 fractional bits) count as outside.
+        let limit = 116 - 4 * f as i32;
+        let window = if inverse { (-limit, f as i32) } else { (-(f as i32), limit) };
+        let (oct, m) = self.mantissa(op, x, mf, window)?;
         let half = if inverse { -0.5 } else { 0.5 };
         let mut r_raw = vec![0u64; x.len()];
         for (e, h) in oct.iter() {

@@ -8,8 +8,10 @@
 //! `N 2^-(f+2)` turns. No
 //! message is sent for this. Then a Chebyshev series for `sin(2 pi g)` (or `cos`) on
 //! `[0, N]` follows, of the least degree within `1e-6` there (16 for two parties: 4
-//! rounds). Any `x` in the fixed-point range is in the domain. The absolute error is about
-//! `2 pi N u / 4` from the reduction plus a few units (`1e-4` for two parties at 16 bits).
+//! rounds). The absolute error is about `2 pi N u / 4` from the reduction plus a few units
+//! (`1e-4` for two parties at 16 bits), and `2 pi |x| 2^(f - 65)` from the constant's
+//! rounding, which stays below `1e-6` while `|x| <= 2^(44 - f)`. The series' degree grows
+//! with `N`; beyond 8 parties it no longer reaches `1e-6` within degree 64.
 //! CrypTen's method is `(1 + i x / 2^10)^(2^10)`, whose error grows as `x^2`.
 
 use std::f64::consts::PI;
@@ -20,6 +22,9 @@ use crate::functions::config::TrigMethod;
 use crate::functions::fx::{Fx, mul_many, rescale};
 use crate::functions::poly::{chebyshev_eval, fit_within};
 use crate::session::State;
+
+/// `round(2^64 / 2 pi)`.
+const INV_TWO_PI_Q64: u64 = 2_935_890_503_282_001_226;
 
 impl AShare {
     /// `sin(x)` elementwise, by the session's [`TrigMethod`].
@@ -53,11 +58,11 @@ impl State {
 
     fn trig_reduced(&mut self, x: &Fx, cosine: bool) -> Result<Fx> {
         let f = x.frac;
-        let turns = (64.0 - f64::from(f)).exp2() / (2.0 * PI);
-        let c = turns.round() as u64;
+        // c = round(2^(64 - f) / 2 pi), from 2^64 / 2 pi in integers (exact for every f).
+        let c = (INV_TWO_PI_Q64 + ((1u64 << f) >> 1)) >> f;
         // Each party's fraction of a turn, rounded to f + 1 bits: the top bits of its share
         // times c.
-        let gf = f + 1;
+        let gf = super::fx::finer(f, 1);
         let half = 1u64 << (63 - gf);
         let g: Vec<u64> = x
             .share
