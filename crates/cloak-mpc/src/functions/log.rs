@@ -52,12 +52,8 @@ impl State {
             let outside = oct.outside(self.rank);
             self.record_domain(op, &outside);
         }
-        let mut s_raw = vec![0u64; x.len()];
-        for (e, h) in oct.iter() {
-            let w = 1u64 << (f as i32 - e);
-            s_raw.iter_mut().zip(h).for_each(|(a, h)| *a = a.wrapping_add(h.wrapping_mul(w)));
-        }
-        let m = mul(self, x, &Fx { share: s_raw, frac: f }, mf)?;
+        let scale = Fx { share: oct.weighted(|e| 1u64 << (f as i32 - e)), frac: f };
+        let m = mul(self, x, &scale, mf)?;
         Ok((oct, m))
     }
 

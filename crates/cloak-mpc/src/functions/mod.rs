@@ -35,6 +35,7 @@ pub use domain::DomainStat;
 use cloak_ring::RingTensor;
 
 use crate::ashare::AShare;
+use crate::compare::one_minus;
 use crate::error::Result;
 use crate::session::State;
 use fx::Fx;
@@ -79,6 +80,15 @@ impl State {
         Ok((lo_bits.to_vec(), hi_bits.to_vec()))
     }
 
+    /// Shares of `[x < 0]` (scale 1) and of `sign(x) = 1 - 2 [x < 0]` as an integer-valued
+    /// tensor (scale 0): one comparison, 8 rounds for two parties.
+    pub(crate) fn sign_fx(&mut self, x: &Fx) -> Result<(Vec<u64>, Fx)> {
+        let n = x.len();
+        let ltz = self.ltz_bits(&RingTensor::from_vec(&[n], x.share.clone())?)?;
+        let sign = one_minus(self.rank, &ltz.mul_scalar(2));
+        Ok((ltz.into_vec(), Fx { share: sign.into_vec(), frac: 0 }))
+    }
+
     /// Records the elements of `x` outside `[lo, hi]` under `op`, when every domain is
     /// checked ([`DomainChecks::All`]): one batched comparison.
     pub(crate) fn check_interval(
@@ -96,10 +106,4 @@ impl State {
         self.record_domain(op, &outside);
         Ok(())
     }
-}
-
-/// `1 - bits` for additive 0/1 shares.
-pub(crate) fn not_bits(rank: usize, bits: &[u64]) -> Vec<u64> {
-    let one = u64::from(rank == 0);
-    bits.iter().map(|b| one.wrapping_sub(*b)).collect()
 }

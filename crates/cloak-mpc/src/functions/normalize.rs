@@ -42,6 +42,18 @@ impl Octaves {
             .collect()
     }
 
+    /// `sum_e weight(e) [element in octave e]` per element, for raw integer weights: a
+    /// value per octave (such as `2^-e` at some scale) as shares, with no communication.
+    pub(crate) fn weighted(&self, weight: impl Fn(i32) -> u64) -> Vec<u64> {
+        let n = self.onehot.first().map_or(0, Vec::len);
+        let mut out = vec![0u64; n];
+        for (e, h) in self.iter() {
+            let w = weight(e);
+            out.iter_mut().zip(h).for_each(|(a, h)| *a = a.wrapping_add(h.wrapping_mul(w)));
+        }
+        out
+    }
+
     /// The octaves `lowest ..`, paired with their indicators.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (i32, &Vec<u64>)> {
         self.onehot.iter().enumerate().map(|(i, h)| (self.lowest + i as i32, h))

@@ -93,12 +93,7 @@ impl State {
             self.record_domain("reciprocal", &outside);
         }
         // S = 2^-e at scale f: the integer 2^(f - e) per octave.
-        let mut s_raw = vec![0u64; x.len()];
-        for (e, h) in oct.iter() {
-            let w = 1u64 << (f as i32 - e);
-            s_raw.iter_mut().zip(h).for_each(|(a, h)| *a = a.wrapping_add(h.wrapping_mul(w)));
-        }
-        let scale = Fx { share: s_raw, frac: f };
+        let scale = Fx { share: oct.weighted(|e| 1u64 << (f as i32 - e)), frac: f };
         let mf = super::fx::finer(f, 2);
         let m = mul(self, x, &scale, mf)?;
         // g = sigma a - b m, with sigma = 1 - 2 sign: the first guess for 1/m.
@@ -180,16 +175,7 @@ impl State {
         if all_pos {
             return f(self, x);
         }
-        let rank = self.rank;
-        let n = x.len();
-        let neg =
-            self.ltz_bits(&cloak_ring::RingTensor::from_vec(&[n], x.share.clone())?)?.into_vec();
-        // sign = 1 - 2 [x < 0], at scale 0 (an integer).
-        let one = u64::from(rank == 0);
-        let sign = Fx {
-            share: neg.iter().map(|b| one.wrapping_sub(b.wrapping_mul(2))).collect(),
-            frac: 0,
-        };
+        let (_, sign) = self.sign_fx(x)?;
         let pos = mul_many(self, &[(&sign, x)], x.frac)?.remove(0);
         let out = f(self, &pos)?;
         let frac = out.frac;

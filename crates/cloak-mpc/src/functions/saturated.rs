@@ -15,7 +15,9 @@ use crate::ashare::AShare;
 use crate::error::{Result, invalid};
 use crate::functions::config::{ErfMethod, ExpMethod, SigmoidMethod};
 use crate::functions::fx::{Fx, LinComb, mul, mul_many, rescale};
-use crate::functions::not_bits;
+use cloak_ring::RingTensor;
+
+use crate::compare::one_minus;
 use crate::functions::poly::{chebyshev_eval, chebyshev_fit, powers};
 use crate::session::State;
 
@@ -88,8 +90,9 @@ impl State {
         let fine = x.refine(super::fx::finer(frac, 1) - frac);
         let p = chebyshev_eval(self, &fine, -bound, bound, &coeffs)?;
         let p = rescale(self, p, frac)?;
-        let inside: Vec<u64> =
-            not_bits(rank, &lo).iter().zip(&hi).map(|(a, b)| a.wrapping_sub(*b)).collect();
+        let n = x.len();
+        let not_lo = one_minus(rank, &RingTensor::from_vec(&[n], lo.clone())?).into_vec();
+        let inside: Vec<u64> = not_lo.iter().zip(&hi).map(|(a, b)| a.wrapping_sub(*b)).collect();
         let inside = Fx { share: inside, frac: 0 };
         let selected = mul_many(self, &[(&inside, &p)], frac)?.remove(0);
         let mut out = LinComb::new(x.len(), frac);
@@ -128,13 +131,7 @@ impl State {
         let rank = self.rank;
         let f = x.frac;
         let n = x.len();
-        let ltz =
-            self.ltz_bits(&cloak_ring::RingTensor::from_vec(&[n], x.share.clone())?)?.into_vec();
-        let one = u64::from(rank == 0);
-        let sign = Fx {
-            share: ltz.iter().map(|b| one.wrapping_sub(b.wrapping_mul(2))).collect(),
-            frac: 0,
-        };
+        let (ltz, sign) = self.sign_fx(x)?;
         let pos = mul_many(self, &[(&sign, x)], f)?.remove(0);
         let e = self.exp_fx(&pos.neg(), ExpMethod::Limit { iterations: 9 })?;
         let den = e.add_const(1.0, rank);

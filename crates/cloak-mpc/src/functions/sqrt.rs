@@ -61,11 +61,7 @@ impl State {
         let window = if inverse { (-limit, f as i32) } else { (-(f as i32), limit) };
         let (oct, m) = self.mantissa(op, x, mf, window)?;
         let half = if inverse { -0.5 } else { 0.5 };
-        let mut r_raw = vec![0u64; x.len()];
-        for (e, h) in oct.iter() {
-            let w = super::fx::encode((f64::from(e) * half).exp2(), f);
-            r_raw.iter_mut().zip(h).for_each(|(a, h)| *a = a.wrapping_add(h.wrapping_mul(w)));
-        }
+        let r_raw = oct.weighted(|e| super::fx::encode((f64::from(e) * half).exp2(), f));
         let r = Fx { share: r_raw, frac: f };
         let target = move |v: f64| v.sqrt().powf(if inverse { -1.0 } else { 1.0 });
         let degree = degree as usize;
