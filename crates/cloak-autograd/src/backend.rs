@@ -1,0 +1,196 @@
+//! The one seam between the graph and the arithmetic: a [`Backend`] owns a tensor type and
+//! the operations the backward rules need.
+//!
+//! Two backends ship: [`Secure`](crate::Secure) (secret-shared [`AShare`](cloak_mpc::AShare)
+//! tensors, every operation a protocol) and [`Plain`](crate::Plain) (`ArrayD<f64>`, the
+//! same computation in the clear). Every layer, loss and optimizer is written once against
+//! this trait, so a model built on `Plain` from the same seed is the reference that a
+//! private run is checked against, gradients included.
+
+use std::fmt::Debug;
+
+use cloak_mpc::Pool2dSpec;
+use cloak_ring::Conv2dSpec;
+use ndarray::ArrayD;
+
+use crate::error::Result;
+
+/// Tensor arithmetic for one kind of tensor. All operations are SPMD: with the secure
+/// backend every party calls the same operations in the same order.
+pub trait Backend: Clone + Debug + 'static {
+    /// The tensor type: cheap to clone is not required, but it is cloned into graphs.
+    type Tensor: Clone + Debug;
+
+    /// A short name for messages ("plain", "secure").
+    fn name(&self) -> &'static str;
+    /// This party's rank (0 for the plain backend).
+    fn rank(&self) -> usize;
+    /// The number of computing parties (1 for the plain backend).
+    fn parties(&self) -> usize;
+    /// The smallest positive value the backend represents (`2^-f` for fixed point, `0` for
+    /// f64): optimizers and losses keep their epsilons at least a few of these.
+    fn resolution(&self) -> f64;
+
+    /// The tensor's shape.
+    fn shape(t: &Self::Tensor) -> Vec<usize>;
+
+    // ----- creation and disclosure -------------------------------------------------------
+
+    /// A tensor known to `owner` only: the owner passes `value`, the others `None`; every
+    /// party passes the shape.
+    fn input(
+        &self,
+        owner: usize,
+        value: Option<&ArrayD<f64>>,
+        shape: &[usize],
+    ) -> Result<Self::Tensor>;
+    /// A value every party knows.
+    fn public(&self, value: &ArrayD<f64>) -> Result<Self::Tensor>;
+    /// Zeros.
+    fn zeros(&self, shape: &[usize]) -> Self::Tensor;
+    /// Opens the value to every party.
+    fn reveal(&self, t: &Self::Tensor) -> Result<ArrayD<f64>>;
+    /// Opens the value to `party` only (`None` elsewhere).
+    fn reveal_to(&self, t: &Self::Tensor, party: usize) -> Result<Option<ArrayD<f64>>>;
+    /// This party's raw words of the tensor (its share; f64 bits for the plain backend),
+    /// for saving.
+    fn export_words(&self, t: &Self::Tensor) -> Vec<u64>;
+    /// The inverse of [`export_words`](Self::export_words).
+    fn import_words(&self, shape: &[usize], words: Vec<u64>) -> Result<Self::Tensor>;
+
+    // ----- linear, local ---------------------------------------------------------------
+
+    /// `a + b`, broadcasting.
+    fn add(&self, a: &Self::Tensor, b: &Self::Tensor) -> Result<Self::Tensor>;
+    /// `a - b`, broadcasting.
+    fn sub(&self, a: &Self::Tensor, b: &Self::Tensor) -> Result<Self::Tensor>;
+    /// `-a`.
+    fn neg(&self, a: &Self::Tensor) -> Self::Tensor;
+    /// `a + c` for a public scalar.
+    fn add_scalar(&self, a: &Self::Tensor, c: f64) -> Result<Self::Tensor>;
+    /// `a * c` for a public scalar.
+    fn mul_scalar(&self, a: &Self::Tensor, c: f64) -> Result<Self::Tensor>;
+    /// `a + p` for a public tensor, broadcasting.
+    fn add_public(&self, a: &Self::Tensor, p: &ArrayD<f64>) -> Result<Self::Tensor>;
+    /// `a * p` for a public tensor, broadcasting.
+    fn mul_public(&self, a: &Self::Tensor, p: &ArrayD<f64>) -> Result<Self::Tensor>;
+    /// `a @ p` for a public matrix (the last axis of `a` against the first of `p`).
+    fn matmul_public(&self, a: &Self::Tensor, p: &ArrayD<f64>) -> Result<Self::Tensor>;
+    /// Sum along `axis`.
+    fn sum(&self, a: &Self::Tensor, axis: usize, keepdim: bool) -> Result<Self::Tensor>;
+    /// Sums broadcast axes away so that the result has `shape` (the adjoint of
+    /// [`broadcast_to`](Self::broadcast_to)).
+    fn sum_to_shape(&self, a: &Self::Tensor, shape: &[usize]) -> Result<Self::Tensor>;
+    /// Broadcasts to `shape`.
+    fn broadcast_to(&self, a: &Self::Tensor, shape: &[usize]) -> Result<Self::Tensor>;
+    /// Same elements, new shape.
+    fn reshape(&self, a: &Self::Tensor, shape: &[usize]) -> Result<Self::Tensor>;
+    /// Axes reordered.
+    fn permute(&self, a: &Self::Tensor, axes: &[usize]) -> Result<Self::Tensor>;
+    /// Concatenation along `axis`.
+    fn concat(&self, parts: &[&Self::Tensor], axis: usize) -> Result<Self::Tensor>;
+    /// Elements `start..end` along `axis`.
+    fn slice(
+        &self,
+        a: &Self::Tensor,
+        axis: usize,
+        start: usize,
+        end: usize,
+    ) -> Result<Self::Tensor>;
+    /// Zero padding of the last two axes by `(top/bottom, left/right)`, or the adjoint
+    /// (cropping) for `crop`.
+    fn pad2d(&self, a: &Self::Tensor, pad: (usize, usize), crop: bool) -> Result<Self::Tensor>;
+
+    // ----- products ----------------------------------------------------------------------
+
+    /// Elementwise product, broadcasting.
+    fn mul(&self, a: &Self::Tensor, b: &Self::Tensor) -> Result<Self::Tensor>;
+    /// Elementwise square.
+    fn square(&self, a: &Self::Tensor) -> Result<Self::Tensor>;
+    /// Matrix product (2-d, or batched over leading axes as the protocol layer allows).
+    fn matmul(&self, a: &Self::Tensor, b: &Self::Tensor) -> Result<Self::Tensor>;
+    /// 2-d convolution of NCHW `x` by `[O, C/g, kh, kw]` `w`.
+    fn conv2d(&self, x: &Self::Tensor, w: &Self::Tensor, spec: &Conv2dSpec)
+    -> Result<Self::Tensor>;
+    /// The convolution's gradient with respect to its input.
+    fn conv2d_input_grad(
+        &self,
+        grad: &Self::Tensor,
+        w: &Self::Tensor,
+        input_shape: &[usize],
+        spec: &Conv2dSpec,
+    ) -> Result<Self::Tensor>;
+    /// The convolution's gradient with respect to its weight.
+    fn conv2d_weight_grad(
+        &self,
+        x: &Self::Tensor,
+        grad: &Self::Tensor,
+        weight_shape: &[usize],
+        spec: &Conv2dSpec,
+    ) -> Result<Self::Tensor>;
+
+    // ----- comparisons and pooling -------------------------------------------------------
+
+    /// `max(a, 0)` and the mask `[a >= 0]` (0/1).
+    fn relu_with_grad(&self, a: &Self::Tensor) -> Result<(Self::Tensor, Self::Tensor)>;
+    /// `a` clamped into `[lo, hi]`, and the mask `[lo < a < hi]` (0/1) of where it passes.
+    fn clamp_with_grad(
+        &self,
+        a: &Self::Tensor,
+        lo: f64,
+        hi: f64,
+    ) -> Result<(Self::Tensor, Self::Tensor)>;
+    /// `sign(a)` as `-1/+1` (`+1` at zero).
+    fn sign(&self, a: &Self::Tensor) -> Result<Self::Tensor>;
+    /// `|a|`.
+    fn abs(&self, a: &Self::Tensor) -> Result<Self::Tensor>;
+    /// Maximum along `axis`.
+    fn max(&self, a: &Self::Tensor, axis: usize, keepdim: bool) -> Result<Self::Tensor>;
+    /// One-hot (0/1, same shape) of the first maximum along `axis`.
+    fn argmax_onehot(&self, a: &Self::Tensor, axis: usize) -> Result<Self::Tensor>;
+    /// Max pooling: the pooled tensor and the one-hot `[n, c, oh, ow, kh*kw]` of each
+    /// window's first maximum (padding never wins).
+    fn max_pool2d(
+        &self,
+        x: &Self::Tensor,
+        spec: &Pool2dSpec,
+    ) -> Result<(Self::Tensor, Self::Tensor)>;
+    /// Routes the pooled gradient back through the one-hot.
+    fn max_pool2d_backward(
+        &self,
+        grad: &Self::Tensor,
+        onehot: &Self::Tensor,
+        input_shape: &[usize],
+        spec: &Pool2dSpec,
+    ) -> Result<Self::Tensor>;
+    /// Average pooling (zero padding counted, as PyTorch's default).
+    fn avg_pool2d(&self, x: &Self::Tensor, spec: &Pool2dSpec) -> Result<Self::Tensor>;
+    /// The adjoint of [`avg_pool2d`](Self::avg_pool2d).
+    fn avg_pool2d_backward(
+        &self,
+        grad: &Self::Tensor,
+        input_shape: &[usize],
+        spec: &Pool2dSpec,
+    ) -> Result<Self::Tensor>;
+
+    // ----- functions ---------------------------------------------------------------------
+
+    /// `exp(a)`.
+    fn exp(&self, a: &Self::Tensor) -> Result<Self::Tensor>;
+    /// `ln(a)`.
+    fn log(&self, a: &Self::Tensor) -> Result<Self::Tensor>;
+    /// `1 / a`.
+    fn reciprocal(&self, a: &Self::Tensor) -> Result<Self::Tensor>;
+    /// `sqrt(a)`.
+    fn sqrt(&self, a: &Self::Tensor) -> Result<Self::Tensor>;
+    /// `1 / sqrt(a)`.
+    fn inv_sqrt(&self, a: &Self::Tensor) -> Result<Self::Tensor>;
+    /// The logistic function.
+    fn sigmoid(&self, a: &Self::Tensor) -> Result<Self::Tensor>;
+    /// `tanh(a)`.
+    fn tanh(&self, a: &Self::Tensor) -> Result<Self::Tensor>;
+    /// `softmax` along `axis`.
+    fn softmax(&self, a: &Self::Tensor, axis: usize) -> Result<Self::Tensor>;
+    /// `log_softmax` along `axis`.
+    fn log_softmax(&self, a: &Self::Tensor, axis: usize) -> Result<Self::Tensor>;
+}

@@ -1,0 +1,41 @@
+//! Reverse-mode automatic differentiation over Cloak's tensors.
+//!
+//! A [`Var`] is a tensor in a graph: operations on it record their backward rules, and
+//! [`Var::backward`] runs them in reverse, accumulating gradients in the leaves that
+//! require grad. The arithmetic comes from a [`Backend`], and the same graph code runs on:
+//!
+//! - [`Secure`]: secret-shared tensors of a `cloak-mpc` session, where every operation,
+//!   backward rules included, is a protocol and nothing is revealed;
+//! - [`Plain`]: `f64` arrays in the clear, the reference that private gradients are checked
+//!   against (and itself checked against finite differences).
+//!
+//! Backward rules reuse what the forward pass computed: ReLU's mask, max pooling's one-hot,
+//! the output of sigmoid, tanh, exp and softmax. So a secure backward costs products, not
+//! second approximations. Recording stops inside [`no_grad`]; a graph is freed by the
+//! backward pass that uses it, and a second one is a typed error.
+//!
+//! ```
+//! use cloak_autograd::{Backend, Plain, Var};
+//! use ndarray::array;
+//!
+//! let w = Var::leaf(&Plain, array![[1.0, 2.0], [3.0, 4.0]].into_dyn(), true);
+//! let x = Var::constant(&Plain, array![[1.0], [-1.0]].into_dyn());
+//! let loss = w.matmul(&x)?.relu()?.sum_all()?; // relu([-1, -1]) = 0 ... one row passes
+//! loss.backward()?;
+//! assert_eq!(w.grad()?.shape(), &[2, 2]);
+//! # Ok::<(), cloak_autograd::AutogradError>(())
+//! ```
+
+mod backend;
+mod error;
+mod ops;
+pub mod plain;
+mod secure;
+mod var;
+mod window;
+
+pub use backend::Backend;
+pub use error::{AutogradError, Result};
+pub use plain::Plain;
+pub use secure::Secure;
+pub use var::{BackwardFn, NoGradGuard, ParentGrads, Var, is_grad_enabled, no_grad};

@@ -1,0 +1,103 @@
+//! Matrix products and convolutions.
+
+use cloak_ring::Conv2dSpec;
+
+use crate::backend::Backend;
+use crate::error::{Result, invalid, shape_mismatch};
+use crate::var::Var;
+
+/// The permutation swapping the last two of `nd` axes.
+fn swap_last(nd: usize) -> Vec<usize> {
+    let mut axes: Vec<usize> = (0..nd).collect();
+    axes.swap(nd - 2, nd - 1);
+    axes
+}
+
+impl<B: Backend> Var<B> {
+    /// Matrix product: `[m, k] @ [k, n]`, `[.., m, k] @ [k, n]` (a batch against one
+    /// matrix, as a linear layer applies), or `[.., m, k] @ [.., k, n]` with equal batch
+    /// axes. One product; its backward two.
+    ///
+    /// # Errors
+    /// Shapes that do not fit; the backend's protocol errors.
+    pub fn matmul(&self, other: &Var<B>) -> Result<Var<B>> {
+        let (sa, sb) = (self.shape(), other.shape());
+        let batched_rhs = sb.len() > 2;
+        let fits = sa.len() >= 2
+            && sb.len() >= 2
+            && sa[sa.len() - 1] == sb[sb.len() - 2]
+            && (!batched_rhs || sa[..sa.len() - 2] == sb[..sb.len() - 2]);
+        if !fits {
+            return Err(shape_mismatch("matmul", &sa, &sb));
+        }
+        let b = self.backend();
+        let (x, y) = (self.value(), other.value());
+        let out = b.matmul(&x, &y)?;
+        let (need_x, need_y) = (self.requires_grad(), other.requires_grad());
+        Var::from_op("matmul", out, &[self, other], move |b, g| {
+            let gx = if need_x {
+                let yt = b.permute(&y, &swap_last(sb.len()))?;
+                Some(b.matmul(g, &yt)?)
+            } else {
+                None
+            };
+            let gy = if !need_y {
+                None
+            } else if batched_rhs {
+                let xt = b.permute(&x, &swap_last(sa.len()))?;
+                Some(b.matmul(&xt, g)?)
+            } else {
+                // Fold the batch into the rows: gy = x_2d^T @ g_2d.
+                let k = sa[sa.len() - 1];
+                let n = sb[1];
+                let rows = sa[..sa.len() - 1].iter().product::<usize>();
+                let x2 = b.reshape(&x, &[rows, k])?;
+                let g2 = b.reshape(g, &[rows, n])?;
+                Some(b.matmul(&b.permute(&x2, &[1, 0])?, &g2)?)
+            };
+            Ok(vec![gx, gy])
+        })
+    }
+
+    /// 2-d convolution of NCHW `self` by a `[O, C/groups, kh, kw]` weight (stride,
+    /// padding, dilation and groups in `spec`). One product; its backward two.
+    ///
+    /// # Errors
+    /// Shapes that do not fit; the backend's protocol errors.
+    pub fn conv2d(&self, weight: &Var<B>, spec: &Conv2dSpec) -> Result<Var<B>> {
+        let (sx, sw) = (self.shape(), weight.shape());
+        if sx.len() != 4 || sw.len() != 4 {
+            return Err(shape_mismatch("conv2d", &sx, &sw));
+        }
+        let b = self.backend();
+        let (x, w) = (self.value(), weight.value());
+        let out = b.conv2d(&x, &w, spec)?;
+        let spec = *spec;
+        let (need_x, need_w) = (self.requires_grad(), weight.requires_grad());
+        Var::from_op("conv2d", out, &[self, weight], move |b, g| {
+            let gx = if need_x { Some(b.conv2d_input_grad(g, &w, &sx, &spec)?) } else { None };
+            let gw = if need_w { Some(b.conv2d_weight_grad(&x, g, &sw, &spec)?) } else { None };
+            Ok(vec![gx, gw])
+        })
+    }
+
+    /// 1-d convolution of NCL `self` by a `[O, C/groups, k]` weight, as a 2-d convolution
+    /// of height 1 (`spec`'s second components apply; its first must be the identity).
+    ///
+    /// # Errors
+    /// Shapes that do not fit; a spec with a non-trivial first component.
+    pub fn conv1d(&self, weight: &Var<B>, spec: &Conv2dSpec) -> Result<Var<B>> {
+        let (sx, sw) = (self.shape(), weight.shape());
+        if sx.len() != 3 || sw.len() != 3 {
+            return Err(shape_mismatch("conv1d", &sx, &sw));
+        }
+        if spec.stride.0 != 1 || spec.padding.0 != 0 || spec.dilation.0 != 1 {
+            return Err(invalid("conv1d", format!("spec {spec:?} acts on a height axis")));
+        }
+        let x4 = self.reshape(&[sx[0], sx[1], 1, sx[2]])?;
+        let w4 = weight.reshape(&[sw[0], sw[1], 1, sw[2]])?;
+        let y = x4.conv2d(&w4, spec)?;
+        let sy = y.shape();
+        y.reshape(&[sy[0], sy[1], sy[3]])
+    }
+}

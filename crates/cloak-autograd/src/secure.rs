@@ -1,0 +1,327 @@
+//! The secure backend: secret-shared [`AShare`] tensors, every operation a protocol of
+//! `cloak-mpc`.
+
+use cloak_mpc::{AShare, Pool2dSpec, Session};
+use cloak_ring::{Conv2dSpec, RingTensor};
+use ndarray::ArrayD;
+
+use crate::backend::Backend;
+use crate::error::{Result, invalid};
+
+/// Secret-shared tensors in one party's [`Session`].
+#[derive(Clone, Debug)]
+pub struct Secure {
+    session: Session,
+}
+
+impl Secure {
+    /// The backend of `session`.
+    #[must_use]
+    pub fn new(session: &Session) -> Self {
+        Self { session: session.clone() }
+    }
+
+    /// The party's session.
+    #[must_use]
+    pub fn session(&self) -> &Session {
+        &self.session
+    }
+
+    fn wrap(&self, share: RingTensor<u64>) -> AShare {
+        AShare::from_share(&self.session, share)
+    }
+}
+
+impl Backend for Secure {
+    type Tensor = AShare;
+
+    fn name(&self) -> &'static str {
+        "secure"
+    }
+
+    fn rank(&self) -> usize {
+        self.session.rank()
+    }
+
+    fn parties(&self) -> usize {
+        self.session.parties()
+    }
+
+    fn resolution(&self) -> f64 {
+        (-f64::from(self.session.fixed_point().frac_bits())).exp2()
+    }
+
+    fn shape(t: &AShare) -> Vec<usize> {
+        t.shape().to_vec()
+    }
+
+    fn input(&self, owner: usize, value: Option<&ArrayD<f64>>, shape: &[usize]) -> Result<AShare> {
+        Ok(AShare::share(&self.session, owner, value, shape)?)
+    }
+
+    fn public(&self, value: &ArrayD<f64>) -> Result<AShare> {
+        Ok(AShare::from_public(&self.session, value)?)
+    }
+
+    fn zeros(&self, shape: &[usize]) -> AShare {
+        AShare::zeros(&self.session, shape)
+    }
+
+    fn reveal(&self, t: &AShare) -> Result<ArrayD<f64>> {
+        Ok(t.reveal()?)
+    }
+
+    fn reveal_to(&self, t: &AShare, party: usize) -> Result<Option<ArrayD<f64>>> {
+        Ok(t.reveal_to(party)?)
+    }
+
+    fn export_words(&self, t: &AShare) -> Vec<u64> {
+        t.share_tensor().to_vec()
+    }
+
+    fn import_words(&self, shape: &[usize], words: Vec<u64>) -> Result<AShare> {
+        Ok(self.wrap(RingTensor::from_vec(shape, words).map_err(cloak_mpc::MpcError::from)?))
+    }
+
+    fn add(&self, a: &AShare, b: &AShare) -> Result<AShare> {
+        Ok(a.add(b)?)
+    }
+
+    fn sub(&self, a: &AShare, b: &AShare) -> Result<AShare> {
+        Ok(a.sub(b)?)
+    }
+
+    fn neg(&self, a: &AShare) -> AShare {
+        a.neg()
+    }
+
+    fn add_scalar(&self, a: &AShare, c: f64) -> Result<AShare> {
+        Ok(a.add_scalar(c)?)
+    }
+
+    fn mul_scalar(&self, a: &AShare, c: f64) -> Result<AShare> {
+        Ok(a.mul_scalar(c)?)
+    }
+
+    fn add_public(&self, a: &AShare, p: &ArrayD<f64>) -> Result<AShare> {
+        Ok(a.add_public(p)?)
+    }
+
+    fn mul_public(&self, a: &AShare, p: &ArrayD<f64>) -> Result<AShare> {
+        Ok(a.mul_public(p)?)
+    }
+
+    fn matmul_public(&self, a: &AShare, p: &ArrayD<f64>) -> Result<AShare> {
+        Ok(a.matmul_public(p)?)
+    }
+
+    fn sum(&self, a: &AShare, axis: usize, keepdim: bool) -> Result<AShare> {
+        Ok(a.sum(axis, keepdim)?)
+    }
+
+    fn sum_to_shape(&self, a: &AShare, shape: &[usize]) -> Result<AShare> {
+        Ok(a.sum_to_shape(shape)?)
+    }
+
+    fn broadcast_to(&self, a: &AShare, shape: &[usize]) -> Result<AShare> {
+        Ok(a.broadcast_to(shape)?)
+    }
+
+    fn reshape(&self, a: &AShare, shape: &[usize]) -> Result<AShare> {
+        Ok(a.reshape(shape)?)
+    }
+
+    fn permute(&self, a: &AShare, axes: &[usize]) -> Result<AShare> {
+        Ok(a.permute(axes)?)
+    }
+
+    fn concat(&self, parts: &[&AShare], axis: usize) -> Result<AShare> {
+        Ok(AShare::concat(parts, axis)?)
+    }
+
+    fn slice(&self, a: &AShare, axis: usize, start: usize, end: usize) -> Result<AShare> {
+        Ok(a.slice(axis, start, end, 1)?)
+    }
+
+    fn pad2d(&self, a: &AShare, pad: (usize, usize), crop: bool) -> Result<AShare> {
+        let nd = a.ndim_checked("pad2d")?;
+        if crop {
+            let (h, w) = (a.shape()[nd - 2], a.shape()[nd - 1]);
+            if 2 * pad.0 > h || 2 * pad.1 > w {
+                return Err(invalid("pad2d", format!("cannot crop {pad:?} from {:?}", a.shape())));
+            }
+            let rows = a.slice(nd - 2, pad.0, h - pad.0, 1)?;
+            Ok(rows.slice(nd - 1, pad.1, w - pad.1, 1)?)
+        } else {
+            let mut pads = vec![(0, 0); nd];
+            pads[nd - 2] = (pad.0, pad.0);
+            pads[nd - 1] = (pad.1, pad.1);
+            Ok(a.pad(&pads, 0.0)?)
+        }
+    }
+
+    fn mul(&self, a: &AShare, b: &AShare) -> Result<AShare> {
+        Ok(a.mul(b)?)
+    }
+
+    fn square(&self, a: &AShare) -> Result<AShare> {
+        Ok(a.square()?)
+    }
+
+    fn matmul(&self, a: &AShare, b: &AShare) -> Result<AShare> {
+        Ok(a.matmul(b)?)
+    }
+
+    fn conv2d(&self, x: &AShare, w: &AShare, spec: &Conv2dSpec) -> Result<AShare> {
+        Ok(x.conv2d(w, spec)?)
+    }
+
+    fn conv2d_input_grad(
+        &self,
+        grad: &AShare,
+        w: &AShare,
+        input_shape: &[usize],
+        spec: &Conv2dSpec,
+    ) -> Result<AShare> {
+        Ok(grad.conv2d_input_grad(w, input_shape, spec)?)
+    }
+
+    fn conv2d_weight_grad(
+        &self,
+        x: &AShare,
+        grad: &AShare,
+        weight_shape: &[usize],
+        spec: &Conv2dSpec,
+    ) -> Result<AShare> {
+        Ok(x.conv2d_weight_grad(grad, weight_shape, spec)?)
+    }
+
+    fn relu_with_grad(&self, a: &AShare) -> Result<(AShare, AShare)> {
+        Ok(a.relu_with_grad()?)
+    }
+
+    /// `clamp = a + relu(lo - a) - relu(a - hi)` with both ReLUs in one batched circuit;
+    /// their masks are `[a <= lo]` and `[a >= hi]`, so `1 - both` is `[lo < a < hi]`.
+    fn clamp_with_grad(&self, a: &AShare, lo: f64, hi: f64) -> Result<(AShare, AShare)> {
+        if lo.is_nan() || hi.is_nan() || lo > hi {
+            return Err(invalid("clamp", format!("bounds [{lo}, {hi}]")));
+        }
+        let flat = a.flatten();
+        let n = flat.len();
+        let below = flat.neg().add_scalar(lo)?;
+        let above = flat.add_scalar(-hi)?;
+        let (r, m) = AShare::concat(&[&below, &above], 0)?.relu_with_grad()?;
+        let (r_lo, r_hi) = (r.slice(0, 0, n, 1)?, r.slice(0, n, 2 * n, 1)?);
+        let (m_lo, m_hi) = (m.slice(0, 0, n, 1)?, m.slice(0, n, 2 * n, 1)?);
+        let out = flat.add(&r_lo)?.sub(&r_hi)?.reshape(a.shape())?;
+        let mask = m_lo.add(&m_hi)?.neg().add_scalar(1.0)?.reshape(a.shape())?;
+        Ok((out, mask))
+    }
+
+    fn sign(&self, a: &AShare) -> Result<AShare> {
+        Ok(a.sign()?)
+    }
+
+    fn abs(&self, a: &AShare) -> Result<AShare> {
+        Ok(a.abs()?)
+    }
+
+    fn max(&self, a: &AShare, axis: usize, keepdim: bool) -> Result<AShare> {
+        Ok(a.max(axis, keepdim)?)
+    }
+
+    fn argmax_onehot(&self, a: &AShare, axis: usize) -> Result<AShare> {
+        Ok(a.argmax(axis)?)
+    }
+
+    fn max_pool2d(&self, x: &AShare, spec: &Pool2dSpec) -> Result<(AShare, AShare)> {
+        Ok(x.max_pool2d(spec)?)
+    }
+
+    fn max_pool2d_backward(
+        &self,
+        grad: &AShare,
+        onehot: &AShare,
+        input_shape: &[usize],
+        spec: &Pool2dSpec,
+    ) -> Result<AShare> {
+        Ok(AShare::max_pool2d_backward(grad, onehot, input_shape, spec)?)
+    }
+
+    fn avg_pool2d(&self, x: &AShare, spec: &Pool2dSpec) -> Result<AShare> {
+        Ok(x.avg_pool2d(spec)?)
+    }
+
+    /// Divides the (smaller) pooled gradient by the window size first, then scatters it
+    /// back over each window locally: one truncation round, as the forward pass.
+    fn avg_pool2d_backward(
+        &self,
+        grad: &AShare,
+        input_shape: &[usize],
+        spec: &Pool2dSpec,
+    ) -> Result<AShare> {
+        let k = (spec.kernel.0 * spec.kernel.1) as u64;
+        let scaled = grad.div_int(k)?;
+        let words = crate::window::scatter_windows(
+            scaled.share_tensor().as_array(),
+            input_shape,
+            spec,
+            u64::wrapping_add,
+        )?;
+        Ok(self.wrap(RingTensor::from_array(words)))
+    }
+
+    fn exp(&self, a: &AShare) -> Result<AShare> {
+        Ok(a.exp()?)
+    }
+
+    fn log(&self, a: &AShare) -> Result<AShare> {
+        Ok(a.log()?)
+    }
+
+    fn reciprocal(&self, a: &AShare) -> Result<AShare> {
+        Ok(a.reciprocal()?)
+    }
+
+    fn sqrt(&self, a: &AShare) -> Result<AShare> {
+        Ok(a.sqrt()?)
+    }
+
+    fn inv_sqrt(&self, a: &AShare) -> Result<AShare> {
+        Ok(a.inv_sqrt()?)
+    }
+
+    fn sigmoid(&self, a: &AShare) -> Result<AShare> {
+        Ok(a.sigmoid()?)
+    }
+
+    fn tanh(&self, a: &AShare) -> Result<AShare> {
+        Ok(a.tanh()?)
+    }
+
+    fn softmax(&self, a: &AShare, axis: usize) -> Result<AShare> {
+        Ok(a.softmax(axis)?)
+    }
+
+    fn log_softmax(&self, a: &AShare, axis: usize) -> Result<AShare> {
+        Ok(a.log_softmax(axis)?)
+    }
+}
+
+/// Checks that a tensor has at least two axes.
+trait Ndim2 {
+    fn ndim_checked(&self, op: &'static str) -> Result<usize>;
+}
+
+impl Ndim2 for AShare {
+    fn ndim_checked(&self, op: &'static str) -> Result<usize> {
+        let nd = self.shape().len();
+        if nd < 2 {
+            return Err(invalid(
+                op,
+                format!("needs two spatial axes, got shape {:?}", self.shape()),
+            ));
+        }
+        Ok(nd)
+    }
+}

@@ -1,0 +1,101 @@
+//! Seeded weight initialisation, as PyTorch does it: the owner draws the values from the
+//! AES-CTR generator seeded by a public seed, and shares them. Building the same model on
+//! the plain backend with the same seed gives the same initial weights, which is how a
+//! private run is compared with a plain one.
+
+use cloak_autograd::{Backend, Var};
+use cloak_prg::{Prg, Seed};
+use ndarray::ArrayD;
+
+use crate::error::{Result, invalid};
+
+/// Draws and shares initial parameters. Only the owner draws; the seed matters only there.
+#[derive(Debug)]
+pub struct Init<B: Backend> {
+    backend: B,
+    owner: usize,
+    prg: Prg,
+}
+
+impl<B: Backend> Init<B> {
+    /// Parameters owned by `owner`, drawn from `seed`.
+    #[must_use]
+    pub fn new(backend: &B, owner: usize, seed: u64) -> Self {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&seed.to_le_bytes());
+        let prg = Prg::new(&Seed::from_bytes(bytes).derive_indexed("cloak-nn/init", 0));
+        // The plain backend has one party: whoever owns the weights, it holds them.
+        let owner = if backend.parties() == 1 { 0 } else { owner };
+        Self { backend: backend.clone(), owner, prg }
+    }
+
+    /// The backend parameters are made in.
+    #[must_use]
+    pub fn backend(&self) -> &B {
+        &self.backend
+    }
+
+    /// Uniform values in `[-bound, bound)`: 53 random bits per value.
+    fn uniform(&mut self, shape: &[usize], bound: f64) -> ArrayD<f64> {
+        let n: usize = shape.iter().product();
+        let mut words = vec![0u64; n];
+        self.prg.fill_u64(&mut words);
+        let values = words
+            .into_iter()
+            .map(|w| ((w >> 11) as f64 * (-53f64).exp2() * 2.0 - 1.0) * bound)
+            .collect();
+        ArrayD::from_shape_vec(shape, values).unwrap_or_else(|_| ArrayD::zeros(shape))
+    }
+
+    /// A trained parameter of `shape` drawn uniformly from `[-bound, bound)` at the owner.
+    ///
+    /// # Errors
+    /// A non-finite or negative bound; the backend's errors.
+    pub fn uniform_param(&mut self, shape: &[usize], bound: f64) -> Result<Var<B>> {
+        if !bound.is_finite() || bound < 0.0 {
+            return Err(invalid("init", format!("bound {bound}")));
+        }
+        let value = self.is_owner().then(|| self.uniform(shape, bound));
+        self.param_from(shape, value.as_ref())
+    }
+
+    /// PyTorch's default for Linear and Conv weights and biases: Kaiming uniform with
+    /// `a = sqrt(5)`, which is `U(-1/sqrt(fan_in), 1/sqrt(fan_in))`.
+    ///
+    /// # Errors
+    /// A zero `fan_in`; the backend's errors.
+    pub fn kaiming_uniform(&mut self, shape: &[usize], fan_in: usize) -> Result<Var<B>> {
+        if fan_in == 0 {
+            return Err(invalid("kaiming_uniform", "fan_in of 0"));
+        }
+        self.uniform_param(shape, 1.0 / (fan_in as f64).sqrt())
+    }
+
+    /// A trained parameter filled with `value` (BatchNorm's weight and bias).
+    ///
+    /// # Errors
+    /// The backend's errors.
+    pub fn constant_param(&mut self, shape: &[usize], value: f64) -> Result<Var<B>> {
+        let value = self.is_owner().then(|| ArrayD::from_elem(shape, value));
+        self.param_from(shape, value.as_ref())
+    }
+
+    /// A buffer (not trained) filled with `value`, public: running statistics start at
+    /// known constants.
+    ///
+    /// # Errors
+    /// The backend's errors.
+    pub fn buffer(&mut self, shape: &[usize], value: f64) -> Result<Var<B>> {
+        let t = self.backend.public(&ArrayD::from_elem(shape, value))?;
+        Ok(Var::leaf(&self.backend, t, false))
+    }
+
+    fn is_owner(&self) -> bool {
+        self.backend.rank() == self.owner
+    }
+
+    fn param_from(&mut self, shape: &[usize], value: Option<&ArrayD<f64>>) -> Result<Var<B>> {
+        let t = self.backend.input(self.owner, value, shape)?;
+        Ok(Var::leaf(&self.backend, t, true))
+    }
+}

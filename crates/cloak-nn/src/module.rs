@@ -1,0 +1,159 @@
+//! The [`Module`] trait: a forward pass plus named parameters and buffers, and what every
+//! module gets from that ([`ModuleExt`]): parameter lists, train/eval mode, sharing weights
+//! from their owner, revealing them to one party, zeroing gradients.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+
+use cloak_autograd::{Backend, Var};
+use ndarray::ArrayD;
+
+use crate::error::{NnError, Result};
+
+/// Plain weights by name (`"0.weight"`, `"1.running_mean"`), as PyTorch's `state_dict`.
+pub type StateDict = BTreeMap<String, ArrayD<f64>>;
+
+/// Whether a visited tensor is trained or only carried (running statistics).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TensorKind {
+    /// A trained parameter (requires grad).
+    Parameter,
+    /// A buffer: state that is saved and loaded but not trained.
+    Buffer,
+}
+
+/// A layer or a model over backend `B`. Forward takes `&self`: state that changes as a
+/// model runs (running statistics, the train/eval flag) lives in interior cells, so a
+/// model can be shared by reference between the forward pass and the optimizer.
+pub trait Module<B: Backend>: Debug {
+    /// The forward pass.
+    ///
+    /// # Errors
+    /// Shapes that do not fit, or the backend's protocol errors.
+    fn forward(&self, x: &Var<B>) -> Result<Var<B>>;
+
+    /// Calls `f` with the name (prefixed) and tensor of every parameter and buffer, in a
+    /// fixed order that every party sees alike.
+    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Var<B>, TensorKind)) {}
+
+    /// Switches training-only behaviour (batch statistics, dropout) on or off.
+    fn set_training(&self, _training: bool) {}
+}
+
+/// Joins a container's prefix and a child's name.
+#[must_use]
+pub fn join(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() { name.to_string() } else { format!("{prefix}.{name}") }
+}
+
+/// What every [`Module`] can do, from `visit` and `set_training`.
+pub trait ModuleExt<B: Backend>: Module<B> {
+    /// Parameters with their names.
+    fn named_parameters(&self) -> Vec<(String, Var<B>)> {
+        let mut out = Vec::new();
+        self.visit("", &mut |name, v, kind| {
+            if kind == TensorKind::Parameter {
+                out.push((name.to_string(), v.clone()));
+            }
+        });
+        out
+    }
+
+    /// Parameters, for an optimizer.
+    fn parameters(&self) -> Vec<Var<B>> {
+        self.named_parameters().into_iter().map(|(_, v)| v).collect()
+    }
+
+    /// Parameters and buffers with their names and kinds.
+    fn named_tensors(&self) -> Vec<(String, Var<B>, TensorKind)> {
+        let mut out = Vec::new();
+        self.visit("", &mut |name, v, kind| out.push((name.to_string(), v.clone(), kind)));
+        out
+    }
+
+    /// The number of trained scalars.
+    fn parameter_count(&self) -> usize {
+        self.parameters().iter().map(Var::numel).sum()
+    }
+
+    /// Training mode: batch statistics, dropout on.
+    fn train(&self) {
+        self.set_training(true);
+    }
+
+    /// Evaluation mode: running statistics, dropout off.
+    fn eval(&self) {
+        self.set_training(false);
+    }
+
+    /// Clears every parameter's gradient.
+    fn zero_grad(&self) {
+        for p in self.parameters() {
+            p.zero_grad();
+        }
+    }
+
+    /// Replaces every parameter and buffer with the weights `owner` holds: the owner passes
+    /// its state, the other parties `None`. With the secure backend the owner's values are
+    /// secret-shared (no one else learns them); with the plain backend they are copied.
+    ///
+    /// # Errors
+    /// At the owner, a missing or extra name, a shape mismatch or a non-finite value
+    /// ([`NnError::State`]); the backend's errors.
+    fn load_state(&self, owner: usize, state: Option<&StateDict>) -> Result<()> {
+        let tensors = self.named_tensors();
+        if let Some(state) = state {
+            for name in state.keys() {
+                if !tensors.iter().any(|(n, _, _)| n == name) {
+                    return Err(NnError::State {
+                        name: name.clone(),
+                        reason: "not in the model".into(),
+                    });
+                }
+            }
+        }
+        for (name, var, _) in &tensors {
+            let value = match state {
+                Some(s) => Some(s.get(name).ok_or_else(|| NnError::State {
+                    name: name.clone(),
+                    reason: "missing from the state".into(),
+                })?),
+                None => None,
+            };
+            let shape = var.shape();
+            if let Some(v) = value
+                && v.shape() != shape.as_slice()
+            {
+                return Err(NnError::State {
+                    name: name.clone(),
+                    reason: format!("shape {:?}, the model has {shape:?}", v.shape()),
+                });
+            }
+            let backend = var.backend();
+            let owner = if backend.parties() == 1 { 0 } else { owner };
+            var.set_value(backend.input(owner, value, &shape)?)?;
+        }
+        Ok(())
+    }
+
+    /// Opens every parameter and buffer to `party` only: `Some(state)` there, `None` at the
+    /// other parties (and everywhere for a model without tensors). Nothing is revealed to
+    /// anyone else.
+    ///
+    /// # Errors
+    /// The backend's errors (`party` not a party, a peer failing).
+    fn reveal_state_to(&self, party: usize) -> Result<Option<StateDict>> {
+        let mut state = StateDict::new();
+        let mut mine = false;
+        for (name, var, _) in self.named_tensors() {
+            let backend = var.backend();
+            if let Some(v) = backend.reveal_to(&var.value(), party)? {
+                mine = true;
+                state.insert(name, v);
+            }
+        }
+        Ok(mine.then_some(state))
+    }
+}
+
+impl<B: Backend, M: Module<B> + ?Sized> ModuleExt<B> for M {}
