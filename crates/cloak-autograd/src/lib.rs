@@ -15,14 +15,17 @@
 //! backward pass that uses it, and a second one is a typed error.
 //!
 //! ```
-//! use cloak_autograd::{Backend, Plain, Var};
+//! use cloak_autograd::{Plain, Var};
 //! use ndarray::array;
 //!
 //! let w = Var::leaf(&Plain, array![[1.0, 2.0], [3.0, 4.0]].into_dyn(), true);
 //! let x = Var::constant(&Plain, array![[1.0], [-1.0]].into_dyn());
-//! let loss = w.matmul(&x)?.relu()?.sum_all()?; // relu([-1, -1]) = 0 ... one row passes
+//! // w x = [-1, -1]^T: the second row of w is shifted so that its unit passes ReLU.
+//! let shift = Var::constant(&Plain, array![[0.0], [2.0]].into_dyn());
+//! let loss = w.matmul(&x)?.add(&shift)?.relu()?.sum_all()?;
 //! loss.backward()?;
-//! assert_eq!(w.grad()?.shape(), &[2, 2]);
+//! // d loss / d w = [relu'(-1) x^T; relu'(1) x^T] = [[0, 0], [1, -1]].
+//! assert_eq!(w.grad()?, array![[0.0, 0.0], [1.0, -1.0]].into_dyn());
 //! # Ok::<(), cloak_autograd::AutogradError>(())
 //! ```
 

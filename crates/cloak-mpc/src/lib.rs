@@ -63,9 +63,3 @@ pub use launch::{PartyOutcomes, run_local};
 pub use pool::Pool2dSpec;
 pub use reduce::MaxMethod;
 pub use session::Session;
-
-/// Compiles and runs the Rust examples of the workspace README as doctests, so that they
-/// cannot go stale.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeExamples;
