@@ -33,6 +33,8 @@ struct Node<B: Backend> {
     op: &'static str,
     /// `true` for a node made by an operation (it had a backward rule, even once freed).
     is_op: bool,
+    /// Bumped by every `set_value`, so that values derived from a leaf can be cached.
+    version: Cell<u64>,
     grad_fn: RefCell<Option<GradFn<B>>>,
     grad: RefCell<Option<B::Tensor>>,
 }
@@ -129,6 +131,7 @@ impl<B: Backend> Var<B> {
                 requires_grad,
                 op,
                 is_op,
+                version: Cell::new(0),
                 grad_fn: RefCell::new(grad_fn),
                 grad: RefCell::new(None),
             }),
@@ -288,7 +291,15 @@ impl<B: Backend> Var<B> {
     pub fn set_value(&self, value: B::Tensor) -> Result<()> {
         self.check_leaf("set_value", &value)?;
         *self.node.value.borrow_mut() = value;
+        self.node.version.set(self.node.version.get() + 1);
         Ok(())
+    }
+
+    /// How many times [`set_value`](Self::set_value) has replaced this leaf's value: a
+    /// cache of something computed from the value is valid while this is unchanged.
+    #[must_use]
+    pub fn version(&self) -> u64 {
+        self.node.version.get()
     }
 
     fn check_leaf(&self, op: &'static str, t: &B::Tensor) -> Result<()> {

@@ -264,3 +264,27 @@ fn bad_inputs_are_typed_errors() {
         Ok(())
     });
 }
+
+#[test]
+fn batchnorm_eval_follows_statistics_loaded_after_a_cached_forward() {
+    let x = Lcg(9).array(&[3, 2], -1.0, 1.0);
+    let (first, second) = plain(|b| {
+        let bn = BatchNorm::new(&mut Init::new(b, 0, 0), 2)?;
+        bn.eval();
+        let xv = Var::constant(b, x.clone());
+        let first = cloak_autograd::no_grad(|| bn.forward(&xv))?.value();
+        let mut state = cloak_nn::StateDict::new();
+        for (name, v, _) in bn.named_tensors() {
+            state.insert(name, v.value());
+        }
+        state.insert("running_var".into(), ndarray::array![4.0, 0.25].into_dyn());
+        bn.load_state(0, Some(&state))?;
+        Ok((first, cloak_autograd::no_grad(|| bn.forward(&xv))?.value()))
+    });
+    for r in 0..3 {
+        for (c, var) in [4.0, 0.25].into_iter().enumerate() {
+            assert!((first[[r, c]] - x[[r, c]] / (1.0f64 + 1e-5).sqrt()).abs() < 1e-9);
+            assert!((second[[r, c]] - x[[r, c]] / (var + 1e-5f64).sqrt()).abs() < 1e-9);
+        }
+    }
+}

@@ -1,13 +1,16 @@
 //! Batch normalisation over the channel axis (axis 1) of `[N, C]`, `[N, C, L]` or
 //! `[N, C, H, W]` inputs: PyTorch's BatchNorm1d and BatchNorm2d in one type.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 
 use cloak_autograd::{Backend, Var, no_grad};
 
 use crate::error::{Result, invalid};
 use crate::init::Init;
 use crate::module::{Module, TensorKind, join};
+
+/// Versions of (weight, bias, running mean, running variance), and the scale and shift.
+type Folded<B> = ([u64; 4], Var<B>, Var<B>);
 
 /// Batch normalisation. In training the batch's mean and biased variance normalise, and
 /// the running statistics move by `momentum` (the variance unbiased, as PyTorch does); in
@@ -29,6 +32,10 @@ pub struct BatchNorm<B: Backend> {
     eps: f64,
     momentum: f64,
     training: Cell<bool>,
+    /// Evaluation's per-channel scale and shift, and the versions of the four tensors they
+    /// were computed from: recomputed only when a tensor changes, so repeated inference
+    /// pays the inverse square root once.
+    folded: RefCell<Option<Folded<B>>>,
 }
 
 impl<B: Backend> BatchNorm<B> {
@@ -66,6 +73,7 @@ impl<B: Backend> BatchNorm<B> {
             eps,
             momentum,
             training: Cell::new(true),
+            folded: RefCell::new(None),
         })
     }
 
@@ -83,6 +91,36 @@ impl<B: Backend> BatchNorm<B> {
         let mut bshape = vec![1; shape.len()];
         bshape[1] = c;
         Ok(bshape)
+    }
+}
+
+impl<B: Backend> BatchNorm<B> {
+    /// `weight / sqrt(running_var + eps)` and `bias - running_mean * scale`, shaped for
+    /// broadcasting. Cached while the four tensors keep their versions, and while no graph
+    /// is being recorded (so that gradients reach the weight and bias when one is).
+    fn folded(&self, bshape: &[usize]) -> Result<(Var<B>, Var<B>)> {
+        let versions = [
+            self.weight.version(),
+            self.bias.version(),
+            self.running_mean.version(),
+            self.running_var.version(),
+        ];
+        let recording = cloak_autograd::is_grad_enabled()
+            && (self.weight.requires_grad() || self.bias.requires_grad());
+        if !recording
+            && let Some((v, scale, shift)) = self.folded.borrow().as_ref()
+            && *v == versions
+            && scale.shape() == bshape
+        {
+            return Ok((scale.clone(), shift.clone()));
+        }
+        let scale = self.running_var.add_scalar(self.eps)?.inv_sqrt()?.mul(&self.weight)?;
+        let shift = self.bias.sub(&self.running_mean.mul(&scale)?)?;
+        let (scale, shift) = (scale.reshape(bshape)?, shift.reshape(bshape)?);
+        if !recording {
+            *self.folded.borrow_mut() = Some((versions, scale.clone(), shift.clone()));
+        }
+        Ok((scale, shift))
     }
 }
 
@@ -129,9 +167,8 @@ impl<B: Backend> Module<B> for BatchNorm<B> {
             })?;
             Ok(y)
         } else {
-            let scale = self.running_var.add_scalar(self.eps)?.inv_sqrt()?.mul(&self.weight)?;
-            let shift = self.bias.sub(&self.running_mean.mul(&scale)?)?;
-            x.mul(&scale.reshape(&bshape)?)?.add(&shift.reshape(&bshape)?).map_err(Into::into)
+            let (scale, shift) = self.folded(&bshape)?;
+            x.mul(&scale)?.add(&shift).map_err(Into::into)
         }
     }
 
