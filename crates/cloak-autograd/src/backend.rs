@@ -193,4 +193,13 @@ pub trait Backend: Clone + Debug + 'static {
     fn softmax(&self, a: &Self::Tensor, axis: usize) -> Result<Self::Tensor>;
     /// `log_softmax` along `axis`.
     fn log_softmax(&self, a: &Self::Tensor, axis: usize) -> Result<Self::Tensor>;
+    /// `softmax` and `log_softmax` along `axis` together (a backend may share work between
+    /// them, as the secure one does).
+    fn softmax_and_log_softmax(
+        &self,
+        a: &Self::Tensor,
+        axis: usize,
+    ) -> Result<(Self::Tensor, Self::Tensor)> {
+        Ok((self.softmax(a, axis)?, self.log_softmax(a, axis)?))
+    }
 }

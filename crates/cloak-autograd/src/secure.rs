@@ -306,6 +306,10 @@ impl Backend for Secure {
     fn log_softmax(&self, a: &AShare, axis: usize) -> Result<AShare> {
         Ok(a.log_softmax(axis)?)
     }
+
+    fn softmax_and_log_softmax(&self, a: &AShare, axis: usize) -> Result<(AShare, AShare)> {
+        Ok(a.softmax_and_log_softmax(axis)?)
+    }
 }
 
 /// Checks that a tensor has at least two axes.

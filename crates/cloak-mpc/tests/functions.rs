@@ -441,9 +441,15 @@ fn softmax_and_log_softmax_match_f64_along_each_axis_and_with_large_gaps() {
         for axis in [0usize, 1] {
             let out = run(parties, &SessionConfig::default(), |s| {
                 let xs = share0(s, &x)?;
-                Ok((xs.softmax(axis)?.reveal()?, xs.log_softmax(axis)?.reveal()?))
+                let (both_sm, both_lsm) = xs.softmax_and_log_softmax(axis)?;
+                Ok((
+                    xs.softmax(axis)?.reveal()?,
+                    xs.log_softmax(axis)?.reveal()?,
+                    both_sm.reveal()?,
+                    both_lsm.reveal()?,
+                ))
             });
-            let (sm, lsm) = &out[0];
+            let (sm, lsm, both_sm, both_lsm) = &out[0];
             let lanes: Vec<Vec<f64>> = if axis == 1 {
                 x.rows().into_iter().map(|r| r.to_vec()).collect()
             } else {
@@ -456,6 +462,9 @@ fn softmax_and_log_softmax_match_f64_along_each_axis_and_with_large_gaps() {
                     let g = sm[&idx[..]];
                     // Probabilities: a few units from exp and the reciprocal (1.2e-5 relative).
                     assert!((g - w).abs() <= 1e-4, "softmax axis {axis} {idx:?}: {g} vs {w}");
+                    // Together, the reciprocal is exp(-log sum): exp's 4e-4 relative more.
+                    let gb = both_sm[&idx[..]];
+                    assert!((gb - w).abs() <= 1e-4 + 4e-4 * w, "softmax together {idx:?}: {gb}");
                     let lw = w.ln().max(-1e4);
                     let lx = x[&idx[..]];
                     let m = lanes[i].iter().copied().fold(f64::NEG_INFINITY, f64::max);
@@ -467,6 +476,8 @@ fn softmax_and_log_softmax_match_f64_along_each_axis_and_with_large_gaps() {
                         (lg - lwant).abs() <= 2e-4,
                         "log_softmax axis {axis} {idx:?}: {lg} vs {lwant} ({lw})"
                     );
+                    let lb = both_lsm[&idx[..]];
+                    assert!((lb - lwant).abs() <= 2e-4, "log_softmax together {idx:?}: {lb}");
                 }
             }
         }
@@ -644,6 +655,10 @@ fn rounds_are_as_documented_and_fewer_than_cryptens() {
     // softmax over rows of 8: max (3 levels of 8 rounds), clamp 8, exp 7, reciprocal 20,
     // product 1.
     assert_eq!(rounds_of(2, &cfg, "softmax", |x| x.softmax(1), &m), 3 * 8 + 8 + 7 + 20 + 1);
+    // Both together: the same, then log 18, exp 7 (for the reciprocal) and the product,
+    // where the two calls take 60 + 59.
+    let both = |x: &AShare| x.softmax_and_log_softmax(1).map(|(s, _)| s);
+    assert_eq!(rounds_of(2, &cfg, "softmax", both, &m), 3 * 8 + 8 + 7 + 18 + 7 + 1);
     // CrypTen's exp with CrypTen's config: its 8 squarings.
     let crypten = SessionConfig { functions: FunctionConfig::crypten(), ..Default::default() };
     assert_eq!(rounds_of(2, &crypten, "exp", AShare::exp, &x), 8);

@@ -53,12 +53,24 @@ pub fn cross_entropy<B: Backend>(logits: &Var<B>, target: &Var<B>) -> Result<Var
     let n = shape[0] as f64;
     let b = logits.backend();
     let (x, t) = (logits.value(), target.value());
-    let log_p = b.log_softmax(&x, 1)?;
+    // The backward pass needs softmax(x): compute it with log_softmax when a graph is being
+    // recorded (sharing the maximum and the exponentials), else only log_softmax.
+    let recording =
+        cloak_autograd::is_grad_enabled() && (logits.requires_grad() || target.requires_grad());
+    let (probs, log_p) = if recording {
+        let (p, l) = b.softmax_and_log_softmax(&x, 1)?;
+        (Some(p), l)
+    } else {
+        (None, b.log_softmax(&x, 1)?)
+    };
     let total = b.sum(&b.reshape(&b.mul(&t, &log_p)?, &[shape[0] * shape[1]])?, 0, true)?;
     let loss = b.mul_scalar(&total, -1.0 / n)?;
     let need_target = target.requires_grad();
     Ok(Var::from_op("cross_entropy", loss, &[logits, target], move |b, g| {
-        let probs = b.softmax(&x, 1)?;
+        let probs = match probs {
+            Some(p) => p,
+            None => b.softmax(&x, 1)?,
+        };
         let scale = b.broadcast_to(&b.reshape(g, &[1, 1])?, &B::shape(&x))?;
         let gx = b.mul(&b.mul_scalar(&b.sub(&probs, &t)?, 1.0 / n)?, &scale)?;
         let gt =

@@ -46,6 +46,31 @@ impl AShare {
         })
     }
 
+    /// `softmax` and `log_softmax` along `axis` together, for a cross-entropy that needs the
+    /// first for its gradient and the second for its value: the maximum and the
+    /// exponentials are computed once, and with Cloak's `exp` the reciprocal of the sum is
+    /// `exp(-log(sum))` (the log is needed anyway; `-log(sum)` lies in `[-ln n, 0]`, inside
+    /// `exp`'s domain for `n < 8.8e6`), 7 rounds where a reciprocal takes 20. For 64x10
+    /// this is about half the rounds of the two calls.
+    ///
+    /// # Errors
+    /// As [`softmax`](Self::softmax).
+    pub fn softmax_and_log_softmax(&self, axis: usize) -> Result<(AShare, AShare)> {
+        let session = self.session().clone();
+        session.scoped("softmax", || {
+            let (z, e) = self.shifted_exp(axis)?;
+            let sum = e.sum(axis, true)?;
+            let log = sum.unary("log_softmax", |s, x| s.log_fx(&x))?;
+            let inv = match self.session().config().functions.exp {
+                ExpMethod::Squaring { degree, .. } if (e.shape()[axis] as f64) < 8.8e6 => {
+                    log.neg().unary("exp", |s, x: Fx| s.exp_squaring(&x, CLAMP_LOG2, degree))?
+                }
+                _ => sum.unary("softmax", |s, x| s.reciprocal_signed(&x, true))?,
+            };
+            Ok((e.mul(&inv)?, z.sub(&log)?))
+        })
+    }
+
     /// `z = x - max(x)` along `axis`, and `exp(z)` (clamped as the module says).
     fn shifted_exp(&self, axis: usize) -> Result<(AShare, AShare)> {
         let max = self.max(axis, true)?;
