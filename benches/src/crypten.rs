@@ -116,3 +116,37 @@ pub const SOFTMAX_1000X100: Baseline = Baseline {
     bytes_mib: 141.37,
     max_abs_err: 0.00539,
 };
+/// LeNet-5 inference on one 1x28x28 standard normal image.
+pub const LENET_B1: Baseline = Baseline {
+    max_rel_err: None,
+    median_s: 0.3924,
+    rounds: 133,
+    bytes_mib: 9.10,
+    max_abs_err: 2.94e-05,
+};
+/// LeNet-5 inference on a batch of 64 1x28x28 standard normal images.
+pub const LENET_B64: Baseline = Baseline {
+    max_rel_err: None,
+    median_s: 2.0585,
+    rounds: 133,
+    bytes_mib: 540.07,
+    max_abs_err: 5.03e-05,
+};
+/// torchvision ResNet-18 (10 classes, BatchNorm randomised and calibrated, eval mode)
+/// inference on one 3x32x32 standard normal image.
+pub const RESNET18_32: Baseline = Baseline {
+    max_rel_err: None,
+    median_s: 2.4212,
+    rounds: 611,
+    bytes_mib: 247.69,
+    max_abs_err: 0.00306,
+};
+/// One SGD step (lr 0.1, cross-entropy on one-hot labels) of an MLP 784-128-10 on a batch
+/// of 64; the error is of the updated parameters.
+pub const MLP_TRAIN_B64: Baseline = Baseline {
+    max_rel_err: None,
+    median_s: 0.5265,
+    rounds: 148,
+    bytes_mib: 10.79,
+    max_abs_err: 0.000149,
+};

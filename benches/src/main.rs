@@ -7,6 +7,7 @@ mod crypten;
 mod harness;
 mod limits;
 mod mpc;
+mod nn;
 mod prg;
 mod ring;
 
@@ -46,8 +47,13 @@ fn main() -> ExitCode {
     // Large tensors are allocated and freed per protocol step: keep the memory in the process
     // (see cloak_ring::memory), as a deployment would.
     let retained = cloak_ring::memory::retain_freed_memory();
-    let suites: [Suite; 4] =
-        [("ring", ring::rows), ("prg", prg::rows), ("comm", comm::rows), ("mpc", mpc::rows)];
+    let suites: [Suite; 5] = [
+        ("ring", ring::rows),
+        ("prg", prg::rows),
+        ("comm", comm::rows),
+        ("mpc", mpc::rows),
+        ("nn", nn::rows),
+    ];
     println!(
         "Cloak benchmarks: {} CPU thread(s) in the rayon pool, freed memory {}{}\n",
         rayon::current_num_threads(),

@@ -36,7 +36,7 @@ struct Case {
 
 /// How a case's inputs are drawn (as the baseline drew them).
 #[derive(Clone, Copy)]
-enum Input {
+pub(crate) enum Input {
     /// Uniform in `[lo, hi)`.
     Uniform(f64, f64),
     /// Standard normal.
@@ -44,7 +44,7 @@ enum Input {
 }
 
 /// Deterministic inputs in `[lo, hi)` (bench data, not shares).
-fn uniform(shape: &[usize], seed: u64, lo: f64, hi: f64) -> ArrayD<f64> {
+pub(crate) fn uniform(shape: &[usize], seed: u64, lo: f64, hi: f64) -> ArrayD<f64> {
     let n: usize = shape.iter().product();
     let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let v = (0..n)
@@ -58,7 +58,7 @@ fn uniform(shape: &[usize], seed: u64, lo: f64, hi: f64) -> ArrayD<f64> {
     ArrayD::from_shape_vec(IxDyn(shape), v).expect("length matches shape")
 }
 
-fn inputs(shape: &[usize], seed: u64, input: Input) -> ArrayD<f64> {
+pub(crate) fn inputs(shape: &[usize], seed: u64, input: Input) -> ArrayD<f64> {
     match input {
         Input::Uniform(lo, hi) => uniform(shape, seed, lo, hi),
         Input::Normal => {
@@ -323,7 +323,7 @@ fn run_case(case: &Case, reps: usize) -> Result<(Vec<PartyRun>, ArrayD<f64>), St
     Ok((runs, want))
 }
 
-fn median(mut v: Vec<Duration>) -> Duration {
+pub(crate) fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
     v.get(v.len() / 2).copied().unwrap_or_default()
 }
