@@ -206,6 +206,11 @@ impl Backend for Secure {
         if lo.is_nan() || hi.is_nan() || lo > hi {
             return Err(invalid("clamp", format!("bounds [{lo}, {hi}]")));
         }
+        if lo == hi {
+            // A constant: no gradient anywhere.
+            let zeros = AShare::zeros(&self.session, a.shape());
+            return Ok((zeros.add_scalar(lo)?, zeros));
+        }
         let flat = a.flatten();
         let n = flat.len();
         let below = flat.neg().add_scalar(lo)?;

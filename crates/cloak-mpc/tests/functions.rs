@@ -751,3 +751,34 @@ fn other_precisions() {
     assert_eq!((report[0].op, report[0].outside), ("reciprocal", 1));
     assert!((r[1] - 500.0).abs() < 0.05 && (r[2] - 1.0 / 3.0).abs() < 1e-5, "{r:?}");
 }
+
+#[test]
+fn small_public_scalars_keep_their_precision() {
+    // 1e-6 and 1/200000 are below one unit at 16 bits; they are encoded with extra bits, to
+    // f significant bits, so a product is off by at most |x c| 2^-f (the scalar's rounding)
+    // plus a unit or two of truncation (rather than being 0).
+    let x = grid(&arr(&[4], vec![1000.0, -3000.5, 20000.25, 7.0]));
+    for parties in [2, 3] {
+        let out = run(parties, &SessionConfig::default(), |s| {
+            let xs = share0(s, &x)?;
+            Ok((
+                xs.mul_scalar(1e-6)?.reveal()?,
+                xs.mul_scalar(1.0 / 200_000.0)?.reveal()?,
+                xs.mul_scalar(0.3)?.reveal()?,
+            ))
+        });
+        let (a, b, c) = &out[0];
+        let unit = 2f64.powi(-16);
+        for i in 0..4 {
+            for (got, scalar) in [(a[i], 1e-6), (b[i], 1.0 / 200_000.0), (c[i], 0.3)] {
+                let want = x[i] * scalar;
+                let bound = want.abs() * unit + 2.0 * unit;
+                assert!(
+                    (got - want).abs() <= bound,
+                    "{parties}: x {} c {scalar}: {got} vs {want}",
+                    x[i]
+                );
+            }
+        }
+    }
+}

@@ -237,27 +237,39 @@ fn share_blocks<B: Backend>(
             format!("{} block sizes for {} parties", sizes.len(), backend.parties()),
         ));
     }
+    // Each party checks its own block, then all agree (one round) before anything is
+    // shared, so a refused block is an error at every party.
+    let rank = backend.rank();
+    let my_shape = if axis == 0 { [sizes[rank], other] } else { [other, sizes[rank]] };
+    let check = match local {
+        _ if sizes[rank] == 0 => Ok(None),
+        None => Err(invalid(
+            "share_blocks",
+            format!("party {rank} holds {} but passed none", sizes[rank]),
+        )),
+        Some(block) if block.shape() != my_shape => Err(invalid(
+            "share_blocks",
+            format!("block {:?}, expected {my_shape:?}", block.shape()),
+        )),
+        Some(block) if !block.iter().all(|v| v.is_finite()) => Err(invalid(
+            "share_blocks",
+            format!("party {rank}'s block has a value that is not finite"),
+        )),
+        Some(block) => Ok(Some(block.clone().into_dyn())),
+    };
+    let verdict = crate::agree::agree_all(backend, check.is_ok())?;
+    let mine = check?;
+    if let Some(p) = verdict.iter().position(|ok| !ok) {
+        return Err(invalid("share_blocks", format!("party {p} refused its block")));
+    }
     let mut parts = Vec::new();
     for (p, &size) in sizes.iter().enumerate() {
         if size == 0 {
             continue;
         }
         let shape = if axis == 0 { [size, other] } else { [other, size] };
-        let value = if p == backend.rank() {
-            let block = local.ok_or_else(|| {
-                invalid("share_blocks", format!("party {p} holds {size} but passed none"))
-            })?;
-            if block.shape() != shape {
-                return Err(invalid(
-                    "share_blocks",
-                    format!("block {:?}, expected {shape:?}", block.shape()),
-                ));
-            }
-            Some(block.clone().into_dyn())
-        } else {
-            None
-        };
-        parts.push(backend.input(p, value.as_ref(), &shape)?);
+        let value = if p == rank { mine.as_ref() } else { None };
+        parts.push(backend.input(p, value, &shape)?);
     }
     let refs: Vec<&B::Tensor> = parts.iter().collect();
     if refs.is_empty() {

@@ -1,7 +1,9 @@
 //! Seeded weight initialisation, as PyTorch does it: the owner draws the values from the
-//! AES-CTR generator seeded by a public seed, and shares them. Building the same model on
-//! the plain backend with the same seed gives the same initial weights, which is how a
-//! private run is compared with a plain one.
+//! AES-CTR generator and shares them. Only the owner draws, but anyone who knows the seed
+//! can recompute the initial weights: with [`Init::new`] and a seed every party knows, the
+//! initial weights are public (what a comparison with the same model in plain f64 needs,
+//! and what the examples and benchmarks do). [`Init::from_os_entropy`] keeps them the
+//! owner's secret: a fresh 128-bit seed that never leaves the owner.
 
 use cloak_autograd::{Backend, Var};
 use cloak_prg::{Prg, Seed};
@@ -18,12 +20,27 @@ pub struct Init<B: Backend> {
 }
 
 impl<B: Backend> Init<B> {
-    /// Parameters owned by `owner`, drawn from `seed`.
+    /// Parameters owned by `owner`, drawn from `seed` (public to whoever knows the seed).
     #[must_use]
     pub fn new(backend: &B, owner: usize, seed: u64) -> Self {
         let mut bytes = [0u8; 16];
         bytes[..8].copy_from_slice(&seed.to_le_bytes());
-        let prg = Prg::new(&Seed::from_bytes(bytes).derive_indexed("cloak-nn/init", 0));
+        Self::with_seed(backend, owner, &Seed::from_bytes(bytes))
+    }
+
+    /// Parameters owned by `owner`, drawn from a fresh seed of the operating system's
+    /// entropy at the owner: no other party can recompute them.
+    ///
+    /// # Errors
+    /// The operating system's generator failing.
+    pub fn from_os_entropy(backend: &B, owner: usize) -> Result<Self> {
+        let seed =
+            Seed::from_os_entropy().map_err(|e| invalid("Init::from_os_entropy", e.to_string()))?;
+        Ok(Self::with_seed(backend, owner, &seed))
+    }
+
+    fn with_seed(backend: &B, owner: usize, seed: &Seed) -> Self {
+        let prg = Prg::new(&seed.derive_indexed("cloak-nn/init", 0));
         // The plain backend has one party: whoever owns the weights, it holds them.
         let owner = if backend.parties() == 1 { 0 } else { owner };
         Self { backend: backend.clone(), owner, prg }

@@ -18,6 +18,7 @@
 //! - [`train`]: a training loop with a progress bar and a loss-curve plot.
 //! - [`models`]: LeNet, ResNet-18 and an MLP, as the benchmarks use them.
 
+mod agree;
 pub mod checkpoint;
 pub mod data;
 mod error;

@@ -39,8 +39,9 @@ pub fn l1_loss<B: Backend>(pred: &Var<B>, target: &Var<B>) -> Result<Var<B>> {
     Ok(pred.sub(target)?.abs()?.mean_all()?)
 }
 
-/// Cross-entropy of `[N, K]` logits against one-hot `[N, K]` targets (soft targets work
-/// too): `-mean_n sum_k t log_softmax(x)`. Backward: `(softmax(x) - t) / N`.
+/// Cross-entropy of `[N, K]` logits against one-hot `[N, K]` targets (or soft targets whose
+/// rows sum to 1, such as label smoothing): `-mean_n sum_k t log_softmax(x)`. Backward:
+/// `(softmax(x) - t) / N`, which assumes those row sums.
 ///
 /// # Errors
 /// Different or non-2-d shapes, an empty batch; the backend's errors.
@@ -82,14 +83,18 @@ pub fn cross_entropy<B: Backend>(logits: &Var<B>, target: &Var<B>) -> Result<Var
 /// Binary cross-entropy of probabilities against 0/1 targets:
 /// `-mean(t log p + (1 - t) log(1 - p))`. `p` is clamped into `[eps, 1 - eps]` first (as
 /// PyTorch clamps the log at -100); `eps` is 1e-4, or 16 units of a fixed-point encoding if
-/// that is more.
+/// that is more. The clamp passes the gradient through unchanged (so a saturated
+/// prediction still learns, with the gradient of the clamped value, `1/eps` at most).
 ///
 /// # Errors
 /// Different shapes or an empty batch; the backend's errors.
 pub fn bce_loss<B: Backend>(prob: &Var<B>, target: &Var<B>) -> Result<Var<B>> {
     same_shape("bce_loss", prob, target)?;
     let eps = 1e-4_f64.max(16.0 * prob.backend().resolution());
-    let p = prob.hardtanh(eps, 1.0 - eps)?;
+    // p + (clamp(p) - p), the difference a constant: clamped values, identity gradient.
+    let b = prob.backend();
+    let (clamped, _) = b.clamp_with_grad(&prob.value(), eps, 1.0 - eps)?;
+    let p = prob.add(&Var::constant(&b, b.sub(&clamped, &prob.value())?))?;
     let pos = target.mul(&p.log()?)?;
     let neg = target.neg()?.add_scalar(1.0)?.mul(&p.neg()?.add_scalar(1.0)?.log()?)?;
     Ok(pos.add(&neg)?.mean_all()?.neg()?)
@@ -97,6 +102,9 @@ pub fn bce_loss<B: Backend>(prob: &Var<B>, target: &Var<B>) -> Result<Var<B>> {
 
 /// Binary cross-entropy on logits, `mean(softplus(x) - x t)` with the stable
 /// `softplus(x) = relu(x) + log(1 + exp(-|x|))`. Backward: `(sigmoid(x) - t) / n`.
+///
+/// `-|x|` is clamped below at -8 before `exp` (whose fixed-point domain it keeps): the
+/// loss of an element with `|x| > 8` is then off by at most `log(1 + e^-8) = 3.4e-4`.
 ///
 /// # Errors
 /// Different shapes or an empty batch; the backend's errors.
@@ -108,7 +116,9 @@ pub fn bce_with_logits_loss<B: Backend>(logits: &Var<B>, target: &Var<B>) -> Res
     let b = logits.backend();
     let (x, t) = (logits.value(), target.value());
     let (relu, _) = b.relu_with_grad(&x)?;
-    let soft = b.log(&b.add_scalar(&b.exp(&b.neg(&b.abs(&x)?))?, 1.0)?)?;
+    // max(-|x|, -8) = relu(8 - |x|) - 8.
+    let (shifted, _) = b.relu_with_grad(&b.add_scalar(&b.neg(&b.abs(&x)?), 8.0)?)?;
+    let soft = b.log(&b.add_scalar(&b.exp(&b.add_scalar(&shifted, -8.0)?)?, 1.0)?)?;
     let per = b.sub(&b.add(&relu, &soft)?, &b.mul(&x, &t)?)?;
     let loss = b.mul_scalar(&b.sum(&b.reshape(&per, &[count])?, 0, true)?, 1.0 / n)?;
     let need_target = target.requires_grad();

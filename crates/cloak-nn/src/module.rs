@@ -97,41 +97,45 @@ pub trait ModuleExt<B: Backend>: Module<B> {
     /// its state, the other parties `None`. With the secure backend the owner's values are
     /// secret-shared (no one else learns them); with the plain backend they are copied.
     ///
+    /// The owner's checks are agreed on first (one round), so a refused state is an error at
+    /// every party, and nothing has been replaced.
+    ///
     /// # Errors
     /// At the owner, a missing or extra name, a shape mismatch or a non-finite value
-    /// ([`NnError::State`]); the backend's errors.
+    /// ([`NnError::State`]), and at the other parties a [`NnError::State`] saying the owner
+    /// refused; the backend's errors.
     fn load_state(&self, owner: usize, state: Option<&StateDict>) -> Result<()> {
         let tensors = self.named_tensors();
-        if let Some(state) = state {
-            for name in state.keys() {
-                if !tensors.iter().any(|(n, _, _)| n == name) {
-                    return Err(NnError::State {
-                        name: name.clone(),
-                        reason: "not in the model".into(),
-                    });
-                }
-            }
+        let Some((_, first, _)) = tensors.first() else { return Ok(()) };
+        let backend = first.backend();
+        let owner = if backend.parties() == 1 { 0 } else { owner };
+        // The owner checks its state, then every party learns whether it passed (one
+        // round), so that a refusal stops all parties together.
+        let check = match state {
+            Some(s) if backend.rank() == owner => check_state(&tensors, s),
+            _ => Ok(()),
+        };
+        let verdict = crate::agree::agree_all(&backend, check.is_ok())?;
+        check?;
+        if !verdict.get(owner).copied().unwrap_or(false) {
+            return Err(NnError::State {
+                name: "(all)".into(),
+                reason: format!("party {owner} refused its state"),
+            });
         }
         for (name, var, _) in &tensors {
-            let value = match state {
-                Some(s) => Some(s.get(name).ok_or_else(|| NnError::State {
-                    name: name.clone(),
-                    reason: "missing from the state".into(),
-                })?),
-                None => None,
+            let value = if backend.rank() == owner {
+                match state {
+                    Some(s) => Some(s.get(name).ok_or_else(|| NnError::State {
+                        name: name.clone(),
+                        reason: "missing from the state".into(),
+                    })?),
+                    None => None,
+                }
+            } else {
+                None
             };
-            let shape = var.shape();
-            if let Some(v) = value
-                && v.shape() != shape.as_slice()
-            {
-                return Err(NnError::State {
-                    name: name.clone(),
-                    reason: format!("shape {:?}, the model has {shape:?}", v.shape()),
-                });
-            }
-            let backend = var.backend();
-            let owner = if backend.parties() == 1 { 0 } else { owner };
-            var.set_value(backend.input(owner, value, &shape)?)?;
+            var.set_value(backend.input(owner, value, &var.shape())?)?;
         }
         Ok(())
     }
@@ -157,3 +161,35 @@ pub trait ModuleExt<B: Backend>: Module<B> {
 }
 
 impl<B: Backend, M: Module<B> + ?Sized> ModuleExt<B> for M {}
+
+/// The owner's checks of a state against the model: the same names, shapes, finite values.
+fn check_state<B: Backend>(
+    tensors: &[(String, Var<B>, TensorKind)],
+    state: &StateDict,
+) -> Result<()> {
+    for name in state.keys() {
+        if !tensors.iter().any(|(n, _, _)| n == name) {
+            return Err(NnError::State { name: name.clone(), reason: "not in the model".into() });
+        }
+    }
+    for (name, var, _) in tensors {
+        let v = state.get(name).ok_or_else(|| NnError::State {
+            name: name.clone(),
+            reason: "missing from the state".into(),
+        })?;
+        let shape = var.shape();
+        if v.shape() != shape.as_slice() {
+            return Err(NnError::State {
+                name: name.clone(),
+                reason: format!("shape {:?}, the model has {shape:?}", v.shape()),
+            });
+        }
+        if !crate::agree::all_finite(v) {
+            return Err(NnError::State {
+                name: name.clone(),
+                reason: "a value is not finite".into(),
+            });
+        }
+    }
+    Ok(())
+}

@@ -22,6 +22,22 @@ pub struct TrainConfig {
     pub batch_size: usize,
     /// Show a progress bar (at party 0 only, on a terminal).
     pub progress: bool,
+    /// Count the rows whose argmax matches the target, and reveal the count per epoch.
+    /// For classification with one-hot targets only: with other targets the count would
+    /// reveal a sum of secret targets.
+    pub accuracy: bool,
+    /// Skip a last batch smaller than `batch_size` (a batch of one row cannot train
+    /// BatchNorm).
+    pub drop_last: bool,
+}
+
+impl TrainConfig {
+    /// Classification: `epochs` passes of `batch_size` rows, accuracy counted, the last
+    /// partial batch kept, no progress bar.
+    #[must_use]
+    pub fn new(epochs: usize, batch_size: usize) -> Self {
+        Self { epochs, batch_size, progress: false, accuracy: true, drop_last: false }
+    }
 }
 
 /// One epoch's aggregates: the only values training reveals.
@@ -31,7 +47,8 @@ pub struct EpochStats {
     pub epoch: usize,
     /// Mean of the batch losses.
     pub loss: f64,
-    /// Share of training rows whose argmax matched the one-hot target, during the epoch.
+    /// Share of training rows whose argmax matched the one-hot target, during the epoch
+    /// (NaN when not counted).
     pub accuracy: f64,
     /// Wall-clock seconds.
     pub seconds: f64,
@@ -97,7 +114,12 @@ pub fn fit<B: Backend, M: Module<B> + ?Sized, O: Optimizer>(
         ));
     }
     let b = x.backend();
-    let steps = n.div_ceil(config.batch_size);
+    let full = n / config.batch_size;
+    let steps = if config.drop_last { full } else { n.div_ceil(config.batch_size) };
+    if steps == 0 {
+        return Err(invalid("fit", format!("{n} rows make no batch of {}", config.batch_size)));
+    }
+    let counted_rows = if config.drop_last { full * config.batch_size } else { n };
     let bar = if config.progress && b.rank() == 0 {
         let bar = ProgressBar::new((steps * config.epochs) as u64);
         if let Ok(style) =
@@ -115,7 +137,7 @@ pub fn fit<B: Backend, M: Module<B> + ?Sized, O: Optimizer>(
         let start = Instant::now();
         let mut loss_sum: Option<B::Tensor> = None;
         let mut hits: Option<B::Tensor> = None;
-        for (lo, hi) in batches(n, config.batch_size) {
+        for (lo, hi) in batches(n, config.batch_size).take(steps) {
             let xb = x.slice(0, lo, hi)?.detach();
             let yb = y.slice(0, lo, hi)?.detach();
             let out = model.forward(&xb)?;
@@ -123,11 +145,7 @@ pub fn fit<B: Backend, M: Module<B> + ?Sized, O: Optimizer>(
             optimizer.zero_grad();
             l.backward()?;
             optimizer.step()?;
-            let h = if out.shape().len() == 2 && out.shape()[1] > 1 {
-                Some(correct_count(&out, &yb)?)
-            } else {
-                None
-            };
+            let h = if config.accuracy { Some(correct_count(&out, &yb)?) } else { None };
             loss_sum = Some(match loss_sum {
                 Some(s) => b.add(&s, &l.value())?,
                 None => l.value(),
@@ -145,7 +163,7 @@ pub fn fit<B: Backend, M: Module<B> + ?Sized, O: Optimizer>(
             None => f64::NAN,
         };
         let accuracy = match &hits {
-            Some(h) => scalar(&b, h)?.round() / n as f64,
+            Some(h) => scalar(&b, h)?.round() / counted_rows as f64,
             None => f64::NAN,
         };
         let stats =

@@ -110,7 +110,7 @@ fn tiny_fit<B: Backend>(b: &B) -> cloak_nn::Result<(Vec<(f64, f64)>, f64)> {
     let yv = Var::constant(b, b.input(owner, mine.then_some(&y), y.shape())?);
     let model = models::mlp(&mut Init::new(b, 0, 2), &[2, 8, 2])?;
     let mut opt = Sgd::new(model.parameters(), SgdConfig::new(0.5))?;
-    let config = TrainConfig { epochs: 3, batch_size: 16, progress: false };
+    let config = TrainConfig::new(3, 16);
     let h = fit(&model, &mut opt, cross_entropy, &xv, &yv, &config)?;
     let acc = evaluate(&model, &xv, &yv, 20)?;
     Ok((h.epochs.iter().map(|e| (e.loss, e.accuracy)).collect(), acc))
@@ -152,4 +152,53 @@ fn fit_and_evaluate_match_plain_and_the_loss_plot_is_written() {
         History::plot_losses("/nonexistent-dir/x.svg", &[("plain", &h)]),
         Err(NnError::Plot { .. })
     ));
+}
+
+#[test]
+fn a_refused_block_or_state_is_an_error_at_every_party() {
+    for parties in [2, 3] {
+        let (shared, loaded, y) = secure(parties, |b| {
+            // Party 1's block has a NaN: every party must refuse, none may go on.
+            let mut block = Array2::zeros((2, 3));
+            if b.rank() == 1 {
+                block[[0, 0]] = f64::NAN;
+            }
+            let rows = vec![2; parties];
+            let shared = share_rows(b, Some(&block), &rows, 3).is_err();
+            // Party 0 loads a state of the wrong shape.
+            let model = models::mlp(&mut Init::new(b, 0, 1), &[3, 2])?;
+            let mut state = cloak_nn::StateDict::new();
+            state.insert("0.weight".into(), ndarray::ArrayD::zeros(vec![2, 2]));
+            state.insert("0.bias".into(), ndarray::ArrayD::zeros(vec![2]));
+            let loaded = model.load_state(0, (b.rank() == 0).then_some(&state)).is_err();
+            // The session is still in step: a product afterwards is right.
+            let three = ndarray::ArrayD::from_elem(vec![2], 3.0);
+            let x = b.input(0, (b.rank() == 0).then_some(&three), &[2])?;
+            let y = b.reveal(&b.mul(&x, &x)?)?;
+            Ok((shared, loaded, (y[0] * 1000.0).round() / 1000.0))
+        });
+        assert!(shared && loaded, "{parties} parties: every party refuses");
+        assert_eq!(y, 9.0, "streams in step");
+    }
+}
+
+#[test]
+fn drop_last_skips_a_batch_batchnorm_cannot_train_on() {
+    use cloak_nn::layers::{BatchNorm, Linear, Sequential};
+    let b = Plain;
+    let x = Var::constant(&b, Lcg(3).array(&[17, 2], -1.0, 1.0));
+    let y = Var::constant(&b, cloak_nn::loss::one_hot(&[0; 17], 2).unwrap());
+    let mut init = Init::new(&b, 0, 1);
+    let model = Sequential::new()
+        .push(Linear::new(&mut init, 2, 2, true).unwrap())
+        .push(BatchNorm::new(&mut init, 2).unwrap());
+    let mut opt = Sgd::new(model.parameters(), SgdConfig::new(0.1)).unwrap();
+    // 17 rows in batches of 8: the last batch has one row.
+    let keep = TrainConfig::new(1, 8);
+    assert!(fit(&model, &mut opt, cross_entropy, &x, &y, &keep).is_err());
+    let drop = TrainConfig { drop_last: true, accuracy: false, ..keep };
+    let h = fit(&model, &mut opt, cross_entropy, &x, &y, &drop).unwrap();
+    assert!(h.epochs[0].loss.is_finite() && h.epochs[0].accuracy.is_nan());
+    let none = TrainConfig { batch_size: 20, ..drop };
+    assert!(fit(&model, &mut opt, cross_entropy, &x, &y, &none).is_err(), "no full batch");
 }

@@ -14,6 +14,14 @@
 //! `private_training_loss.svg` in the working directory), `--parties 2|3` (computing
 //! parties, default 2; rows are split evenly among them).
 //!
+//! What the demo simplifies: every party process reads the whole CSV and keeps only its own
+//! block of training rows (party 0 also the test split); in a deployment each party loads
+//! only its own file. The breast-cancer features are standardised with the training split's
+//! statistics computed in the clear before the split among parties (a deployment would
+//! compute them on shares, with `Var::mean` and `Var::sqrt`, or use public bounds). The
+//! initial weights come from a public seed so that the plain run starts from the same
+//! ones (`Init::from_os_entropy` keeps them secret).
+//!
 //! Run without launcher variables, the parties and the dealer run as threads of this
 //! process over in-process channels. With `RANK`, `WORLD_SIZE`, `MASTER_ADDR` and
 //! `MASTER_PORT` set (one more rank than parties: the dealer is the last), each process is
@@ -167,7 +175,7 @@ struct Outcome {
 }
 
 fn train_config(task: Task, epochs: Option<usize>, progress: bool) -> TrainConfig {
-    TrainConfig { epochs: epochs.unwrap_or(task.epochs()), batch_size: 32, progress }
+    TrainConfig { progress, ..TrainConfig::new(epochs.unwrap_or(task.epochs()), 32) }
 }
 
 /// The plain f64 run: the same model from the same seed on the same rows in the same order.

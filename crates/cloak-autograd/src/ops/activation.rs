@@ -7,7 +7,9 @@ use crate::error::Result;
 use crate::var::Var;
 
 impl<B: Backend> Var<B> {
-    /// `max(self, 0)`; the backward multiplies by the mask the comparison produced.
+    /// `max(self, 0)`; the backward multiplies by the mask the comparison produced,
+    /// `[x >= 0]`: at exactly 0 the gradient is 1, where PyTorch uses 0 (it matters only for
+    /// inputs that are exactly zero, such as padding, and both backends agree).
     ///
     /// # Errors
     /// The backend's protocol errors.

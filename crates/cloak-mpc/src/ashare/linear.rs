@@ -98,14 +98,36 @@ impl AShare {
 
     /// `self * c` for a public scalar: exact for integers, otherwise one truncation.
     ///
+    /// A scalar below 1 in magnitude is encoded with `f + k` fractional bits, `k` chosen so
+    /// that it keeps `f` significant bits (`|c| 2^k` in `[1/2, 1)`), and the product is
+    /// truncated by `f + k` bits: `1e-6` or `1 / 200000` are then as precise, relative to
+    /// themselves, as `0.5` is, where encoding them at `f` bits would round them to 0. The
+    /// product's magnitude, and so the chance of a two-party local truncation failing, is
+    /// that of an ordinary product by a value in `[1/2, 1)`.
+    ///
     /// # Errors
     /// A scalar that is not finite or overflows the encoding; a truncation error.
     pub fn mul_scalar(&self, c: f64) -> Result<AShare> {
         if c.fract() == 0.0 && c.abs() < 9.0e15 {
             return Ok(self.mul_int(c as i64));
         }
-        let e = self.session.fixed_point().encode::<u64>(c)?;
-        self.truncated(self.share.mul_scalar(e))
+        // The encoding's own checks: a scalar that is not finite or out of range.
+        self.session.fixed_point().encode::<u64>(c)?;
+        let f = self.session.fixed_point().frac_bits();
+        // Extra bits so that |c| 2^k >= 1/2, with f + k at most 62 (below that |c| < 2^-62+f
+        // and the product is below half a unit anyway).
+        let k = if c.abs() >= 0.5 {
+            0
+        } else {
+            let want = (-c.abs().log2()).floor().max(0.0) as u32;
+            want.min(62 - f)
+        };
+        let m = (c * f64::from(f + k).exp2()).round();
+        let session = self.session.clone();
+        session.scoped("truncate", || {
+            let out = session.state().truncate(self.share.mul_scalar(m as i64 as u64), f + k)?;
+            Ok(self.with_share(out))
+        })
     }
 
     /// `self * p` elementwise for a public `p` (broadcasting): local product, one truncation.

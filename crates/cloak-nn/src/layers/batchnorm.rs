@@ -9,6 +9,12 @@ use crate::error::{Result, invalid};
 use crate::init::Init;
 use crate::module::{Module, TensorKind, join};
 
+/// PyTorch's name for batch normalisation of `[N, C]` or `[N, C, L]` inputs.
+pub type BatchNorm1d<B> = BatchNorm<B>;
+
+/// PyTorch's name for batch normalisation of `[N, C, H, W]` inputs.
+pub type BatchNorm2d<B> = BatchNorm<B>;
+
 /// Versions of (weight, bias, running mean, running variance), and the scale and shift.
 type Folded<B> = ([u64; 4], Var<B>, Var<B>);
 

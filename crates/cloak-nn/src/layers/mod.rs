@@ -10,7 +10,7 @@ mod linear;
 mod pool;
 
 pub use activation::{Hardtanh, LogSoftmax, ReLU, ReLU6, Sigmoid, Softmax, Tanh};
-pub use batchnorm::BatchNorm;
+pub use batchnorm::{BatchNorm, BatchNorm1d, BatchNorm2d};
 pub use container::{Flatten, Residual, Sequential};
 pub use conv::{Conv1d, Conv2d};
 pub use dropout::Dropout;

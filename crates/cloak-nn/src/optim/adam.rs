@@ -4,20 +4,21 @@
 //!
 //! - The second moment of small gradients is below one unit (a gradient of 1e-3 squares to
 //!   1e-6, a fifteenth of 2^-16). Cloak keeps the moments of `s g` instead, with the public
-//!   scale `s = 2^(f/2)` (256 at 16 bits), and `m / (sqrt(v) + eps)` is unchanged when `m`,
-//!   `sqrt(v)` and `eps` are all scaled by `s`. The square root's domain then bounds the
-//!   gradients: `(s g)^2 < 2^(f+1)`, so `|g| < 1.4` at 16 bits (clip gradients first where
-//!   they can be larger, or pick a smaller [`AdamConfig::moment_scale`]).
-//! - The first moment is kept without its `(1 - beta1)` factor (`m' = beta1 m' + g`), and
-//!   both bias corrections are applied as public factors after the square root, so that no
-//!   small factor (`1 - beta2 = 0.001`) multiplies a secret value and is then divided out.
+//!   scale `s = 2^(f/2 - 2)` (64 at 16 bits), and `m / (sqrt(v) + eps)` is unchanged when
+//!   `m`, `sqrt(v)` and `eps` are all scaled by `s`. The square root's domain then bounds
+//!   the gradients: `(s g)^2 < 2^(f+1)`, so `|g| < 5.6` at 16 bits (clip gradients first
+//!   where they can be larger, or pick another [`AdamConfig::moment_scale`]).
+//! - The moments are kept bias-corrected, `m_hat_t = a_t m_hat_(t-1) + c_t g` with
+//!   `c_t = (1 - beta) / (1 - beta^t)` (1 at the first step), so that no small factor such
+//!   as `1 - beta2 = 0.001` multiplies a young moment and is later divided out: every kept
+//!   value has the magnitude of `(s g)^2` or `s g` itself.
 //! - `eps` is raised to at least 8 units (1.2e-4 at 16 bits), and the square root is taken
 //!   of `v` plus 4 units: a gradient of a unit or two is truncation noise (a dead ReLU's
 //!   exact zero arrives as `±2^-16`), and Adam's scale invariance would turn it into a step
-//!   of the full learning rate; with these floors it moves a parameter by at most about a
-//!   tenth of one.
+//!   of the full learning rate; with these floors it moves a parameter by a fraction of one.
 //!
-//! The plain backend uses `s = 1` and the exact formula.
+//! The plain backend uses `s = 1` and the exact formula (the same recurrences, which are
+//! PyTorch's algebraically).
 
 use cloak_autograd::{Backend, Var};
 
@@ -36,7 +37,7 @@ pub struct AdamConfig {
     /// L2 penalty added to the gradient.
     pub weight_decay: f64,
     /// The public scale `s` of the kept moments with fixed-point backends; `None` for
-    /// `2^(f/2)`. Ignored by backends without a resolution (plain f64).
+    /// `2^(f/2 - 2)`. Ignored by backends without a resolution (plain f64).
     pub moment_scale: Option<f64>,
 }
 
@@ -82,7 +83,7 @@ impl<B: Backend> Adam<B> {
         let scale = match (resolution > 0.0, moment_scale) {
             (false, _) => 1.0,
             (true, Some(s)) => s,
-            (true, None) => resolution.sqrt().recip(),
+            (true, None) => resolution.sqrt().recip() / 4.0,
         };
         let scaled_eps = scale * eps.max(8.0 * resolution);
         let n = params.len();
@@ -110,25 +111,25 @@ impl<B: Backend> Optimizer for Adam<B> {
             }
             let sg = if s == 1.0 { g } else { b.mul_scalar(&g, s)? };
             let g2 = b.square(&sg)?;
-            // m' = b1 m' + s g (m = (1 - b1) m'); v = b2 v + (1 - b2) (s g)^2.
-            let (m, v) = match slot.take() {
-                Some((m, v)) => (
-                    b.add(&b.mul_scalar(&m, b1)?, &sg)?,
-                    b.add(&b.mul_scalar(&v, b2)?, &b.mul_scalar(&g2, 1.0 - b2)?)?,
-                ),
-                None => (sg, b.mul_scalar(&g2, 1.0 - b2)?),
-            };
             *t += 1;
-            let c1 = 1.0 - b1.powi(*t);
-            let root_c2 = (1.0 - b2.powi(*t)).sqrt();
-            // lr m_hat / (sqrt(v_hat) + eps)
-            //   = lr (1 - b1) root_c2 / c1 * m' / (sqrt(v) + eps root_c2), all at scale s.
-            let eps = self.scaled_eps * root_c2;
+            let (c1, c2) = (1.0 - b1.powi(*t), 1.0 - b2.powi(*t));
+            // Bias-corrected moments: m_hat = a1 m_hat + (1 - b1) / c1 g, and so for v.
+            let (m, v) = match slot.take() {
+                Some((m, v)) => {
+                    let a1 = b1 * (1.0 - b1.powi(*t - 1)) / c1;
+                    let a2 = b2 * (1.0 - b2.powi(*t - 1)) / c2;
+                    (
+                        b.add(&b.mul_scalar(&m, a1)?, &b.mul_scalar(&sg, (1.0 - b1) / c1)?)?,
+                        b.add(&b.mul_scalar(&v, a2)?, &b.mul_scalar(&g2, (1.0 - b2) / c2)?)?,
+                    )
+                }
+                None => (sg, g2),
+            };
+            // lr m_hat / (sqrt(v_hat) + eps), at scale s throughout.
             let floor = 4.0 * resolution;
             let root = if floor > 0.0 { b.sqrt(&b.add_scalar(&v, floor)?)? } else { b.sqrt(&v)? };
-            let denom = b.add_scalar(&root, eps)?;
-            let coef = lr * (1.0 - b1) * root_c2 / c1;
-            let step = b.mul_scalar(&b.mul(&m, &b.reciprocal(&denom)?)?, coef)?;
+            let denom = b.add_scalar(&root, self.scaled_eps)?;
+            let step = b.mul_scalar(&b.mul(&m, &b.reciprocal(&denom)?)?, lr)?;
             p.set_value(b.sub(&value, &step)?)?;
             *slot = Some((m, v));
         }

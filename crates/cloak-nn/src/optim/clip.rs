@@ -27,10 +27,11 @@ pub fn clip_grad_value<B: Backend>(params: &[Var<B>], limit: f64) -> Result<()> 
 /// backend, shape `[1]` (still secret with the secure backend), or `None` if no parameter
 /// has a gradient.
 ///
-/// With fixed point the norm must stay in the square root's domain, `||g|| < 2^((f+1)/2)`
-/// (362 at 16 bits; clip by value first where gradients can be larger), and gradients below
-/// `2^(-f/2)` (0.004) contribute their squares only to within a unit each. Clipping acts
-/// only above `max_norm`, where that precision is ample.
+/// The norm is computed of `g / max_norm` (a public scaling), so that with fixed point it
+/// stays in the square root's domain up to `||g|| < 362 max_norm` at 16 bits (clip by value
+/// first where gradients can be larger). Elements below about `2^(-f/2) max_norm`
+/// contribute their squares only to within a unit each; clipping acts only above
+/// `max_norm`, where that precision is ample.
 ///
 /// # Errors
 /// A non-positive or non-finite `max_norm`; the backend's errors.
@@ -51,15 +52,15 @@ pub fn clip_grad_norm<B: Backend>(params: &[Var<B>], max_norm: f64) -> Result<Op
         })
         .collect::<std::result::Result<_, _>>()?;
     let refs: Vec<&B::Tensor> = flat.iter().collect();
-    let all = b.concat(&refs, 0)?;
+    let all = b.mul_scalar(&b.concat(&refs, 0)?, 1.0 / max_norm)?;
     let sum_sq = b.sum(&b.square(&all)?, 0, true)?;
-    // ||g||, kept a few units above zero so the reciprocal is in its domain.
-    let norm = b.add_scalar(&b.sqrt(&b.add_scalar(&sum_sq, 4.0 * resolution)?)?, 1e-6)?;
-    let ratio = b.mul_scalar(&b.reciprocal(&norm)?, max_norm)?;
+    // ||g|| / max_norm, kept a few units above zero so the reciprocal is in its domain.
+    let rel = b.add_scalar(&b.sqrt(&b.add_scalar(&sum_sq, 4.0 * resolution)?)?, 1e-6)?;
+    let ratio = b.reciprocal(&rel)?;
     let (coef, _) = b.clamp_with_grad(&ratio, 0.0, 1.0)?;
     for (p, g) in &with_grad {
         let shape = B::shape(g);
         p.set_grad(b.mul(g, &b.broadcast_to(&coef, &shape)?)?)?;
     }
-    Ok(Some(norm))
+    Ok(Some(b.mul_scalar(&rel, max_norm)?))
 }
