@@ -39,6 +39,25 @@ struct Node<B: Backend> {
     grad: RefCell<Option<B::Tensor>>,
 }
 
+impl<B: Backend> Drop for Node<B> {
+    /// Frees a chain of nodes iteratively: the default drop would recurse once per node of
+    /// a graph that never went through backward, and overflow the stack on a long one.
+    fn drop(&mut self) {
+        let mut stack: Vec<Var<B>> = match self.grad_fn.get_mut().take() {
+            Some(f) => f.parents,
+            None => return,
+        };
+        while let Some(var) = stack.pop() {
+            // Only a node this is the last handle to is freed here; take its parents first.
+            if let Ok(mut node) = Rc::try_unwrap(var.node)
+                && let Some(f) = node.grad_fn.get_mut().take()
+            {
+                stack.extend(f.parents);
+            }
+        }
+    }
+}
+
 /// A tensor of backend `B` in the autodiff graph. Cloning is cheap (a reference count).
 pub struct Var<B: Backend> {
     node: Rc<Node<B>>,

@@ -89,3 +89,15 @@ fn detach_and_no_grad_stop_recording() {
     z.backward().unwrap();
     assert_eq!(x.grad().unwrap(), array![1.0, 2.0].into_dyn());
 }
+
+#[test]
+fn a_long_unused_graph_is_freed_without_deep_recursion() {
+    let x = leaf(array![1.0].into_dyn());
+    let mut y = x.clone();
+    for _ in 0..200_000 {
+        y = y.add_scalar(1.0).unwrap();
+    }
+    assert_eq!(y.value()[[0]], 200_001.0);
+    drop(y); // would overflow the stack if freed recursively
+    assert!(x.requires_grad());
+}
