@@ -63,10 +63,11 @@ enum Case {
     GlobalAvg,
     Shapes,
     Reductions,
+    PublicOperands,
 }
 
 impl Case {
-    const ALL: [Case; 26] = [
+    const ALL: [Case; 27] = [
         Case::AddBroadcast,
         Case::SubMul,
         Case::Square,
@@ -93,6 +94,7 @@ impl Case {
         Case::GlobalAvg,
         Case::Shapes,
         Case::Reductions,
+        Case::PublicOperands,
     ];
 
     /// Input shapes and ranges.
@@ -162,6 +164,12 @@ impl Case {
                 let m = a.mean(0, true)?;
                 a.sub(&m)?.sum(1, false)?.add(&a.mean_all()?.broadcast_to(&[3])?)
             }
+            Case::PublicOperands => {
+                // What dropout (a public mask) and fixed biases do.
+                let mask = ndarray::array![0.0, 2.0, 2.0, 0.0].into_dyn();
+                let shift = ndarray::array![[0.5], [-1.0], [0.25]].into_dyn();
+                a.mul_public(&mask)?.add_public(&shift)?.div_scalar(4.0)?.neg()
+            }
         }
     }
 
@@ -179,6 +187,7 @@ impl Case {
             | Case::AdaptiveAvg
             | Case::GlobalAvg
             | Case::SubMul
+            | Case::PublicOperands
             | Case::Square => (1e-4, 0.0),
             Case::Matmul | Case::MatmulBatched | Case::Conv1d | Case::Conv2d => (3e-4, 0.0),
             _ => (3e-4, 3e-3),

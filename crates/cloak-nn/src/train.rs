@@ -221,7 +221,8 @@ pub fn evaluate<B: Backend, M: Module<B> + ?Sized>(
 }
 
 impl History {
-    /// Writes the loss per epoch as an SVG line chart (one series per `(label, history)`).
+    /// Writes the loss per epoch as an SVG line chart (one series per `(label, history)`;
+    /// consecutive pairs, such as a private run and its plain twin, share a colour).
     ///
     /// # Errors
     /// [`NnError::Plot`] if drawing or writing fails.
@@ -249,18 +250,21 @@ impl History {
             .build_cartesian_2d(1usize..epochs, 0.0..top)
             .map_err(|e| fail(&e))?;
         chart.configure_mesh().x_desc("epoch").y_desc("loss").draw().map_err(|e| fail(&e))?;
-        let colors = [BLUE, RED, GREEN, MAGENTA];
+        // Series come in pairs (private, plain): a pair shares a colour, the first drawn
+        // wide and light, the second thin on top, so that curves that coincide stay visible.
+        let colors = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
         for (i, (label, h)) in series.iter().enumerate() {
-            let color = colors[i % colors.len()];
+            let base = colors[(i / 2) % colors.len()];
+            let (color, width) = if i % 2 == 0 { (base.mix(0.35), 6) } else { (base.mix(1.0), 2) };
             chart
                 .draw_series(LineSeries::new(
                     h.epochs.iter().map(|e| (e.epoch, e.loss)),
-                    color.stroke_width(2),
+                    color.stroke_width(width),
                 ))
                 .map_err(|e| fail(&e))?
                 .label(*label)
                 .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(2))
+                    PathElement::new(vec![(x, y), (x + 16, y)], color.stroke_width(width))
                 });
         }
         chart

@@ -288,3 +288,49 @@ fn batchnorm_eval_follows_statistics_loaded_after_a_cached_forward() {
         }
     }
 }
+
+/// The layers the residual network does not use: Conv1d, BatchNorm on `[N, C, L]`,
+/// Dropout (the same public mask on both backends: same seed), average pooling, sigmoid,
+/// tanh, hardtanh, softmax.
+fn other_layers<B: Backend>(
+    b: &B,
+    x: &ArrayD<f64>,
+    seed: &ArrayD<f64>,
+) -> cloak_nn::Result<Vec<ArrayD<f64>>> {
+    let mut init = Init::new(b, 0, 21);
+    let conv = cloak_nn::layers::Conv1d::new(&mut init, 2, 3, 3, 1, 1, 1, 1, true)?;
+    let bn = BatchNorm::new(&mut init, 3)?;
+    let lin = Linear::new(&mut init, 12, 4, true)?;
+    let h = conv.forward(&input(b, x))?;
+    let h = Sigmoid.forward(&bn.forward(&h)?)?;
+    let h = Module::<B>::forward(&Dropout::new(0.5, 3)?, &h)?;
+    let h = Tanh.forward(&h.reshape(&[2, 3, 2, 4])?)?;
+    let h = AvgPool2d::square(2).forward(&h)?.flatten_from(1)?;
+    let h = Hardtanh::new(-0.5, 0.5)?.forward(&lin.forward(&h.reshape(&[1, 12])?)?)?;
+    let y = Softmax { axis: 1 }.forward(&h)?;
+    y.backward_with(b.public(seed)?)?;
+    let mut out = vec![b.reveal(&y.value())?];
+    for p in [&conv.weight, &bn.weight, &bn.bias, &lin.weight] {
+        out.push(b.reveal(&p.grad()?)?);
+    }
+    Ok(out)
+}
+
+#[test]
+fn remaining_layers_match_plain_for_2_and_3_parties() {
+    let mut rng = Lcg(14);
+    let x = rng.array(&[2, 2, 8], -3.0, 3.0);
+    let seed = rng.array(&[1, 4], -1.0, 1.0);
+    let want = plain(|b| other_layers(b, &x, &seed));
+    for (i, w) in want.iter().enumerate() {
+        assert!(w.iter().any(|v| v.abs() > 1e-3), "tensor {i} is not trivially zero: {w}");
+    }
+    for parties in [2, 3] {
+        let got = secure(parties, |b| other_layers(b, &x, &seed));
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            // Values below 2, BatchNorm over 16 values per channel of spread about 1, and
+            // the sigmoid/tanh series (3e-5): the bound of the residual test.
+            close(&format!("{parties} parties, tensor {i}"), g, w, 5e-3, 5e-3);
+        }
+    }
+}
