@@ -49,6 +49,8 @@ const CRYPTEN_LOSS_ERR: f64 = 0.010_875;
 enum Model {
     LeNet,
     ResNet18,
+    /// The CIFAR layout (3x3 stem, no max pooling): no CrypTen row to compare with.
+    ResNet18Cifar,
     Mlp,
 }
 
@@ -59,7 +61,8 @@ struct Case {
     x_shape: Vec<usize>,
     /// One SGD step instead of inference.
     train: bool,
-    baseline: Baseline,
+    /// CrypTen's row, where the baseline ran this case.
+    baseline: Option<Baseline>,
     reps: usize,
 }
 
@@ -70,7 +73,7 @@ fn cases() -> Vec<Case> {
             net: Model::LeNet,
             x_shape: vec![1, 1, 28, 28],
             train: false,
-            baseline: crypten::LENET_B1,
+            baseline: Some(crypten::LENET_B1),
             reps: 10,
         },
         Case {
@@ -78,7 +81,7 @@ fn cases() -> Vec<Case> {
             net: Model::LeNet,
             x_shape: vec![64, 1, 28, 28],
             train: false,
-            baseline: crypten::LENET_B64,
+            baseline: Some(crypten::LENET_B64),
             reps: 5,
         },
         Case {
@@ -86,15 +89,23 @@ fn cases() -> Vec<Case> {
             net: Model::ResNet18,
             x_shape: vec![1, 3, 32, 32],
             train: false,
-            baseline: crypten::RESNET18_32,
+            baseline: Some(crypten::RESNET18_32),
             reps: 5,
+        },
+        Case {
+            name: "ResNet-18 CIFAR layout inference 1x3x32x32",
+            net: Model::ResNet18Cifar,
+            x_shape: vec![1, 3, 32, 32],
+            train: false,
+            baseline: None,
+            reps: 3,
         },
         Case {
             name: "MLP 784-128-10 train step b=64",
             net: Model::Mlp,
             x_shape: vec![64, 784],
             train: true,
-            baseline: crypten::MLP_TRAIN_B64,
+            baseline: Some(crypten::MLP_TRAIN_B64),
             reps: 10,
         },
     ]
@@ -106,6 +117,7 @@ fn build<B: Backend>(net: Model, backend: &B) -> cloak_nn::Result<Sequential<B>>
     match net {
         Model::LeNet => models::lenet(&mut init),
         Model::ResNet18 => models::resnet18(&mut init, CLASSES, models::ResNetStem::ImageNet),
+        Model::ResNet18Cifar => models::resnet18(&mut init, CLASSES, models::ResNetStem::Cifar),
         Model::Mlp => models::mlp(&mut init, &[784, 128, CLASSES]),
     }
 }
@@ -159,7 +171,7 @@ struct Reference {
 fn reference(case: &Case, x: &ArrayD<f64>, y: &ArrayD<f64>) -> Result<Reference, BoxError> {
     let model = build(case.net, &Plain)?;
     let mut state = None;
-    if case.net == Model::ResNet18 {
+    if matches!(case.net, Model::ResNet18 | Model::ResNet18Cifar) {
         calibrate_batchnorm(&model)?;
         state = Some(model.named_tensors().into_iter().map(|(n, v, _)| (n, v.value())).collect());
     }
@@ -319,28 +331,37 @@ fn measure(case: &Case, reps: usize) -> Result<Row, String> {
         _ => String::new(),
     };
     let mib = p0.bytes as f64 / (1u64 << 20) as f64;
-    let b = case.baseline;
-    Ok(Row {
-        name: format!("nn {}", case.name),
-        value: t,
-        unit: "s",
-        limit: Some(b.median_s),
-        limit_label: "CrypTen 0.4.1",
-        better: Better::Lower,
-        note: format!(
-            "rounds {}{} (CrypTen {}), P0 bytes {mib:.2} MiB (CrypTen {:.2}, {:.2}x fewer), \
+    let rounds = format!(
+        "rounds {}{}",
+        p0.rounds,
+        if p0.steady_rounds == p0.rounds {
+            String::new()
+        } else {
+            format!(" first run, {} after (BatchNorm folded once)", p0.steady_rounds)
+        }
+    );
+    let note = match case.baseline {
+        Some(b) => format!(
+            "{rounds} (CrypTen {}), P0 bytes {mib:.2} MiB (CrypTen {:.2}, {:.2}x fewer), \
              max abs err {err:.3e} (CrypTen {:.3e}){loss_note}, dealer {dealer:.4} s at P0",
-            p0.rounds,
-            if p0.steady_rounds == p0.rounds {
-                String::new()
-            } else {
-                format!(" first run, {} after (BatchNorm folded once)", p0.steady_rounds)
-            },
             b.rounds,
             b.bytes_mib,
             b.bytes_mib / mib.max(1e-12),
             b.max_abs_err,
         ),
+        None => format!(
+            "{rounds}, P0 bytes {mib:.2} MiB, max abs err {err:.3e}{loss_note}, dealer \
+             {dealer:.4} s at P0 (no CrypTen row)"
+        ),
+    };
+    Ok(Row {
+        name: format!("nn {}", case.name),
+        value: t,
+        unit: "s",
+        limit: case.baseline.map(|b| b.median_s),
+        limit_label: "CrypTen 0.4.1",
+        better: Better::Lower,
+        note,
     })
 }
 
