@@ -35,7 +35,6 @@ mod ops;
 pub mod plain;
 mod secure;
 mod var;
-mod window;
 
 pub use backend::Backend;
 pub use error::{AutogradError, Result};

@@ -144,7 +144,10 @@ impl Backend for Secure {
     }
 
     fn pad2d(&self, a: &AShare, pad: (usize, usize), crop: bool) -> Result<AShare> {
-        let nd = a.ndim_checked("pad2d")?;
+        let nd = a.shape().len();
+        if nd < 2 {
+            return Err(invalid("pad2d", format!("needs two spatial axes, got {:?}", a.shape())));
+        }
         if crop {
             let (h, w) = (a.shape()[nd - 2], a.shape()[nd - 1]);
             if 2 * pad.0 > h || 2 * pad.1 > w {
@@ -257,23 +260,13 @@ impl Backend for Secure {
         Ok(x.avg_pool2d(spec)?)
     }
 
-    /// Divides the (smaller) pooled gradient by the window size first, then scatters it
-    /// back over each window locally: one truncation round, as the forward pass.
     fn avg_pool2d_backward(
         &self,
         grad: &AShare,
         input_shape: &[usize],
         spec: &Pool2dSpec,
     ) -> Result<AShare> {
-        let k = (spec.kernel.0 * spec.kernel.1) as u64;
-        let scaled = grad.div_int(k)?;
-        let words = crate::window::scatter_windows(
-            scaled.share_tensor().as_array(),
-            input_shape,
-            spec,
-            u64::wrapping_add,
-        )?;
-        Ok(self.wrap(RingTensor::from_array(words)))
+        Ok(AShare::avg_pool2d_backward(grad, input_shape, spec)?)
     }
 
     fn exp(&self, a: &AShare) -> Result<AShare> {
@@ -314,23 +307,5 @@ impl Backend for Secure {
 
     fn softmax_and_log_softmax(&self, a: &AShare, axis: usize) -> Result<(AShare, AShare)> {
         Ok(a.softmax_and_log_softmax(axis)?)
-    }
-}
-
-/// Checks that a tensor has at least two axes.
-trait Ndim2 {
-    fn ndim_checked(&self, op: &'static str) -> Result<usize>;
-}
-
-impl Ndim2 for AShare {
-    fn ndim_checked(&self, op: &'static str) -> Result<usize> {
-        let nd = self.shape().len();
-        if nd < 2 {
-            return Err(invalid(
-                op,
-                format!("needs two spatial axes, got shape {:?}", self.shape()),
-            ));
-        }
-        Ok(nd)
     }
 }

@@ -136,23 +136,8 @@ impl AShare {
         session.scoped("max_pool2d_backward", || {
             let routed = onehot.mul(&grad_out.unsqueeze(4)?)?;
             let r = routed.share_tensor().as_array().view();
-            let (ph, pw) = spec.padding;
-            let (sh, sw) = spec.stride;
-            let (kh, kw) = spec.kernel;
-            let mut acc = Array4::<u64>::zeros((n, c, h + 2 * ph, w + 2 * pw));
-            for di in 0..kh {
-                for dj in 0..kw {
-                    let part = r.slice(s![.., .., .., .., di * kw + dj]);
-                    let mut dst = acc.slice_mut(s![
-                        ..,
-                        ..,
-                        di..di + sh * (oh - 1) + 1;sh,
-                        dj..dj + sw * (ow - 1) + 1;sw
-                    ]);
-                    dst.zip_mut_with(&part, |d, &p| *d = d.wrapping_add(p));
-                }
-            }
-            let inner = acc.slice(s![.., .., ph..ph + h, pw..pw + w]).to_owned();
+            let dims = [n, c, h, w, oh, ow];
+            let inner = scatter_windows(dims, spec, |tap| r.slice(s![.., .., .., .., tap]));
             Ok(AShare::from_share(&session, RingTensor::from_array(inner.into_dyn())))
         })
     }
@@ -173,4 +158,60 @@ impl AShare {
             AShare::from_share(&session, sums).div_int(k)
         })
     }
+
+    /// Backward of [`avg_pool2d`](Self::avg_pool2d): the pooled gradient (`[n, c, oh, ow]`)
+    /// divided by the window size (one round, as the forward pass), then added to every
+    /// input position of its window, locally.
+    ///
+    /// # Errors
+    /// A gradient that does not match the forward pass; a communication or dealer error.
+    pub fn avg_pool2d_backward(
+        grad_out: &AShare,
+        input_shape: &[usize],
+        spec: &Pool2dSpec,
+    ) -> Result<AShare> {
+        let [n, c, h, w, oh, ow] = dims(input_shape, spec, "avg_pool2d_backward")?;
+        if grad_out.shape() != [n, c, oh, ow] {
+            return Err(invalid(
+                "avg_pool2d_backward",
+                format!("gradient {:?} does not match input {input_shape:?}", grad_out.shape()),
+            ));
+        }
+        let session = grad_out.session().clone();
+        session.scoped("avg_pool2d_backward", || {
+            let scaled = grad_out.div_int((spec.kernel.0 * spec.kernel.1) as u64)?;
+            let g = scaled.share_tensor().as_array().view().into_dimensionality::<Ix4>().map_err(
+                |_| invalid("avg_pool2d_backward", format!("gradient {:?}", grad_out.shape())),
+            )?;
+            let inner = scatter_windows([n, c, h, w, oh, ow], spec, |_| g.view());
+            Ok(AShare::from_share(&session, RingTensor::from_array(inner.into_dyn())))
+        })
+    }
+}
+
+/// Adds the `[n, c, oh, ow]` values `tap(di * kw + dj)` of each window tap to the input
+/// positions that tap covers (wrapping), dropping padding: the adjoint of gathering the
+/// windows, shared by both pooling backwards.
+fn scatter_windows<'a, D: ndarray::Dimension>(
+    [n, c, h, w, oh, ow]: [usize; 6],
+    spec: &Pool2dSpec,
+    tap: impl Fn(usize) -> ndarray::ArrayView<'a, u64, D>,
+) -> Array4<u64> {
+    let (ph, pw) = spec.padding;
+    let (sh, sw) = spec.stride;
+    let (kh, kw) = spec.kernel;
+    let mut acc = Array4::<u64>::zeros((n, c, h + 2 * ph, w + 2 * pw));
+    for di in 0..kh {
+        for dj in 0..kw {
+            let part = tap(di * kw + dj);
+            let mut dst = acc.slice_mut(s![
+                ..,
+                ..,
+                di..di + sh * (oh - 1) + 1;sh,
+                dj..dj + sw * (ow - 1) + 1;sw
+            ]);
+            dst.zip_mut_with(&part, |d, &p| *d = d.wrapping_add(p));
+        }
+    }
+    acc.slice(s![.., .., ph..ph + h, pw..pw + w]).to_owned()
 }

@@ -106,13 +106,9 @@ pub fn basic_block<B: Backend>(
     cout: usize,
     stride: usize,
 ) -> Result<Sequential<B>> {
-    let main = conv_bn(init, cin, cout, 3, stride, 1)?.push(ReLU);
-    let main = {
-        let mut m = main;
-        let tail = conv_bn(init, cout, cout, 3, 1, 1)?;
-        m.push_boxed(Box::new(tail));
-        m
-    };
+    let main = conv_bn(init, cin, cout, 3, stride, 1)?
+        .push(ReLU)
+        .push(conv_bn(init, cout, cout, 3, 1, 1)?);
     let block = if stride != 1 || cin != cout {
         Residual::projected(main, conv_bn(init, cin, cout, 1, stride, 0)?)
     } else {

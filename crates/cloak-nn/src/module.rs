@@ -111,9 +111,13 @@ pub trait ModuleExt<B: Backend>: Module<B> {
         let owner = if backend.parties() == 1 { 0 } else { owner };
         // The owner checks its state, then every party learns whether it passed (one
         // round), so that a refusal stops all parties together.
-        let check = match state {
-            Some(s) if backend.rank() == owner => check_state(&tensors, s),
-            _ => Ok(()),
+        let check = match (backend.rank() == owner, state) {
+            (true, Some(s)) => check_state(&tensors, s),
+            (true, None) => Err(NnError::State {
+                name: "(all)".into(),
+                reason: format!("party {owner} owns the state but passed none"),
+            }),
+            (false, _) => Ok(()),
         };
         let verdict = crate::agree::agree_all(&backend, check.is_ok())?;
         check?;
@@ -123,18 +127,10 @@ pub trait ModuleExt<B: Backend>: Module<B> {
                 reason: format!("party {owner} refused its state"),
             });
         }
+        // Checked above: at the owner every name is present.
+        let mine = state.filter(|_| backend.rank() == owner);
         for (name, var, _) in &tensors {
-            let value = if backend.rank() == owner {
-                match state {
-                    Some(s) => Some(s.get(name).ok_or_else(|| NnError::State {
-                        name: name.clone(),
-                        reason: "missing from the state".into(),
-                    })?),
-                    None => None,
-                }
-            } else {
-                None
-            };
+            let value = mine.and_then(|s| s.get(name));
             var.set_value(backend.input(owner, value, &var.shape())?)?;
         }
         Ok(())
