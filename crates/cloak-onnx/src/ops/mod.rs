@@ -27,7 +27,7 @@ pub const SUPPORTED_OPS: &[&str] = &[
     "Abs", "Add", "ArgMax", "AveragePool", "BatchNormalization", "Cast", "CastLike", "Clip",
     "Concat", "Constant", "ConstantOfShape", "Conv", "ConvTranspose", "Div", "Dropout",
     "Equal", "Erf", "Exp", "Expand", "Flatten", "Gather", "Gelu", "Gemm", "GlobalAveragePool",
-    "GlobalMaxPool", "Greater", "HardSigmoid", "HardSwish", "Identity",
+    "GatherND", "GlobalMaxPool", "Greater", "HardSigmoid", "HardSwish", "Identity",
     "InstanceNormalization", "LayerNormalization", "LeakyRelu", "Less", "Log", "LogSoftmax",
     "MatMul", "Max", "MaxPool", "Min", "Mod", "Mul", "Neg", "Not", "Pad", "Pow", "Range",
     "Reciprocal", "ReduceMax", "ReduceMean", "ReduceSum", "Relu", "Reshape", "Resize", "Shape",
@@ -38,7 +38,7 @@ pub const SUPPORTED_OPS: &[&str] = &[
 /// Operators that only move or compute public structure: folded natively, integer-exact.
 const STRUCTURAL: &[&str] = &[
     "Cast", "CastLike", "Concat", "Constant", "ConstantOfShape", "Equal", "Expand", "Flatten",
-    "Gather", "Greater", "Identity", "Dropout", "Less", "Mod", "Not", "Range", "Reshape",
+    "Gather", "GatherND", "Greater", "Identity", "Dropout", "Less", "Mod", "Not", "Range", "Reshape",
     "Shape", "Size", "Slice", "Split", "Squeeze", "Transpose", "Unsqueeze", "Where", "Add",
     "Sub", "Mul", "Div", "Neg", "Max", "Min", "Abs",
 ];
@@ -167,6 +167,7 @@ fn dispatch<B: Backend>(c: &Ctx<'_, B>) -> Result<Vec<Val<B>>> {
         "Split" => shape::split(c),
         "Slice" => one(shape::slice(c)?),
         "Gather" => one(shape::gather(c)?),
+        "GatherND" => one(shape::gather_nd(c)?),
         "Expand" => one(shape::expand(c)?),
         "Pad" => one(shape::pad(c)?),
         "Resize" | "Upsample" => one(shape::resize(c)?),

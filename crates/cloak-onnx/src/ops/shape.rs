@@ -377,6 +377,44 @@ pub(super) fn gather<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
     reshape_val(c, &picked, &out)
 }
 
+pub(super) fn gather_nd<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
+    if c.node.int_or("batch_dims", 0)? != 0 {
+        return Err(c.node.attr_error("batch_dims", "only batch_dims = 0 is supported"));
+    }
+    let x = c.input(0)?;
+    let s = x.shape();
+    let idx = c.public(1, "the indices")?;
+    let is = idx.shape().to_vec();
+    let k = *is.last().ok_or_else(|| c.err("GatherND indices of rank 0"))?;
+    if k == 0 || k > s.len() {
+        return Err(c.err(format!("GatherND index tuples of length {k} for data of rank {}", s.len())));
+    }
+    // Linear positions over the first k axes, then one selection along the merged axis.
+    let rows = idx.len() / k;
+    let flat_idx: Vec<f64> = idx.iter().copied().collect();
+    let mut picks = Vec::with_capacity(rows);
+    for r in 0..rows {
+        let mut lin = 0usize;
+        for a in 0..k {
+            let d = s[a] as i64;
+            let i = flat_idx[r * k + a] as i64;
+            let i = if i < 0 { i + d } else { i };
+            if !(0..d).contains(&i) {
+                return Err(c.err(format!("index {i} out of range for axis {a} of length {d}")));
+            }
+            lin = lin * s[a] + i as usize;
+        }
+        picks.push(lin);
+    }
+    let lead: usize = s[..k].iter().product();
+    let mut merged = vec![lead];
+    merged.extend_from_slice(&s[k..]);
+    let picked = select(&reshape_val(c, x, &merged)?, 0, &picks)?;
+    let mut out: Vec<usize> = is[..is.len() - 1].to_vec();
+    out.extend_from_slice(&s[k..]);
+    reshape_val(c, &picked, &out)
+}
+
 pub(super) fn expand<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
     let x = c.input(0)?;
     let want: Vec<usize> = ints(c.public(1, "the shape")?).iter().map(|&v| v.max(0) as usize).collect();

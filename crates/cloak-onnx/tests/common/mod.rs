@@ -1,0 +1,63 @@
+//! Fixture access shared by the tests: the ONNX files exported from PyTorch under
+//! `tests/fixtures/` (see its README), each with its input and torch's output.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use ndarray::ArrayD;
+use ndarray_npy::ReadNpyExt;
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures")
+}
+
+/// Reads a float32 (or float64) `.npy` as `f64`.
+pub fn read_npy(path: &Path) -> ArrayD<f64> {
+    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    if let Ok(a) = ArrayD::<f32>::read_npy(&bytes[..]) {
+        return a.mapv(f64::from);
+    }
+    if let Ok(a) = ArrayD::<f64>::read_npy(&bytes[..]) {
+        return a;
+    }
+    if let Ok(a) = ArrayD::<i64>::read_npy(&bytes[..]) {
+        return a.mapv(|v| v as f64);
+    }
+    panic!("{}: not a float32/float64/int64 .npy", path.display())
+}
+
+/// One model file with its case's input and torch's output.
+pub struct Fixture {
+    pub file: PathBuf,
+    pub name: String,
+    pub input: ArrayD<f64>,
+    pub expected: ArrayD<f64>,
+}
+
+/// Every `CASE.EXPORTER.onnx` whose input and output are present, sorted by name.
+pub fn all() -> Vec<Fixture> {
+    let dir = fixtures();
+    let mut out = Vec::new();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "onnx"))
+        .collect();
+    entries.sort();
+    for file in entries {
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let case = name.split('.').next().unwrap().to_string();
+        let input = dir.join(format!("{case}.input.npy"));
+        let output = dir.join(format!("{case}.output.npy"));
+        if !input.exists() || !output.exists() {
+            continue;
+        }
+        out.push(Fixture { input: read_npy(&input), expected: read_npy(&output), file, name });
+    }
+    out
+}
+
+pub fn max_abs_diff(a: &ArrayD<f64>, b: &ArrayD<f64>) -> f64 {
+    a.iter().zip(b.iter()).fold(0.0, |m, (x, y)| m.max((x - y).abs()))
+}
