@@ -13,7 +13,27 @@ use cloak_mpc::Pool2dSpec;
 use cloak_ring::Conv2dSpec;
 use ndarray::ArrayD;
 
-use crate::error::Result;
+use crate::error::{Result, invalid, shape_mismatch};
+
+/// Where [`Backend::erf_grad`]'s default clamps `a^2`: `exp(-16)` is below a fixed-point
+/// unit, and `exp(-16 / 2)` is at the edge of the secure `exp`'s domain.
+const ERF_GRAD_CLAMP: f64 = 16.0;
+
+/// `t` (NCHW) cut to its first `shape[2]` rows and `shape[3]` columns; an error if it is
+/// smaller or differs on the leading axes.
+fn crop_to<B: Backend>(b: &B, t: B::Tensor, shape: &[usize]) -> Result<B::Tensor> {
+    let have = B::shape(&t);
+    let fits = have.len() == 4
+        && shape.len() == 4
+        && have[..2] == shape[..2]
+        && have[2] >= shape[2]
+        && have[3] >= shape[3];
+    if !fits {
+        return Err(shape_mismatch("conv_transpose2d_input_grad", &have, shape));
+    }
+    let t = if have[2] > shape[2] { b.slice(&t, 2, 0, shape[2])? } else { t };
+    if have[3] > shape[3] { b.slice(&t, 3, 0, shape[3]) } else { Ok(t) }
+}
 
 /// Tensor arithmetic for one kind of tensor. All operations are SPMD: with the secure
 /// backend every party calls the same operations in the same order.
@@ -100,6 +120,27 @@ pub trait Backend: Clone + Debug + 'static {
     /// Zero padding of the last two axes by `(top/bottom, left/right)`, or the adjoint
     /// (cropping) for `crop`.
     fn pad2d(&self, a: &Self::Tensor, pad: (usize, usize), crop: bool) -> Result<Self::Tensor>;
+    /// Constant padding of every axis: `pads[i] = (before, after)` copies of the public
+    /// `value` on axis `i` (`pads.len()` must be the rank). Its adjoint is a crop, made of
+    /// [`slice`](Self::slice)s.
+    fn pad(&self, a: &Self::Tensor, pads: &[(usize, usize)], value: f64) -> Result<Self::Tensor>;
+    /// The slices of `a` at the public `indices` along `axis`, in order, repeats allowed.
+    fn index_select(
+        &self,
+        a: &Self::Tensor,
+        axis: usize,
+        indices: &[usize],
+    ) -> Result<Self::Tensor>;
+    /// `a` with slice `k` of `src` added at position `indices[k]` along `axis`, repeated
+    /// indices accumulating: the adjoint of [`index_select`](Self::index_select), which its
+    /// backward rule applies to zeros. `src` is `a`'s shape with `indices.len()` on `axis`.
+    fn index_add(
+        &self,
+        a: &Self::Tensor,
+        axis: usize,
+        indices: &[usize],
+        src: &Self::Tensor,
+    ) -> Result<Self::Tensor>;
 
     // ----- products ----------------------------------------------------------------------
 
@@ -128,6 +169,68 @@ pub trait Backend: Clone + Debug + 'static {
         weight_shape: &[usize],
         spec: &Conv2dSpec,
     ) -> Result<Self::Tensor>;
+    /// Transposed 2-d convolution (PyTorch's `ConvTranspose2d`, ONNX's `ConvTranspose`) of
+    /// NCHW `x` by `w` of shape `[C_in, C_out/groups, kh, kw]`: the input gradient of the
+    /// convolution `spec` with weight `w` read as OIHW, onto an output of
+    /// `(h - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1` rows (and
+    /// as many columns by the second components). `output_padding` must be smaller than
+    /// the stride or the dilation, as PyTorch requires.
+    fn conv_transpose2d(
+        &self,
+        x: &Self::Tensor,
+        w: &Self::Tensor,
+        spec: &Conv2dSpec,
+        output_padding: (usize, usize),
+    ) -> Result<Self::Tensor>;
+    /// The transposed convolution's gradient with respect to its input (of `input_shape`):
+    /// the convolution `spec` of `grad` by the same weight. That convolution has
+    /// `h + output_padding / stride` rows, more than `h` when the output padding is not
+    /// below the stride (possible with dilation); the extra ones belong to no input pixel
+    /// and are cropped.
+    fn conv_transpose2d_input_grad(
+        &self,
+        grad: &Self::Tensor,
+        w: &Self::Tensor,
+        input_shape: &[usize],
+        spec: &Conv2dSpec,
+    ) -> Result<Self::Tensor> {
+        let full = self.conv2d(grad, w, spec)?;
+        crop_to(self, full, input_shape)
+    }
+    /// The transposed convolution's gradient with respect to its weight (of
+    /// `weight_shape`). With `y = conv_transpose2d(x, w)`, `<y, grad> = <x, conv2d(grad, w)>`,
+    /// so this is the weight gradient of the convolution `conv2d(grad, w)` at output gradient
+    /// `x`, zero-padded at the end to that convolution's output size (see
+    /// [`conv_transpose2d_input_grad`](Self::conv_transpose2d_input_grad)).
+    fn conv_transpose2d_weight_grad(
+        &self,
+        x: &Self::Tensor,
+        grad: &Self::Tensor,
+        weight_shape: &[usize],
+        spec: &Conv2dSpec,
+    ) -> Result<Self::Tensor> {
+        let (sx, sg) = (Self::shape(x), Self::shape(grad));
+        let (&[n, c, h, w], &[_, _, oh, ow], &[_, _, kh, kw]) =
+            (sx.as_slice(), sg.as_slice(), weight_shape)
+        else {
+            return Err(shape_mismatch("conv_transpose2d_weight_grad", &sx, weight_shape));
+        };
+        let (rows, cols) = spec.output_hw((oh, ow), (kh, kw)).ok_or_else(|| {
+            invalid(
+                "conv_transpose2d_weight_grad",
+                format!("kernel {kh}x{kw} with {spec:?} does not fit gradient {oh}x{ow}"),
+            )
+        })?;
+        let (Some(extra_h), Some(extra_w)) = (rows.checked_sub(h), cols.checked_sub(w)) else {
+            return Err(shape_mismatch("conv_transpose2d_weight_grad", &sx, &[n, c, rows, cols]));
+        };
+        let padded = if (extra_h, extra_w) == (0, 0) {
+            x.clone()
+        } else {
+            self.pad(x, &[(0, 0), (0, 0), (0, extra_h), (0, extra_w)], 0.0)?
+        };
+        self.conv2d_weight_grad(grad, &padded, weight_shape, spec)
+    }
 
     // ----- comparisons and pooling -------------------------------------------------------
 
@@ -148,6 +251,18 @@ pub trait Backend: Clone + Debug + 'static {
     fn max(&self, a: &Self::Tensor, axis: usize, keepdim: bool) -> Result<Self::Tensor>;
     /// One-hot (0/1, same shape) of the first maximum along `axis`.
     fn argmax_onehot(&self, a: &Self::Tensor, axis: usize) -> Result<Self::Tensor>;
+    /// The maximum along `axis` and the one-hot (0/1, shape of `a`) of the first maximum,
+    /// for max's backward rule. The default runs [`max`](Self::max) and
+    /// [`argmax_onehot`](Self::argmax_onehot); a backend whose maximum finds the winner
+    /// anyway (the secure one's tree) overrides it to pay for the comparisons once.
+    fn max_with_onehot(
+        &self,
+        a: &Self::Tensor,
+        axis: usize,
+        keepdim: bool,
+    ) -> Result<(Self::Tensor, Self::Tensor)> {
+        Ok((self.max(a, axis, keepdim)?, self.argmax_onehot(a, axis)?))
+    }
     /// Max pooling: the pooled tensor and the one-hot `[n, c, oh, ow, kh*kw]` of each
     /// window's first maximum (padding never wins).
     fn max_pool2d(
@@ -189,6 +304,24 @@ pub trait Backend: Clone + Debug + 'static {
     fn sigmoid(&self, a: &Self::Tensor) -> Result<Self::Tensor>;
     /// `tanh(a)`.
     fn tanh(&self, a: &Self::Tensor) -> Result<Self::Tensor>;
+    /// The error function `erf(a)`.
+    fn erf(&self, a: &Self::Tensor) -> Result<Self::Tensor>;
+    /// erf's derivative `2 / sqrt(pi) * exp(-a^2)`, for erf's backward rule.
+    ///
+    /// The default suits fixed-point backends, whose `exp` holds on a bounded domain only
+    /// (`|x| <= 8` for `cloak-mpc`'s default, and far below it the series grows without
+    /// bound, so `exp(-a^2)` at `|a| = 10` would be garbage, not 0). So `a^2` is clamped at
+    /// 16 with one ReLU (`2 / sqrt(pi) * exp(-16) = 1.3e-7` is below the 16-bit fixed-point
+    /// unit, so the clamp changes nothing representable) and `exp(-a^2 / 2)` squared, which
+    /// keeps `exp`'s argument in `[-8, 0]`: one comparison, one `exp`, three products.
+    /// An exact backend overrides it with the formula.
+    fn erf_grad(&self, a: &Self::Tensor) -> Result<Self::Tensor> {
+        let sq = self.square(a)?;
+        let (excess, _) = self.relu_with_grad(&self.add_scalar(&sq, -ERF_GRAD_CLAMP)?)?;
+        let clamped = self.sub(&sq, &excess)?;
+        let half = self.exp(&self.mul_scalar(&clamped, -0.5)?)?;
+        self.mul_scalar(&self.square(&half)?, std::f64::consts::FRAC_2_SQRT_PI)
+    }
     /// `softmax` along `axis`.
     fn softmax(&self, a: &Self::Tensor, axis: usize) -> Result<Self::Tensor>;
     /// `log_softmax` along `axis`.

@@ -9,9 +9,9 @@
 //! - [`Plain`]: `f64` arrays in the clear, the reference that private gradients are checked
 //!   against (and itself checked against finite differences).
 //!
-//! Backward rules reuse what the forward pass computed: ReLU's mask, max pooling's one-hot,
-//! the output of sigmoid, tanh, exp and softmax. So a secure backward costs products, not
-//! second approximations. Recording stops inside [`no_grad`]; a graph is freed by the
+//! Backward rules reuse what the forward pass computed: ReLU's mask, the one-hot of max
+//! pooling and of `max` along an axis, the output of sigmoid, tanh, exp and softmax. So a
+//! secure backward costs products, not second approximations. Recording stops inside [`no_grad`]; a graph is freed by the
 //! backward pass that uses it, and a second one is a typed error.
 //!
 //! ```

@@ -1,7 +1,7 @@
 //! The secure backend: secret-shared [`AShare`] tensors, every operation a protocol of
 //! `cloak-mpc`.
 
-use cloak_mpc::{AShare, Pool2dSpec, Session};
+use cloak_mpc::{AShare, MaxMethod, Pool2dSpec, Session};
 use cloak_ring::{Conv2dSpec, RingTensor};
 use ndarray::ArrayD;
 
@@ -163,6 +163,24 @@ impl Backend for Secure {
         }
     }
 
+    fn pad(&self, a: &AShare, pads: &[(usize, usize)], value: f64) -> Result<AShare> {
+        Ok(a.pad(pads, value)?)
+    }
+
+    fn index_select(&self, a: &AShare, axis: usize, indices: &[usize]) -> Result<AShare> {
+        Ok(a.index_select(axis, indices)?)
+    }
+
+    fn index_add(
+        &self,
+        a: &AShare,
+        axis: usize,
+        indices: &[usize],
+        src: &AShare,
+    ) -> Result<AShare> {
+        Ok(a.index_add(axis, indices, src)?)
+    }
+
     fn mul(&self, a: &AShare, b: &AShare) -> Result<AShare> {
         Ok(a.mul(b)?)
     }
@@ -197,6 +215,16 @@ impl Backend for Secure {
         spec: &Conv2dSpec,
     ) -> Result<AShare> {
         Ok(x.conv2d_weight_grad(grad, weight_shape, spec)?)
+    }
+
+    fn conv_transpose2d(
+        &self,
+        x: &AShare,
+        w: &AShare,
+        spec: &Conv2dSpec,
+        output_padding: (usize, usize),
+    ) -> Result<AShare> {
+        Ok(x.conv_transpose2d(w, spec, output_padding)?)
     }
 
     fn relu_with_grad(&self, a: &AShare) -> Result<(AShare, AShare)> {
@@ -240,6 +268,12 @@ impl Backend for Secure {
 
     fn argmax_onehot(&self, a: &AShare, axis: usize) -> Result<AShare> {
         Ok(a.argmax(axis)?)
+    }
+
+    /// The tree reduction carries the winner's one-hot along: one set of comparisons for
+    /// both (the default would run the tree twice).
+    fn max_with_onehot(&self, a: &AShare, axis: usize, keepdim: bool) -> Result<(AShare, AShare)> {
+        Ok(a.max_with_argmax(axis, keepdim, MaxMethod::Tree)?)
     }
 
     fn max_pool2d(&self, x: &AShare, spec: &Pool2dSpec) -> Result<(AShare, AShare)> {
@@ -295,6 +329,10 @@ impl Backend for Secure {
 
     fn tanh(&self, a: &AShare) -> Result<AShare> {
         Ok(a.tanh()?)
+    }
+
+    fn erf(&self, a: &AShare) -> Result<AShare> {
+        Ok(a.erf()?)
     }
 
     fn softmax(&self, a: &AShare, axis: usize) -> Result<AShare> {

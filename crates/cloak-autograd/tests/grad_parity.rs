@@ -5,11 +5,15 @@
 //! Tolerances: with 16 fractional bits one unit is `u = 2^-16 = 1.5e-5`. A product costs at
 //! most one unit of truncation (2-party local truncation: one unit except with probability
 //! about `|v| 2^-32`; dealer pairs: within two units), so linear and bilinear graphs on
-//! inputs of size <= 2 with a few accumulations stay within `1e-4` absolute. Functions add
-//! their documented approximation error (relative 4e-4 for exp, 3e-5 absolute for
-//! sigmoid/tanh series, 3e-4 relative for reciprocal/log/sqrt), and their backward rules
+//! inputs of size <= 2 with a few accumulations stay within `1e-4` absolute. Selections
+//! (index_select, pad, max and its one-hot) move or compare shares exactly and their
+//! backward rules add one product at most, so they share that bound; transposed
+//! convolutions are one product of sums like conv2d (`3e-4`). Functions add their
+//! documented approximation error (relative 4e-4 for exp, 3e-5 absolute for sigmoid/tanh
+//! series and erf, 3e-4 relative for reciprocal/log/sqrt), and their backward rules
 //! multiply such values by the seed gradient (entries <= 1): `3e-3 |ref| + 3e-4` covers
-//! those with a 2-3x margin. The finite-difference check uses `h = 1e-6` on smooth points:
+//! those with a 2-3x margin (erf's derivative squares an `exp`, doubling its relative
+//! error to 4e-4, still within). The finite-difference check uses `h = 1e-6` on smooth points:
 //! the central difference is accurate to `h^2 |f'''|` plus rounding `eps/h ~ 1e-10`, so
 //! `1e-6` relative is a safe bound.
 
@@ -64,10 +68,17 @@ enum Case {
     Shapes,
     Reductions,
     PublicOperands,
+    Erf,
+    Max,
+    MaxKeepdim,
+    IndexSelect,
+    Pad,
+    ConvTranspose2d,
+    ConvTranspose2dDilated,
 }
 
 impl Case {
-    const ALL: [Case; 27] = [
+    const ALL: [Case; 34] = [
         Case::AddBroadcast,
         Case::SubMul,
         Case::Square,
@@ -95,6 +106,13 @@ impl Case {
         Case::Shapes,
         Case::Reductions,
         Case::PublicOperands,
+        Case::Erf,
+        Case::Max,
+        Case::MaxKeepdim,
+        Case::IndexSelect,
+        Case::Pad,
+        Case::ConvTranspose2d,
+        Case::ConvTranspose2dDilated,
     ];
 
     /// Input shapes and ranges.
@@ -113,6 +131,10 @@ impl Case {
             Case::Log | Case::Reciprocal | Case::Sqrt | Case::InvSqrt => vec![pos(rng, &[3, 4])],
             Case::Div => vec![g(rng, &[3, 4]), pos(rng, &[3, 4])],
             Case::Softmax | Case::LogSoftmax => vec![rng.array(&[4, 5], -4.0, 4.0)],
+            Case::MaxKeepdim => vec![g(rng, &[3, 5, 2])],
+            // [C_in, C_out/groups, kh, kw]: 4 input channels in 2 groups, 6 output channels.
+            Case::ConvTranspose2d => vec![g(rng, &[2, 4, 3, 4]), g(rng, &[4, 3, 3, 2])],
+            Case::ConvTranspose2dDilated => vec![g(rng, &[1, 2, 4, 3]), g(rng, &[2, 2, 2, 3])],
             _ => vec![g(rng, &[3, 4])],
         }
     }
@@ -164,6 +186,26 @@ impl Case {
                 let m = a.mean(0, true)?;
                 a.sub(&m)?.sum(1, false)?.add(&a.mean_all()?.broadcast_to(&[3])?)
             }
+            Case::Erf => a.erf(),
+            Case::Max => a.max(1, false),
+            Case::MaxKeepdim => a.max(0, true),
+            // Index 2 twice (its gradients add up), index 1 never (zero gradient).
+            Case::IndexSelect => a.index_select(1, &[2, 0, 2, 3])?.index_select(0, &[1, 1, 0]),
+            Case::Pad => a.pad(&[(1, 0), (2, 3)], -0.5),
+            Case::ConvTranspose2d => {
+                // Stride 2, padding 1, dilation 2, output padding 1, two groups.
+                let spec =
+                    Conv2dSpec { stride: (2, 2), padding: (1, 1), dilation: (2, 1), groups: 2 };
+                a.conv_transpose2d(&x[1], &spec, (1, 1))
+            }
+            Case::ConvTranspose2dDilated => {
+                // Output padding 1 at stride 1 (allowed by dilation 2): the backward's
+                // convolution has a row more than the input, cropped (and padded for the
+                // weight gradient).
+                let spec =
+                    Conv2dSpec { stride: (1, 2), padding: (0, 1), dilation: (2, 1), groups: 1 };
+                a.conv_transpose2d(&x[1], &spec, (1, 0))
+            }
             Case::PublicOperands => {
                 // What dropout (a public mask) and fixed biases do.
                 let mask = ndarray::array![0.0, 2.0, 2.0, 0.0].into_dyn();
@@ -188,8 +230,17 @@ impl Case {
             | Case::GlobalAvg
             | Case::SubMul
             | Case::PublicOperands
+            | Case::Max
+            | Case::MaxKeepdim
+            | Case::IndexSelect
+            | Case::Pad
             | Case::Square => (1e-4, 0.0),
-            Case::Matmul | Case::MatmulBatched | Case::Conv1d | Case::Conv2d => (3e-4, 0.0),
+            Case::Matmul
+            | Case::MatmulBatched
+            | Case::Conv1d
+            | Case::Conv2d
+            | Case::ConvTranspose2d
+            | Case::ConvTranspose2dDilated => (3e-4, 0.0),
             _ => (3e-4, 3e-3),
         }
     }

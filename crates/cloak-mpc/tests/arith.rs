@@ -235,6 +235,50 @@ fn shape_operations_are_exact() {
     }
 }
 
+/// `index_add` is `index_select`'s adjoint, local and exact: slices land at their indices,
+/// repeated indices accumulate, an unused index keeps the base value, and
+/// `<index_select(x), y> = <x, index_add(0, y)>` on the revealed values.
+#[test]
+fn index_add_accumulates_repeats_locally_and_exactly() {
+    let base = grid(&rand_arr(&[2, 4, 3], -20.0, 20.0, 21));
+    let src = grid(&rand_arr(&[2, 5, 3], -20.0, 20.0, 22));
+    let indices = [3usize, 0, 3, 2, 3];
+    let cfg = SessionConfig::default();
+    for n in PARTIES {
+        let out = run(n, &cfg, |s| {
+            let b = share0(s, &base)?;
+            let y = share_from(s, n - 1, &src)?;
+            let added = b.index_add(1, &indices, &y)?;
+            let empty = b.index_add(2, &[], &AShare::zeros(s, &[2, 4, 0]))?;
+            // Local: nothing sent before the reveals.
+            assert_eq!(s.comm_stats().total().rounds, 0);
+            Ok(vec![added.reveal()?, empty.reveal()?])
+        });
+        let got = &out[0];
+        for o in &out[1..] {
+            assert_eq!(o, got, "parties disagree");
+        }
+        let mut want = base.clone();
+        for (k, &i) in indices.iter().enumerate() {
+            let slice = src.index_axis(Axis(1), k).to_owned();
+            let mut dst = want.index_axis_mut(Axis(1), i);
+            dst += &slice;
+        }
+        // Sums of grid values: exact.
+        assert_close(&got[0], &want, 0.0, &format!("{n} parties: index_add"));
+        assert_close(&got[1], &base, 0.0, &format!("{n} parties: index_add of nothing"));
+        // Position 1 is never selected: it keeps the base value.
+        assert_eq!(got[0].index_axis(Axis(1), 1), base.index_axis(Axis(1), 1));
+        // The adjoint identity, with a zero base.
+        let x = grid(&rand_arr(&[2, 4, 3], -2.0, 2.0, 23));
+        let selected = x.select(Axis(1), &indices);
+        let lhs: f64 = selected.iter().zip(&src).map(|(a, b)| a * b).sum();
+        let scattered = &got[0] - &base;
+        let rhs: f64 = x.iter().zip(&scattered).map(|(a, b)| a * b).sum();
+        assert!((lhs - rhs).abs() < 1e-9, "{n} parties: adjoint {lhs} vs {rhs}");
+    }
+}
+
 #[test]
 fn sum_and_mean() {
     let x = rand_arr(&[3, 5], -100.0, 100.0, 9);

@@ -327,6 +327,21 @@ fn bad_arguments_are_typed_everywhere() {
             |s| AShare::zeros(s, &[4]).index_select(0, &[4]).map(drop),
             |e| matches!(e, RingError::IndexOutOfRange { index: 4, .. }),
         ),
+        (
+            "index_add index",
+            |s| AShare::zeros(s, &[4]).index_add(0, &[1, 4], &AShare::zeros(s, &[2])).map(drop),
+            |e| matches!(e, RingError::IndexOutOfRange { op: "index_add", index: 4, len: 4, .. }),
+        ),
+        (
+            "index_add axis",
+            |s| AShare::zeros(s, &[4]).index_add(1, &[0], &AShare::zeros(s, &[1])).map(drop),
+            |e| matches!(e, RingError::AxisOutOfRange { op: "index_add", axis: 1, ndim: 1 }),
+        ),
+        (
+            "index_add source shape",
+            |s| AShare::zeros(s, &[4, 2]).index_add(0, &[0], &AShare::zeros(s, &[1, 3])).map(drop),
+            |e| matches!(e, RingError::ShapeMismatch { op: "index_add", .. }),
+        ),
         ("squeeze", |s| AShare::zeros(s, &[2, 3]).squeeze(1).map(drop), |_| true),
         ("permute", |s| AShare::zeros(s, &[2, 3]).permute(&[0, 0]).map(drop), |_| true),
         ("t of 1-d", |s| AShare::zeros(s, &[3]).t().map(drop), |_| true),
@@ -446,6 +461,7 @@ fn operands_of_different_sessions() {
                 a.matmul(&b).map(drop),
                 AShare::concat(&[&a, &b], 0).map(drop),
                 AShare::stack(&[&a, &b], 0).map(drop),
+                a.index_add(0, &[0, 1], &b).map(drop),
                 x.xor(&y).map(drop),
                 x.and(&y).map(drop),
             ])

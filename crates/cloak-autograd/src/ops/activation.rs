@@ -74,6 +74,20 @@ impl<B: Backend> Var<B> {
         })
     }
 
+    /// The error function, elementwise (ONNX's `Erf`, GELU's core); the gradient is
+    /// `2 / sqrt(pi) * exp(-x^2)`, computed from the saved input in the backward pass only
+    /// (inference pays nothing for it): one `exp` and products, plus, for fixed-point
+    /// backends, one comparison that keeps `exp` in its domain (see
+    /// [`Backend::erf_grad`]).
+    ///
+    /// # Errors
+    /// The backend's protocol errors.
+    pub fn erf(&self) -> Result<Var<B>> {
+        let x = self.value();
+        let y = self.backend().erf(&x)?;
+        Var::from_op("erf", y, &[self], move |b, g| Ok(vec![Some(b.mul(g, &b.erf_grad(&x)?)?)]))
+    }
+
     /// `exp`; the gradient is the output.
     ///
     /// # Errors

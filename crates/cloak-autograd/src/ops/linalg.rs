@@ -81,6 +81,46 @@ impl<B: Backend> Var<B> {
         })
     }
 
+    /// Transposed 2-d convolution (PyTorch's `ConvTranspose2d`, ONNX's `ConvTranspose`) of
+    /// NCHW `self` by a `[C_in, C_out/groups, kh, kw]` weight, where `spec` holds the
+    /// stride, padding, dilation and groups of the convolution it transposes and
+    /// `output_padding` (below the stride or the dilation) adds rows and columns at the
+    /// end: the output has `(h - 1) * stride - 2 * padding + dilation * (kh - 1) +
+    /// output_padding + 1` rows, and columns likewise. One product; its backward two: the
+    /// convolution `conv2d(g, w, spec)` to the input (it is the adjoint), and that
+    /// convolution's weight gradient to the weight.
+    ///
+    /// # Errors
+    /// Non-4-d operands or a weight whose first axis is not `C_in` (`ShapeMismatch`);
+    /// groups, strides, paddings or output paddings that do not fit; the backend's protocol
+    /// errors.
+    pub fn conv_transpose2d(
+        &self,
+        weight: &Var<B>,
+        spec: &Conv2dSpec,
+        output_padding: (usize, usize),
+    ) -> Result<Var<B>> {
+        let (sx, sw) = (self.shape(), weight.shape());
+        if sx.len() != 4 || sw.len() != 4 || sw[0] != sx[1] {
+            return Err(shape_mismatch("conv_transpose2d", &sx, &sw));
+        }
+        let b = self.backend();
+        let (x, w) = (self.value(), weight.value());
+        let out = b.conv_transpose2d(&x, &w, spec, output_padding)?;
+        let spec = *spec;
+        let (need_x, need_w) = (self.requires_grad(), weight.requires_grad());
+        Var::from_op("conv_transpose2d", out, &[self, weight], move |b, g| {
+            let gx =
+                if need_x { Some(b.conv_transpose2d_input_grad(g, &w, &sx, &spec)?) } else { None };
+            let gw = if need_w {
+                Some(b.conv_transpose2d_weight_grad(&x, g, &sw, &spec)?)
+            } else {
+                None
+            };
+            Ok(vec![gx, gw])
+        })
+    }
+
     /// 1-d convolution of NCL `self` by a `[O, C/groups, k]` weight, as a 2-d convolution
     /// of height 1 (`spec`'s second components apply; its first must be the identity).
     ///

@@ -1,7 +1,9 @@
-//! Shape operations and reductions: local for every backend, their gradients too.
+//! Shape operations (padding and index selection among them) and reductions: local for
+//! every backend, their gradients too, except max's comparisons and the product that routes
+//! its gradient through the one-hot.
 
 use crate::backend::Backend;
-use crate::error::{Result, invalid};
+use crate::error::{AutogradError, Result, invalid};
 use crate::var::Var;
 
 fn check_axis(op: &'static str, axis: usize, nd: usize) -> Result<()> {
@@ -163,6 +165,81 @@ impl<B: Backend> Var<B> {
                 start += n;
             }
             Ok(grads)
+        })
+    }
+
+    /// Maximum along `axis` (the axis removed, or kept with length 1 for `keepdim`). The
+    /// backward routes the gradient through the one-hot of the first maximum that the
+    /// forward comparisons produced (one product, no second comparison); ties go to the
+    /// first occurrence, as in PyTorch's `max(dim)`.
+    ///
+    /// # Errors
+    /// `axis` out of range or empty; the backend's protocol errors.
+    pub fn max(&self, axis: usize, keepdim: bool) -> Result<Var<B>> {
+        let shape = self.shape();
+        check_axis("max", axis, shape.len())?;
+        if shape[axis] == 0 {
+            return Err(invalid("max", format!("axis {axis} of shape {shape:?} is empty")));
+        }
+        let (out, onehot) = self.backend().max_with_onehot(&self.value(), axis, keepdim)?;
+        let mut kept = shape.clone();
+        kept[axis] = 1;
+        Var::from_op("max", out, &[self], move |b, g| {
+            let spread = b.broadcast_to(&b.reshape(g, &kept)?, &shape)?;
+            Ok(vec![Some(b.mul(&spread, &onehot)?)])
+        })
+    }
+
+    /// The slices at public `indices` along `axis`, in order (ONNX's `Gather` with a
+    /// constant index, `x[:, idx]`); indices may repeat. Local for shares. The backward
+    /// scatter-adds the gradient into zeros, so a repeated index gets the sum of its
+    /// slices' gradients and an unselected one zero.
+    ///
+    /// # Errors
+    /// `axis` out of range, or an index not below the axis length.
+    pub fn index_select(&self, axis: usize, indices: &[usize]) -> Result<Var<B>> {
+        let shape = self.shape();
+        check_axis("index_select", axis, shape.len())?;
+        if let Some(i) = indices.iter().find(|&&i| i >= shape[axis]) {
+            return Err(invalid(
+                "index_select",
+                format!("index {i} out of range for axis {axis} of shape {shape:?}"),
+            ));
+        }
+        let out = self.backend().index_select(&self.value(), axis, indices)?;
+        let indices = indices.to_vec();
+        Var::from_op("index_select", out, &[self], move |b, g| {
+            Ok(vec![Some(b.index_add(&b.zeros(&shape), axis, &indices, g)?)])
+        })
+    }
+
+    /// Constant padding (ONNX's `Pad` in `constant` mode): `pads[i] = (before, after)`
+    /// copies of the public `value` on axis `i`, one pair per axis. The backward crops the
+    /// gradient back to the input (slices, local): padding has no gradient.
+    ///
+    /// # Errors
+    /// `pads.len()` not the rank, a non-finite `value`, or a padded shape too large.
+    pub fn pad(&self, pads: &[(usize, usize)], value: f64) -> Result<Var<B>> {
+        let shape = self.shape();
+        if pads.len() != shape.len() {
+            return Err(invalid(
+                "pad",
+                format!("{} (before, after) pairs for shape {shape:?}", pads.len()),
+            ));
+        }
+        if !value.is_finite() {
+            return Err(AutogradError::NotFinite { op: "pad", value });
+        }
+        let out = self.backend().pad(&self.value(), pads, value)?;
+        let pads = pads.to_vec();
+        Var::from_op("pad", out, &[self], move |b, g| {
+            let mut crop = g.clone();
+            for (axis, (&(before, after), &len)) in pads.iter().zip(&shape).enumerate() {
+                if before > 0 || after > 0 {
+                    crop = b.slice(&crop, axis, before, before + len)?;
+                }
+            }
+            Ok(vec![Some(crop)])
         })
     }
 

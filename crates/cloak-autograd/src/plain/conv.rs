@@ -251,3 +251,106 @@ pub(super) fn conv2d_weight_grad(
     }
     from_vec(op, weight_shape, dw.iter().copied().collect())
 }
+
+/// One output extent of a transposed convolution,
+/// `(i - 1) * stride - 2 * padding + dilation * (k - 1) + output_padding + 1`, or `None`
+/// if it is not positive or overflows.
+fn transposed_extent(
+    i: usize,
+    k: usize,
+    s: usize,
+    p: usize,
+    d: usize,
+    extra: usize,
+) -> Option<usize> {
+    (i - 1)
+        .checked_mul(s)?
+        .checked_add(d.checked_mul(k - 1)?)?
+        .checked_add(extra.checked_add(1)?)?
+        .checked_sub(p.checked_mul(2)?)
+        .filter(|&o| o > 0)
+}
+
+/// `y = conv_transpose2d(x, w)` (PyTorch's definition) by a direct loop, the reference the
+/// secure backend is checked against: every input pixel `x[n, c, i, j]` scatters
+/// `x * w[c, o, a, b]` to output pixel `(i * s - p + a * d, j * s - p + b * d)` of channel
+/// `g * O/g + o` (`g` the group of `c`), where that pixel exists. `x` is NCHW, `w` is
+/// `[C, O/g, kh, kw]`.
+pub(super) fn conv_transpose2d(
+    x: &ArrayD<f64>,
+    w: &ArrayD<f64>,
+    spec: &Conv2dSpec,
+    output_padding: (usize, usize),
+) -> Result<ArrayD<f64>> {
+    let op = "conv_transpose2d";
+    let (&[n, c, h, wd], &[wc, og, kh, kw]) = (x.shape(), w.shape()) else {
+        return Err(shape_mismatch(op, x.shape(), w.shape()));
+    };
+    if wc != c {
+        return Err(shape_mismatch(op, x.shape(), w.shape()));
+    }
+    let groups = spec.groups;
+    if groups == 0 || !c.is_multiple_of(groups) {
+        return Err(invalid(op, format!("groups {groups} must divide input channels {c}")));
+    }
+    let Conv2dSpec { stride: (sh, sw), padding: (ph, pw), dilation: (dh, dw), .. } = *spec;
+    if [sh, sw, dh, dw, h, wd, kh, kw].contains(&0) {
+        return Err(invalid(
+            op,
+            format!("stride, dilation, input {h}x{wd} and kernel {kh}x{kw} must be non-zero"),
+        ));
+    }
+    if output_padding.0 >= sh.max(dh) || output_padding.1 >= sw.max(dw) {
+        return Err(invalid(
+            op,
+            format!(
+                "output padding {output_padding:?} must be smaller than stride {:?} or \
+                 dilation {:?}",
+                spec.stride, spec.dilation
+            ),
+        ));
+    }
+    let oh = transposed_extent(h, kh, sh, ph, dh, output_padding.0);
+    let ow = transposed_extent(wd, kw, sw, pw, dw, output_padding.1);
+    let (Some(oh), Some(ow)) = (oh, ow) else {
+        return Err(invalid(op, format!("padding {:?} leaves no output", spec.padding)));
+    };
+    let co = og
+        .checked_mul(groups)
+        .ok_or_else(|| invalid(op, format!("{og} channels x {groups} groups overflows")))?;
+    numel(op, x.shape())?;
+    numel(op, w.shape())?;
+    let out_shape = [n, co, oh, ow];
+    let mut y = vec![0.0; numel(op, &out_shape)?];
+    let (xv, wv) = (to_vec(x), to_vec(w));
+    let cg = c / groups;
+    for b in 0..n {
+        for ci in 0..c {
+            let g = ci / cg;
+            for i in 0..h {
+                for j in 0..wd {
+                    let v = xv[((b * c + ci) * h + i) * wd + j];
+                    for o in 0..og {
+                        let plane = (b * co + g * og + o) * oh;
+                        for a in 0..kh {
+                            let Some(r) = (i * sh + a * dh).checked_sub(ph).filter(|&r| r < oh)
+                            else {
+                                continue;
+                            };
+                            for bb in 0..kw {
+                                let Some(q) =
+                                    (j * sw + bb * dw).checked_sub(pw).filter(|&q| q < ow)
+                                else {
+                                    continue;
+                                };
+                                y[(plane + r) * ow + q] +=
+                                    v * wv[((ci * og + o) * kh + a) * kw + bb];
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    from_vec(op, &out_shape, y)
+}

@@ -138,3 +138,75 @@ pub(super) fn pad2d(a: &ArrayD<f64>, (ph, pw): (usize, usize), crop: bool) -> Re
         .assign(a);
     Ok(out)
 }
+
+/// Every axis padded with `pads[axis] = (before, after)` copies of `value`.
+pub(super) fn pad(a: &ArrayD<f64>, pads: &[(usize, usize)], value: f64) -> Result<ArrayD<f64>> {
+    let op = "pad";
+    if pads.len() != a.ndim() {
+        return Err(invalid(
+            op,
+            format!("{} (before, after) pairs for shape {:?}", pads.len(), a.shape()),
+        ));
+    }
+    let shape = a
+        .shape()
+        .iter()
+        .zip(pads)
+        .map(|(&d, &(b, e))| d.checked_add(b).and_then(|x| x.checked_add(e)))
+        .collect::<Option<Vec<usize>>>()
+        .ok_or_else(|| {
+            invalid(op, format!("padding {pads:?} of shape {:?} overflows", a.shape()))
+        })?;
+    numel(op, &shape)?;
+    let mut out = ArrayD::from_elem(IxDyn(&shape), value);
+    out.slice_each_axis_mut(|ax| {
+        let (before, len) = (pads[ax.axis.index()].0, a.shape()[ax.axis.index()]);
+        Slice::from(before..before + len)
+    })
+    .assign(a);
+    Ok(out)
+}
+
+/// An error unless `axis` is one of `a`'s axes and every index is below its length.
+fn check_indices(op: &'static str, a: &ArrayD<f64>, axis: usize, indices: &[usize]) -> Result<()> {
+    check_axis(op, a, axis)?;
+    let len = a.shape()[axis];
+    match indices.iter().find(|&&i| i >= len) {
+        Some(i) => {
+            Err(invalid(op, format!("index {i} out of range for axis {axis} of length {len}")))
+        }
+        None => Ok(()),
+    }
+}
+
+/// The slices at `indices` along `axis`, in order.
+pub(super) fn index_select(a: &ArrayD<f64>, axis: usize, indices: &[usize]) -> Result<ArrayD<f64>> {
+    let op = "index_select";
+    check_indices(op, a, axis, indices)?;
+    let mut shape = a.shape().to_vec();
+    shape[axis] = indices.len();
+    numel(op, &shape)?;
+    Ok(a.select(Axis(axis), indices))
+}
+
+/// `a` with slice `k` of `src` added at `indices[k]` along `axis` (repeats accumulate).
+pub(super) fn index_add(
+    a: &ArrayD<f64>,
+    axis: usize,
+    indices: &[usize],
+    src: &ArrayD<f64>,
+) -> Result<ArrayD<f64>> {
+    let op = "index_add";
+    check_indices(op, a, axis, indices)?;
+    let mut want = a.shape().to_vec();
+    want[axis] = indices.len();
+    if src.shape() != want.as_slice() {
+        return Err(shape_mismatch(op, src.shape(), &want));
+    }
+    let mut out = a.clone();
+    for (k, &i) in indices.iter().enumerate() {
+        let mut dst = out.index_axis_mut(Axis(axis), i);
+        dst += &src.index_axis(Axis(axis), k);
+    }
+    Ok(out)
+}

@@ -1,8 +1,8 @@
 //! Shape operations: all local, applied to each party's share.
 
-use ndarray::ArrayD;
+use ndarray::{ArrayD, Axis, Zip};
 
-use cloak_ring::RingTensor;
+use cloak_ring::{RingError, RingTensor};
 
 use super::AShare;
 use crate::error::{MpcError, Result};
@@ -92,6 +92,44 @@ impl AShare {
     /// An axis or index out of range.
     pub fn index_select(&self, axis: usize, indices: &[usize]) -> Result<AShare> {
         Ok(self.with_share(self.share.index_select(axis, indices)?))
+    }
+
+    /// `self` with slice `k` of `source` added at position `indices[k]` along `axis`
+    /// (PyTorch's `index_add`); repeated indices accumulate. It is the adjoint of
+    /// [`index_select`](Self::index_select), which is what differentiating a selection
+    /// needs: the gradient of the selected slices is summed back into the positions they
+    /// came from. Local and exact: each party adds its share words (wrapping).
+    ///
+    /// # Errors
+    /// An axis or index out of range, `source` not shaped as `self` with `indices.len()`
+    /// along `axis`, or tensors from different sessions.
+    pub fn index_add(&self, axis: usize, indices: &[usize], source: &AShare) -> Result<AShare> {
+        let op = "index_add";
+        self.check_session(source, op)?;
+        let ndim = self.shape().len();
+        if axis >= ndim {
+            return Err(RingError::AxisOutOfRange { op, axis, ndim }.into());
+        }
+        let mut want = self.shape().to_vec();
+        want[axis] = indices.len();
+        if source.shape() != want.as_slice() {
+            return Err(
+                RingError::ShapeMismatch { op, lhs: source.shape().to_vec(), rhs: want }.into()
+            );
+        }
+        let len = self.shape()[axis];
+        if let Some(&index) = indices.iter().find(|&&i| i >= len) {
+            return Err(RingError::IndexOutOfRange { op, axis, index, len }.into());
+        }
+        let mut out = self.share.clone();
+        let dst = out.as_array_mut();
+        let src = source.share.as_array();
+        for (k, &i) in indices.iter().enumerate() {
+            Zip::from(dst.index_axis_mut(Axis(axis), i))
+                .and(src.index_axis(Axis(axis), k))
+                .for_each(|d, &s| *d = d.wrapping_add(s));
+        }
+        Ok(self.with_share(out))
     }
 
     /// PyTorch-style gather with a public index tensor.
