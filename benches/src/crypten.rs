@@ -150,3 +150,21 @@ pub const MLP_TRAIN_B64: Baseline = Baseline {
     bytes_mib: 10.79,
     max_abs_err: 0.000149,
 };
+
+// ----- ONNX models (benches/models/crypten-onnx-results.json: crypten.nn.from_onnx on the
+// files benches/models/make_models.py writes; 2 parties, TFP, one thread each).
+
+/// torchvision ResNet-18, 1x3x224x224.
+pub const ONNX_RESNET18: Option<Baseline> = Some(Baseline {
+    max_rel_err: None,
+    median_s: 53.085,
+    rounds: 231,
+    bytes_mib: 3_980_577_792.0 / 1_048_576.0,
+    max_abs_err: 0.003_719,
+});
+/// torchvision ResNet-50, 1x3x224x224 (filled in from the baseline run).
+pub const ONNX_RESNET50: Option<Baseline> = None;
+/// torchvision MobileNetV2, 1x3x224x224 (filled in from the baseline run).
+pub const ONNX_MOBILENET_V2: Option<Baseline> = None;
+/// torchaudio Wav2Letter, one second of 13 MFCC features (filled in from the baseline run).
+pub const ONNX_WAV2LETTER: Option<Baseline> = None;

@@ -8,6 +8,7 @@ mod harness;
 mod limits;
 mod mpc;
 mod nn;
+mod onnx;
 mod prg;
 mod ring;
 
@@ -47,12 +48,13 @@ fn main() -> ExitCode {
     // Large tensors are allocated and freed per protocol step: keep the memory in the process
     // (see cloak_ring::memory), as a deployment would.
     let retained = cloak_ring::memory::retain_freed_memory();
-    let suites: [Suite; 5] = [
+    let suites: [Suite; 6] = [
         ("ring", ring::rows),
         ("prg", prg::rows),
         ("comm", comm::rows),
         ("mpc", mpc::rows),
         ("nn", nn::rows),
+        ("onnx", onnx::rows),
     ];
     println!(
         "Cloak benchmarks: {} CPU thread(s) in the rayon pool, freed memory {}{}\n",

@@ -63,7 +63,9 @@ impl<'a> NodeRef<'a> {
     }
 
     pub fn float_or(&self, name: &str, default: f64) -> Result<f64> {
-        Ok(self.typed(name, AttributeType::FLOAT)?.map_or(default, |a| f64::from(a.f.unwrap_or(0.0))))
+        Ok(self
+            .typed(name, AttributeType::FLOAT)?
+            .map_or(default, |a| f64::from(a.f.unwrap_or(0.0))))
     }
 
     pub fn ints(&self, name: &str) -> Result<Option<Vec<i64>>> {
@@ -75,9 +77,10 @@ impl<'a> NodeRef<'a> {
     }
 
     pub fn string_or(&self, name: &str, default: &str) -> Result<String> {
-        Ok(self
-            .typed(name, AttributeType::STRING)?
-            .map_or_else(|| default.to_string(), |a| String::from_utf8_lossy(a.s.as_deref().unwrap_or(&[])).into_owned()))
+        Ok(self.typed(name, AttributeType::STRING)?.map_or_else(
+            || default.to_string(),
+            |a| String::from_utf8_lossy(a.s.as_deref().unwrap_or(&[])).into_owned(),
+        ))
     }
 
     pub fn tensor(&self, name: &str) -> Result<Option<Decoded>> {

@@ -85,8 +85,7 @@ pub(crate) fn fold_batchnorm(proto: &mut ModelProto, inits: &mut Inits) -> Resul
                 conv.name()
             )));
         }
-        let s: Vec<f64> =
-            scale.iter().zip(var.iter()).map(|(g, v)| g / (v + eps).sqrt()).collect();
+        let s: Vec<f64> = scale.iter().zip(var.iter()).map(|(g, v)| g / (v + eps).sqrt()).collect();
         let mut folded_w = w.clone();
         for (o, mut slab) in folded_w.axis_iter_mut(Axis(0)).enumerate() {
             slab.mapv_inplace(|v| v * s[o]);
@@ -97,9 +96,8 @@ pub(crate) fn fold_batchnorm(proto: &mut ModelProto, inits: &mut Inits) -> Resul
             .filter(|b| !b.is_empty())
             .and_then(|b| get(b))
             .unwrap_or_else(|| ArrayD::zeros(IxDyn(&[out_channels])));
-        let folded_b: Vec<f64> = (0..out_channels)
-            .map(|o| (old_bias[o] - mean[o]) * s[o] + beta[o])
-            .collect();
+        let folded_b: Vec<f64> =
+            (0..out_channels).map(|o| (old_bias[o] - mean[o]) * s[o] + beta[o]).collect();
         let folded_b = ArrayD::from_shape_vec(IxDyn(&[out_channels]), folded_b)
             .map_err(|e| malformed(e.to_string()))?;
         // New names, so that a weight shared with another node keeps its value there.

@@ -163,15 +163,23 @@ impl OnnxModel {
             let outs = ops::run(&ctx)?;
             let wanted = n.output.iter().filter(|o| !o.is_empty()).count();
             if outs.len() < n.output.len() && outs.len() < wanted {
-                return Err(node.shape_error(format!("produced {} outputs, the graph names {}", outs.len(), n.output.len())));
+                return Err(node.shape_error(format!(
+                    "produced {} outputs, the graph names {}",
+                    outs.len(),
+                    n.output.len()
+                )));
             }
-            let folded = ctx.inputs.iter().flatten().all(Val::is_public)
-                && outs.iter().all(Val::is_public);
+            let folded =
+                ctx.inputs.iter().flatten().all(Val::is_public) && outs.iter().all(Val::is_public);
             records.push(NodeRecord {
                 name: node.name.to_string(),
                 op: n.op_type().to_string(),
                 input_shapes: ctx.inputs.iter().map(|v| v.as_ref().map(Val::shape)).collect(),
-                input_private: ctx.inputs.iter().map(|v| v.as_ref().is_some_and(|v| !v.is_public())).collect(),
+                input_private: ctx
+                    .inputs
+                    .iter()
+                    .map(|v| v.as_ref().is_some_and(|v| !v.is_public()))
+                    .collect(),
                 output_shapes: outs.iter().map(Val::shape).collect(),
                 folded,
                 kernel: kernel_of(n),
@@ -187,7 +195,11 @@ impl OnnxModel {
                 let frees = n
                     .input
                     .iter()
-                    .filter(|x| !x.is_empty() && last_use.get(x.as_str()) == Some(&pos) && **x != self.output_name)
+                    .filter(|x| {
+                        !x.is_empty()
+                            && last_use.get(x.as_str()) == Some(&pos)
+                            && **x != self.output_name
+                    })
                     .cloned()
                     .collect();
                 steps.push(Step {
@@ -205,14 +217,17 @@ impl OnnxModel {
                 }
             }
             for x in &n.input {
-                if last_use.get(x.as_str()) == Some(&pos) && *x != self.output_name && !self.constants.contains_key(x) {
+                if last_use.get(x.as_str()) == Some(&pos)
+                    && *x != self.output_name
+                    && !self.constants.contains_key(x)
+                {
                     values.remove(x);
                 }
             }
         }
-        let out = values
-            .get(&self.output_name)
-            .ok_or_else(|| malformed(format!("the graph output {} is never computed", self.output_name)))?;
+        let out = values.get(&self.output_name).ok_or_else(|| {
+            malformed(format!("the graph output {} is never computed", self.output_name))
+        })?;
         if let Val::Public(a, d) = out {
             constants.insert(self.output_name.clone(), (a.clone(), *d));
         }
@@ -293,15 +308,24 @@ impl<B: Backend> OnnxGraph<B> {
     ///
     /// # Errors
     /// An input of the wrong shape, or a node's error (named).
-    pub fn forward_observed(&self, x: &Var<B>, observe: &mut dyn FnMut(StepInfo<'_>)) -> Result<Var<B>> {
+    pub fn forward_observed(
+        &self,
+        x: &Var<B>,
+        observe: &mut dyn FnMut(StepInfo<'_>),
+    ) -> Result<Var<B>> {
         let plan = &self.plan;
         if x.shape() != plan.input_shape {
             return Err(OnnxError::Input {
-                reason: format!("shape {:?}, but the graph was built for {:?}", x.shape(), plan.input_shape),
+                reason: format!(
+                    "shape {:?}, but the graph was built for {:?}",
+                    x.shape(),
+                    plan.input_shape
+                ),
             });
         }
         let graph = plan.proto.graph.as_ref().ok_or_else(|| malformed("no graph"))?;
-        let params: HashMap<&str, &Var<B>> = self.params.iter().map(|(n, v)| (n.as_str(), v)).collect();
+        let params: HashMap<&str, &Var<B>> =
+            self.params.iter().map(|(n, v)| (n.as_str(), v)).collect();
         let mut values: HashMap<String, Val<B>> = HashMap::new();
         values.insert(plan.input_name.clone(), Val::Private(x.clone()));
         let lookup = |values: &HashMap<String, Val<B>>, name: &str| -> Option<Val<B>> {
@@ -324,7 +348,9 @@ impl<B: Backend> OnnxGraph<B> {
                     if x.is_empty() {
                         return Ok(None);
                     }
-                    lookup(&values, x).map(Some).ok_or_else(|| malformed(format!("value {x} missing at node {}", step.name)))
+                    lookup(&values, x).map(Some).ok_or_else(|| {
+                        malformed(format!("value {x} missing at node {}", step.name))
+                    })
                 })
                 .collect::<Result<Vec<_>>>()?;
             let ctx = Ctx { node, backend: &self.backend, opset: plan.opset, inputs };
@@ -343,7 +369,9 @@ impl<B: Backend> OnnxGraph<B> {
         match lookup(&values, &plan.output_name) {
             Some(Val::Private(v)) => Ok(v),
             Some(Val::Public(a, _)) => Ok(Var::constant(&self.backend, self.backend.public(&a)?)),
-            None => Err(malformed(format!("the graph output {} was not computed", plan.output_name))),
+            None => {
+                Err(malformed(format!("the graph output {} was not computed", plan.output_name)))
+            }
         }
     }
 }

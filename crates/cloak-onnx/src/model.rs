@@ -9,8 +9,8 @@ use cloak_nn::StateDict;
 use protobuf::Message;
 
 use crate::error::{OnnxError, Result, malformed};
-use crate::proto::onnx::{ModelProto, NodeProto, StringStringEntryProto, TensorProto};
 use crate::proto::onnx::type_proto;
+use crate::proto::onnx::{ModelProto, NodeProto, StringStringEntryProto, TensorProto};
 use crate::tensor::{self, DType, Decoded};
 
 /// The oldest default-domain opset the importer reads.
@@ -85,9 +85,8 @@ pub struct OnnxModel {
 /// exponents, bounds), never weights: an initializer used only at such positions is public.
 pub(crate) fn structural_input(op: &str, index: usize) -> bool {
     match op {
-        "Reshape" | "Unsqueeze" | "Squeeze" | "Expand" | "Tile" | "Upsample" | "Split"
-        | "Pow" | "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" | "Gather"
-        | "TopK" => index >= 1,
+        "Reshape" | "Unsqueeze" | "Squeeze" | "Expand" | "Tile" | "Upsample" | "Split" | "Pow"
+        | "ReduceMean" | "ReduceSum" | "ReduceMax" | "ReduceMin" | "Gather" | "TopK" => index >= 1,
         "Slice" | "Pad" | "Resize" | "Clip" | "Dropout" => index >= 1,
         "ConstantOfShape" | "Range" | "Shape" | "Size" => true,
         "Where" => index == 0,
@@ -181,8 +180,7 @@ impl OnnxModel {
                 )));
             }
             let d = if stripped {
-                if t.raw_data.as_ref().is_some_and(|r| !r.is_empty()) || !t.float_data.is_empty()
-                {
+                if t.raw_data.as_ref().is_some_and(|r| !r.is_empty()) || !t.float_data.is_empty() {
                     return Err(malformed(format!("stripped initializer {name} carries values")));
                 }
                 let (shape, _) = tensor::checked_dims(&name, &t.dims)?;
@@ -233,7 +231,7 @@ impl OnnxModel {
 
         let order = topological_order(&proto, &decoded, &input_name, &node_names)?;
         let graph = proto.graph.as_ref().ok_or_else(|| malformed("the model has no graph"))?;
-        if !graph.node.iter().any(|n| n.output.iter().any(|o| *o == output_name))
+        if !graph.node.iter().any(|n| n.output.contains(&output_name))
             && output_name != input_name
             && !decoded.contains_key(&output_name)
         {
@@ -255,7 +253,9 @@ impl OnnxModel {
         let mut weights = BTreeMap::new();
         for (name, (d, stripped)) in decoded {
             let is_weight = stripped
-                || (d.dtype == DType::Float && d.data.len() > 0 && data_use.contains(name.as_str()));
+                || (d.dtype == DType::Float
+                    && !d.data.is_empty()
+                    && data_use.contains(name.as_str()));
             if is_weight {
                 private.push(PrivateTensor { name: name.clone(), shape: d.data.shape().to_vec() });
                 if !stripped {
@@ -266,12 +266,8 @@ impl OnnxModel {
             }
         }
         // Keep graph order for the weights (the order every party visits them in).
-        let position: HashMap<&str, usize> = graph
-            .initializer
-            .iter()
-            .enumerate()
-            .map(|(i, t)| (t.name(), i))
-            .collect();
+        let position: HashMap<&str, usize> =
+            graph.initializer.iter().enumerate().map(|(i, t)| (t.name(), i)).collect();
         private.sort_by_key(|p| position.get(p.name.as_str()).copied().unwrap_or(usize::MAX));
 
         // The public part: private initializers keep their name, type and dimensions only.
@@ -432,7 +428,10 @@ fn input_dims(v: &crate::proto::onnx::ValueInfoProto) -> Result<Vec<Option<usize
     };
     let elem = t.elem_type.unwrap_or(1);
     if DType::from_onnx(elem) != Some(DType::Float) {
-        return Err(bad(format!("element type {}, expected a float type", tensor::type_name(elem))));
+        return Err(bad(format!(
+            "element type {}, expected a float type",
+            tensor::type_name(elem)
+        )));
     }
     let Some(shape) = t.shape.as_ref() else { return Ok(Vec::new()) };
     shape

@@ -38,7 +38,11 @@ pub const COSTS: &[KindCost] = &[
 ];
 
 fn cost(kind: &str) -> KindCost {
-    COSTS.iter().copied().find(|c| c.kind == kind).unwrap_or(KindCost { kind: "other", rounds: 20, bytes_per_element: 700.0 })
+    COSTS.iter().copied().find(|c| c.kind == kind).unwrap_or(KindCost {
+        kind: "other",
+        rounds: 20,
+        bytes_per_element: 700.0,
+    })
 }
 
 /// How often an operator appears.
@@ -82,7 +86,13 @@ fn numel(s: &[usize]) -> u64 {
 }
 
 /// A node's products (MACs, Beaver bytes and rounds) and its non-linear elements.
-fn node_cost(r: &NodeRecord, macs: &mut u64, bytes: &mut f64, rounds: &mut u64, nl: &mut BTreeMap<String, u64>) {
+fn node_cost(
+    r: &NodeRecord,
+    macs: &mut u64,
+    bytes: &mut f64,
+    rounds: &mut u64,
+    nl: &mut BTreeMap<String, u64>,
+) {
     if r.folded {
         return;
     }
@@ -122,7 +132,12 @@ fn node_cost(r: &NodeRecord, macs: &mut u64, bytes: &mut f64, rounds: &mut u64, 
         }
         "MatMul" | "Gemm" => {
             let a = in_s(0);
-            let k = if r.op == "Gemm" && r.kernel.is_empty() { a.last().copied().unwrap_or(1) } else { a.last().copied().unwrap_or(1) };
+            let rows = r.output_shapes.first().and_then(|s| s.first().copied()).unwrap_or(1).max(1);
+            let k = if r.op == "Gemm" {
+                in_n(0) as usize / rows
+            } else {
+                a.last().copied().unwrap_or(1)
+            };
             *macs += out_n * k as u64;
             if private(0) && private(1) {
                 beaver(in_n(0), in_n(1), bytes, rounds);
@@ -164,7 +179,8 @@ fn node_cost(r: &NodeRecord, macs: &mut u64, bytes: &mut f64, rounds: &mut u64, 
             let k = (out_n / rows.max(1)).max(1);
             compare_tree(out_n, k, bytes, rounds);
             let c = cost("exp");
-            *bytes += c.bytes_per_element * out_n as f64 + cost("reciprocal").bytes_per_element * rows as f64;
+            *bytes += c.bytes_per_element * out_n as f64
+                + cost("reciprocal").bytes_per_element * rows as f64;
             *rounds += c.rounds + cost("reciprocal").rounds;
         }
         "BatchNormalization" => {
@@ -227,7 +243,13 @@ impl OnnxModel {
                 let e = ops.entry(r.op.clone()).or_default();
                 e.0 += 1;
                 e.1 += usize::from(r.folded);
-                node_cost(r, &mut report.macs, &mut bytes, &mut report.rounds, &mut report.nonlinear);
+                node_cost(
+                    r,
+                    &mut report.macs,
+                    &mut bytes,
+                    &mut report.rounds,
+                    &mut report.nonlinear,
+                );
             }
             // Sharing the input and revealing the output: one round of the output's size.
             report.rounds += 1;
@@ -235,7 +257,8 @@ impl OnnxModel {
             report.bytes_per_party = bytes as u64;
             report.output.1 = plan.output_shape.clone();
         }
-        report.ops = ops.into_iter().map(|(op, (count, folded))| OpCount { op, count, folded }).collect();
+        report.ops =
+            ops.into_iter().map(|(op, (count, folded))| OpCount { op, count, folded }).collect();
         Ok(report)
     }
 }
@@ -251,7 +274,11 @@ fn si(v: f64) -> String {
 
 impl fmt::Display for ModelReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "opset {}; input {} {:?}; output {} {:?}", self.opset, self.input.0, self.input.1, self.output.0, self.output.1)?;
+        writeln!(
+            f,
+            "opset {}; input {} {:?}; output {} {:?}",
+            self.opset, self.input.0, self.input.1, self.output.0, self.output.1
+        )?;
         let nodes: usize = self.ops.iter().map(|o| o.count).sum();
         let folded: usize = self.ops.iter().map(|o| o.folded).sum();
         writeln!(f, "nodes: {nodes} ({folded} folded before running)")?;
@@ -260,9 +287,22 @@ impl fmt::Display for ModelReport {
         writeln!(f, "parameters (the model owner's, secret-shared): {}", self.parameters)?;
         if self.unsupported.is_empty() {
             writeln!(f, "multiply-accumulates: {}", si(self.macs as f64))?;
-            let nl: Vec<String> = self.nonlinear.iter().map(|(k, v)| format!("{k} {}", si(*v as f64).trim_end())).collect();
-            writeln!(f, "non-linear elements: {}", if nl.is_empty() { "none".to_string() } else { nl.join(", ") })?;
-            writeln!(f, "estimated cost, 2 parties: {} rounds, {}B sent per party", self.rounds, si(self.bytes_per_party as f64))?;
+            let nl: Vec<String> = self
+                .nonlinear
+                .iter()
+                .map(|(k, v)| format!("{k} {}", si(*v as f64).trim_end()))
+                .collect();
+            writeln!(
+                f,
+                "non-linear elements: {}",
+                if nl.is_empty() { "none".to_string() } else { nl.join(", ") }
+            )?;
+            writeln!(
+                f,
+                "estimated cost, 2 parties: {} rounds, {}B sent per party",
+                self.rounds,
+                si(self.bytes_per_party as f64)
+            )?;
         } else {
             writeln!(f, "unsupported nodes ({}):", self.unsupported.len())?;
             for u in &self.unsupported {

@@ -202,9 +202,8 @@ pub fn decode(name: &str, t: &TensorProto) -> Result<Decoded> {
         }
         typed
     };
-    let data = ArrayD::from_shape_vec(IxDyn(&shape), values).map_err(|e| OnnxError::Malformed {
-        reason: format!("tensor {name}: {e}"),
-    })?;
+    let data = ArrayD::from_shape_vec(IxDyn(&shape), values)
+        .map_err(|e| OnnxError::Malformed { reason: format!("tensor {name}: {e}") })?;
     Ok(Decoded { data, dtype: kind })
 }
 

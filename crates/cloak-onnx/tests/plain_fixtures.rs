@@ -26,9 +26,17 @@ fn every_fixture_matches_torch_in_f64() {
             let x = Var::constant(&Plain, Plain.input(0, Some(&f.input), &shape)?);
             let y = net.forward(&x)?.value();
             if y.shape() != f.expected.shape() && y.len() != f.expected.len() {
-                return Err(format!("output shape {:?}, torch {:?}", y.shape(), f.expected.shape()).into());
+                return Err(format!(
+                    "output shape {:?}, torch {:?}",
+                    y.shape(),
+                    f.expected.shape()
+                )
+                .into());
             }
-            let y = y.as_standard_layout().into_owned().into_shape_with_order(f.expected.shape().to_vec())?;
+            let y = y
+                .as_standard_layout()
+                .into_owned()
+                .into_shape_with_order(f.expected.shape().to_vec())?;
             let scale = f.expected.iter().fold(0.0f64, |m, v| m.max(v.abs()));
             let err = common::max_abs_diff(&y, &f.expected);
             if err > 1e-4 * (1.0 + scale) {
@@ -44,5 +52,11 @@ fn every_fixture_matches_torch_in_f64() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} of {} fixtures failed:\n{}", failures.len(), fixtures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} fixtures failed:\n{}",
+        failures.len(),
+        fixtures.len(),
+        failures.join("\n")
+    );
 }

@@ -22,13 +22,32 @@ use cloak_onnx::OnnxModel;
 use ndarray::ArrayD;
 
 const SMOOTH: &[&str] = &[
-    "Exp", "Log", "Reciprocal", "Sqrt", "Sigmoid", "Tanh", "Erf", "Gelu", "Softmax", "LogSoftmax",
-    "LayerNormalization", "InstanceNormalization", "BatchNormalization", "Div", "Pow", "HardSwish",
-    "HardSigmoid", "ReduceMean",
+    "Exp",
+    "Log",
+    "Reciprocal",
+    "Sqrt",
+    "Sigmoid",
+    "Tanh",
+    "Erf",
+    "Gelu",
+    "Softmax",
+    "LogSoftmax",
+    "LayerNormalization",
+    "InstanceNormalization",
+    "BatchNormalization",
+    "Div",
+    "Pow",
+    "HardSwish",
+    "HardSigmoid",
+    "ReduceMean",
 ];
 
 /// Runs `model` privately with `parties` and returns the output revealed to party 1.
-fn private_output(model: &OnnxModel, input: &ArrayD<f64>, parties: usize) -> Result<ArrayD<f64>, String> {
+fn private_output(
+    model: &OnnxModel,
+    input: &ArrayD<f64>,
+    parties: usize,
+) -> Result<ArrayD<f64>, String> {
     let shape = input.shape().to_vec();
     // The other parties see only the public part of the model.
     let public = OnnxModel::from_public_bytes(&model.public_bytes()).map_err(|e| e.to_string())?;
@@ -63,12 +82,19 @@ fn check(filter: impl Fn(&str) -> bool, parties: usize) {
     for f in common::all().iter().filter(|f| filter(&f.name)) {
         count += 1;
         let model = OnnxModel::load(&f.file).expect("fixture loads");
-        let smooth = model.report(f.input.shape()).map(|r| r.ops.iter().any(|o| SMOOTH.contains(&o.op.as_str()))).unwrap_or(true);
+        let smooth = model
+            .report(f.input.shape())
+            .map(|r| r.ops.iter().any(|o| SMOOTH.contains(&o.op.as_str())))
+            .unwrap_or(true);
         let scale = f.expected.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let tol = if smooth { 3e-3 } else { 3e-4 } * (1.0 + scale);
         match private_output(&model, &f.input, parties) {
             Ok(y) => {
-                let y = y.as_standard_layout().into_owned().into_shape_with_order(f.expected.shape().to_vec()).expect("output size");
+                let y = y
+                    .as_standard_layout()
+                    .into_owned()
+                    .into_shape_with_order(f.expected.shape().to_vec())
+                    .expect("output size");
                 let err = common::max_abs_diff(&y, &f.expected);
                 println!("{:<45} {parties}p err {err:.2e} tol {tol:.1e}", f.name);
                 if err > tol {
@@ -79,7 +105,12 @@ fn check(filter: impl Fn(&str) -> bool, parties: usize) {
         }
     }
     assert!(count > 0, "no fixture matched");
-    assert!(failures.is_empty(), "{} of {count} failed with {parties} parties:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {count} failed with {parties} parties:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
 }
 
 #[test]

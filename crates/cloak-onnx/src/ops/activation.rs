@@ -72,6 +72,7 @@ pub(super) fn softmax<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
     let x = c.var(0)?;
     let r = x.shape().len();
     let axis = c.node.int_or("axis", -1)?;
-    let ax = norm_axis(axis, r).ok_or_else(|| c.node.attr_error("axis", format!("{axis} for rank {r}")))?;
+    let ax = norm_axis(axis, r)
+        .ok_or_else(|| c.node.attr_error("axis", format!("{axis} for rank {r}")))?;
     Ok(Val::Private(if c.node.op() == "Softmax" { x.softmax(ax)? } else { x.log_softmax(ax)? }))
 }

@@ -25,9 +25,15 @@ fn join_dtype(a: DType, b: DType) -> DType {
 }
 
 /// `a (op) b` on values, broadcasting.
-pub(crate) fn bin_vals<B: Backend>(c: &Ctx<'_, B>, op: Bin, a: &Val<B>, b: &Val<B>) -> Result<Val<B>> {
-    let shape = broadcast_shape(&a.shape(), &b.shape())
-        .ok_or_else(|| c.err(format!("shapes {:?} and {:?} do not broadcast", a.shape(), b.shape())))?;
+pub(crate) fn bin_vals<B: Backend>(
+    c: &Ctx<'_, B>,
+    op: Bin,
+    a: &Val<B>,
+    b: &Val<B>,
+) -> Result<Val<B>> {
+    let shape = broadcast_shape(&a.shape(), &b.shape()).ok_or_else(|| {
+        c.err(format!("shapes {:?} and {:?} do not broadcast", a.shape(), b.shape()))
+    })?;
     match (a, b) {
         (Val::Public(x, dx), Val::Public(y, dy)) => {
             let d = join_dtype(*dx, *dy);
@@ -37,7 +43,11 @@ pub(crate) fn bin_vals<B: Backend>(c: &Ctx<'_, B>, op: Bin, a: &Val<B>, b: &Val<
                 Bin::Sub => u - v,
                 Bin::Mul => u * v,
                 Bin::Div if int => {
-                    if v == 0.0 { 0.0 } else { (u / v).trunc() }
+                    if v == 0.0 {
+                        0.0
+                    } else {
+                        (u / v).trunc()
+                    }
                 }
                 Bin::Div => u / v,
             };
@@ -54,7 +64,9 @@ pub(crate) fn bin_vals<B: Backend>(c: &Ctx<'_, B>, op: Bin, a: &Val<B>, b: &Val<
                 (Bin::Add, None) => v.add_public(&broadcast_public(p, &shape)?)?,
                 (Bin::Sub, None) => v.add_public(&broadcast_public(&p.mapv(|x| -x), &shape)?)?,
                 (Bin::Mul, None) => v.mul_public(&broadcast_public(p, &shape)?)?,
-                (Bin::Div, None) => v.mul_public(&broadcast_public(&p.mapv(|x| 1.0 / x), &shape)?)?,
+                (Bin::Div, None) => {
+                    v.mul_public(&broadcast_public(&p.mapv(|x| 1.0 / x), &shape)?)?
+                }
             }))
         }
         (Val::Public(p, _), Val::Private(v)) => {
@@ -140,7 +152,9 @@ pub(super) fn pow<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
 fn matmul_public_var<B: Backend>(x: &Var<B>, p: &ArrayD<f64>) -> Result<Var<B>> {
     let out = x.backend().matmul_public(&x.value(), p)?;
     let pt = p.t().to_owned();
-    Ok(Var::from_op("matmul_public", out, &[x], move |b, g| Ok(vec![Some(b.matmul_public(g, &pt)?)]))?)
+    Ok(Var::from_op("matmul_public", out, &[x], move |b, g| {
+        Ok(vec![Some(b.matmul_public(g, &pt)?)])
+    })?)
 }
 
 fn swap_last(r: usize) -> Vec<usize> {
@@ -152,7 +166,10 @@ fn swap_last(r: usize) -> Vec<usize> {
 fn transpose_val<B: Backend>(v: &Val<B>) -> Result<Val<B>> {
     let r = v.shape().len();
     Ok(match v {
-        Val::Public(a, d) => Val::Public(a.clone().permuted_axes(IxDyn(&swap_last(r))).as_standard_layout().into_owned(), *d),
+        Val::Public(a, d) => Val::Public(
+            a.clone().permuted_axes(IxDyn(&swap_last(r))).as_standard_layout().into_owned(),
+            *d,
+        ),
         Val::Private(x) => Val::Private(x.permute(&swap_last(r))?),
     })
 }
@@ -183,8 +200,10 @@ pub(crate) fn matmul_vals<B: Backend>(c: &Ctx<'_, B>, a: &Val<B>, b: &Val<B>) ->
             let fa = broadcast_public(x, &[batch.clone(), vec![m, k]].concat())?;
             let fb = broadcast_public(y, &[batch.clone(), vec![k, n]].concat())?;
             let bsz: usize = batch.iter().product();
-            let fa = fa.into_shape_with_order(IxDyn(&[bsz, m, k])).map_err(|e| c.err(e.to_string()))?;
-            let fb = fb.into_shape_with_order(IxDyn(&[bsz, k, n])).map_err(|e| c.err(e.to_string()))?;
+            let fa =
+                fa.into_shape_with_order(IxDyn(&[bsz, m, k])).map_err(|e| c.err(e.to_string()))?;
+            let fb =
+                fb.into_shape_with_order(IxDyn(&[bsz, k, n])).map_err(|e| c.err(e.to_string()))?;
             let mut o = ArrayD::zeros(IxDyn(&[bsz, m, n]));
             for t in 0..bsz {
                 for i in 0..m {
@@ -193,9 +212,13 @@ pub(crate) fn matmul_vals<B: Backend>(c: &Ctx<'_, B>, a: &Val<B>, b: &Val<B>) ->
                     }
                 }
             }
-            Val::float(o.into_shape_with_order(IxDyn(&out_shape)).map_err(|e| c.err(e.to_string()))?)
+            Val::float(
+                o.into_shape_with_order(IxDyn(&out_shape)).map_err(|e| c.err(e.to_string()))?,
+            )
         }
-        (Val::Private(x), Val::Public(p, _)) if sb.len() == 2 => Val::Private(matmul_public_var(x, p)?),
+        (Val::Private(x), Val::Public(p, _)) if sb.len() == 2 => {
+            Val::Private(matmul_public_var(x, p)?)
+        }
         (Val::Public(p, _), Val::Private(y)) if sa.len() == 2 => {
             // p @ y = (y^T @ p^T)^T, a public product on the right.
             let yt = y.permute(&swap_last(sb.len()))?;
@@ -222,7 +245,11 @@ pub(crate) fn matmul_vals<B: Backend>(c: &Ctx<'_, B>, a: &Val<B>, b: &Val<B>) ->
     if !b_vec {
         final_shape.push(n);
     }
-    if out.shape() == final_shape { Ok(out) } else { crate::ops::shape::reshape_val(c, &out, &final_shape) }
+    if out.shape() == final_shape {
+        Ok(out)
+    } else {
+        crate::ops::shape::reshape_val(c, &out, &final_shape)
+    }
 }
 
 pub(super) fn matmul<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
@@ -232,7 +259,11 @@ pub(super) fn matmul<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
 pub(super) fn gemm<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
     let (a, b) = (c.input(0)?, c.input(1)?);
     if a.shape().len() != 2 || b.shape().len() != 2 {
-        return Err(c.err(format!("Gemm needs 2-d operands, got {:?} and {:?}", a.shape(), b.shape())));
+        return Err(c.err(format!(
+            "Gemm needs 2-d operands, got {:?} and {:?}",
+            a.shape(),
+            b.shape()
+        )));
     }
     let a = if c.node.int_or("transA", 0)? != 0 { transpose_val(a)? } else { a.clone() };
     let b = if c.node.int_or("transB", 0)? != 0 { transpose_val(b)? } else { b.clone() };
@@ -245,10 +276,18 @@ pub(super) fn gemm<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
     if let Some(bias) = c.opt(2)
         && beta != 0.0
     {
-        let bias = if beta == 1.0 { bias.clone() } else { bin_vals(c, Bin::Mul, bias, &Val::float(ArrayD::from_elem(IxDyn(&[]), beta)))? };
+        let bias = if beta == 1.0 {
+            bias.clone()
+        } else {
+            bin_vals(c, Bin::Mul, bias, &Val::float(ArrayD::from_elem(IxDyn(&[]), beta)))?
+        };
         let out = bin_vals(c, Bin::Add, &y, &bias)?;
         if out.shape() != y.shape() {
-            return Err(c.err(format!("Gemm bias {:?} does not broadcast to {:?}", bias.shape(), y.shape())));
+            return Err(c.err(format!(
+                "Gemm bias {:?} does not broadcast to {:?}",
+                bias.shape(),
+                y.shape()
+            )));
         }
         y = out;
     }

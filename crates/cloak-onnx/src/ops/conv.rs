@@ -5,7 +5,6 @@
 use cloak_autograd::Backend;
 use cloak_ring::Conv2dSpec;
 
-
 use super::Ctx;
 use super::arith::{Bin, bin_vals};
 use crate::error::Result;
@@ -20,30 +19,48 @@ struct Geometry {
     group: usize,
 }
 
-fn positive(c_node: &crate::attr::NodeRef<'_>, name: &str, v: Option<Vec<i64>>, n: usize) -> Result<Vec<usize>> {
+fn positive(
+    c_node: &crate::attr::NodeRef<'_>,
+    name: &str,
+    v: Option<Vec<i64>>,
+    n: usize,
+) -> Result<Vec<usize>> {
     match v {
         None => Ok(vec![1; n]),
-        Some(v) if v.len() == n && v.iter().all(|&x| x >= 1) => Ok(v.iter().map(|&x| x as usize).collect()),
+        Some(v) if v.len() == n && v.iter().all(|&x| x >= 1) => {
+            Ok(v.iter().map(|&x| x as usize).collect())
+        }
         Some(v) => Err(c_node.attr_error(name, format!("{v:?} for {n} spatial axes"))),
     }
 }
 
-fn geometry<B: Backend>(c: &Ctx<'_, B>, input: &[usize], kernel: &[usize], transposed: bool) -> Result<Geometry> {
+fn geometry<B: Backend>(
+    c: &Ctx<'_, B>,
+    input: &[usize],
+    kernel: &[usize],
+    transposed: bool,
+) -> Result<Geometry> {
     let n = kernel.len();
     let node = c.node;
     let strides = positive(&node, "strides", node.ints("strides")?, n)?;
     let dilations = positive(&node, "dilations", node.ints("dilations")?, n)?;
-    let group = usize::try_from(node.int_or("group", 1)?).ok().filter(|&g| g >= 1).ok_or_else(|| node.attr_error("group", "must be at least 1"))?;
+    let group = usize::try_from(node.int_or("group", 1)?)
+        .ok()
+        .filter(|&g| g >= 1)
+        .ok_or_else(|| node.attr_error("group", "must be at least 1"))?;
     if let Some(ks) = node.ints("kernel_shape")?
         && ks.iter().map(|&k| k as usize).collect::<Vec<_>>() != kernel
     {
-        return Err(node.attr_error("kernel_shape", format!("{ks:?} but the weight's kernel is {kernel:?}")));
+        return Err(node
+            .attr_error("kernel_shape", format!("{ks:?} but the weight's kernel is {kernel:?}")));
     }
     let auto = node.string_or("auto_pad", "NOTSET")?;
     let pads = match auto.as_str() {
         "NOTSET" => match node.ints("pads")? {
             None => vec![(0, 0); n],
-            Some(p) if p.len() == 2 * n && p.iter().all(|&x| x >= 0) => (0..n).map(|i| (p[i] as usize, p[i + n] as usize)).collect(),
+            Some(p) if p.len() == 2 * n && p.iter().all(|&x| x >= 0) => {
+                (0..n).map(|i| (p[i] as usize, p[i + n] as usize)).collect()
+            }
             Some(p) => return Err(node.attr_error("pads", format!("{p:?} for {n} spatial axes"))),
         },
         "VALID" => vec![(0, 0); n],
@@ -60,7 +77,8 @@ fn geometry<B: Backend>(c: &Ctx<'_, B>, input: &[usize], kernel: &[usize], trans
             .map(|i| {
                 // Output = input * stride; the padding that achieves it.
                 let span = (kernel[i] - 1) * dilations[i] + 1;
-                let total = (strides[i] * (input[i] - 1) + span).saturating_sub(input[i] * strides[i]);
+                let total =
+                    (strides[i] * (input[i] - 1) + span).saturating_sub(input[i] * strides[i]);
                 let small = total / 2;
                 if auto == "SAME_UPPER" { (small, total - small) } else { (total - small, small) }
             })
@@ -76,7 +94,12 @@ fn spec2(g: &Geometry, padding: (usize, usize)) -> Conv2dSpec {
 }
 
 /// Adds a per-channel bias `[O]` to an `[N, O, ...]` output.
-fn add_bias<B: Backend>(c: &Ctx<'_, B>, y: Val<B>, bias: Option<&Val<B>>, rank: usize) -> Result<Val<B>> {
+fn add_bias<B: Backend>(
+    c: &Ctx<'_, B>,
+    y: Val<B>,
+    bias: Option<&Val<B>>,
+    rank: usize,
+) -> Result<Val<B>> {
     let Some(b) = bias else { return Ok(y) };
     let o = b.shape().iter().product::<usize>();
     let mut shape = vec![1; rank];
@@ -88,12 +111,17 @@ fn add_bias<B: Backend>(c: &Ctx<'_, B>, y: Val<B>, bias: Option<&Val<B>>, rank: 
 pub(super) fn conv<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
     let (sx, sw) = (c.shape(0)?, c.shape(1)?);
     if !(sx.len() == 3 || sx.len() == 4) || sw.len() != sx.len() {
-        return Err(c.err(format!("Conv of {sx:?} by {sw:?}: 1-d and 2-d convolutions are supported")));
+        return Err(
+            c.err(format!("Conv of {sx:?} by {sw:?}: 1-d and 2-d convolutions are supported"))
+        );
     }
     let spatial = sx.len() - 2;
     let g = geometry(c, &sx[2..], &sw[2..], false)?;
     if sx[1] != sw[1] * g.group || sw[0] % g.group != 0 {
-        return Err(c.err(format!("Conv of {sx:?} by {sw:?} with {} groups: channels do not fit", g.group)));
+        return Err(c.err(format!(
+            "Conv of {sx:?} by {sw:?} with {} groups: channels do not fit",
+            g.group
+        )));
     }
     let mut x = c.var(0)?;
     let w = c.var(1)?;
@@ -119,11 +147,16 @@ pub(super) fn conv_transpose<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
     let n = sx.len() - 2;
     let mut g = geometry(c, &sx[2..], &sw[2..], true)?;
     if sx[1] != sw[0] || sw[0] % g.group != 0 {
-        return Err(c.err(format!("ConvTranspose of {sx:?} by {sw:?} with {} groups: channels do not fit", g.group)));
+        return Err(c.err(format!(
+            "ConvTranspose of {sx:?} by {sw:?} with {} groups: channels do not fit",
+            g.group
+        )));
     }
     let mut out_pad = match c.node.ints("output_padding")? {
         None => vec![0; n],
-        Some(p) if p.len() == n && p.iter().all(|&v| v >= 0) => p.iter().map(|&v| v as usize).collect(),
+        Some(p) if p.len() == n && p.iter().all(|&v| v >= 0) => {
+            p.iter().map(|&v| v as usize).collect()
+        }
         Some(p) => return Err(c.node.attr_error("output_padding", format!("{p:?}"))),
     };
     let full: Vec<usize> = (0..n)
@@ -133,7 +166,12 @@ pub(super) fn conv_transpose<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
         let os: Vec<usize> = os.iter().rev().take(n).rev().map(|&v| v.max(0) as usize).collect();
         let upper = c.node.string_or("auto_pad", "NOTSET")? == "SAME_UPPER";
         for i in 0..n {
-            let total = (full[i] + out_pad[i]).checked_sub(os[i]).ok_or_else(|| c.node.attr_error("output_shape", format!("{os:?} larger than the full output {full:?}")))?;
+            let total = (full[i] + out_pad[i]).checked_sub(os[i]).ok_or_else(|| {
+                c.node.attr_error(
+                    "output_shape",
+                    format!("{os:?} larger than the full output {full:?}"),
+                )
+            })?;
             let small = total / 2;
             g.pads[i] = if upper { (small, total - small) } else { (total - small, small) };
         }
@@ -169,4 +207,3 @@ pub(super) fn conv_transpose<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
     };
     add_bias(c, Val::Private(y), c.opt(2), sx.len())
 }
-

@@ -37,7 +37,10 @@ pub(super) fn logic<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
         "Mod" => {
             let (a, b) = public_pair(c)?;
             let fmod = c.node.int_or("fmod", 0)? != 0;
-            let d = match c.input(0)? { Val::Public(_, d) => *d, Val::Private(_) => DType::Float };
+            let d = match c.input(0)? {
+                Val::Public(_, d) => *d,
+                Val::Private(_) => DType::Float,
+            };
             let f = move |x: f64, y: f64| {
                 if fmod { x % y } else { x - y * (x / y).floor() }
             };
@@ -47,7 +50,11 @@ pub(super) fn logic<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
             // Where(cond, x, y)
             let cond = c.public(0, "the condition of Where")?;
             let (x, y) = (c.input(1)?, c.input(2)?);
-            let shape = broadcast_shape(&broadcast_shape(cond.shape(), &x.shape()).ok_or_else(bad)?, &y.shape()).ok_or_else(bad)?;
+            let shape = broadcast_shape(
+                &broadcast_shape(cond.shape(), &x.shape()).ok_or_else(bad)?,
+                &y.shape(),
+            )
+            .ok_or_else(bad)?;
             let m = broadcast_public(cond, &shape)?.mapv(|v| bool_of(v != 0.0));
             if let (Val::Public(a, d), Val::Public(b, _)) = (x, y) {
                 let (a, b) = (broadcast_public(a, &shape)?, broadcast_public(b, &shape)?);
@@ -77,10 +84,14 @@ pub(super) fn min_max<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
         acc = match (&acc, p) {
             (Val::Public(a, d), Val::Public(b, _)) => {
                 let f = if is_max { f64::max } else { f64::min };
-                Val::Public(zip_public(a, b, f).ok_or_else(|| c.err("operand shapes do not broadcast"))?, *d)
+                Val::Public(
+                    zip_public(a, b, f).ok_or_else(|| c.err("operand shapes do not broadcast"))?,
+                    *d,
+                )
             }
             _ => {
-                let shape = broadcast_shape(&acc.shape(), &p.shape()).ok_or_else(|| c.err("operand shapes do not broadcast"))?;
+                let shape = broadcast_shape(&acc.shape(), &p.shape())
+                    .ok_or_else(|| c.err("operand shapes do not broadcast"))?;
                 let a = broadcast_var(&acc.to_var(c.backend)?, &shape)?;
                 let b = broadcast_var(&p.to_var(c.backend)?, &shape)?;
                 // max(a, b) = b + relu(a - b); min(a, b) = a - relu(a - b).

@@ -13,7 +13,9 @@ use crate::value::{Val, norm_axis};
 
 fn no_extra_outputs<B: Backend>(c: &Ctx<'_, B>) -> Result<()> {
     if c.node.proto.output.iter().skip(1).any(|o| !o.is_empty()) {
-        return Err(c.node.attr_error("outputs", "only the normalised output is supported (inference)"));
+        return Err(c
+            .node
+            .attr_error("outputs", "only the normalised output is supported (inference)"));
     }
     Ok(())
 }
@@ -37,18 +39,24 @@ pub(super) fn batch_norm<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
     let ch = s[1];
     for i in 1..5 {
         if c.shape(i)?.iter().product::<usize>() != ch {
-            return Err(c.err(format!("parameter {i} has shape {:?}, expected [{ch}]", c.shape(i)?)));
+            return Err(
+                c.err(format!("parameter {i} has shape {:?}, expected [{ch}]", c.shape(i)?))
+            );
         }
     }
     let eps = c.node.float_or("epsilon", 1e-5)?;
     let shape = channel_shape(ch, s.len());
     let params_public = (1..5).all(|i| c.inputs[i].as_ref().is_some_and(Val::is_public));
     let (scale, shift) = if params_public {
-        let p = |i: usize| c.public(i, "a parameter").map(|a| a.iter().copied().collect::<Vec<f64>>());
+        let p =
+            |i: usize| c.public(i, "a parameter").map(|a| a.iter().copied().collect::<Vec<f64>>());
         let (g, b, m, v) = (p(1)?, p(2)?, p(3)?, p(4)?);
         let sc: Vec<f64> = (0..ch).map(|k| g[k] / (v[k] + eps).sqrt()).collect();
         let sh: Vec<f64> = (0..ch).map(|k| b[k] - m[k] * sc[k]).collect();
-        let arr = |v: Vec<f64>| ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), v).map_err(|e| c.err(e.to_string()));
+        let arr = |v: Vec<f64>| {
+            ndarray::ArrayD::from_shape_vec(ndarray::IxDyn(&shape), v)
+                .map_err(|e| c.err(e.to_string()))
+        };
         (Val::float(arr(sc)?), Val::float(arr(sh)?))
     } else {
         let r = |i: usize| -> Result<Var<B>> { Ok(c.var(i)?.reshape(&shape)?) };
@@ -88,7 +96,8 @@ pub(super) fn layer_norm<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
     no_extra_outputs(c)?;
     let s = c.shape(0)?;
     let axis = c.node.int_or("axis", -1)?;
-    let ax = norm_axis(axis, s.len()).ok_or_else(|| c.node.attr_error("axis", format!("{axis} for rank {}", s.len())))?;
+    let ax = norm_axis(axis, s.len())
+        .ok_or_else(|| c.node.attr_error("axis", format!("{axis} for rank {}", s.len())))?;
     let eps = c.node.float_or("epsilon", 1e-5)?;
     let outer: usize = s[..ax].iter().product();
     let inner: usize = s[ax..].iter().product();

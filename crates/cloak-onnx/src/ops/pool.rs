@@ -26,20 +26,25 @@ pub(super) fn pool<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
         return Err(c.err(format!("pooling of {s:?}: 1-d and 2-d are supported")));
     }
     let n = s.len() - 2;
-    let ks = node.ints("kernel_shape")?.ok_or_else(|| node.attr_error("kernel_shape", "missing"))?;
+    let ks =
+        node.ints("kernel_shape")?.ok_or_else(|| node.attr_error("kernel_shape", "missing"))?;
     if ks.len() != n || ks.iter().any(|&k| k < 1) {
         return Err(node.attr_error("kernel_shape", format!("{ks:?}")));
     }
     let k: Vec<usize> = ks.iter().map(|&v| v as usize).collect();
     let strides: Vec<usize> = match node.ints("strides")? {
-        Some(v) if v.len() == n && v.iter().all(|&x| x >= 1) => v.iter().map(|&x| x as usize).collect(),
+        Some(v) if v.len() == n && v.iter().all(|&x| x >= 1) => {
+            v.iter().map(|&x| x as usize).collect()
+        }
         Some(v) => return Err(node.attr_error("strides", format!("{v:?}"))),
         None => vec![1; n],
     };
     if let Some(d) = node.ints("dilations")?
         && d.iter().any(|&x| x != 1)
     {
-        return Err(node.attr_error("dilations", format!("{d:?}: dilated pooling is not supported")));
+        return Err(
+            node.attr_error("dilations", format!("{d:?}: dilated pooling is not supported"))
+        );
     }
     let ceil = node.int_or("ceil_mode", 0)? != 0;
     let auto = node.string_or("auto_pad", "NOTSET")?;
@@ -47,7 +52,9 @@ pub(super) fn pool<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
     let mut pads: Vec<(usize, usize)> = match auto.as_str() {
         "NOTSET" => match node.ints("pads")? {
             None => vec![(0, 0); n],
-            Some(p) if p.len() == 2 * n && p.iter().all(|&x| x >= 0) => (0..n).map(|i| (p[i] as usize, p[i + n] as usize)).collect(),
+            Some(p) if p.len() == 2 * n && p.iter().all(|&x| x >= 0) => {
+                (0..n).map(|i| (p[i] as usize, p[i + n] as usize)).collect()
+            }
             Some(p) => return Err(node.attr_error("pads", format!("{p:?}"))),
         },
         "VALID" => vec![(0, 0); n],
@@ -79,7 +86,8 @@ pub(super) fn pool<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
         extra[i] = ((o - 1) * strides[i] + k[i]).saturating_sub(padded);
     }
     let include_pad = !is_max && node.int_or("count_include_pad", 0)? != 0;
-    let kernel_fits = (0..n).all(|i| pads[i].0 == pads[i].1 && extra[i] == 0 && pads[i].0 <= k[i] / 2);
+    let kernel_fits =
+        (0..n).all(|i| pads[i].0 == pads[i].1 && extra[i] == 0 && pads[i].0 <= k[i] / 2);
     let two = |v: &[usize]| if v.len() == 1 { (1, v[0]) } else { (v[0], v[1]) };
     let mut x = c.var(0)?;
     if n == 1 {
@@ -124,7 +132,10 @@ pub(super) fn pool<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
         }
         if factor.iter().any(|&f| f != 1.0) {
             let ys = y.shape();
-            let f = factor.broadcast(IxDyn(&ys)).map(|v| v.to_owned()).ok_or_else(|| c.err("pool factor shape"))?;
+            let f = factor
+                .broadcast(IxDyn(&ys))
+                .map(|v| v.to_owned())
+                .ok_or_else(|| c.err("pool factor shape"))?;
             y = y.mul_public(&f)?;
         }
     }
@@ -146,7 +157,11 @@ pub(super) fn global_pool<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
     let mut out_shape = s[..2].to_vec();
     out_shape.extend(std::iter::repeat_n(1, s.len() - 2));
     let y = if c.node.op() == "GlobalAveragePool" {
-        if s.len() == 4 { x.global_avg_pool2d()? } else { x.reshape(&[s[0], s[1], spatial])?.mean(2, true)? }
+        if s.len() == 4 {
+            x.global_avg_pool2d()?
+        } else {
+            x.reshape(&[s[0], s[1], spatial])?.mean(2, true)?
+        }
     } else {
         x.reshape(&[s[0], s[1], spatial])?.max(2, true)?
     };

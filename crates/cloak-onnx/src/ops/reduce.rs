@@ -74,7 +74,8 @@ pub(super) fn reduce<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
 pub(super) fn argmax<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
     let s = c.shape(0)?;
     let axis = c.node.int_or("axis", 0)?;
-    let ax = norm_axis(axis, s.len()).ok_or_else(|| c.node.attr_error("axis", format!("{axis} for rank {}", s.len())))?;
+    let ax = norm_axis(axis, s.len())
+        .ok_or_else(|| c.node.attr_error("axis", format!("{axis} for rank {}", s.len())))?;
     if c.node.int_or("select_last_index", 0)? != 0 {
         return Err(c.node.attr_error("select_last_index", "only the first maximum is supported"));
     }
@@ -86,7 +87,8 @@ pub(super) fn argmax<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
     let mut pos_shape = vec![1; s.len()];
     pos_shape[ax] = s[ax];
     let positions = ArrayD::from_shape_fn(IxDyn(&pos_shape), |i| i[ax] as f64);
-    let positions = positions.broadcast(IxDyn(&s)).map(|v| v.to_owned()).ok_or_else(|| c.err("positions"))?;
+    let positions =
+        positions.broadcast(IxDyn(&s)).map(|v| v.to_owned()).ok_or_else(|| c.err("positions"))?;
     let idx = onehot.mul_public(&positions)?.sum(ax, keep)?;
     Ok(Val::Private(idx))
 }

@@ -20,14 +20,21 @@ fn int_val<B: Backend>(v: Vec<i64>) -> Val<B> {
 }
 
 /// Checked reshape of a value (element counts must agree).
-pub(crate) fn reshape_val<B: Backend>(c: &Ctx<'_, B>, x: &Val<B>, shape: &[usize]) -> Result<Val<B>> {
+pub(crate) fn reshape_val<B: Backend>(
+    c: &Ctx<'_, B>,
+    x: &Val<B>,
+    shape: &[usize],
+) -> Result<Val<B>> {
     let have: usize = x.shape().iter().product();
     if have != shape.iter().product::<usize>() {
         return Err(c.err(format!("cannot reshape {:?} into {shape:?}", x.shape())));
     }
     Ok(match x {
         Val::Public(a, d) => Val::Public(
-            a.as_standard_layout().into_owned().into_shape_with_order(IxDyn(shape)).map_err(|e| c.err(e.to_string()))?,
+            a.as_standard_layout()
+                .into_owned()
+                .into_shape_with_order(IxDyn(shape))
+                .map_err(|e| c.err(e.to_string()))?,
             *d,
         ),
         Val::Private(v) => Val::Private(v.reshape(shape)?),
@@ -58,12 +65,17 @@ pub(super) fn constant<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
         return Ok(Val::Public(t.data, t.dtype));
     }
     if n.has("value_float") {
-        return Ok(Val::Public(ArrayD::from_elem(IxDyn(&[]), n.float_or("value_float", 0.0)?), DType::Float));
+        return Ok(Val::Public(
+            ArrayD::from_elem(IxDyn(&[]), n.float_or("value_float", 0.0)?),
+            DType::Float,
+        ));
     }
     if let Some(v) = n.floats("value_floats")? {
         let len = v.len();
         let data = v.into_iter().map(f64::from).collect();
-        return Ok(Val::float(ArrayD::from_shape_vec(IxDyn(&[len]), data).map_err(|e| c.err(e.to_string()))?));
+        return Ok(Val::float(
+            ArrayD::from_shape_vec(IxDyn(&[len]), data).map_err(|e| c.err(e.to_string()))?,
+        ));
     }
     if let Some(v) = n.int("value_int")? {
         return Ok(Val::Public(ArrayD::from_elem(IxDyn(&[]), v as f64), DType::Int));
@@ -97,7 +109,10 @@ pub(super) fn cast<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
     } else {
         let code = c.node.int("to")?.ok_or_else(|| c.node.attr_error("to", "missing"))?;
         DType::from_onnx(code as i32).ok_or_else(|| {
-            c.node.attr_error("to", format!("unsupported type {}", crate::tensor::type_name(code as i32)))
+            c.node.attr_error(
+                "to",
+                format!("unsupported type {}", crate::tensor::type_name(code as i32)),
+            )
         })?
     };
     match (c.input(0)?, to) {
@@ -107,10 +122,9 @@ pub(super) fn cast<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
             Ok(Val::Public(a.mapv(|v| f64::from(u8::from(v != 0.0))), DType::Bool))
         }
         (v @ Val::Private(_), DType::Float) => Ok(v.clone()),
-        (Val::Private(_), _) => Err(c.node.attr_error(
-            "to",
-            "casting private values to integers or booleans is not supported",
-        )),
+        (Val::Private(_), _) => Err(c
+            .node
+            .attr_error("to", "casting private values to integers or booleans is not supported")),
     }
 }
 
@@ -128,16 +142,17 @@ pub(super) fn reshape<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
                 infer = Some(i);
                 out.push(1);
             }
-            0 if !allowzero => out.push(
-                *in_shape.get(i).ok_or_else(|| c.err(format!("shape {target:?}: 0 at axis {i} beyond the input's rank")))?,
-            ),
+            0 if !allowzero => out.push(*in_shape.get(i).ok_or_else(|| {
+                c.err(format!("shape {target:?}: 0 at axis {i} beyond the input's rank"))
+            })?),
             d if d >= 0 => out.push(d as usize),
             _ => return Err(c.err(format!("invalid target shape {target:?}"))),
         }
     }
     if let Some(i) = infer {
-        let known: usize = out.iter().enumerate().filter(|&(j, _)| j != i).map(|(_, &d)| d).product();
-        if known == 0 || total % known != 0 {
+        let known: usize =
+            out.iter().enumerate().filter(|&(j, _)| j != i).map(|(_, &d)| d).product();
+        if known == 0 || !total.is_multiple_of(known) {
             return Err(c.err(format!("cannot reshape {in_shape:?} into {target:?}")));
         }
         out[i] = total / known;
@@ -168,14 +183,18 @@ pub(super) fn transpose<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
             let mut seen = p.clone();
             seen.sort_unstable();
             if seen != (0..r).collect::<Vec<_>>() {
-                return Err(c.node.attr_error("perm", format!("{p:?} is not a permutation of {r} axes")));
+                return Err(c
+                    .node
+                    .attr_error("perm", format!("{p:?} is not a permutation of {r} axes")));
             }
             p
         }
         None => (0..r).rev().collect(),
     };
     Ok(match c.input(0)? {
-        Val::Public(a, d) => Val::Public(a.clone().permuted_axes(IxDyn(&perm)).as_standard_layout().into_owned(), *d),
+        Val::Public(a, d) => {
+            Val::Public(a.clone().permuted_axes(IxDyn(&perm)).as_standard_layout().into_owned(), *d)
+        }
         Val::Private(v) => Val::Private(v.permute(&perm)?),
     })
 }
@@ -232,7 +251,8 @@ pub(super) fn concat<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
     let parts: Vec<&Val<B>> = c.inputs.iter().flatten().collect();
     let first = parts.first().ok_or_else(|| c.err("Concat of nothing"))?.shape();
     let axis = c.node.int("axis")?.ok_or_else(|| c.node.attr_error("axis", "missing"))?;
-    let ax = norm_axis(axis, first.len()).ok_or_else(|| c.node.attr_error("axis", format!("{axis} for rank {}", first.len())))?;
+    let ax = norm_axis(axis, first.len())
+        .ok_or_else(|| c.node.attr_error("axis", format!("{axis} for rank {}", first.len())))?;
     for p in &parts {
         let s = p.shape();
         let fits = s.len() == first.len() && (0..s.len()).all(|i| i == ax || s[i] == first[i]);
@@ -248,8 +268,17 @@ pub(super) fn concat<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
         return Ok(Val::Public(ArrayD::zeros(IxDyn(&s)), DType::Int));
     }
     if parts.iter().all(|p| p.is_public()) {
-        let views: Vec<_> = parts.iter().map(|p| match p { Val::Public(a, _) => a.view(), Val::Private(_) => unreachable!() }).collect();
-        let dtype = match parts[0] { Val::Public(_, d) => *d, Val::Private(_) => DType::Float };
+        let views: Vec<_> = parts
+            .iter()
+            .map(|p| match p {
+                Val::Public(a, _) => a.view(),
+                Val::Private(_) => unreachable!(),
+            })
+            .collect();
+        let dtype = match parts[0] {
+            Val::Public(_, d) => *d,
+            Val::Private(_) => DType::Float,
+        };
         let a = ndarray::concatenate(Axis(ax), &views).map_err(|e| c.err(e.to_string()))?;
         return Ok(Val::Public(a, dtype));
     }
@@ -281,19 +310,28 @@ pub(super) fn split<B: Backend>(c: &Ctx<'_, B>) -> Result<Vec<Val<B>>> {
     let x = c.input(0)?;
     let s = x.shape();
     let axis = c.node.int_or("axis", 0)?;
-    let ax = norm_axis(axis, s.len()).ok_or_else(|| c.node.attr_error("axis", format!("{axis} for rank {}", s.len())))?;
+    let ax = norm_axis(axis, s.len())
+        .ok_or_else(|| c.node.attr_error("axis", format!("{axis} for rank {}", s.len())))?;
     let outputs = c.node.proto.output.len();
     let sizes: Vec<usize> = if let Some(sp) = c.public_ints(1, "split sizes")? {
-        sp.iter().map(|&v| usize::try_from(v).map_err(|_| c.err(format!("split size {v}")))).collect::<Result<_>>()?
+        sp.iter()
+            .map(|&v| usize::try_from(v).map_err(|_| c.err(format!("split size {v}"))))
+            .collect::<Result<_>>()?
     } else if let Some(sp) = c.node.ints("split")? {
-        sp.iter().map(|&v| usize::try_from(v).map_err(|_| c.node.attr_error("split", format!("{v}")))).collect::<Result<_>>()?
+        sp.iter()
+            .map(|&v| usize::try_from(v).map_err(|_| c.node.attr_error("split", format!("{v}"))))
+            .collect::<Result<_>>()?
     } else {
-        let parts = usize::try_from(c.node.int_or("num_outputs", outputs as i64)?).unwrap_or(0).max(1);
+        let parts =
+            usize::try_from(c.node.int_or("num_outputs", outputs as i64)?).unwrap_or(0).max(1);
         let chunk = s[ax].div_ceil(parts);
         (0..parts).map(|i| chunk.min(s[ax].saturating_sub(i * chunk))).collect()
     };
     if sizes.iter().sum::<usize>() != s[ax] || sizes.len() != outputs {
-        return Err(c.err(format!("split sizes {sizes:?} for axis of length {} into {outputs} outputs", s[ax])));
+        return Err(c.err(format!(
+            "split sizes {sizes:?} for axis of length {} into {outputs} outputs",
+            s[ax]
+        )));
     }
     let mut start = 0;
     let mut outs = Vec::new();
@@ -323,7 +361,8 @@ pub(super) fn slice<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
     }
     let mut out = x.clone();
     for k in 0..starts.len() {
-        let ax = norm_axis(axes[k], s.len()).ok_or_else(|| c.err(format!("axis {} out of range", axes[k])))?;
+        let ax = norm_axis(axes[k], s.len())
+            .ok_or_else(|| c.err(format!("axis {} out of range", axes[k])))?;
         let dim = s[ax] as i64;
         let step = steps[k];
         if step == 0 {
@@ -359,17 +398,20 @@ pub(super) fn gather<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
     let x = c.input(0)?;
     let s = x.shape();
     let axis = c.node.int_or("axis", 0)?;
-    let ax = norm_axis(axis, s.len()).ok_or_else(|| c.node.attr_error("axis", format!("{axis} for rank {}", s.len())))?;
+    let ax = norm_axis(axis, s.len())
+        .ok_or_else(|| c.node.attr_error("axis", format!("{axis} for rank {}", s.len())))?;
     let idx = c.public(1, "the indices (private indices come with the transformer work)")?;
     let dim = s[ax] as i64;
-    let flat: Vec<usize> = idx
-        .iter()
-        .map(|&v| {
-            let i = v as i64;
-            let j = if i < 0 { i + dim } else { i };
-            usize::try_from(j).ok().filter(|&j| (j as i64) < dim).ok_or_else(|| c.err(format!("index {i} out of range for axis of length {dim}")))
-        })
-        .collect::<Result<_>>()?;
+    let flat: Vec<usize> =
+        idx.iter()
+            .map(|&v| {
+                let i = v as i64;
+                let j = if i < 0 { i + dim } else { i };
+                usize::try_from(j).ok().filter(|&j| (j as i64) < dim).ok_or_else(|| {
+                    c.err(format!("index {i} out of range for axis of length {dim}"))
+                })
+            })
+            .collect::<Result<_>>()?;
     let picked = select(x, ax, &flat)?;
     let mut out: Vec<usize> = s[..ax].to_vec();
     out.extend_from_slice(idx.shape());
@@ -387,7 +429,9 @@ pub(super) fn gather_nd<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
     let is = idx.shape().to_vec();
     let k = *is.last().ok_or_else(|| c.err("GatherND indices of rank 0"))?;
     if k == 0 || k > s.len() {
-        return Err(c.err(format!("GatherND index tuples of length {k} for data of rank {}", s.len())));
+        return Err(
+            c.err(format!("GatherND index tuples of length {k} for data of rank {}", s.len()))
+        );
     }
     // Linear positions over the first k axes, then one selection along the merged axis.
     let rows = idx.len() / k;
@@ -417,8 +461,10 @@ pub(super) fn gather_nd<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
 
 pub(super) fn expand<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
     let x = c.input(0)?;
-    let want: Vec<usize> = ints(c.public(1, "the shape")?).iter().map(|&v| v.max(0) as usize).collect();
-    let out = broadcast_shape(&x.shape(), &want).ok_or_else(|| c.err(format!("cannot expand {:?} to {want:?}", x.shape())))?;
+    let want: Vec<usize> =
+        ints(c.public(1, "the shape")?).iter().map(|&v| v.max(0) as usize).collect();
+    let out = broadcast_shape(&x.shape(), &want)
+        .ok_or_else(|| c.err(format!("cannot expand {:?} to {want:?}", x.shape())))?;
     Ok(match x {
         Val::Public(a, d) => Val::Public(broadcast_public(a, &out)?, *d),
         Val::Private(v) => Val::Private(crate::value::broadcast_var(v, &out)?),
@@ -428,7 +474,9 @@ pub(super) fn expand<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
 pub(super) fn pad<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
     let mode = c.node.string_or("mode", "constant")?;
     if mode != "constant" {
-        return Err(c.node.attr_error("mode", format!("`{mode}`: only constant padding is supported")));
+        return Err(c
+            .node
+            .attr_error("mode", format!("`{mode}`: only constant padding is supported")));
     }
     let x = c.input(0)?;
     let s = x.shape();
@@ -442,7 +490,10 @@ pub(super) fn pad<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
         None => c.node.float_or("value", 0.0)?,
     };
     let axes: Vec<usize> = match c.public_ints(3, "axes")? {
-        Some(a) => a.iter().map(|&v| norm_axis(v, r).ok_or_else(|| c.err(format!("axis {v}")))).collect::<Result<_>>()?,
+        Some(a) => a
+            .iter()
+            .map(|&v| norm_axis(v, r).ok_or_else(|| c.err(format!("axis {v}"))))
+            .collect::<Result<_>>()?,
         None => (0..r).collect(),
     };
     if raw.len() != 2 * axes.len() {
@@ -477,12 +528,31 @@ pub(super) fn pad<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
 
 /// The nearest source index for output index `o` of an axis resized from `n_in` to
 /// `n_out` with scale `scale`, by the ONNX coordinate transformation and rounding modes.
-fn nearest_source(o: usize, n_in: usize, n_out: usize, scale: f64, transform: &str, rounding: &str) -> Option<usize> {
+fn nearest_source(
+    o: usize,
+    n_in: usize,
+    n_out: usize,
+    scale: f64,
+    transform: &str,
+    rounding: &str,
+) -> Option<usize> {
     let (o, n_in_f, n_out_f) = (o as f64, n_in as f64, n_out as f64);
     let x = match transform {
         "half_pixel" => (o + 0.5) / scale - 0.5,
-        "pytorch_half_pixel" => if n_out > 1 { (o + 0.5) / scale - 0.5 } else { 0.0 },
-        "align_corners" => if n_out > 1 { o * (n_in_f - 1.0) / (n_out_f - 1.0) } else { 0.0 },
+        "pytorch_half_pixel" => {
+            if n_out > 1 {
+                (o + 0.5) / scale - 0.5
+            } else {
+                0.0
+            }
+        }
+        "align_corners" => {
+            if n_out > 1 {
+                o * (n_in_f - 1.0) / (n_out_f - 1.0)
+            } else {
+                0.0
+            }
+        }
         "asymmetric" => o / scale,
         "half_pixel_symmetric" => {
             let adj = n_out_f / (scale * n_in_f);
@@ -492,8 +562,20 @@ fn nearest_source(o: usize, n_in: usize, n_out: usize, scale: f64, transform: &s
         _ => return None,
     };
     let i = match rounding {
-        "round_prefer_floor" => if (x - x.floor() - 0.5).abs() < 1e-9 { x.floor() } else { x.round() },
-        "round_prefer_ceil" => if (x - x.floor() - 0.5).abs() < 1e-9 { x.ceil() } else { x.round() },
+        "round_prefer_floor" => {
+            if (x - x.floor() - 0.5).abs() < 1e-9 {
+                x.floor()
+            } else {
+                x.round()
+            }
+        }
+        "round_prefer_ceil" => {
+            if (x - x.floor() - 0.5).abs() < 1e-9 {
+                x.ceil()
+            } else {
+                x.round()
+            }
+        }
         "floor" => x.floor(),
         "ceil" => x.ceil(),
         _ => return None,
@@ -510,13 +592,24 @@ pub(super) fn resize<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
         return Err(c.node.attr_error("mode", format!("`{mode}`: only nearest is supported")));
     }
     let upsample = c.node.op() == "Upsample";
-    let transform = if upsample { "asymmetric".to_string() } else { c.node.string_or("coordinate_transformation_mode", "half_pixel")? };
-    let rounding = if upsample { "floor".to_string() } else { c.node.string_or("nearest_mode", "round_prefer_floor")? };
+    let transform = if upsample {
+        "asymmetric".to_string()
+    } else {
+        c.node.string_or("coordinate_transformation_mode", "half_pixel")?
+    };
+    let rounding = if upsample {
+        "floor".to_string()
+    } else {
+        c.node.string_or("nearest_mode", "round_prefer_floor")?
+    };
     if c.node.int_or("antialias", 0)? != 0 {
         return Err(c.node.attr_error("antialias", "antialiasing is not supported"));
     }
     let axes: Vec<usize> = match c.node.ints("axes")? {
-        Some(a) => a.iter().map(|&v| norm_axis(v, r).ok_or_else(|| c.node.attr_error("axes", format!("{v}")))).collect::<Result<_>>()?,
+        Some(a) => a
+            .iter()
+            .map(|&v| norm_axis(v, r).ok_or_else(|| c.node.attr_error("axes", format!("{v}"))))
+            .collect::<Result<_>>()?,
         None => (0..r).collect(),
     };
     let scales_in = if upsample { 1 } else { 2 };
@@ -530,14 +623,19 @@ pub(super) fn resize<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
     let sizes = if upsample { None } else { c.public_ints(3, "sizes")?.filter(|v| !v.is_empty()) };
     let policy = c.node.string_or("keep_aspect_ratio_policy", "stretch")?;
     if sizes.is_some() && policy != "stretch" {
-        return Err(c.node.attr_error("keep_aspect_ratio_policy", format!("`{policy}`: only stretch is supported")));
+        return Err(c.node.attr_error(
+            "keep_aspect_ratio_policy",
+            format!("`{policy}`: only stretch is supported"),
+        ));
     }
     let mut out = x.clone();
     for (k, &ax) in axes.iter().enumerate() {
         let n_in = s[ax];
         let (n_out, scale) = match (&sizes, &scales) {
             (Some(sz), _) => {
-                let n = usize::try_from(*sz.get(k).ok_or_else(|| c.err("sizes shorter than axes"))?).map_err(|_| c.err("negative size"))?;
+                let n =
+                    usize::try_from(*sz.get(k).ok_or_else(|| c.err("sizes shorter than axes"))?)
+                        .map_err(|_| c.err("negative size"))?;
                 (n, n as f64 / n_in as f64)
             }
             (None, Some(sc)) => {
@@ -555,19 +653,28 @@ pub(super) fn resize<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
         let idx: Vec<usize> = (0..n_out)
             .map(|o| nearest_source(o, n_in, n_out, scale, &transform, &rounding))
             .collect::<Option<_>>()
-            .ok_or_else(|| c.node.attr_error("coordinate_transformation_mode", format!("`{transform}` / nearest_mode `{rounding}` not supported")))?;
+            .ok_or_else(|| {
+                c.node.attr_error(
+                    "coordinate_transformation_mode",
+                    format!("`{transform}` / nearest_mode `{rounding}` not supported"),
+                )
+            })?;
         out = select(&out, ax, &idx)?;
     }
     Ok(out)
 }
 
 pub(super) fn constant_of_shape<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
-    let shape: Vec<usize> = ints(c.public(0, "the shape")?).iter().map(|&v| v.max(0) as usize).collect();
+    let shape: Vec<usize> =
+        ints(c.public(0, "the shape")?).iter().map(|&v| v.max(0) as usize).collect();
     let (value, dtype) = match c.node.tensor("value")? {
         Some(t) => (t.data.iter().next().copied().unwrap_or(0.0), t.dtype),
         None => (0.0, DType::Float),
     };
-    crate::tensor::checked_dims("ConstantOfShape", &shape.iter().map(|&v| v as i64).collect::<Vec<_>>())?;
+    crate::tensor::checked_dims(
+        "ConstantOfShape",
+        &shape.iter().map(|&v| v as i64).collect::<Vec<_>>(),
+    )?;
     Ok(Val::Public(ArrayD::from_elem(IxDyn(&shape), value), dtype))
 }
 
@@ -578,7 +685,8 @@ pub(super) fn range<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
             Val::Private(_) => Err(c.err(format!("{what} must be public"))),
         }
     };
-    let ((start, dtype), (limit, _), (delta, _)) = (get(0, "start")?, get(1, "limit")?, get(2, "delta")?);
+    let ((start, dtype), (limit, _), (delta, _)) =
+        (get(0, "start")?, get(1, "limit")?, get(2, "delta")?);
     if delta == 0.0 {
         return Err(c.err("Range with delta 0"));
     }
@@ -587,6 +695,8 @@ pub(super) fn range<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
         return Err(c.err(format!("Range of {n} elements")));
     }
     let v: Vec<f64> = (0..n as usize).map(|i| start + i as f64 * delta).collect();
-    Ok(Val::Public(ArrayD::from_shape_vec(IxDyn(&[v.len()]), v).map_err(|e| c.err(e.to_string()))?, dtype))
+    Ok(Val::Public(
+        ArrayD::from_shape_vec(IxDyn(&[v.len()]), v).map_err(|e| c.err(e.to_string()))?,
+        dtype,
+    ))
 }
-
