@@ -12,7 +12,9 @@ usage: cargo xtask <task> [args]
 tasks:
   bench [--quick] [--json PATH] [FILTER...]
         run the cross-crate benchmarks (release build) and print one table;
-        FILTER keeps rows whose name contains it; --quick uses fewer repetitions
+        FILTER keeps rows whose name contains it, or a whole suite by name
+        (ring, prg, comm, mpc, nn, onnx); --quick uses fewer repetitions.
+        The onnx rows need the models of benches/models/make_models.py
   help  print this text
 ";
 
