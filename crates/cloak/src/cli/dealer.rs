@@ -1,0 +1,68 @@
+//! `cloak dealer`: the trusted third party as its own process, the last rank of the launch.
+//! It hands the computing parties correlated randomness (Beaver triples, truncation pairs,
+//! random bits) and never sees an input, a weight or a share of one.
+
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use cloak::comm::{CommConfig, Communicator, Launch, TcpComm};
+
+use super::party::parse_parties;
+use super::{CliError, CliResult, LaunchArgs, UNUSABLE};
+
+#[derive(Debug, Args)]
+pub(crate) struct DealerArgs {
+    /// Computing parties (the dealer is rank PARTIES, the world PARTIES + 1).
+    #[arg(long, value_parser = parse_parties)]
+    pub parties: Option<usize>,
+    #[command(flatten)]
+    pub launch: LaunchArgs,
+    /// Seconds any communication step may wait for a party.
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    pub timeout: f64,
+    /// Print nothing on success.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+pub(crate) fn run(args: &DealerArgs) -> CliResult<()> {
+    let launch = args.launch.resolve(args.parties.map(|p| p + 1))?;
+    let parties = launch.world_size.saturating_sub(1);
+    if launch.rank != parties || args.parties.is_some_and(|p| p != parties) {
+        return Err(CliError::new(
+            UNUSABLE,
+            format!(
+                "the dealer is the last rank: rank {parties} of a world of {}, not rank {}{}",
+                launch.world_size,
+                launch.rank,
+                args.parties.map(|p| format!(" (--parties says {p})")).unwrap_or_default()
+            ),
+        ));
+    }
+    serve(&launch, super::seconds("--timeout", args.timeout)?, !args.quiet)
+}
+
+/// Joins the launch and deals until the parties close the session.
+pub(crate) fn serve(launch: &Launch, timeout: Duration, verbose: bool) -> CliResult<()> {
+    let parties = launch.world_size.saturating_sub(1);
+    if !(2..=8).contains(&parties) {
+        return Err(CliError::new(
+            UNUSABLE,
+            format!("{parties} computing parties; Cloak runs 2 to 8"),
+        ));
+    }
+    let start = Instant::now();
+    let mut comm = TcpComm::from_launch(launch, &CommConfig::with_timeouts(timeout))?;
+    let stats = cloak::dealer::run_dealer(&mut comm as &mut dyn Communicator, parties)?;
+    if verbose {
+        let sent = comm.stats().total();
+        println!(
+            "dealer (rank {parties}) served {} requests ({} words) to {parties} parties in {:.1} ms; sent {} bytes",
+            stats.requests,
+            stats.words,
+            start.elapsed().as_secs_f64() * 1e3,
+            sent.bytes_sent
+        );
+    }
+    Ok(())
+}
