@@ -33,9 +33,3 @@ pub mod train;
 pub use error::{NnError, Result};
 pub use init::Init;
 pub use module::{Module, ModuleExt, StateDict, TensorKind, join};
-
-/// Compiles and runs the Rust examples of the workspace README as doctests (this crate sits
-/// above every crate they use), so that they cannot go stale.
-#[cfg(doctest)]
-#[doc = include_str!("../../../README.md")]
-pub struct ReadmeExamples;

@@ -67,7 +67,7 @@ pub enum OnnxError {
         data_type: String,
     },
     /// An opset outside what the importer implements.
-    #[error("opset {version} of domain `{domain}` is not supported (supported: 13 to 18)")]
+    #[error("opset {version} of domain `{domain}` is not supported (supported: 13 to 21)")]
     Opset {
         /// The domain (`""` is the default ONNX domain).
         domain: String,

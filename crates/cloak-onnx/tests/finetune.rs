@@ -13,7 +13,11 @@ use cloak_nn::{Module, ModuleExt};
 use cloak_onnx::OnnxModel;
 use ndarray::ArrayD;
 
-fn grads<B: Backend>(b: &B, model: &OnnxModel, x: &ArrayD<f64>) -> Result<Vec<ArrayD<f64>>, Box<dyn std::error::Error>> {
+fn grads<B: Backend>(
+    b: &B,
+    model: &OnnxModel,
+    x: &ArrayD<f64>,
+) -> Result<Vec<ArrayD<f64>>, Box<dyn std::error::Error>> {
     let shape = x.shape().to_vec();
     let net = model.build(b, &shape)?;
     let owner = b.rank() == 0;
@@ -35,18 +39,26 @@ fn weight_gradients_on_shares_match_plain() {
     for file in ["block_classifier.ts.onnx", "linear_gemm.ts.onnx", "conv2d.ts.onnx"] {
         let path = common::fixtures().join(file);
         let model = OnnxModel::load(&path).expect("fixture loads");
-        let x = common::read_npy(&common::fixtures().join(format!("{}.input.npy", file.split('.').next().unwrap())));
+        let x = common::read_npy(
+            &common::fixtures().join(format!("{}.input.npy", file.split('.').next().unwrap())),
+        );
         let want = grads(&Plain, &model, &x).expect("plain backward");
         assert!(!want.is_empty(), "{file} has no parameters");
         for parties in [2, 3] {
             let got = run_local(parties, &SessionConfig::default(), |s| {
-                grads(&Secure::new(s), &model, &x).map_err(|e| MpcError::InvalidArgument { op: "finetune", reason: e.to_string() })
+                grads(&Secure::new(s), &model, &x).map_err(|e| MpcError::InvalidArgument {
+                    op: "finetune",
+                    reason: e.to_string(),
+                })
             });
             let got = got.into_iter().next().unwrap().expect("party 0");
             for (g, w) in got.iter().zip(&want) {
                 let scale = w.iter().fold(0.0f64, |m, v| m.max(v.abs()));
                 let err = common::max_abs_diff(g, w);
-                assert!(err <= 2e-3 * (1.0 + scale), "{file}, {parties} parties: gradient error {err:.3e} (scale {scale:.3})");
+                assert!(
+                    err <= 2e-3 * (1.0 + scale),
+                    "{file}, {parties} parties: gradient error {err:.3e} (scale {scale:.3})"
+                );
             }
         }
     }

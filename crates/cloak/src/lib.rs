@@ -45,3 +45,9 @@ pub mod prelude {
 pub fn from_onnx(path: impl AsRef<Path>) -> Result<cloak_onnx::OnnxModel> {
     Ok(cloak_onnx::OnnxModel::load(path)?)
 }
+
+/// Compiles and runs the Rust examples of the workspace README as doctests (this crate sits
+/// above every crate they use), so that they cannot go stale.
+#[cfg(doctest)]
+#[doc = include_str!("../../../README.md")]
+pub struct ReadmeExamples;
