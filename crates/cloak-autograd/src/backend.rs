@@ -14,6 +14,7 @@ use cloak_ring::Conv2dSpec;
 use ndarray::ArrayD;
 
 use crate::error::{Result, invalid, shape_mismatch};
+use crate::prepared::PreparedRhs;
 
 /// Where [`Backend::erf_grad`]'s default clamps `a^2`: `exp(-16)` is below a fixed-point
 /// unit, and `exp(-16 / 2)` is at the edge of the secure `exp`'s domain.
@@ -230,6 +231,45 @@ pub trait Backend: Clone + Debug + 'static {
             self.pad(x, &[(0, 0), (0, 0), (0, extra_h), (0, extra_w)], 0.0)?
         };
         self.conv2d_weight_grad(grad, &padded, weight_shape, spec)
+    }
+
+    /// Prepares `w` as the fixed right operand of later products
+    /// ([`conv2d_prepared`](Self::conv2d_prepared), [`matmul_prepared`](Self::matmul_prepared)),
+    /// or `None` where the backend gains nothing (the default). The secure backend opens the
+    /// weight's persistent mask here, once, so that each later product sends only its input's.
+    ///
+    /// # Errors
+    /// The backend's protocol errors.
+    fn prepare_rhs(&self, _w: &Self::Tensor) -> Result<Option<PreparedRhs>> {
+        Ok(None)
+    }
+
+    /// `conv2d(x, w)` where `prepared` came from [`prepare_rhs`](Self::prepare_rhs)`(w)`; the
+    /// default ignores it.
+    ///
+    /// # Errors
+    /// As [`conv2d`](Self::conv2d).
+    fn conv2d_prepared(
+        &self,
+        x: &Self::Tensor,
+        w: &Self::Tensor,
+        _prepared: &PreparedRhs,
+        spec: &Conv2dSpec,
+    ) -> Result<Self::Tensor> {
+        self.conv2d(x, w, spec)
+    }
+
+    /// `matmul(x, w)` for a 2-d `w` that `prepared` came from; the default ignores it.
+    ///
+    /// # Errors
+    /// As [`matmul`](Self::matmul).
+    fn matmul_prepared(
+        &self,
+        x: &Self::Tensor,
+        w: &Self::Tensor,
+        _prepared: &PreparedRhs,
+    ) -> Result<Self::Tensor> {
+        self.matmul(x, w)
     }
 
     // ----- comparisons and pooling -------------------------------------------------------

@@ -33,11 +33,13 @@ mod backend;
 mod error;
 mod ops;
 pub mod plain;
+mod prepared;
 mod secure;
 mod var;
 
 pub use backend::Backend;
 pub use error::{AutogradError, Result};
 pub use plain::Plain;
+pub use prepared::PreparedRhs;
 pub use secure::Secure;
 pub use var::{BackwardFn, NoGradGuard, ParentGrads, Var, is_grad_enabled, no_grad};

@@ -7,6 +7,7 @@
 //! records each node's operands for the report. Every party makes the same pass from the
 //! public part of the model, so they agree on the plan without a message.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -17,7 +18,7 @@ use ndarray::{ArrayD, IxDyn};
 use crate::attr::NodeRef;
 use crate::error::{OnnxError, Result, UnsupportedNode, malformed};
 use crate::model::{OnnxModel, PrivateTensor};
-use crate::ops::{self, Ctx, SUPPORTED_OPS};
+use crate::ops::{self, Ctx, Prep, PrepEntry, SUPPORTED_OPS};
 use crate::proto::onnx::ModelProto;
 use crate::tensor::DType;
 use crate::value::Val;
@@ -159,7 +160,7 @@ impl OnnxModel {
                     })
                 })
                 .collect::<Result<_>>()?;
-            let ctx = Ctx { node, backend: &Plain, opset: self.opset, inputs };
+            let ctx = Ctx { node, backend: &Plain, opset: self.opset, inputs, prep: None };
             let outs = ops::run(&ctx)?;
             let wanted = n.output.iter().filter(|o| !o.is_empty()).count();
             if outs.len() < n.output.len() && outs.len() < wanted {
@@ -259,7 +260,12 @@ impl OnnxModel {
             .iter()
             .map(|p| (p.name.clone(), Var::leaf(backend, backend.zeros(&p.shape), true)))
             .collect();
-        Ok(OnnxGraph { backend: backend.clone(), plan: Arc::new(plan), params })
+        Ok(OnnxGraph {
+            backend: backend.clone(),
+            plan: Arc::new(plan),
+            params,
+            prepared: RefCell::new(HashMap::new()),
+        })
     }
 }
 
@@ -271,6 +277,8 @@ pub struct OnnxGraph<B: Backend> {
     backend: B,
     plan: Arc<Plan>,
     params: Vec<(String, Var<B>)>,
+    /// Weights prepared for repeated products, by (name, transposed).
+    prepared: RefCell<HashMap<(String, bool), PrepEntry>>,
 }
 
 impl<B: Backend> std::fmt::Debug for OnnxGraph<B> {
@@ -326,6 +334,7 @@ impl<B: Backend> OnnxGraph<B> {
         let graph = plan.proto.graph.as_ref().ok_or_else(|| malformed("no graph"))?;
         let params: HashMap<&str, &Var<B>> =
             self.params.iter().map(|(n, v)| (n.as_str(), v)).collect();
+        let prep = Prep { params: &params, cache: &self.prepared };
         let mut values: HashMap<String, Val<B>> = HashMap::new();
         values.insert(plan.input_name.clone(), Val::Private(x.clone()));
         let lookup = |values: &HashMap<String, Val<B>>, name: &str| -> Option<Val<B>> {
@@ -353,7 +362,8 @@ impl<B: Backend> OnnxGraph<B> {
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let ctx = Ctx { node, backend: &self.backend, opset: plan.opset, inputs };
+            let ctx =
+                Ctx { node, backend: &self.backend, opset: plan.opset, inputs, prep: Some(&prep) };
             let outs = ops::run(&ctx)?;
             drop(ctx);
             for (name, v) in step.outputs.iter().zip(outs) {

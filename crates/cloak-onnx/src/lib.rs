@@ -54,4 +54,4 @@ pub use error::{OnnxError, Result, UnsupportedNode};
 pub use graph::{NodeRecord, OnnxGraph, StepInfo};
 pub use model::{ImportOptions, MAX_FILE_BYTES, MAX_OPSET, MIN_OPSET, OnnxModel, PrivateTensor};
 pub use ops::SUPPORTED_OPS;
-pub use report::{ModelReport, OpCount};
+pub use report::{COSTS, KindCost, ModelReport, OpCount};

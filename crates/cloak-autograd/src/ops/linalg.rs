@@ -4,6 +4,7 @@ use cloak_ring::Conv2dSpec;
 
 use crate::backend::Backend;
 use crate::error::{Result, invalid, shape_mismatch};
+use crate::prepared::PreparedRhs;
 use crate::var::Var;
 
 /// The permutation swapping the last two of `nd` axes.
@@ -78,6 +79,63 @@ impl<B: Backend> Var<B> {
             let gx = if need_x { Some(b.conv2d_input_grad(g, &w, &sx, &spec)?) } else { None };
             let gw = if need_w { Some(b.conv2d_weight_grad(&x, g, &sw, &spec)?) } else { None };
             Ok(vec![gx, gw])
+        })
+    }
+
+    /// [`conv2d`](Self::conv2d) by a weight prepared with
+    /// [`Backend::prepare_rhs`]: the same value and gradients, computed with the prepared
+    /// operand (on shares, only the input's mask is opened).
+    ///
+    /// # Errors
+    /// As [`conv2d`](Self::conv2d).
+    pub fn conv2d_prepared(
+        &self,
+        weight: &Var<B>,
+        prepared: &PreparedRhs,
+        spec: &Conv2dSpec,
+    ) -> Result<Var<B>> {
+        let (sx, sw) = (self.shape(), weight.shape());
+        if sx.len() != 4 || sw.len() != 4 {
+            return Err(shape_mismatch("conv2d", &sx, &sw));
+        }
+        let b = self.backend();
+        let (x, w) = (self.value(), weight.value());
+        let out = b.conv2d_prepared(&x, &w, prepared, spec)?;
+        let spec = *spec;
+        let (need_x, need_w) = (self.requires_grad(), weight.requires_grad());
+        Var::from_op("conv2d", out, &[self, weight], move |b, g| {
+            let gx = if need_x { Some(b.conv2d_input_grad(g, &w, &sx, &spec)?) } else { None };
+            let gw = if need_w { Some(b.conv2d_weight_grad(&x, g, &sw, &spec)?) } else { None };
+            Ok(vec![gx, gw])
+        })
+    }
+
+    /// `[.., m, k] @ [k, n]` by a 2-d weight prepared with [`Backend::prepare_rhs`]: the same
+    /// value and gradients as [`matmul`](Self::matmul).
+    ///
+    /// # Errors
+    /// Shapes that do not fit; the backend's protocol errors.
+    pub fn matmul_prepared(&self, weight: &Var<B>, prepared: &PreparedRhs) -> Result<Var<B>> {
+        let (sa, sb) = (self.shape(), weight.shape());
+        if sa.len() < 2 || sb.len() != 2 || sa[sa.len() - 1] != sb[0] {
+            return Err(shape_mismatch("matmul", &sa, &sb));
+        }
+        let b = self.backend();
+        let (x, y) = (self.value(), weight.value());
+        let out = b.matmul_prepared(&x, &y, prepared)?;
+        let (need_x, need_y) = (self.requires_grad(), weight.requires_grad());
+        Var::from_op("matmul", out, &[self, weight], move |b, g| {
+            let gx = if need_x { Some(b.matmul(g, &b.permute(&y, &[1, 0])?)?) } else { None };
+            let gy = if need_y {
+                let k = sa[sa.len() - 1];
+                let rows = sa[..sa.len() - 1].iter().product::<usize>();
+                let x2 = b.reshape(&x, &[rows, k])?;
+                let g2 = b.reshape(g, &[rows, sb[1]])?;
+                Some(b.matmul(&b.permute(&x2, &[1, 0])?, &g2)?)
+            } else {
+                None
+            };
+            Ok(vec![gx, gy])
         })
     }
 

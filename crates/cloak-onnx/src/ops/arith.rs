@@ -175,7 +175,14 @@ fn transpose_val<B: Backend>(v: &Val<B>) -> Result<Val<B>> {
 }
 
 /// NumPy matrix product of values (1-d operands promoted, batch axes broadcast).
-pub(crate) fn matmul_vals<B: Backend>(c: &Ctx<'_, B>, a: &Val<B>, b: &Val<B>) -> Result<Val<B>> {
+/// `rhs_weight`: the input index of `b` and whether it was transposed, when `b` may be one of
+/// the owner's weights (a prepared operand is then used where the backend has one).
+pub(crate) fn matmul_vals<B: Backend>(
+    c: &Ctx<'_, B>,
+    a: &Val<B>,
+    b: &Val<B>,
+    rhs_weight: Option<(usize, bool)>,
+) -> Result<Val<B>> {
     let (sa, sb) = (a.shape(), b.shape());
     if sa.is_empty() || sb.is_empty() {
         return Err(c.err("MatMul of a scalar"));
@@ -230,7 +237,14 @@ pub(crate) fn matmul_vals<B: Backend>(c: &Ctx<'_, B>, a: &Val<B>, b: &Val<B>) ->
             let x = a.to_var(c.backend)?;
             let y = b.to_var(c.backend)?;
             if sb.len() == 2 {
-                Val::Private(x.matmul(&y)?)
+                let prepared = match rhs_weight {
+                    Some((i, t)) => c.prepared(i, t, &y)?,
+                    None => None,
+                };
+                Val::Private(match prepared {
+                    Some(p) => x.matmul_prepared(&y, &p)?,
+                    None => x.matmul(&y)?,
+                })
             } else {
                 let x = broadcast_var(&x, &[batch.clone(), vec![m, k]].concat())?;
                 let y = broadcast_var(&y, &[batch.clone(), vec![k, n]].concat())?;
@@ -253,7 +267,7 @@ pub(crate) fn matmul_vals<B: Backend>(c: &Ctx<'_, B>, a: &Val<B>, b: &Val<B>) ->
 }
 
 pub(super) fn matmul<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
-    matmul_vals(c, c.input(0)?, c.input(1)?)
+    matmul_vals(c, c.input(0)?, c.input(1)?, Some((1, false)))
 }
 
 pub(super) fn gemm<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
@@ -266,10 +280,11 @@ pub(super) fn gemm<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
         )));
     }
     let a = if c.node.int_or("transA", 0)? != 0 { transpose_val(a)? } else { a.clone() };
-    let b = if c.node.int_or("transB", 0)? != 0 { transpose_val(b)? } else { b.clone() };
+    let trans_b = c.node.int_or("transB", 0)? != 0;
+    let b = if trans_b { transpose_val(b)? } else { b.clone() };
     let alpha = c.node.float_or("alpha", 1.0)?;
     let beta = c.node.float_or("beta", 1.0)?;
-    let mut y = matmul_vals(c, &a, &b)?;
+    let mut y = matmul_vals(c, &a, &b, Some((1, trans_b)))?;
     if alpha != 1.0 {
         y = bin_vals(c, Bin::Mul, &y, &Val::float(ArrayD::from_elem(IxDyn(&[]), alpha)))?;
     }

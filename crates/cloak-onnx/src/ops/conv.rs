@@ -135,7 +135,23 @@ pub(super) fn conv<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
         (0, 0)
     };
     let spec = spec2(&g, padding);
-    let y = if spatial == 1 { x.conv1d(&w, &spec)? } else { x.conv2d(&w, &spec)? };
+    // 1-d convolutions run as 2-d ones over a height of one.
+    let (x4, w4) = if spatial == 1 {
+        let xs = x.shape();
+        (x.reshape(&[xs[0], xs[1], 1, xs[2]])?, w.reshape(&[sw[0], sw[1], 1, sw[2]])?)
+    } else {
+        (x, w)
+    };
+    let y = match c.prepared(1, false, &w4)? {
+        Some(p) => x4.conv2d_prepared(&w4, &p, &spec)?,
+        None => x4.conv2d(&w4, &spec)?,
+    };
+    let y = if spatial == 1 {
+        let ys = y.shape();
+        y.reshape(&[ys[0], ys[1], ys[3]])?
+    } else {
+        y
+    };
     add_bias(c, Val::Private(y), c.opt(2), sx.len())
 }
 

@@ -14,7 +14,10 @@ mod pool;
 mod reduce;
 mod shape;
 
-use cloak_autograd::{Backend, Plain, Var};
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use cloak_autograd::{Backend, Plain, PreparedRhs, Var};
 use ndarray::ArrayD;
 
 use crate::attr::NodeRef;
@@ -138,6 +141,58 @@ pub(crate) struct Ctx<'a, B: Backend> {
     pub backend: &'a B,
     pub opset: i64,
     pub inputs: Vec<Option<Val<B>>>,
+    /// Prepared weights for repeated products (absent in the dry run).
+    pub prep: Option<&'a Prep<'a, B>>,
+}
+
+/// What the cache keeps of one weight operand.
+#[derive(Debug)]
+pub(crate) struct PrepEntry {
+    version: u64,
+    uses: u32,
+    tried: bool,
+    prepared: Option<PreparedRhs>,
+}
+
+/// Weight operands prepared for repeated products ([`Backend::prepare_rhs`]).
+///
+/// A weight is prepared on its second use with the same value (the same parameter
+/// version), not its first: inference then pays the preparation once and saves on every
+/// later pass, while training, whose weights change every step, never pays for a
+/// preparation it cannot reuse. Every party makes the same decisions, since they run the
+/// same program on the same versions.
+pub(crate) struct Prep<'a, B: Backend> {
+    pub params: &'a HashMap<&'a str, &'a Var<B>>,
+    pub cache: &'a RefCell<HashMap<(String, bool), PrepEntry>>,
+}
+
+impl<B: Backend> Prep<'_, B> {
+    fn get(
+        &self,
+        backend: &B,
+        name: &str,
+        transposed: bool,
+        operand: &Var<B>,
+    ) -> Result<Option<PreparedRhs>> {
+        let Some(param) = self.params.get(name) else { return Ok(None) };
+        let version = param.version();
+        let mut cache = self.cache.borrow_mut();
+        let e = cache.entry((name.to_string(), transposed)).or_insert(PrepEntry {
+            version,
+            uses: 0,
+            tried: false,
+            prepared: None,
+        });
+        if e.version != version {
+            *e = PrepEntry { version, uses: 0, tried: false, prepared: None };
+        }
+        e.uses += 1;
+        if e.uses >= 2 && !e.tried {
+            e.tried = true;
+            e.prepared = backend.prepare_rhs(&operand.value())?;
+        }
+        Ok(e.prepared.clone())
+    }
 }
 
 impl<B: Backend> Ctx<'_, B> {
@@ -182,6 +237,21 @@ impl<B: Backend> Ctx<'_, B> {
         Ok(self.input(i)?.shape())
     }
 
+    /// Input `i`'s prepared form when it is one of the owner's weights used as the right
+    /// operand of a product (`operand` is its value as used: reshaped or transposed as
+    /// `transposed` says).
+    pub fn prepared(
+        &self,
+        i: usize,
+        transposed: bool,
+        operand: &Var<B>,
+    ) -> Result<Option<PreparedRhs>> {
+        let (Some(prep), Some(name)) = (self.prep, self.node.proto.input.get(i)) else {
+            return Ok(None);
+        };
+        prep.get(self.backend, name, transposed, operand)
+    }
+
     /// An error about this node's shapes or inputs.
     pub fn err(&self, reason: impl Into<String>) -> OnnxError {
         self.node.shape_error(reason)
@@ -215,6 +285,7 @@ pub(crate) fn run<B: Backend>(ctx: &Ctx<'_, B>) -> Result<Vec<Val<B>>> {
             node: ctx.node,
             backend: &Plain,
             opset: ctx.opset,
+            prep: None,
             inputs: ctx
                 .inputs
                 .iter()
