@@ -48,21 +48,7 @@ impl<B: Backend> Val<B> {
 }
 
 /// The shape two operands broadcast to (NumPy rules), or `None`.
-pub(crate) fn broadcast_shape(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
-    let n = a.len().max(b.len());
-    let mut out = vec![0; n];
-    for i in 0..n {
-        let da = if i + a.len() >= n { a[i + a.len() - n] } else { 1 };
-        let db = if i + b.len() >= n { b[i + b.len() - n] } else { 1 };
-        out[i] = match (da, db) {
-            (x, y) if x == y => x,
-            (1, y) => y,
-            (x, 1) => x,
-            _ => return None,
-        };
-    }
-    Some(out)
-}
+pub(crate) use cloak_ring::broadcast_shapes as broadcast_shape;
 
 /// `a` broadcast to `shape` (an owned copy).
 pub(crate) fn broadcast_public(a: &ArrayD<f64>, shape: &[usize]) -> Result<ArrayD<f64>> {

@@ -22,6 +22,12 @@ impl<B: Backend> Var<B> {
     /// # Errors
     /// Shapes that do not fit; the backend's protocol errors.
     pub fn matmul(&self, other: &Var<B>) -> Result<Var<B>> {
+        self.matmul_with(other, None)
+    }
+
+    /// The matrix product, with a 2-d right operand prepared or not; the backward is the
+    /// same.
+    fn matmul_with(&self, other: &Var<B>, prepared: Option<&PreparedRhs>) -> Result<Var<B>> {
         let (sa, sb) = (self.shape(), other.shape());
         let batched_rhs = sb.len() > 2;
         let fits = sa.len() >= 2
@@ -33,7 +39,10 @@ impl<B: Backend> Var<B> {
         }
         let b = self.backend();
         let (x, y) = (self.value(), other.value());
-        let out = b.matmul(&x, &y)?;
+        let out = match prepared {
+            Some(p) if !batched_rhs => b.matmul_prepared(&x, &y, p)?,
+            _ => b.matmul(&x, &y)?,
+        };
         let (need_x, need_y) = (self.requires_grad(), other.requires_grad());
         Var::from_op("matmul", out, &[self, other], move |b, g| {
             let gx = if need_x {
@@ -66,20 +75,7 @@ impl<B: Backend> Var<B> {
     /// # Errors
     /// Shapes that do not fit; the backend's protocol errors.
     pub fn conv2d(&self, weight: &Var<B>, spec: &Conv2dSpec) -> Result<Var<B>> {
-        let (sx, sw) = (self.shape(), weight.shape());
-        if sx.len() != 4 || sw.len() != 4 {
-            return Err(shape_mismatch("conv2d", &sx, &sw));
-        }
-        let b = self.backend();
-        let (x, w) = (self.value(), weight.value());
-        let out = b.conv2d(&x, &w, spec)?;
-        let spec = *spec;
-        let (need_x, need_w) = (self.requires_grad(), weight.requires_grad());
-        Var::from_op("conv2d", out, &[self, weight], move |b, g| {
-            let gx = if need_x { Some(b.conv2d_input_grad(g, &w, &sx, &spec)?) } else { None };
-            let gw = if need_w { Some(b.conv2d_weight_grad(&x, g, &sw, &spec)?) } else { None };
-            Ok(vec![gx, gw])
-        })
+        self.conv2d_with(weight, None, spec)
     }
 
     /// [`conv2d`](Self::conv2d) by a weight prepared with
@@ -94,13 +90,26 @@ impl<B: Backend> Var<B> {
         prepared: &PreparedRhs,
         spec: &Conv2dSpec,
     ) -> Result<Var<B>> {
+        self.conv2d_with(weight, Some(prepared), spec)
+    }
+
+    /// The convolution, with the weight prepared or not; the backward is the same.
+    fn conv2d_with(
+        &self,
+        weight: &Var<B>,
+        prepared: Option<&PreparedRhs>,
+        spec: &Conv2dSpec,
+    ) -> Result<Var<B>> {
         let (sx, sw) = (self.shape(), weight.shape());
         if sx.len() != 4 || sw.len() != 4 {
             return Err(shape_mismatch("conv2d", &sx, &sw));
         }
         let b = self.backend();
         let (x, w) = (self.value(), weight.value());
-        let out = b.conv2d_prepared(&x, &w, prepared, spec)?;
+        let out = match prepared {
+            Some(p) => b.conv2d_prepared(&x, &w, p, spec)?,
+            None => b.conv2d(&x, &w, spec)?,
+        };
         let spec = *spec;
         let (need_x, need_w) = (self.requires_grad(), weight.requires_grad());
         Var::from_op("conv2d", out, &[self, weight], move |b, g| {
@@ -117,26 +126,10 @@ impl<B: Backend> Var<B> {
     /// Shapes that do not fit; the backend's protocol errors.
     pub fn matmul_prepared(&self, weight: &Var<B>, prepared: &PreparedRhs) -> Result<Var<B>> {
         let (sa, sb) = (self.shape(), weight.shape());
-        if sa.len() < 2 || sb.len() != 2 || sa[sa.len() - 1] != sb[0] {
+        if sb.len() != 2 {
             return Err(shape_mismatch("matmul", &sa, &sb));
         }
-        let b = self.backend();
-        let (x, y) = (self.value(), weight.value());
-        let out = b.matmul_prepared(&x, &y, prepared)?;
-        let (need_x, need_y) = (self.requires_grad(), weight.requires_grad());
-        Var::from_op("matmul", out, &[self, weight], move |b, g| {
-            let gx = if need_x { Some(b.matmul(g, &b.permute(&y, &[1, 0])?)?) } else { None };
-            let gy = if need_y {
-                let k = sa[sa.len() - 1];
-                let rows = sa[..sa.len() - 1].iter().product::<usize>();
-                let x2 = b.reshape(&x, &[rows, k])?;
-                let g2 = b.reshape(g, &[rows, sb[1]])?;
-                Some(b.matmul(&b.permute(&x2, &[1, 0])?, &g2)?)
-            } else {
-                None
-            };
-            Ok(vec![gx, gy])
-        })
+        self.matmul_with(weight, Some(prepared))
     }
 
     /// Transposed 2-d convolution (PyTorch's `ConvTranspose2d`, ONNX's `ConvTranspose`) of
