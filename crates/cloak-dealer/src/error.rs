@@ -39,6 +39,15 @@ pub enum DealerError {
         /// What was wrong.
         reason: String,
     },
+    /// The provider does not offer this kind of randomness (for example persistent masks
+    /// from a provider without per-party seeds).
+    #[error("the {provider} dealer does not support {what}")]
+    Unsupported {
+        /// The provider's name.
+        provider: &'static str,
+        /// What was asked.
+        what: &'static str,
+    },
     /// The operating system could not provide entropy for fresh seeds.
     #[error("could not draw seeds: {0}")]
     Prg(#[from] cloak_prg::PrgError),

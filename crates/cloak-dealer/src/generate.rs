@@ -20,7 +20,7 @@ const REQUEST_LABEL: &str = "cloak-dealer/request";
 pub const CORRECTION_PARTY: usize = 0;
 
 /// Draws tensors of the given components from `prg`, in order.
-fn draw(prg: &mut Prg, components: &[crate::Component]) -> Vec<RingTensor<u64>> {
+pub(crate) fn draw(prg: &mut Prg, components: &[crate::Component]) -> Vec<RingTensor<u64>> {
     components
         .iter()
         .map(|c| {
@@ -69,7 +69,7 @@ pub(crate) fn fold(kind: ShareKind, acc: &mut [u64], src: &[u64], subtract: bool
 
 /// Folds the next `value.len()` words of `prg` into `value` (added, subtracted or XORed),
 /// a cache-sized chunk at a time, so another party's shares never exist as whole tensors.
-fn absorb(prg: &mut Prg, kind: ShareKind, subtract: bool, value: &mut RingTensor<u64>) {
+pub(crate) fn absorb(prg: &mut Prg, kind: ShareKind, subtract: bool, value: &mut RingTensor<u64>) {
     let mut buf = [0u64; CHUNK_WORDS];
     let mut fold = |dst: &mut [u64]| {
         for chunk in dst.chunks_mut(CHUNK_WORDS) {
@@ -130,6 +130,11 @@ fn correction_dependent(
         for (value, c) in free_values.iter_mut().zip(&layout.free) {
             absorb(prg, c.kind, false, value);
         }
+    }
+    if let Request::TripleFixedRhs { op, mask } = request {
+        // The fixed operand's mask is not a component of the request (every party holds
+        // its share already): its value joins the free values for the product.
+        free_values.push(crate::persistent::value(seeds, *mask, op.rhs_shape()));
     }
     let mut dependent = request.dependents(&free_values)?;
     for prg in &mut others {

@@ -15,6 +15,11 @@
 //! - [`TtpClient`] / [`TtpServer`]: the dealer is its own process, an extra rank on the
 //!   communicator (channels or TCP); only party 0 talks to it, one round trip per request.
 //!
+//! A product by a fixed operand (a model's weight, used for many inferences) reuses one
+//! *persistent mask* for that operand ([`Dealer::persistent_share`],
+//! [`Request::TripleFixedRhs`]), so the operand's masked value is opened once, not per
+//! product.
+//!
 //! The arithmetic of generation is kept apart from I/O (`generate`), so a new provider (one
 //! made by the parties themselves, say) reuses it.
 
@@ -23,6 +28,7 @@ mod elementwise;
 mod error;
 mod generate;
 mod op;
+mod persistent;
 mod provider;
 mod request;
 mod shares;
@@ -34,7 +40,7 @@ pub use generate::{CORRECTION_PARTY, DealerStats};
 pub use op::BilinearOp;
 pub use provider::{Dealer, Pending};
 pub use request::{Component, Layout, MAX_COMPONENT_WORDS, Request, ShareKind};
-pub use shares::{BinaryTriple, RandomBits, Shares, SquarePair, Triple, TruncPair};
+pub use shares::{BinaryTriple, FixedRhsTriple, RandomBits, Shares, SquarePair, Triple, TruncPair};
 pub use tfp::TrustedFirstParty;
 pub use ttp::{TtpClient, TtpServer, run_dealer};
 

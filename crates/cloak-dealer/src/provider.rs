@@ -1,8 +1,9 @@
 //! The `Dealer` trait: where a party's correlated randomness comes from.
 
 use cloak_comm::Communicator;
+use cloak_ring::RingTensor;
 
-use crate::shares::{BinaryTriple, RandomBits, SquarePair, Triple, TruncPair};
+use crate::shares::{BinaryTriple, FixedRhsTriple, RandomBits, SquarePair, Triple, TruncPair};
 use crate::{BilinearOp, DealerError, DealerStats, Request, Shares};
 
 /// One party's source of correlated randomness.
@@ -67,6 +68,23 @@ pub trait Dealer: Send {
     /// What this party has obtained so far.
     fn stats(&self) -> &DealerStats;
 
+    /// This party's share of the persistent mask number `mask` at `shape`, from its own
+    /// seed with no communication: the right mask of every [`Request::TripleFixedRhs`]
+    /// naming `mask`. The same mask gives the same share every time; a mask has one shape.
+    /// The default, for providers without per-party seeds, refuses.
+    ///
+    /// # Errors
+    /// [`DealerError::Unsupported`] from a provider that has no persistent masks; a shape
+    /// error for a shape too large or other than the mask's first one.
+    fn persistent_share(
+        &mut self,
+        mask: u64,
+        shape: &[usize],
+    ) -> Result<RingTensor<u64>, DealerError> {
+        let _ = (mask, shape);
+        Err(DealerError::Unsupported { provider: self.name(), what: "persistent masks" })
+    }
+
     /// Ends the session with the dealer (a networked dealer stops serving). Idempotent.
     ///
     /// # Errors
@@ -86,6 +104,22 @@ pub trait Dealer: Send {
         comm: &mut dyn Communicator,
     ) -> Result<Triple, DealerError> {
         Ok(self.fetch(&Request::Triple(op.clone()), comm)?.into_triple())
+    }
+
+    /// A triple `(a, op(a, B))` for a product whose right operand is masked by the
+    /// persistent mask `mask` (taken first with [`persistent_share`](Dealer::persistent_share)).
+    ///
+    /// # Errors
+    /// As [`fetch`](Dealer::fetch); a mask never taken, or taken at another shape than
+    /// `op`'s right operand, is a typed error.
+    fn triple_fixed_rhs(
+        &mut self,
+        op: &BilinearOp,
+        mask: u64,
+        comm: &mut dyn Communicator,
+    ) -> Result<FixedRhsTriple, DealerError> {
+        let request = Request::TripleFixedRhs { op: op.clone(), mask };
+        Ok(self.fetch(&request, comm)?.into_fixed_rhs_triple())
     }
 
     /// A square pair of this shape.
@@ -224,6 +258,13 @@ impl<D: Dealer + ?Sized> Dealer for Box<D> {
     }
     fn stats(&self) -> &DealerStats {
         (**self).stats()
+    }
+    fn persistent_share(
+        &mut self,
+        mask: u64,
+        shape: &[usize],
+    ) -> Result<RingTensor<u64>, DealerError> {
+        (**self).persistent_share(mask, shape)
     }
     fn close(&mut self, comm: &mut dyn Communicator) -> Result<(), DealerError> {
         (**self).close(comm)

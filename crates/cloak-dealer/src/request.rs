@@ -106,6 +106,17 @@ pub enum Request {
         /// Number of bits.
         count: usize,
     },
+    /// A Beaver triple whose right mask is the persistent mask number `mask`:
+    /// `(a, c = op(a, B))` with `a` fresh and `B` the value of that mask (every party takes
+    /// its share of `B` once, with [`Dealer::persistent_share`](crate::Dealer::persistent_share)).
+    /// A product by a fixed operand `w` then opens only `x - a`, `w - B` having been opened
+    /// once. Free: `a`; dependent: `c`.
+    TripleFixedRhs {
+        /// The product; its right operand has the mask's shape.
+        op: BilinearOp,
+        /// The persistent mask number.
+        mask: u64,
+    },
 }
 
 impl Request {
@@ -119,6 +130,7 @@ impl Request {
             Request::TruncPair { .. } => "trunc_pair",
             Request::DivPair { .. } => "div_pair",
             Request::RandomBits { .. } => "random_bits",
+            Request::TripleFixedRhs { .. } => "triple_fixed_rhs",
         }
     }
 
@@ -174,6 +186,15 @@ impl Request {
                 free: vec![Component::xor(count.div_ceil(64))],
                 dependent: vec![Component::arith(&[*count])],
             },
+            Request::TripleFixedRhs { op, .. } => {
+                let out = op.output_shape()?;
+                // The dealer materialises the mask's value: it must fit like a component.
+                crate::persistent::check_shape(op.rhs_shape())?;
+                Layout {
+                    free: vec![Component::arith(op.lhs_shape())],
+                    dependent: vec![Component::arith(&out)],
+                }
+            }
         };
         for c in layout.free.iter().chain(&layout.dependent) {
             let words = checked_numel(self.name(), &c.shape)?;
@@ -191,13 +212,16 @@ impl Request {
         Ok(layout)
     }
 
-    /// The dependent components' true values from the free components' true values.
+    /// The dependent components' true values from the free components' true values (for
+    /// [`Request::TripleFixedRhs`], followed by the persistent mask's value).
     pub(crate) fn dependents(
         &self,
         free: &[RingTensor<u64>],
     ) -> Result<Vec<RingTensor<u64>>, DealerError> {
         Ok(match self {
-            Request::Triple(op) => vec![op.apply(&free[0], &free[1])?],
+            Request::Triple(op) | Request::TripleFixedRhs { op, .. } => {
+                vec![op.apply(&free[0], &free[1])?]
+            }
             Request::Square { .. } => vec![free[0].mul(&free[0])?],
             Request::BinaryTriple { .. } => vec![free[0].and(&free[1])?],
             Request::TruncPair { bits, .. } => {
@@ -243,6 +267,11 @@ impl Request {
                 w.shape(shape);
                 w.u64(*divisor);
             }
+            Request::TripleFixedRhs { op, mask } => {
+                w.u8(6);
+                op.write(w);
+                w.u64(*mask);
+            }
         }
     }
 
@@ -259,6 +288,7 @@ impl Request {
             }
             4 => Request::RandomBits { count: r.usize()? },
             5 => Request::DivPair { shape: r.shape()?, divisor: r.u64()? },
+            6 => Request::TripleFixedRhs { op: BilinearOp::read(r)?, mask: r.u64()? },
             tag => return Err(r.malformed(format!("unknown request tag {tag}"))),
         })
     }

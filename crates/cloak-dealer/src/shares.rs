@@ -22,6 +22,17 @@ pub struct Triple {
     pub c: RingTensor<u64>,
 }
 
+/// A party's share of a Beaver triple with a persistent right mask `B`
+/// ([`Request::TripleFixedRhs`](crate::Request::TripleFixedRhs)): `(a, c = op(a, B))`, the
+/// share of `B` being held apart, taken once.
+#[derive(Clone)]
+pub struct FixedRhsTriple {
+    /// Share of the fresh left mask.
+    pub a: RingTensor<u64>,
+    /// Share of `op(a, B)`.
+    pub c: RingTensor<u64>,
+}
+
 /// A party's share of a square pair `(r, r^2)`.
 #[derive(Clone)]
 pub struct SquarePair {
@@ -70,6 +81,15 @@ impl Shares {
         let [a, b] = take(self.free);
         let [c] = take(self.dependent);
         Triple { a, b, c }
+    }
+
+    /// The shares as a fixed-right-operand triple's named parts (for shares of a request
+    /// of that kind).
+    #[must_use]
+    pub fn into_fixed_rhs_triple(self) -> FixedRhsTriple {
+        let [a] = take(self.free);
+        let [c] = take(self.dependent);
+        FixedRhsTriple { a, c }
     }
 
     /// The shares as a square pair's named parts (for shares of a request of that kind).
@@ -136,6 +156,7 @@ impl std::fmt::Debug for Shapes<'_, Vec<RingTensor<u64>>> {
 
 redacted_debug!(Shares { free, dependent });
 redacted_debug!(Triple { a, b, c });
+redacted_debug!(FixedRhsTriple { a, c });
 redacted_debug!(SquarePair { r, r2 });
 redacted_debug!(BinaryTriple { a, b, c });
 redacted_debug!(TruncPair { r, r_shifted, r_msb });

@@ -8,8 +8,10 @@ use std::time::Instant;
 
 use cloak_comm::Communicator;
 use cloak_prg::Seed;
+use cloak_ring::RingTensor;
 
 use crate::generate::{CORRECTION_PARTY, correction_shares, party_shares};
+use crate::persistent::{self, MaskShapes};
 use crate::provider::check_layout;
 use crate::{DEALER_LABEL, Dealer, DealerError, DealerStats, Pending, Request, Shares};
 
@@ -26,6 +28,8 @@ pub struct TrustedFirstParty {
     all: Vec<Seed>,
     counter: u64,
     stats: DealerStats,
+    /// The shape of every persistent mask taken.
+    masks: MaskShapes,
 }
 
 impl std::fmt::Debug for TrustedFirstParty {
@@ -48,7 +52,15 @@ impl TrustedFirstParty {
         check_layout(rank, parties)?;
         let seed = |i: usize| master.derive_indexed(PARTY_SEED_LABEL, i as u64);
         let all = if rank == CORRECTION_PARTY { (0..parties).map(seed).collect() } else { vec![] };
-        Ok(Self { rank, parties, own: seed(rank), all, counter: 0, stats: DealerStats::default() })
+        Ok(Self {
+            rank,
+            parties,
+            own: seed(rank),
+            all,
+            counter: 0,
+            stats: DealerStats::default(),
+            masks: MaskShapes::default(),
+        })
     }
 
     /// Party 0 draws a fresh seed per party from the operating system and sends each party
@@ -85,6 +97,7 @@ impl TrustedFirstParty {
                     all,
                     counter: 0,
                     stats: DealerStats::default(),
+                    masks: MaskShapes::default(),
                 })
             } else {
                 let bytes = comm.recv(CORRECTION_PARTY)?;
@@ -96,6 +109,7 @@ impl TrustedFirstParty {
                     all: vec![],
                     counter: 0,
                     stats: DealerStats::default(),
+                    masks: MaskShapes::default(),
                 })
             }
         })();
@@ -135,6 +149,7 @@ impl Dealer for TrustedFirstParty {
     ) -> Result<Pending, DealerError> {
         let start = Instant::now();
         let layout = request.layout()?;
+        self.masks.check(request, true)?;
         let counter = self.counter;
         self.counter += 1;
         let shares = if self.rank == CORRECTION_PARTY {
@@ -148,5 +163,16 @@ impl Dealer for TrustedFirstParty {
 
     fn stats(&self) -> &DealerStats {
         &self.stats
+    }
+
+    /// From this party's own seed: no communication, and party 0 recomputes the mask's
+    /// value from every seed when a triple needs it.
+    fn persistent_share(
+        &mut self,
+        mask: u64,
+        shape: &[usize],
+    ) -> Result<RingTensor<u64>, DealerError> {
+        self.masks.register(mask, shape)?;
+        Ok(persistent::share(&self.own, mask, shape))
     }
 }

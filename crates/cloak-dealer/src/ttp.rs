@@ -18,6 +18,7 @@ use cloak_ring::RingTensor;
 
 use crate::bytes::{Reader, Writer};
 use crate::generate::{CORRECTION_PARTY, correction_shares, party_shares};
+use crate::persistent::{self, MaskShapes};
 use crate::provider::check_layout;
 use crate::{DEALER_LABEL, Dealer, DealerError, DealerStats, Layout, Pending, Request, Shares};
 
@@ -69,6 +70,8 @@ pub struct TtpClient {
     counter: u64,
     closed: bool,
     stats: DealerStats,
+    /// The shape of every persistent mask taken.
+    masks: MaskShapes,
 }
 
 impl std::fmt::Debug for TtpClient {
@@ -100,6 +103,7 @@ impl TtpClient {
             counter: 0,
             closed: false,
             stats: DealerStats::default(),
+            masks: MaskShapes::default(),
         })
     }
 }
@@ -165,6 +169,7 @@ impl Dealer for TtpClient {
         if self.closed {
             return Err(DealerError::Setup { reason: "the dealer session was closed".into() });
         }
+        self.masks.check(request, true)?;
         let counter = self.counter;
         self.counter += 1;
         if self.rank == CORRECTION_PARTY {
@@ -200,6 +205,17 @@ impl Dealer for TtpClient {
         &self.stats
     }
 
+    /// From this party's own seed: no communication; the dealer recomputes the mask's
+    /// value from every seed when a triple needs it.
+    fn persistent_share(
+        &mut self,
+        mask: u64,
+        shape: &[usize],
+    ) -> Result<RingTensor<u64>, DealerError> {
+        self.masks.register(mask, shape)?;
+        Ok(persistent::share(&self.seed, mask, shape))
+    }
+
     fn close(&mut self, comm: &mut dyn Communicator) -> Result<(), DealerError> {
         if self.closed {
             return Ok(());
@@ -222,6 +238,9 @@ pub struct TtpServer {
     seeds: Vec<Seed>,
     counter: u64,
     stats: DealerStats,
+    /// The shape of every persistent mask asked for, recorded at its first use: party 0
+    /// may not reuse a mask at another shape.
+    masks: MaskShapes,
 }
 
 impl std::fmt::Debug for TtpServer {
@@ -256,7 +275,13 @@ impl TtpServer {
             c.step(Op::new(OpKind::PointToPoint), &sends, &[])?;
             Ok(())
         })?;
-        Ok(Self { parties, seeds, counter: 0, stats: DealerStats::default() })
+        Ok(Self {
+            parties,
+            seeds,
+            counter: 0,
+            stats: DealerStats::default(),
+            masks: MaskShapes::default(),
+        })
     }
 
     /// Serves party 0's requests until it closes the session; returns what was served.
@@ -299,6 +324,7 @@ impl TtpServer {
     fn answer(&mut self, request: &Request) -> Result<Vec<u8>, DealerError> {
         let start = Instant::now();
         let layout = request.layout()?;
+        self.masks.check(request, false)?;
         let shares = correction_shares(&self.seeds, request, &layout, self.counter)?;
         self.counter += 1;
         let mut out = Vec::with_capacity(layout.dependent.iter().map(|c| c.len() * 8).sum());

@@ -80,6 +80,7 @@ fn request() -> impl Strategy<Value = Request> {
         1 => (shape(), any::<u32>()).prop_map(|(shape, bits)| Request::TruncPair { shape, bits }),
         1 => dim().prop_map(|count| Request::RandomBits { count }),
         1 => (shape(), any::<u64>()).prop_map(|(shape, divisor)| Request::DivPair { shape, divisor }),
+        1 => (bilinear_op(), any::<u64>()).prop_map(|(op, mask)| Request::TripleFixedRhs { op, mask }),
     ]
 }
 
@@ -122,6 +123,15 @@ fn every_variant() -> Vec<Request> {
         Request::TruncPair { shape: vec![4, 3], bits: 16 },
         Request::TruncPair { shape: vec![1], bits: u32::MAX },
         Request::RandomBits { count: 130 },
+        Request::DivPair { shape: vec![4, 3], divisor: 3 },
+        Request::TripleFixedRhs {
+            op: BilinearOp::Matmul { lhs: vec![2, 4, 5], rhs: vec![5, 3] },
+            mask: 0,
+        },
+        Request::TripleFixedRhs {
+            op: BilinearOp::Conv2d { input: vec![1, 2, 5, 5], weight: vec![3, 2, 3, 3], spec },
+            mask: u64::MAX,
+        },
     ]);
     requests
 }
@@ -150,6 +160,12 @@ fn wire_format_is_little_endian_u64s() {
     want.extend(le(&[2, 2, 3, 1, 3]));
     let mul = Request::Triple(BilinearOp::Mul { lhs: vec![2, 3], rhs: vec![3] });
     assert_eq!(encode_request(&mul), want);
+    // A fixed-right-operand triple: tag 6, the op, then the mask number.
+    let mut want = vec![6u8, 0u8];
+    want.extend(le(&[2, 2, 3, 1, 3, 9]));
+    let fixed =
+        Request::TripleFixedRhs { op: BilinearOp::Mul { lhs: vec![2, 3], rhs: vec![3] }, mask: 9 };
+    assert_eq!(encode_request(&fixed), want);
 }
 
 #[test]
@@ -171,7 +187,7 @@ fn every_truncation_and_extension_is_malformed() {
 
 #[test]
 fn unknown_tags_are_malformed() {
-    for tag in 5..=u8::MAX {
+    for tag in 7..=u8::MAX {
         // Followed by plausible fields, so that only the tag is wrong.
         let mut bytes = vec![tag];
         bytes.extend([0u8; 32]);

@@ -8,7 +8,9 @@
 //! - division by a public integer: one round with a dealer division pair, within two units
 //!   in the last place at any magnitude ([`AShare::div_int`]);
 //! - products of shared values (elementwise, matmul, convolutions and their gradients):
-//!   Beaver triples, one round; then truncation ([`Truncation`]);
+//!   Beaver triples, one round; then truncation ([`Truncation`]). A right operand used for
+//!   many products (a model's weight) can be fixed once ([`AShare::fix`], [`FixedOperand`]),
+//!   after which each product opens only its left operand;
 //! - binary shares ([`BShare`]), A2B and B2A conversions, comparisons, ReLU, max/argmax
 //!   and pooling on top.
 //!
@@ -51,7 +53,7 @@ mod reduce;
 mod session;
 mod trunc;
 
-pub use ashare::AShare;
+pub use ashare::{AShare, FixedOperand};
 pub use binary::BShare;
 pub use config::{DealerKind, SessionConfig, Truncation};
 pub use error::{MpcError, Result};

@@ -54,6 +54,9 @@ pub(crate) struct State {
     outer_label: String,
     /// Shared counts of inputs outside the functions' domains.
     pub(crate) domain: crate::functions::DomainLog,
+    /// The next persistent mask number ([`AShare::fix`](crate::AShare::fix)): every party
+    /// fixes the same operands in the same order, so the numbers agree without a message.
+    pub(crate) next_mask: u64,
 }
 
 impl Session {
@@ -113,6 +116,7 @@ impl Session {
             depth: 0,
             outer_label,
             domain: Default::default(),
+            next_mask: 0,
         };
         Ok(Self { inner: Rc::new(RefCell::new(state)) })
     }

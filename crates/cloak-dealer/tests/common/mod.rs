@@ -233,6 +233,9 @@ pub fn check_relation(request: &Request, free: &[RingTensor<u64>], dependent: &[
             let want: Vec<u64> = r.iter().map(|x| x >> 63).collect();
             assert_eq!(msb.to_vec(), want, "r_msb != r >> 63");
         }
+        Request::TripleFixedRhs { .. } => {
+            panic!("a fixed-operand triple needs its mask's value: checked in fixed.rs")
+        }
         Request::RandomBits { count } => {
             let (words, bits) = (free[0].to_vec(), dependent[0].to_vec());
             assert_eq!(words.len(), count.div_ceil(64));

@@ -5,6 +5,7 @@
 //! triple and one round, then truncate; comparisons go through binary shares.
 
 mod bilinear;
+mod fixed;
 mod linear;
 mod shape;
 
@@ -14,6 +15,8 @@ use cloak_ring::RingTensor;
 
 use crate::error::{MpcError, Result, invalid};
 use crate::session::Session;
+
+pub use fixed::FixedOperand;
 
 /// One party's share of a secret fixed-point tensor.
 #[derive(Clone)]

@@ -1,0 +1,109 @@
+//! Persistent masks: one uniform mask `B` per fixed operand (a model's weight), reused by
+//! every product with that operand, so the parties open `D = w - B` once instead of
+//! `w - b` per product.
+//!
+//! Mask number `m` has, at party `i` with seed `s_i`, the share drawn from
+//! `Prg(s_i.derive_indexed(PERSISTENT_LABEL, m))`, filled as a request's components are; its
+//! value is the sum of every party's share. The label keeps these streams apart from the
+//! per-request ones, so no request's randomness ever coincides with a mask's. A party
+//! needs no message to get its share; the dealer recomputes the value from every seed when
+//! a [`Request::TripleFixedRhs`] asks for `c = op(a, B)`.
+//!
+//! Each mask has one shape, fixed by its first use ([`MaskShapes`]): the same mask at
+//! another shape would be a different prefix of the same streams, which the protocol never
+//! needs, so it is refused as a typed error (a bug, or a hostile party 0 at a third-party
+//! dealer).
+
+use std::collections::HashMap;
+
+use cloak_prg::{Prg, Seed};
+use cloak_ring::{RingError, RingTensor, error::checked_numel};
+
+use crate::generate::{absorb, draw};
+use crate::{Component, DealerError, MAX_COMPONENT_WORDS, Request, ShareKind};
+
+/// Label of the persistent-mask stream derivation.
+const PERSISTENT_LABEL: &str = "cloak-dealer/persistent-mask";
+
+/// The stream of mask `mask` under `seed`.
+fn stream(seed: &Seed, mask: u64) -> Prg {
+    Prg::new(&seed.derive_indexed(PERSISTENT_LABEL, mask))
+}
+
+/// Checks that a mask's shape is one the dealer can hold (as a request's components).
+pub(crate) fn check_shape(shape: &[usize]) -> Result<(), DealerError> {
+    let words = checked_numel("persistent_mask", shape)?;
+    if words > MAX_COMPONENT_WORDS {
+        return Err(RingError::InvalidShape {
+            op: "persistent_mask",
+            shape: shape.to_vec(),
+            reason: format!("{words} elements; the limit is {MAX_COMPONENT_WORDS}"),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+/// The share of mask `mask` of the party with this seed.
+pub(crate) fn share(seed: &Seed, mask: u64, shape: &[usize]) -> RingTensor<u64> {
+    let component = Component { kind: ShareKind::Arith, shape: shape.to_vec() };
+    let mut prg = stream(seed, mask);
+    draw(&mut prg, std::slice::from_ref(&component))
+        .pop()
+        .unwrap_or_else(|| unreachable!("one component drawn"))
+}
+
+/// The value of mask `mask`: every party's share added, each stream folded in chunks.
+pub(crate) fn value(seeds: &[Seed], mask: u64, shape: &[usize]) -> RingTensor<u64> {
+    let mut value = RingTensor::<u64>::zeros(shape);
+    for seed in seeds {
+        absorb(&mut stream(seed, mask), ShareKind::Arith, false, &mut value);
+    }
+    value
+}
+
+/// The shape each mask number was first used with, so that a later use at another shape
+/// is refused before any stream is drawn or anything sent.
+#[derive(Debug, Default)]
+pub(crate) struct MaskShapes {
+    shapes: HashMap<u64, Vec<usize>>,
+}
+
+impl MaskShapes {
+    /// Records `mask` at `shape`, or checks it against the shape it was first used with.
+    pub(crate) fn register(&mut self, mask: u64, shape: &[usize]) -> Result<(), DealerError> {
+        check_shape(shape)?;
+        match self.shapes.get(&mask) {
+            Some(known) if known[..] != shape[..] => Err(RingError::ShapeMismatch {
+                op: "persistent_mask",
+                lhs: known.clone(),
+                rhs: shape.to_vec(),
+            }
+            .into()),
+            Some(_) => Ok(()),
+            None => {
+                self.shapes.insert(mask, shape.to_vec());
+                Ok(())
+            }
+        }
+    }
+
+    /// Checks a request that uses a persistent mask: with `require_known`, the mask must
+    /// have been taken (by [`crate::Dealer::persistent_share`]) at the operand's shape; a
+    /// third-party dealer, which never sees that call, records the shape at first use.
+    pub(crate) fn check(
+        &mut self,
+        request: &Request,
+        require_known: bool,
+    ) -> Result<(), DealerError> {
+        let Request::TripleFixedRhs { op, mask } = request else { return Ok(()) };
+        if require_known && !self.shapes.contains_key(mask) {
+            return Err(RingError::InvalidArgument {
+                op: "triple_fixed_rhs",
+                reason: format!("persistent mask {mask} was never taken"),
+            }
+            .into());
+        }
+        self.register(*mask, op.rhs_shape())
+    }
+}
