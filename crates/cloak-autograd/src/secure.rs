@@ -1,12 +1,13 @@
 //! The secure backend: secret-shared [`AShare`] tensors, every operation a protocol of
 //! `cloak-mpc`.
 
-use cloak_mpc::{AShare, MaxMethod, Pool2dSpec, Session};
+use cloak_mpc::{AShare, FixedOperand, MaxMethod, Pool2dSpec, Session};
 use cloak_ring::{Conv2dSpec, RingTensor};
 use ndarray::ArrayD;
 
 use crate::backend::Backend;
 use crate::error::{Result, invalid};
+use crate::prepared::PreparedRhs;
 
 /// Secret-shared tensors in one party's [`Session`].
 #[derive(Clone, Debug)]
@@ -195,6 +196,30 @@ impl Backend for Secure {
 
     fn conv2d(&self, x: &AShare, w: &AShare, spec: &Conv2dSpec) -> Result<AShare> {
         Ok(x.conv2d(w, spec)?)
+    }
+
+    fn prepare_rhs(&self, w: &AShare) -> Result<Option<PreparedRhs>> {
+        Ok(Some(PreparedRhs::new(w.fix()?)))
+    }
+
+    fn conv2d_prepared(
+        &self,
+        x: &AShare,
+        w: &AShare,
+        prepared: &PreparedRhs,
+        spec: &Conv2dSpec,
+    ) -> Result<AShare> {
+        match prepared.get::<FixedOperand>() {
+            Some(fixed) => Ok(x.conv2d_fixed(fixed, spec)?),
+            None => self.conv2d(x, w, spec),
+        }
+    }
+
+    fn matmul_prepared(&self, x: &AShare, w: &AShare, prepared: &PreparedRhs) -> Result<AShare> {
+        match prepared.get::<FixedOperand>() {
+            Some(fixed) => Ok(x.matmul_fixed(fixed)?),
+            None => self.matmul(x, w),
+        }
     }
 
     fn conv2d_input_grad(

@@ -209,6 +209,16 @@ impl<B: Backend> Var<B> {
         self.node.value.borrow().clone()
     }
 
+    /// The current value, borrowed (no copy): for operations that only read it, such as a
+    /// forward product whose backward is not recorded.
+    ///
+    /// # Panics
+    /// If the value is being replaced at the same time (`set_value` from inside a borrow).
+    #[must_use]
+    pub fn value_ref(&self) -> std::cell::Ref<'_, B::Tensor> {
+        self.node.value.borrow()
+    }
+
     /// The shape.
     #[must_use]
     pub fn shape(&self) -> Vec<usize> {

@@ -11,6 +11,7 @@ use std::time::Instant;
 use cloak_prg::{Prg, Seed};
 use cloak_ring::RingTensor;
 
+use crate::persistent::MaskValues;
 use crate::{DealerError, Layout, Request, ShareKind, Shares};
 
 /// Label of the per-request stream derivation.
@@ -98,6 +99,7 @@ pub(crate) fn correction_shares(
     request: &Request,
     layout: &Layout,
     counter: u64,
+    masks: &mut MaskValues,
 ) -> Result<Shares, DealerError> {
     if let Some(shares) =
         crate::elementwise::correction_shares_elementwise(seeds, request, layout, counter)
@@ -105,7 +107,7 @@ pub(crate) fn correction_shares(
         return shares;
     }
     let own = party_shares(&seeds[CORRECTION_PARTY], CORRECTION_PARTY, counter, layout);
-    let dependent = correction_dependent(seeds, request, layout, counter, &own.free)?;
+    let dependent = correction_dependent(seeds, request, layout, counter, &own.free, masks)?;
     Ok(Shares { free: own.free, dependent })
 }
 
@@ -117,6 +119,7 @@ fn correction_dependent(
     layout: &Layout,
     counter: u64,
     own_free: &[RingTensor<u64>],
+    masks: &mut MaskValues,
 ) -> Result<Vec<RingTensor<u64>>, DealerError> {
     let mut others: Vec<Prg> = seeds
         .iter()
@@ -131,12 +134,14 @@ fn correction_dependent(
             absorb(prg, c.kind, false, value);
         }
     }
-    if let Request::TripleFixedRhs { op, mask } = request {
+    let mut dependent = match request {
         // The fixed operand's mask is not a component of the request (every party holds
-        // its share already): its value joins the free values for the product.
-        free_values.push(crate::persistent::value(seeds, *mask, op.rhs_shape()));
-    }
-    let mut dependent = request.dependents(&free_values)?;
+        // its share already): its value, kept from earlier products, is the right operand.
+        Request::TripleFixedRhs { op, mask } => {
+            vec![op.apply(&free_values[0], masks.get(seeds, *mask, op.rhs_shape()))?]
+        }
+        _ => request.dependents(&free_values)?,
+    };
     for prg in &mut others {
         for (value, c) in dependent.iter_mut().zip(&layout.dependent) {
             absorb(prg, c.kind, true, value);

@@ -62,6 +62,22 @@ pub(crate) fn value(seeds: &[Seed], mask: u64, shape: &[usize]) -> RingTensor<u6
     value
 }
 
+/// Mask values the dealer has computed, kept for the next product with the same fixed
+/// operand: recomputing one draws every party's stream over the whole weight, and a model's
+/// weights are reused at every inference. Holds as many words as the fixed operands (the
+/// model's size), at the dealer only.
+#[derive(Debug, Default)]
+pub(crate) struct MaskValues {
+    values: HashMap<u64, RingTensor<u64>>,
+}
+
+impl MaskValues {
+    /// The value of mask `mask` (of `shape`, already checked by [`MaskShapes`]).
+    pub(crate) fn get(&mut self, seeds: &[Seed], mask: u64, shape: &[usize]) -> &RingTensor<u64> {
+        self.values.entry(mask).or_insert_with(|| value(seeds, mask, shape))
+    }
+}
+
 /// The shape each mask number was first used with, so that a later use at another shape
 /// is refused before any stream is drawn or anything sent.
 #[derive(Debug, Default)]

@@ -11,7 +11,7 @@ use cloak_prg::Seed;
 use cloak_ring::RingTensor;
 
 use crate::generate::{CORRECTION_PARTY, correction_shares, party_shares};
-use crate::persistent::{self, MaskShapes};
+use crate::persistent::{self, MaskShapes, MaskValues};
 use crate::provider::check_layout;
 use crate::{DEALER_LABEL, Dealer, DealerError, DealerStats, Pending, Request, Shares};
 
@@ -30,6 +30,8 @@ pub struct TrustedFirstParty {
     stats: DealerStats,
     /// The shape of every persistent mask taken.
     masks: MaskShapes,
+    /// Persistent mask values, at party 0 (the dealer) only.
+    mask_values: MaskValues,
 }
 
 impl std::fmt::Debug for TrustedFirstParty {
@@ -60,6 +62,7 @@ impl TrustedFirstParty {
             counter: 0,
             stats: DealerStats::default(),
             masks: MaskShapes::default(),
+            mask_values: MaskValues::default(),
         })
     }
 
@@ -98,6 +101,7 @@ impl TrustedFirstParty {
                     counter: 0,
                     stats: DealerStats::default(),
                     masks: MaskShapes::default(),
+                    mask_values: MaskValues::default(),
                 })
             } else {
                 let bytes = comm.recv(CORRECTION_PARTY)?;
@@ -110,6 +114,7 @@ impl TrustedFirstParty {
                     counter: 0,
                     stats: DealerStats::default(),
                     masks: MaskShapes::default(),
+                    mask_values: MaskValues::default(),
                 })
             }
         })();
@@ -153,7 +158,7 @@ impl Dealer for TrustedFirstParty {
         let counter = self.counter;
         self.counter += 1;
         let shares = if self.rank == CORRECTION_PARTY {
-            correction_shares(&self.all, request, &layout, counter)?
+            correction_shares(&self.all, request, &layout, counter, &mut self.mask_values)?
         } else {
             party_shares(&self.own, self.rank, counter, &layout)
         };

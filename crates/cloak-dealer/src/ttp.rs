@@ -18,7 +18,7 @@ use cloak_ring::RingTensor;
 
 use crate::bytes::{Reader, Writer};
 use crate::generate::{CORRECTION_PARTY, correction_shares, party_shares};
-use crate::persistent::{self, MaskShapes};
+use crate::persistent::{self, MaskShapes, MaskValues};
 use crate::provider::check_layout;
 use crate::{DEALER_LABEL, Dealer, DealerError, DealerStats, Layout, Pending, Request, Shares};
 
@@ -241,6 +241,8 @@ pub struct TtpServer {
     /// The shape of every persistent mask asked for, recorded at its first use: party 0
     /// may not reuse a mask at another shape.
     masks: MaskShapes,
+    /// Persistent mask values, kept between products.
+    mask_values: MaskValues,
 }
 
 impl std::fmt::Debug for TtpServer {
@@ -281,6 +283,7 @@ impl TtpServer {
             counter: 0,
             stats: DealerStats::default(),
             masks: MaskShapes::default(),
+            mask_values: MaskValues::default(),
         })
     }
 
@@ -325,7 +328,8 @@ impl TtpServer {
         let start = Instant::now();
         let layout = request.layout()?;
         self.masks.check(request, false)?;
-        let shares = correction_shares(&self.seeds, request, &layout, self.counter)?;
+        let shares =
+            correction_shares(&self.seeds, request, &layout, self.counter, &mut self.mask_values)?;
         self.counter += 1;
         let mut out = Vec::with_capacity(layout.dependent.iter().map(|c| c.len() * 8).sum());
         for t in &shares.dependent {

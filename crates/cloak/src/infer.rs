@@ -124,7 +124,10 @@ pub fn infer_observed(
     let x = share_input(session, &backend, roles.data_owner, input, input_shape)?;
     observe(Stage::Input);
 
-    let y = net.forward_observed(&Var::constant(&backend, x), &mut |s| observe(Stage::Node(s)))?;
+    // Inference records no graph: no operand is kept for a backward pass.
+    let y = cloak_autograd::no_grad(|| {
+        net.forward_observed(&Var::constant(&backend, x), &mut |s| observe(Stage::Node(s)))
+    })?;
     let out = match roles.reveal_to {
         Some(p) => backend.reveal_to(&y.value(), p)?,
         None => Some(backend.reveal(&y.value())?),

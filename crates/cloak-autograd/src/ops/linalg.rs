@@ -3,9 +3,15 @@
 use cloak_ring::Conv2dSpec;
 
 use crate::backend::Backend;
-use crate::error::{Result, invalid, shape_mismatch};
+use crate::error::{AutogradError, Result, invalid, shape_mismatch};
 use crate::prepared::PreparedRhs;
-use crate::var::Var;
+use crate::var::{Var, is_grad_enabled};
+
+/// Copies of both operands when the backward pass will be recorded, else `None`.
+fn saved_operands<B: Backend>(a: &Var<B>, b: &Var<B>) -> Option<(B::Tensor, B::Tensor)> {
+    let recorded = is_grad_enabled() && (a.requires_grad() || b.requires_grad());
+    recorded.then(|| (a.value(), b.value()))
+}
 
 /// The permutation swapping the last two of `nd` axes.
 fn swap_last(nd: usize) -> Vec<usize> {
@@ -38,13 +44,17 @@ impl<B: Backend> Var<B> {
             return Err(shape_mismatch("matmul", &sa, &sb));
         }
         let b = self.backend();
-        let (x, y) = (self.value(), other.value());
-        let out = match prepared {
-            Some(p) if !batched_rhs => b.matmul_prepared(&x, &y, p)?,
-            _ => b.matmul(&x, &y)?,
+        let out = {
+            let (x, y) = (self.value_ref(), other.value_ref());
+            match prepared {
+                Some(p) if !batched_rhs => b.matmul_prepared(&x, &y, p)?,
+                _ => b.matmul(&x, &y)?,
+            }
         };
         let (need_x, need_y) = (self.requires_grad(), other.requires_grad());
+        let saved = saved_operands(self, other);
         Var::from_op("matmul", out, &[self, other], move |b, g| {
+            let (x, y) = saved.ok_or(AutogradError::GraphFreed { op: "matmul" })?;
             let gx = if need_x {
                 let yt = b.permute(&y, &swap_last(sb.len()))?;
                 Some(b.matmul(g, &yt)?)
@@ -105,14 +115,20 @@ impl<B: Backend> Var<B> {
             return Err(shape_mismatch("conv2d", &sx, &sw));
         }
         let b = self.backend();
-        let (x, w) = (self.value(), weight.value());
-        let out = match prepared {
-            Some(p) => b.conv2d_prepared(&x, &w, p, spec)?,
-            None => b.conv2d(&x, &w, spec)?,
+        let out = {
+            let (x, w) = (self.value_ref(), weight.value_ref());
+            match prepared {
+                Some(p) => b.conv2d_prepared(&x, &w, p, spec)?,
+                None => b.conv2d(&x, &w, spec)?,
+            }
         };
         let spec = *spec;
         let (need_x, need_w) = (self.requires_grad(), weight.requires_grad());
+        // The operands are copied for the backward only when it will be recorded: a
+        // weight can be large, and inference never needs the copy.
+        let saved = saved_operands(self, weight);
         Var::from_op("conv2d", out, &[self, weight], move |b, g| {
+            let (x, w) = saved.ok_or(AutogradError::GraphFreed { op: "conv2d" })?;
             let gx = if need_x { Some(b.conv2d_input_grad(g, &w, &sx, &spec)?) } else { None };
             let gw = if need_w { Some(b.conv2d_weight_grad(&x, g, &sw, &spec)?) } else { None };
             Ok(vec![gx, gw])
