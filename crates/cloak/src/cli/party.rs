@@ -176,6 +176,9 @@ pub(crate) fn write_output(path: &Path, out: &ArrayD<f64>, float64: bool) -> Cli
 
 pub(crate) fn run(args: &PartyArgs) -> CliResult<()> {
     let start = Instant::now();
+    // A party allocates and frees tensors of megabytes at every protocol step: keep freed
+    // memory for reuse rather than faulting fresh pages in each time (see cloak_ring::memory).
+    let _ = cloak_ring::memory::retain_freed_memory();
     let dealer = args.dealer.kind();
     let ttp = args.dealer == DealerArg::ThirdParty;
     let launch = args.launch.resolve(args.parties.map(|p| p + usize::from(ttp)))?;
