@@ -12,6 +12,11 @@ use ndarray::{Array2, ArrayD, Axis};
 
 use crate::error::{NnError, Result, invalid};
 
+/// The most classes a data set may have: labels become one-hot rows of this width, so a
+/// stray huge label (a value column taken for the label, say) must be an error, not an
+/// allocation of petabytes.
+pub const MAX_CLASSES: usize = 1 << 16;
+
 /// Features `[n, d]` and labels `0..classes`, in the clear at the party that holds them.
 #[derive(Clone, Debug)]
 pub struct Dataset {
@@ -74,6 +79,13 @@ impl Dataset {
             let label: usize = last
                 .parse()
                 .map_err(|_| format!("line {}: label {last:?} is not a class index", i + 1))?;
+            if label >= MAX_CLASSES {
+                return Err(format!(
+                    "line {}: label {label} is beyond the largest class index Cloak takes ({})",
+                    i + 1,
+                    MAX_CLASSES - 1
+                ));
+            }
             labels.push(label);
         }
         let d = width.ok_or("no data rows")? - 1;

@@ -136,6 +136,12 @@ pub fn bce_with_logits_loss<B: Backend>(logits: &Var<B>, target: &Var<B>) -> Res
 /// # Errors
 /// A label `>= classes`.
 pub fn one_hot(labels: &[usize], classes: usize) -> Result<ArrayD<f64>> {
+    if classes > crate::data::MAX_CLASSES {
+        return Err(invalid(
+            "one_hot",
+            format!("{classes} classes; at most {} are supported", crate::data::MAX_CLASSES),
+        ));
+    }
     let mut out = ArrayD::zeros(vec![labels.len(), classes]);
     for (i, &l) in labels.iter().enumerate() {
         if l >= classes {

@@ -24,11 +24,14 @@ fn csv_parses_and_reports_bad_lines() {
         ("1,2,-1\n", "class index"),
         ("1,NaN,0\n", "not finite"),
         ("", "no data"),
+        ("1,2,1000000000000\n", "largest class index"),
     ] {
         let err = Dataset::parse_csv(text, 0).unwrap_err();
         assert!(err.contains(needle), "{text:?}: {err}");
     }
     assert!(matches!(Dataset::from_csv("/nonexistent/cloak.csv", 0), Err(NnError::Io { .. })));
+    // A one-hot of an absurd width is refused before anything is allocated.
+    assert!(cloak_nn::loss::one_hot(&[0], 1 << 40).is_err());
 }
 
 #[test]

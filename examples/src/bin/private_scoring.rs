@@ -410,11 +410,19 @@ fn distinctive(v: f64) -> bool {
 /// (then the protocol made it public). Secrets with fewer than 7 significant digits are not
 /// checked (they would match counts and times by accident); the check is a safety net, the
 /// real guarantee is that [`report`] is only ever given revealed values and statistics.
+///
+/// Secrets and revealed values go into hash sets (by their bits: secrets are finite and the
+/// checked ones non-zero, so bit equality is `==`), so the audit is linear in the report and
+/// the inputs: a party holding 60,000 rows of 16 features audits in milliseconds.
 fn audit(report: &str, secrets: &[f64], revealed: &[f64]) -> Result<(), String> {
+    use std::collections::HashSet;
+    let secret_bits: HashSet<u64> =
+        secrets.iter().filter(|s| distinctive(**s)).map(|s| s.to_bits()).collect();
+    let revealed_bits: HashSet<u64> = revealed.iter().map(|v| v.to_bits()).collect();
     let numeric = |c: char| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+');
     for token in report.split(|c: char| !numeric(c)).filter(|t| !t.is_empty()) {
         let Ok(v) = token.parse::<f64>() else { continue };
-        if secrets.iter().any(|&s| s == v && distinctive(s)) && !revealed.contains(&v) {
+        if secret_bits.contains(&v.to_bits()) && !revealed_bits.contains(&v.to_bits()) {
             return Err(format!(
                 "refusing to print a report that contains a private input ({token})"
             ));
@@ -700,6 +708,12 @@ mod tests {
         assert!(audit(leak, &secrets, &[1.25, 0.7264591837465912]).is_ok());
         // Short secrets (0.5, 2) are not checked: they collide with counts and times.
         assert!(audit("rounds 2, time 0.500 ms", &secrets, &[]).is_ok());
+        // At the scale that used to time out (60,000 rows of 16 features against a long
+        // report): correct both ways.
+        let many: Vec<f64> = (0..960_000).map(|i| 0.123_456_789 + i as f64 * 1e-9).collect();
+        let report = "value 0.9876543219 ".repeat(100_000);
+        assert!(audit(&report, &many, &many).is_ok());
+        assert!(audit("0.123456789", &many, &[]).is_err());
     }
 
     #[test]
