@@ -125,6 +125,33 @@ pub enum CommError {
         reason: String,
     },
 
+    /// The rendezvous address does not resolve to any IP address. Checked by every party
+    /// before anything else, so that a mistyped name fails at once, naming itself, instead
+    /// of rank 0 listening on every interface until the connect timeout for peers that are
+    /// looking for a host that does not exist.
+    #[error("cannot resolve {addr} (from {origin}): {source}")]
+    Unresolvable {
+        /// The address as given (`host:port`).
+        addr: String,
+        /// Where it came from: the launcher variables, or the caller's argument.
+        origin: String,
+        /// The resolver's error.
+        source: io::Error,
+    },
+
+    /// Two parties registered with rank 0 under the same rank (a launcher started with the
+    /// same `RANK` twice). The first registration wins; the later one is refused, and this
+    /// is the error that party reports.
+    #[error("rank {rank} claimed twice: registered first from {first}, refused from {second}")]
+    DuplicateRank {
+        /// The rank claimed twice.
+        rank: usize,
+        /// Address of the party that registered first (and holds the rank).
+        first: String,
+        /// Address of the refused party, as rank 0 saw it.
+        second: String,
+    },
+
     /// A launcher variable (or other configuration) is missing or unusable.
     #[error("bad configuration {var}: {reason}")]
     Config {

@@ -134,6 +134,9 @@ pub struct TcpComm {
     endpoint: Endpoint<Link>,
     poll: Poll,
     events: Events,
+    /// At rank 0 of a master rendezvous: keeps the master port, refusing late registrations
+    /// (a duplicate rank) with a clear error instead of leaving them to time out.
+    _refuser: Option<setup::Refuser>,
 }
 
 impl fmt::Debug for TcpComm {
@@ -179,14 +182,20 @@ impl TcpComm {
     /// differently at rank 0 than elsewhere). Every other party listens on the local address
     /// from which it reached rank 0. Connections that do not introduce themselves as parties
     /// within a few seconds are dropped without disturbing the setup.
+    ///
+    /// Fails at once with [`CommError::Unresolvable`] when `master` does not resolve. Rank 0
+    /// keeps the master port for its communicator's lifetime; a second party claiming a rank
+    /// that is already registered (then or later) fails with [`CommError::DuplicateRank`].
     pub fn rendezvous(
         rank: usize,
         world: usize,
         master: &str,
         config: &CommConfig,
     ) -> Result<TcpComm, CommError> {
-        let links = setup::mesh_from_master(rank, world, master, config)?;
-        Self::from_links(rank, links, config)
+        let (links, refuser) = setup::mesh_from_master(rank, world, master, config)?;
+        let mut comm = Self::from_links(rank, links, config)?;
+        comm._refuser = refuser;
+        Ok(comm)
     }
 
     /// Joins the mesh described by `launch`.
@@ -194,7 +203,17 @@ impl TcpComm {
         match &launch.rendezvous {
             Rendezvous::Parties(parties) => Self::connect(launch.rank, parties, config),
             Rendezvous::Master(master) => {
-                Self::rendezvous(launch.rank, launch.world_size, master, config)
+                Self::rendezvous(launch.rank, launch.world_size, master, config).map_err(|e| {
+                    // The launcher variables are what the operator has to fix: name them.
+                    match e {
+                        CommError::Unresolvable { addr, source, .. } => CommError::Unresolvable {
+                            addr,
+                            origin: "MASTER_ADDR/MASTER_PORT".into(),
+                            source,
+                        },
+                        e => e,
+                    }
+                })
             }
         }
     }
@@ -277,6 +296,7 @@ impl TcpComm {
             endpoint: Endpoint::new(rank, config, out),
             poll,
             events: Events::with_capacity(64),
+            _refuser: None,
         })
     }
 

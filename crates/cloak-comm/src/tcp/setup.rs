@@ -9,6 +9,11 @@
 //! opens its own listener on an ephemeral port and registers it with rank 0, and rank 0
 //! answers each with the table of all addresses. The registration connections then serve as
 //! the links to rank 0, and the other parties build the rest of the mesh from the table.
+//! Every party resolves the master address first and fails at once, naming it, when it
+//! does not resolve. The first registration for a rank wins: rank 0 refuses any later one
+//! (a second process with the same rank), during the rendezvous and, through [`Refuser`],
+//! for as long as its communicator lives, answering with a refusal that the refused party
+//! reports as [`CommError::DuplicateRank`].
 //!
 //! Listening sockets are bound as narrowly as the addresses allow: rank 0 on the IP address
 //! of `master` (see `master_listener` for host names), every other party on the local
@@ -23,7 +28,9 @@
 
 use std::io::{self, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::thread;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant, SystemTime};
 
 use super::handshake::{read_frame, words, write_frame};
@@ -58,21 +65,46 @@ pub(crate) fn mesh_from_list(
     complete_mesh(rank, listener, parties, token, deadline, config, links)
 }
 
-/// Builds the mesh through rank 0 at `master` (`host:port`).
+/// Builds the mesh through rank 0 at `master` (`host:port`). Rank 0 also gets a
+/// [`Refuser`] that keeps the master port for as long as its communicator lives.
 pub(crate) fn mesh_from_master(
     rank: usize,
     world: usize,
     master: &str,
     config: &CommConfig,
-) -> Result<Links, CommError> {
+) -> Result<(Links, Option<Refuser>), CommError> {
     if rank >= world {
         return Err(CommError::InvalidRank { rank, world });
     }
     if rank == 0 {
-        serve_master(world, master, config)
+        serve_master(world, master, config).map(|(links, refuser)| (links, Some(refuser)))
     } else {
-        join_master(rank, world, master, config)
+        join_master(rank, world, master, config).map(|links| (links, None))
     }
+}
+
+/// Splits `master` into host and port and resolves it, failing at once when the name does
+/// not resolve: every party checks this first, because neither side can fix a bad name by
+/// waiting, and rank 0 would otherwise listen on every interface for the whole connect
+/// timeout and then report only that nobody came.
+fn resolve_master(master: &str) -> Result<(String, u16, Vec<SocketAddr>), CommError> {
+    let bad = || CommError::Config {
+        var: format!("master address {master:?}"),
+        reason: "expected host:port".into(),
+    };
+    let (host, port) = master.rsplit_once(':').ok_or_else(bad)?;
+    let port = port.parse::<u16>().map_err(|_| bad())?;
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let unresolvable = |source| CommError::Unresolvable {
+        addr: master.to_owned(),
+        origin: "the master address argument".into(),
+        source,
+    };
+    let resolved: Vec<SocketAddr> = master.to_socket_addrs().map_err(unresolvable)?.collect();
+    if resolved.is_empty() {
+        return Err(unresolvable(io::Error::new(io::ErrorKind::NotFound, "no addresses")));
+    }
+    Ok((host.to_owned(), port, resolved))
 }
 
 /// Rank 0's listener, bound as narrowly as `master` allows: on its IP when it is an IP
@@ -81,15 +113,8 @@ pub(crate) fn mesh_from_master(
 /// family for any other host name, because a name can resolve differently here than at the
 /// other parties (Debian maps a machine's own name to 127.0.1.1, for one).
 fn master_listener(master: &str) -> Result<TcpListener, CommError> {
-    let bad = || CommError::Config {
-        var: format!("master address {master:?}"),
-        reason: "expected host:port".into(),
-    };
-    let (host, port) = master.rsplit_once(':').ok_or_else(bad)?;
-    let port = port.parse::<u16>().map_err(|_| bad())?;
-    let host = host.trim_start_matches('[').trim_end_matches(']');
-    let resolved: Vec<SocketAddr> =
-        master.to_socket_addrs().map(Iterator::collect).unwrap_or_default();
+    let (host, port, resolved) = resolve_master(master)?;
+    let host = host.as_str();
     let candidates: Vec<SocketAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, port)],
         Err(_) if host.eq_ignore_ascii_case("localhost") => resolved.clone(),
@@ -111,13 +136,19 @@ fn master_listener(master: &str) -> Result<TcpListener, CommError> {
     TcpListener::bind(any).map_err(|source| CommError::Listen { addr: any.to_string(), source })
 }
 
-/// Rank 0: accepts every registration, then sends everyone the table.
-fn serve_master(world: usize, master: &str, config: &CommConfig) -> Result<Links, CommError> {
+/// Rank 0: accepts every registration, then sends everyone the table; the listener then
+/// goes on refusing late registrations (see [`Refuser`]).
+fn serve_master(
+    world: usize,
+    master: &str,
+    config: &CommConfig,
+) -> Result<(Links, Refuser), CommError> {
     let deadline = Instant::now() + config.connect_timeout;
     let listener = master_listener(master)?;
 
     let mut links: Links = (0..world).map(|_| None).collect();
     let mut addrs: Vec<String> = vec!["-".to_owned(); world];
+    let mut registered_from: Vec<String> = vec!["-".to_owned(); world];
     let judge = |header: &Header, payload: &[u8]| {
         let Ok([their_world, port]) = words::<2>(payload) else {
             return Intro::Stray;
@@ -133,7 +164,7 @@ fn serve_master(world: usize, master: &str, config: &CommConfig) -> Result<Links
         }
         Intro::Party(peer)
     };
-    let registered = accept_intros(
+    let (registered, leftovers) = accept_intros(
         &listener,
         FrameKind::Register,
         (1..world).collect(),
@@ -143,8 +174,9 @@ fn serve_master(world: usize, master: &str, config: &CommConfig) -> Result<Links
     )?;
     for (peer, stream, payload) in registered {
         let port = words::<2>(&payload).ok().and_then(|[_, p]| u16::try_from(p).ok());
-        let ip = stream.peer_addr().map_err(|e| CommError::from_io(peer, e))?.ip();
-        addrs[peer] = SocketAddr::new(ip, port.unwrap_or(0)).to_string();
+        let from = stream.peer_addr().map_err(|e| CommError::from_io(peer, e))?;
+        registered_from[peer] = from.to_string();
+        addrs[peer] = SocketAddr::new(from.ip(), port.unwrap_or(0)).to_string();
         links[peer] = Some(stream);
     }
 
@@ -160,7 +192,7 @@ fn serve_master(world: usize, master: &str, config: &CommConfig) -> Result<Links
                 .map_err(|e| e.for_peer(peer, config.connect_timeout))?;
         }
     }
-    Ok(links)
+    Ok((links, Refuser::spawn(listener, leftovers, world, registered_from)))
 }
 
 /// Ranks above 0: registers with rank 0, reads the table, builds the rest of the mesh.
@@ -170,6 +202,7 @@ fn join_master(
     master: &str,
     config: &CommConfig,
 ) -> Result<Links, CommError> {
+    resolve_master(master)?;
     let deadline = Instant::now() + config.connect_timeout;
     let mut to_master = connect_until(0, master, deadline, config)?;
     // Listen on the address this party reached rank 0 from: the one rank 0 sees, and so the
@@ -228,20 +261,30 @@ fn complete_mesh(
         }
     };
     let expected = (rank + 1..world).collect();
-    for (peer, stream, _) in
-        accept_intros(listener, FrameKind::Hello, expected, deadline, config, judge)?
-    {
+    // Connections still introducing themselves once everyone is in can only be strays.
+    let (accepted, _strays) =
+        accept_intros(listener, FrameKind::Hello, expected, deadline, config, judge)?;
+    for (peer, stream, _) in accepted {
         links[peer] = Some(stream);
     }
     Ok(links)
 }
 
-/// Parses rank 0's table: the session token, then one address per rank.
+/// Parses rank 0's table: the session token, then one address per rank; or its refusal
+/// (see [`refusal`]), reported as [`CommError::DuplicateRank`].
 fn parse_table(table: &[u8], world: usize) -> Result<(u64, Vec<String>), CommError> {
     let bad =
         |reason: &str| CommError::Malformed { peer: 0, reason: format!("address table: {reason}") };
     let text = std::str::from_utf8(table).map_err(|_| bad("not UTF-8"))?;
     let mut lines = text.lines();
+    if text.lines().next() == Some(REFUSED) {
+        let fields: Vec<&str> = lines.skip(1).collect();
+        let [rank, first, second] = fields[..] else {
+            return Err(bad("malformed refusal"));
+        };
+        let rank = rank.parse().map_err(|_| bad("refusal without a rank"))?;
+        return Err(CommError::DuplicateRank { rank, first: first.into(), second: second.into() });
+    }
     let token = lines.next().and_then(|t| t.parse::<u64>().ok()).ok_or_else(|| bad("no token"))?;
     let addrs: Vec<String> = lines.map(str::to_owned).collect();
     if addrs.len() != world {
@@ -266,6 +309,9 @@ fn connect_with_hello(
         .map_err(|e| e.for_peer(peer, config.connect_timeout))?;
     Ok(stream)
 }
+
+/// A party that introduced itself: its rank, its connection and its introduction payload.
+type Introduced = (usize, TcpStream, Vec<u8>);
 
 /// What an acceptor makes of a well-formed introduction.
 enum Intro {
@@ -329,7 +375,9 @@ impl Unidentified {
 /// Accepts connections on `listener` until every rank of `missing` has introduced itself
 /// with a `kind` frame that `judge` accepts; returns each one's rank, connection (blocking,
 /// configured for a link) and introduction payload. Strays are dropped (see the module
-/// documentation); a rejected introduction ends setup with [`CommError::Handshake`].
+/// documentation); a rejected introduction ends setup with [`CommError::Handshake`]. Also
+/// returns the connections not identified yet when the last party came in: at rank 0 these
+/// may be duplicates still to be refused.
 fn accept_intros(
     listener: &TcpListener,
     kind: FrameKind,
@@ -337,7 +385,7 @@ fn accept_intros(
     deadline: Instant,
     config: &CommConfig,
     judge: impl Fn(&Header, &[u8]) -> Intro,
-) -> Result<Vec<(usize, TcpStream, Vec<u8>)>, CommError> {
+) -> Result<(Vec<Introduced>, Vec<Unidentified>), CommError> {
     let listen_err = |source| CommError::Listen {
         addr: listener.local_addr().map_or_else(|_| "?".into(), |a| a.to_string()),
         source,
@@ -404,6 +452,16 @@ fn accept_intros(
                         identified.push((peer, conn.stream, payload));
                     }
                 }
+                // A second registration for a rank already registered: the first wins, and
+                // the later one learns why it is refused instead of waiting for a table.
+                Intro::Party(peer) if kind == FrameKind::Register => {
+                    if let Some((_, first, _)) = identified.iter().find(|(p, _, _)| *p == peer) {
+                        let first = first
+                            .peer_addr()
+                            .map_or_else(|_| "an unknown address".into(), |a| a.to_string());
+                        refuse(conn.stream, peer, &first);
+                    }
+                }
                 Intro::Party(_) | Intro::Stray => {}
                 Intro::Reject(reason) => {
                     let addr = conn
@@ -424,7 +482,116 @@ fn accept_intros(
             thread::sleep(Duration::from_millis(1));
         }
     }
-    Ok(identified)
+    Ok((identified, unidentified))
+}
+
+/// First line of rank 0's answer to a registration it refuses, in place of the session
+/// token; then the rank, the address it was first registered from, and the refused one's.
+const REFUSED: &str = "refused";
+
+/// The payload of a refusal (see [`REFUSED`]).
+fn refusal(rank: usize, first: &str, second: &str) -> String {
+    format!("{REFUSED}\n{rank}\n{first}\n{second}\n")
+}
+
+/// Tells the party on `stream`, which registered as `rank`, that `first` holds that rank
+/// already. Best effort: a party that cannot be told still fails (on the closed connection).
+fn refuse(mut stream: TcpStream, rank: usize, first: &str) {
+    let second = stream.peer_addr().map_or_else(|_| "an unknown address".into(), |a| a.to_string());
+    let payload = refusal(rank, first, &second);
+    // The frame is tiny and the connection fresh, so this does not block in practice; the
+    // deadline bounds it if the socket buffer were somehow full.
+    if stream.set_nonblocking(false).is_ok() {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        let _ = write_frame(&mut stream, FrameKind::Table, 0, payload.as_bytes(), deadline);
+    }
+}
+
+/// Rank 0's master port after the rendezvous: a background thread that keeps accepting on
+/// it and refuses every registration with [`refuse`], until dropped with the communicator.
+///
+/// Without it, a party started with a rank that is already taken (a second process with the
+/// same `RANK`) would find the port closed once the others had registered, and would retry
+/// until its connect timeout before failing with a connect error that says nothing about the
+/// real problem. Holding the port also keeps another job from taking it mid-run.
+pub(crate) struct Refuser {
+    stop: Arc<AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Refuser {
+    /// How often the thread looks for new connections and the stop flag.
+    const TICK: Duration = Duration::from_millis(10);
+
+    /// Starts refusing on `listener`, beginning with the connections in `pending`;
+    /// `registered_from[r]` is where rank `r` registered from.
+    fn spawn(
+        listener: TcpListener,
+        pending: Vec<Unidentified>,
+        world: usize,
+        registered_from: Vec<String>,
+    ) -> Refuser {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = thread::Builder::new()
+            .name("cloak-refuser".into())
+            .spawn(move || refuse_until(&listener, pending, world, &registered_from, &flag))
+            .ok();
+        Refuser { stop, thread }
+    }
+}
+
+impl Drop for Refuser {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The loop of a [`Refuser`]: reads every new connection without blocking, as the acceptor
+/// does, refuses the registrations of this world, and drops everything else.
+fn refuse_until(
+    listener: &TcpListener,
+    mut pending: Vec<Unidentified>,
+    world: usize,
+    registered_from: &[String],
+    stop: &AtomicBool,
+) {
+    if listener.set_nonblocking(true).is_err() {
+        return;
+    }
+    while !stop.load(Ordering::Relaxed) {
+        while let Ok((stream, _)) = listener.accept() {
+            if stream.set_nonblocking(true).is_ok() {
+                pending.push(Unidentified {
+                    stream,
+                    buf: vec![0; HEADER_LEN],
+                    filled: 0,
+                    header: None,
+                    deadline: Instant::now() + HELLO_WAIT,
+                });
+            }
+        }
+        let now = Instant::now();
+        let mut i = 0;
+        while i < pending.len() {
+            match pending[i].advance(FrameKind::Register) {
+                Ok(None) if now < pending[i].deadline => i += 1,
+                Ok(Some((header, payload))) => {
+                    let conn = pending.swap_remove(i);
+                    let rank = usize::try_from(header.aux).unwrap_or(usize::MAX);
+                    let ours = words::<2>(&payload).is_ok_and(|[w, _]| w == world as u64);
+                    if ours && (1..world).contains(&rank) {
+                        refuse(conn.stream, rank, &registered_from[rank]);
+                    }
+                }
+                Ok(None) | Err(()) => drop(pending.swap_remove(i)),
+            }
+        }
+        thread::sleep(Refuser::TICK);
+    }
 }
 
 /// Connects to `addr`, retrying (with backoff, re-resolving the name) until `deadline`: the
@@ -499,6 +666,18 @@ mod tests {
         assert!(matches!(parse_table(b"42\n-\n", 2), Err(CommError::Malformed { peer: 0, .. })));
         assert!(matches!(parse_table(b"x\n-\n-\n", 2), Err(CommError::Malformed { peer: 0, .. })));
         assert!(matches!(parse_table(&[0xff, 0xfe], 2), Err(CommError::Malformed { peer: 0, .. })));
+    }
+
+    #[test]
+    fn a_refusal_parses_as_a_duplicate_rank() {
+        let payload = refusal(3, "10.0.0.1:5", "10.0.0.2:6");
+        match parse_table(payload.as_bytes(), 4) {
+            Err(CommError::DuplicateRank { rank: 3, first, second }) => {
+                assert_eq!((first.as_str(), second.as_str()), ("10.0.0.1:5", "10.0.0.2:6"));
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(parse_table(b"refused\n3\n", 4), Err(CommError::Malformed { .. })));
     }
 
     #[test]
