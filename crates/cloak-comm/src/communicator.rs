@@ -24,7 +24,7 @@ use crate::{CommError, CommStats, Op, OpKind, OpStats};
 /// its `recv`, and a program may send to one peer and go on to wait on another, even where
 /// the first peer will read that message only after this wait is over. Queued messages
 /// keep moving during the party's later calls (whichever peers those involve), and when the
-/// communicator is dropped (best effort, for at most the timeout without progress);
+/// communicator is dropped (best effort, for at most the timeout);
 /// `barrier` returns only once everything this party sent before it has been handed to the
 /// transport.
 /// [`LocalComm`](crate::LocalComm) queues without limit; [`TcpComm`](crate::TcpComm) queues

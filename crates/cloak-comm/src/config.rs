@@ -8,16 +8,25 @@ use std::time::Duration;
 /// `connect_timeout` to a second or two so that a failure shows up quickly.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CommConfig {
-    /// The longest any single wait may last without progress (no byte moved to or from the
-    /// peers that this party is waiting on) before it fails with
-    /// [`Timeout`](crate::CommError::Timeout). It bounds how long a stalled or dead peer can
-    /// keep the others waiting; it must exceed the largest compute skew between parties.
+    /// The longest any single wait may last, measured from when it began, before it fails
+    /// with [`Timeout`](crate::CommError::Timeout): one call (a protocol step) must have
+    /// received all its messages, whole, and settled its sends within it. Progress does not
+    /// extend it, so a peer trickling a byte now and then cannot hold a party for longer. It
+    /// bounds how long a stalled, dead or hostile peer can keep the others waiting; it must
+    /// exceed the largest compute skew between parties plus the time to move a call's
+    /// largest message over the network (2 GiB takes about 17 s at 1 Gbit/s).
     pub timeout: Duration,
     /// How long to keep trying to reach every peer while building the TCP mesh.
     pub connect_timeout: Duration,
-    /// The largest message accepted, in bytes. A peer announcing more is rejected with
-    /// [`TooLarge`](crate::CommError::TooLarge) before anything is allocated, so a corrupt
-    /// length cannot exhaust memory.
+    /// The largest message (frame payload) accepted, in bytes: the bound on what one peer can
+    /// make this party allocate for one frame. A peer announcing more is rejected with
+    /// [`TooLarge`](crate::CommError::TooLarge), naming it and the announced length, as soon
+    /// as the frame header arrives and before anything is allocated, so a corrupt or hostile
+    /// length cannot exhaust memory; sending more fails the same way before anything is sent.
+    ///
+    /// The default, 4 GiB, is kept above the largest message the workspace's protocols send:
+    /// opening a 2^28-word tensor moves 2 GiB in one message, so a lower default could break
+    /// real runs. Deployments that know their largest tensor should lower it to match.
     pub max_message: u64,
     /// How long a TCP wait keeps polling without sleeping after the last progress. Waking a
     /// sleeping thread costs tens of microseconds (far more in virtual machines), which

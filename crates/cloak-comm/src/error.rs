@@ -19,7 +19,8 @@ pub enum CommError {
         peer: usize,
     },
 
-    /// The peer did not send (or accept) anything for a whole timeout period.
+    /// The peer did not deliver (or accept) all that one call needed within the timeout,
+    /// measured from when the call began.
     #[error("timed out after {after:?} waiting for peer {peer}")]
     Timeout {
         /// Rank of the (first) peer still owing data when the wait expired.
@@ -161,7 +162,8 @@ pub enum CommError {
         reason: String,
     },
 
-    /// A message larger than the configured maximum frame size, rejected before allocating.
+    /// A message larger than [`CommConfig::max_message`](crate::CommConfig::max_message),
+    /// rejected before allocating.
     #[error("message of {len} bytes for/from peer {peer} exceeds the limit of {max} bytes")]
     TooLarge {
         /// Rank of the peer that announced (or would have received) the message.

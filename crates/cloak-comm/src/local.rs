@@ -88,15 +88,16 @@ impl LocalComm {
             .collect()
     }
 
-    /// Waits up to the timeout for a message from any of the pending peers; returns the slot
-    /// it came from and the message, or `None` when that peer's channel closed.
+    /// Waits until `deadline` (the timeout after the call began) for a message from any of
+    /// the pending peers; returns the slot it came from and the message, or `None` when that
+    /// peer's channel closed.
     fn wait_any(
         &self,
         recv_from: &[usize],
         pending: &[usize],
+        deadline: Instant,
     ) -> Result<(usize, Option<Message>), CommError> {
         let timeout = self.endpoint.config.timeout;
-        let deadline = Instant::now() + timeout;
         let first_peer = recv_from[pending[0]];
         let rx = |slot: usize| {
             let peer = recv_from[slot];
@@ -156,8 +157,10 @@ impl Transport for LocalComm {
 
         let mut received: Vec<Option<Vec<u8>>> = vec![None; recv_from.len()];
         let mut pending: Vec<usize> = (0..recv_from.len()).collect();
+        // All the receives of one call share one timeout, as over TCP.
+        let deadline = Instant::now() + self.endpoint.config.timeout;
         while !pending.is_empty() {
-            let (slot, outcome) = self.wait_any(recv_from, &pending)?;
+            let (slot, outcome) = self.wait_any(recv_from, &pending, deadline)?;
             let peer = recv_from[slot];
             let message = outcome.ok_or(CommError::Disconnected { peer })?;
             let link = self.endpoint.link(peer)?;

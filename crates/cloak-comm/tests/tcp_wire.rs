@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use cloak_comm::runner::{free_local_port, run_parties};
 use cloak_comm::wire::{FrameKind, Header};
-use cloak_comm::{CommError, Communicator, OpKind, TcpComm, u64s_to_bytes};
+use cloak_comm::{CommConfig, CommError, Communicator, OpKind, TcpComm, u64s_to_bytes};
 use common::{all_ok, config};
 
 /// Starts rank 0 of a 2-party mesh on a fresh port and runs `then` on it in a thread;
@@ -19,11 +19,19 @@ fn rank0<R: Send + 'static>(
     timeout_ms: u64,
     then: impl FnOnce(TcpComm) -> Result<R, CommError> + Send + 'static,
 ) -> (String, thread::JoinHandle<Result<R, CommError>>) {
+    rank0_with(config(timeout_ms), then)
+}
+
+/// [`rank0`] with a whole configuration.
+fn rank0_with<R: Send + 'static>(
+    config: CommConfig,
+    then: impl FnOnce(TcpComm) -> Result<R, CommError> + Send + 'static,
+) -> (String, thread::JoinHandle<Result<R, CommError>>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr").to_string();
     let parties = [addr.clone(), "127.0.0.1:9".to_owned()];
     let handle = thread::spawn(move || {
-        let comm = TcpComm::with_listener(0, &listener, &parties, &config(timeout_ms))?;
+        let comm = TcpComm::with_listener(0, &listener, &parties, &config)?;
         then(comm)
     });
     (addr, handle)
@@ -108,6 +116,76 @@ fn an_oversized_length_is_refused_before_allocating() {
             assert_eq!((len, max), (1 << 62, 1 << 32));
         }
         other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn a_frame_above_a_configured_limit_is_refused_at_once() {
+    let config = CommConfig { max_message: 1024, ..config(5000) };
+    let (addr, h) = rank0_with(config, |mut c| {
+        let start = Instant::now();
+        c.recv(1).map(|_| start.elapsed())
+    });
+    let mut peer = fake_rank1(&addr);
+    let start = Instant::now();
+    let header = Header { kind: FrameKind::Op(OpKind::PointToPoint), seq: 0, aux: 0, len: 1025 };
+    // The header alone, its payload never sent: the refusal cannot wait for it.
+    peer.write_all(&header.encode()).expect("write");
+    match join(h) {
+        Err(CommError::TooLarge { peer: 1, len: 1025, max: 1024 }) => {}
+        other => panic!("{other:?}"),
+    }
+    assert!(start.elapsed() < Duration::from_secs(1), "refused after {:?}", start.elapsed());
+}
+
+#[test]
+fn a_peer_trickling_a_frame_times_out_within_the_timeout() {
+    // A valid header, then one payload byte every 300 ms: the gaps are far below the 1 s
+    // timeout, but the frame would take 6 s to arrive. The receive must fail at 1 s.
+    let (addr, h) = rank0(1000, |mut c| c.recv(1));
+    let mut peer = fake_rank1(&addr);
+    let payload = [7u8; 20];
+    let bytes = frame(OpKind::PointToPoint, 0, 0, &payload);
+    let start = Instant::now();
+    peer.write_all(&bytes[..32]).expect("write");
+    let trickle = thread::spawn(move || {
+        for b in &bytes[32..] {
+            thread::sleep(Duration::from_millis(300));
+            // Rank 0 closes the link when it gives up.
+            if peer.write_all(std::slice::from_ref(b)).is_err() {
+                return;
+            }
+        }
+    });
+    let result = join(h);
+    let waited = start.elapsed();
+    assert!(
+        matches!(result, Err(CommError::Timeout { peer: 1, after }) if after == Duration::from_secs(1)),
+        "{result:?}"
+    );
+    assert!(waited < Duration::from_millis(2500), "gave up only after {waited:?}");
+    trickle.join().expect("trickle thread");
+}
+
+#[test]
+fn a_step_waiting_on_several_peers_is_bounded_as_a_whole() {
+    // Each peer's message comes just inside the timeout after the previous one: a timeout
+    // per message would let the step take three timeouts.
+    for transport in common::TRANSPORTS {
+        let timeout = Duration::from_millis(600);
+        let outcomes = common::run(transport, 4, &CommConfig::with_timeouts(timeout), |c| {
+            if c.rank() == 0 {
+                let start = Instant::now();
+                let result = c.gather(0, b"x").map(drop);
+                return Ok(Some((result, start.elapsed())));
+            }
+            thread::sleep(Duration::from_millis(400) * c.rank() as u32);
+            let _ = c.gather(0, b"x");
+            Ok(None)
+        });
+        let (result, waited) = common::all_ok(outcomes, "gather").swap_remove(0).expect("rank 0");
+        assert!(matches!(result, Err(CommError::Timeout { .. })), "{transport:?}: {result:?}");
+        assert!(waited < Duration::from_millis(1100), "{transport:?}: waited {waited:?}");
     }
 }
 

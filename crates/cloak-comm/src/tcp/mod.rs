@@ -129,7 +129,7 @@ impl Link {
 /// Sends are buffered as the [`Communicator`] documentation describes: a send returns once
 /// its message is queued, and waits only while more than [`CommConfig::send_buffer`] bytes
 /// to the same peer are still unsent. Dropping the communicator first tries to deliver what
-/// is queued, for at most the timeout without progress.
+/// is queued, for at most the timeout.
 pub struct TcpComm {
     endpoint: Endpoint<Link>,
     poll: Poll,
@@ -302,8 +302,8 @@ impl TcpComm {
 
     /// Waits until every queued message has been handed to the kernel (not necessarily read
     /// by its receiver), reading meanwhile so that peers doing the same never deadlock.
-    /// Fails like a transfer, naming a peer that took nothing for a whole timeout; a failure
-    /// fails the communicator. `barrier` flushes too, and so does dropping the communicator
+    /// Fails like a transfer, naming a peer that had not taken everything when the timeout
+    /// ran out; a failure fails the communicator. `barrier` flushes too, and so does dropping the communicator
     /// (ignoring errors); a process that exits without dropping it should flush first.
     pub fn flush(&mut self) -> Result<(), CommError> {
         self.endpoint.check_usable()?;
@@ -351,7 +351,11 @@ impl TcpComm {
         let mut missing = recv_from.len();
         let mut waiting = vec![false; world];
         recv_from.iter().for_each(|&p| waiting[p] = true);
-        let mut last_progress = Instant::now();
+        // The whole call, not each gap between bytes, must finish within the timeout: a peer
+        // trickling a byte now and then must not hold this party for longer.
+        let started = Instant::now();
+        let deadline = started + timeout;
+        let mut last_progress = started;
         loop {
             let mut progress = false;
             // Write every link, whether or not this call involves it: what earlier calls
@@ -453,12 +457,8 @@ impl TcpComm {
                 return Ok(received.into_iter().map(Option::unwrap_or_default).collect());
             }
 
+            // Checked before progress is: a peer moving a byte per loop must not escape it.
             let now = Instant::now();
-            if progress {
-                last_progress = now;
-                continue;
-            }
-            let deadline = last_progress + timeout;
             if now >= deadline {
                 let waiting_recv = recv_from.iter().zip(&received).find(|(_, r)| r.is_none());
                 let peer = waiting_recv
@@ -466,6 +466,10 @@ impl TcpComm {
                     .or_else(|| held_up(links, fresh))
                     .unwrap_or(self.endpoint.rank);
                 return Err(CommError::Timeout { peer, after: timeout });
+            }
+            if progress {
+                last_progress = now;
+                continue;
             }
             // Shortly after progress, poll without sleeping: the next bytes usually follow
             // within microseconds, and waking a sleeping thread costs tens of them.
@@ -523,9 +527,8 @@ impl Transport for TcpComm {
 }
 
 impl Drop for TcpComm {
-    /// Delivers what is still queued (best effort, for at most the timeout without
-    /// progress), so that a party may return right after its last send. Not while the
-    /// thread panics: the party has failed, and its peers should learn that at once.
+    /// Delivers what is still queued (best effort, for at most the timeout), so that a party
+    /// may return right after its last send. Not while the thread panics: the party has failed, and its peers should learn that at once.
     fn drop(&mut self) {
         let queued = self.endpoint.links.iter().flatten().any(|l| l.queued > 0);
         if queued && !self.endpoint.has_failed() && !std::thread::panicking() {
