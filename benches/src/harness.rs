@@ -152,3 +152,34 @@ pub fn to_json(rows: &[Row]) -> String {
         .collect();
     format!("[\n{}\n]\n", items.join(",\n"))
 }
+
+/// A row timed against CrypTen 0.4.1's median where the baseline has one.
+pub fn crypten_row(name: String, seconds: f64, baseline_s: Option<f64>, note: String) -> Row {
+    Row {
+        name,
+        value: seconds,
+        unit: "s",
+        limit: baseline_s,
+        limit_label: "CrypTen 0.4.1",
+        better: Better::Lower,
+        note,
+    }
+}
+
+/// Measures the cases whose row name the filter keeps, printing (not failing on) a case that
+/// cannot run, such as a model file that was not generated.
+pub fn measured_rows<C>(
+    cases: Vec<C>,
+    name: impl Fn(&C) -> String,
+    wanted: &dyn Fn(&str) -> bool,
+    measure: impl Fn(&C) -> Result<Row, String>,
+) -> Vec<Row> {
+    let mut rows = Vec::new();
+    for case in cases.iter().filter(|c| wanted(&name(c))) {
+        match measure(case) {
+            Ok(row) => rows.push(row),
+            Err(e) => eprintln!("cloak-benches: {e}"),
+        }
+    }
+    rows
+}

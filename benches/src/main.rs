@@ -9,6 +9,7 @@ mod limits;
 mod mpc;
 mod nn;
 mod onnx;
+mod parties;
 mod prg;
 mod ring;
 

@@ -14,9 +14,7 @@ use std::error::Error;
 use std::time::{Duration, Instant};
 
 use cloak_autograd::{Backend, Plain, Secure, Var, no_grad};
-use cloak_comm::runner::run_parties;
-use cloak_comm::{CommConfig, TcpComm};
-use cloak_mpc::{Session, SessionConfig};
+use cloak_mpc::Session;
 use cloak_nn::layers::Sequential;
 use cloak_nn::loss::{cross_entropy, one_hot};
 use cloak_nn::optim::{Optimizer, Sgd, SgdConfig};
@@ -24,8 +22,9 @@ use cloak_nn::{Init, Module, ModuleExt, StateDict, models};
 use ndarray::ArrayD;
 
 use crate::crypten::{self, Baseline};
-use crate::harness::{Better, Row};
+use crate::harness::{Row, crypten_row, measured_rows};
 use crate::mpc::{Input, inputs, median, uniform};
+use crate::parties::two_parties_tcp;
 
 type BoxError = Box<dyn Error + Send + Sync>;
 
@@ -287,19 +286,10 @@ fn run_case(
     y: &ArrayD<f64>,
     state: Option<&StateDict>,
 ) -> Result<Vec<PartyRun>, String> {
-    let comms = TcpComm::create_local(2, &CommConfig::with_timeouts(Duration::from_secs(300)))
-        .map_err(|e| e.to_string())?;
-    let outcomes = run_parties(comms, |comm| -> Result<PartyRun, String> {
-        let pool =
-            rayon::ThreadPoolBuilder::new().num_threads(1).build().map_err(|e| e.to_string())?;
-        pool.install(|| {
-            // A secure set-up (fresh seeds), as a deployment would; it is not timed.
-            let s = Session::setup(Box::new(comm), SessionConfig::default())
-                .map_err(|e| e.to_string())?;
-            party(case, &s, reps, x, y, state).map_err(|e| e.to_string())
-        })
-    });
-    outcomes.into_iter().collect::<Result<_, _>>().map_err(|e| format!("{}: {e}", case.name))
+    two_parties_tcp(Duration::from_secs(300), |s| {
+        party(case, s, reps, x, y, state).map_err(|e| e.to_string())
+    })
+    .map_err(|e| format!("{}: {e}", case.name))
 }
 
 fn max_abs_diff<'a>(
@@ -354,28 +344,10 @@ fn measure(case: &Case, reps: usize) -> Result<Row, String> {
              {dealer:.4} s at P0 (no CrypTen row)"
         ),
     };
-    Ok(Row {
-        name: format!("nn {}", case.name),
-        value: t,
-        unit: "s",
-        limit: case.baseline.map(|b| b.median_s),
-        limit_label: "CrypTen 0.4.1",
-        better: Better::Lower,
-        note,
-    })
+    Ok(crypten_row(format!("nn {}", case.name), t, case.baseline.map(|b| b.median_s), note))
 }
 
 pub fn rows(quick: bool, wanted: &dyn Fn(&str) -> bool) -> Vec<Row> {
-    let mut rows = Vec::new();
-    for case in cases() {
-        if !wanted(&format!("nn {}", case.name)) {
-            continue;
-        }
-        let reps = if quick { 2 } else { case.reps };
-        match measure(&case, reps) {
-            Ok(row) => rows.push(row),
-            Err(e) => eprintln!("cloak-benches: {e}"),
-        }
-    }
-    rows
+    let name = |c: &Case| format!("nn {}", c.name);
+    measured_rows(cases(), name, wanted, |c| measure(c, if quick { 2 } else { c.reps }))
 }

@@ -20,17 +20,16 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use cloak_autograd::{Backend, Secure, Var, no_grad};
-use cloak_comm::runner::run_parties;
-use cloak_comm::{CommConfig, TcpComm};
-use cloak_mpc::{Session, SessionConfig};
+use cloak_mpc::Session;
 use cloak_nn::{Module, ModuleExt};
 use cloak_onnx::OnnxModel;
 use ndarray::ArrayD;
 use ndarray_npy::ReadNpyExt;
 
 use crate::crypten::{self, Baseline};
-use crate::harness::{Better, Row};
+use crate::harness::{Row, crypten_row, measured_rows};
 use crate::mpc::median;
+use crate::parties::two_parties_tcp;
 
 type BoxError = Box<dyn Error + Send + Sync>;
 
@@ -151,21 +150,10 @@ fn measure(case: &Case, reps: usize) -> Result<Row, String> {
     let model = OnnxModel::load(&file).map_err(|e| err(e.into()))?;
     let x = read_npy(&dir.join(format!("{}.input.npy", case.file))).map_err(err)?;
     let want = read_npy(&dir.join(format!("{}.output.npy", case.file))).map_err(err)?;
-    let comms = TcpComm::create_local(2, &CommConfig::with_timeouts(Duration::from_secs(900)))
-        .map_err(|e| e.to_string())?;
-    let runs = run_parties(comms, |comm| -> Result<PartyRun, String> {
-        let pool =
-            rayon::ThreadPoolBuilder::new().num_threads(1).build().map_err(|e| e.to_string())?;
-        pool.install(|| {
-            let s = Session::setup(Box::new(comm), SessionConfig::default())
-                .map_err(|e| e.to_string())?;
-            party(&s, &model, &x, reps).map_err(|e| e.to_string())
-        })
-    });
-    let runs: Vec<PartyRun> = runs
-        .into_iter()
-        .collect::<Result<_, _>>()
-        .map_err(|e| format!("onnx {}: {e}", case.name))?;
+    let runs = two_parties_tcp(Duration::from_secs(900), |s| {
+        party(s, &model, &x, reps).map_err(|e| e.to_string())
+    })
+    .map_err(|e| format!("onnx {}: {e}", case.name))?;
     let per_rep: Vec<Duration> =
         (0..reps).map(|i| runs.iter().map(|r| r.times[i]).max().unwrap_or_default()).collect();
     let t = median(per_rep).as_secs_f64();
@@ -191,28 +179,10 @@ fn measure(case: &Case, reps: usize) -> Result<Row, String> {
             p0.steady.0
         ),
     };
-    Ok(Row {
-        name: format!("onnx {}", case.name),
-        value: t,
-        unit: "s",
-        limit: case.baseline.map(|b| b.median_s),
-        limit_label: "CrypTen 0.4.1",
-        better: Better::Lower,
-        note,
-    })
+    Ok(crypten_row(format!("onnx {}", case.name), t, case.baseline.map(|b| b.median_s), note))
 }
 
 pub fn rows(quick: bool, wanted: &dyn Fn(&str) -> bool) -> Vec<Row> {
-    let mut rows = Vec::new();
-    for case in cases() {
-        if !wanted(&format!("onnx {}", case.name)) {
-            continue;
-        }
-        let reps = if quick { 1 } else { case.reps };
-        match measure(&case, reps) {
-            Ok(row) => rows.push(row),
-            Err(e) => eprintln!("cloak-benches: {e}"),
-        }
-    }
-    rows
+    let name = |c: &Case| format!("onnx {}", c.name);
+    measured_rows(cases(), name, wanted, |c| measure(c, if quick { 1 } else { c.reps }))
 }
