@@ -24,6 +24,9 @@ pub enum Truncation {
 }
 
 /// Which provider of correlated randomness a session sets up.
+///
+/// Any other provider (any `impl` [`cloak_dealer::Dealer`]) is handed to a session with
+/// [`Session::with_dealer`](crate::Session::with_dealer).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum DealerKind {
     /// Party 0 is the dealer (insecure against party 0; CrypTen's default).

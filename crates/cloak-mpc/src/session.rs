@@ -4,7 +4,7 @@ use std::cell::{RefCell, RefMut};
 use std::rc::Rc;
 
 use cloak_comm::{CommStats, Communicator, Op, OpKind};
-use cloak_dealer::{Dealer, DealerStats, TrustedFirstParty, TtpClient};
+use cloak_dealer::{Dealer, DealerError, DealerStats, TrustedFirstParty, TtpClient};
 use cloak_prg::{PairwiseSeeds, SEED_LEN, Seed};
 use cloak_ring::FixedPoint;
 
@@ -172,6 +172,66 @@ impl Session {
             DealerKind::TrustedThirdParty => Box::new(TtpClient::connect(comm.as_mut(), parties)?),
         };
         Self::new(comm, dealer, przs, config)
+    }
+
+    /// Sets a session up securely over `comm` with a caller-supplied provider of correlated
+    /// randomness: each pair of computing parties agrees on a fresh seed from the operating
+    /// system (one round, counted under `"setup"`, as in [`Session::setup`]), and every
+    /// request goes to `dealer`. `config.dealer` is ignored; everything else in `config`
+    /// applies. This is the seam for a provider that is not one of [`DealerKind`]'s: write
+    /// an `impl` [`Dealer`] and hand it in. The standard providers are built from a
+    /// communicator with [`TrustedFirstParty::setup`] (party 0 sends each party its seed)
+    /// and [`TtpClient::connect`] (a dealer process on the last rank running
+    /// [`cloak_dealer::run_dealer`]); a custom provider can wrap one of them.
+    ///
+    /// What the provider must guarantee:
+    /// - [`Dealer::rank`] is `comm.rank()`, and [`Dealer::parties`] is the number of
+    ///   computing parties, which are ranks `0..parties` of `comm`; ranks past them (at
+    ///   most `comm.world_size() - parties`) are the provider's own, as a trusted third
+    ///   party's. Every party's provider reports the same number of parties.
+    /// - Every party's provider answers the same requests, in the same order, with shares of
+    ///   values in the relation the [`Request`](cloak_dealer::Request) documents (a Beaver
+    ///   triple's third component is `op(a, b)` of the first two, summed over every party's
+    ///   shares, and so on), and all of them agree on the persistent masks.
+    ///
+    /// The first is checked here, at this party, before anything is sent: a rank other than
+    /// the communicator's, fewer than two parties, this rank not among them, or more parties
+    /// than the communicator has ranks is a [`DealerError::Setup`](cloak_dealer::DealerError::Setup)
+    /// (inside [`MpcError::Dealer`]). Providers that each fit the communicator but
+    /// disagree among the parties on the number of parties are not caught here: some party
+    /// waits for a peer that never answers and fails with a communication error (a timeout
+    /// naming the peer), at set-up or at the first step. The second cannot be checked without
+    /// revealing the randomness: a provider that breaks a relation makes the protocols
+    /// compute wrong results with no error, and one whose parties disagree on the order of
+    /// requests does the same or fails with a communication error, so test a new provider
+    /// against plain arithmetic before trusting it.
+    ///
+    /// # Errors
+    /// [`MpcError::Dealer`] with [`DealerError::Setup`](cloak_dealer::DealerError::Setup)
+    /// for a provider whose layout does not fit the communicator (nothing sent); a
+    /// communication or entropy error; or as [`Session::new`].
+    pub fn with_dealer(
+        mut comm: Box<dyn Communicator>,
+        config: SessionConfig,
+        dealer: Box<dyn Dealer>,
+    ) -> Result<Self> {
+        let (rank, parties, world) = (dealer.rank(), dealer.parties(), comm.world_size());
+        if rank != comm.rank() || parties < 2 || rank >= parties || parties > world {
+            return Err(MpcError::Dealer(DealerError::Setup {
+                reason: format!(
+                    "the {} provider says rank {rank} of {parties} parties; the communicator \
+                     is rank {} of {world} ranks (need the same rank, 2 or more parties, \
+                     at most one per rank)",
+                    dealer.name(),
+                    comm.rank()
+                ),
+            }));
+        }
+        let previous = comm.stats().label().to_owned();
+        comm.set_label(SETUP_LABEL);
+        let przs = agree_pair_seeds(comm.as_mut(), rank, parties);
+        comm.set_label(&previous);
+        Self::new(comm, dealer, przs?, config)
     }
 
     pub(crate) fn state(&self) -> RefMut<'_, State> {
