@@ -3,34 +3,18 @@
 //! with a public condition, each in plain f64 against its definition and privately (2
 //! parties) within the piecewise-linear tolerance of `private_fixtures.rs` (`3e-4 (1 + |y|)`).
 
+mod common;
+
 use cloak_autograd::{Backend, Plain, Secure, Var};
 use cloak_mpc::{MpcError, SessionConfig, run_local};
 use cloak_nn::{Module, ModuleExt};
 use cloak_onnx::OnnxModel;
 use cloak_onnx::proto::onnx::{
-    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TypeProto,
-    ValueInfoProto, attribute_proto::AttributeType, tensor_shape_proto, type_proto,
+    AttributeProto, GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto,
+    attribute_proto::AttributeType,
 };
 use ndarray::{ArrayD, IxDyn};
 use protobuf::Message;
-
-fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
-    let mut shape = cloak_onnx::proto::onnx::TensorShapeProto::new();
-    for &d in dims {
-        let mut dim = tensor_shape_proto::Dimension::new();
-        dim.value = Some(tensor_shape_proto::dimension::Value::DimValue(d));
-        shape.dim.push(dim);
-    }
-    let mut t = type_proto::Tensor::new();
-    t.elem_type = Some(1);
-    t.shape = Some(shape).into();
-    let mut tp = TypeProto::new();
-    tp.value = Some(type_proto::Value::TensorType(t));
-    let mut v = ValueInfoProto::new();
-    v.name = Some(name.into());
-    v.type_ = Some(tp).into();
-    v
-}
 
 fn node(op: &str, inputs: &[&str], output: &str) -> NodeProto {
     let mut n = NodeProto::new();
@@ -59,8 +43,8 @@ fn model(
     let mut g = GraphProto::new();
     g.node = nodes;
     g.initializer = inits;
-    g.input.push(value_info("x", input));
-    g.output.push(value_info("y", output));
+    g.input.push(common::value_info("x", input));
+    g.output.push(common::value_info("y", output));
     let mut m = ModelProto::new();
     m.ir_version = Some(8);
     let mut o = OperatorSetIdProto::new();

@@ -4,30 +4,9 @@
 mod common;
 
 use cloak_autograd::Plain;
-use cloak_onnx::proto::onnx::{
-    GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto, TypeProto, ValueInfoProto,
-    tensor_shape_proto, type_proto,
-};
+use cloak_onnx::proto::onnx::{GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto};
 use cloak_onnx::{OnnxError, OnnxModel};
 use protobuf::Message;
-
-fn value_info(name: &str, dims: &[i64]) -> ValueInfoProto {
-    let mut shape = cloak_onnx::proto::onnx::TensorShapeProto::new();
-    for &d in dims {
-        let mut dim = tensor_shape_proto::Dimension::new();
-        dim.value = Some(tensor_shape_proto::dimension::Value::DimValue(d));
-        shape.dim.push(dim);
-    }
-    let mut t = type_proto::Tensor::new();
-    t.elem_type = Some(1);
-    t.shape = Some(shape).into();
-    let mut tp = TypeProto::new();
-    tp.value = Some(type_proto::Value::TensorType(t));
-    let mut v = ValueInfoProto::new();
-    v.name = Some(name.into());
-    v.type_ = Some(tp).into();
-    v
-}
 
 fn node(op: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
     let mut n = NodeProto::new();
@@ -42,8 +21,8 @@ fn model(nodes: Vec<NodeProto>, inits: Vec<TensorProto>, opset: i64) -> ModelPro
     let mut g = GraphProto::new();
     g.node = nodes;
     g.initializer = inits;
-    g.input.push(value_info("x", &[1, 4]));
-    g.output.push(value_info("y", &[1, 4]));
+    g.input.push(common::value_info("x", &[1, 4]));
+    g.output.push(common::value_info("y", &[1, 4]));
     let mut m = ModelProto::new();
     m.ir_version = Some(8);
     let mut o = OperatorSetIdProto::new();

@@ -61,3 +61,25 @@ pub fn all() -> Vec<Fixture> {
 pub fn max_abs_diff(a: &ArrayD<f64>, b: &ArrayD<f64>) -> f64 {
     a.iter().zip(b.iter()).fold(0.0, |m, (x, y)| m.max((x - y).abs()))
 }
+
+/// A float tensor's type and shape, for hand-built graphs' inputs and outputs.
+pub fn value_info(name: &str, dims: &[i64]) -> cloak_onnx::proto::onnx::ValueInfoProto {
+    use cloak_onnx::proto::onnx::{
+        TensorShapeProto, TypeProto, ValueInfoProto, tensor_shape_proto, type_proto,
+    };
+    let mut shape = TensorShapeProto::new();
+    for &d in dims {
+        let mut dim = tensor_shape_proto::Dimension::new();
+        dim.value = Some(tensor_shape_proto::dimension::Value::DimValue(d));
+        shape.dim.push(dim);
+    }
+    let mut t = type_proto::Tensor::new();
+    t.elem_type = Some(1);
+    t.shape = Some(shape).into();
+    let mut tp = TypeProto::new();
+    tp.value = Some(type_proto::Value::TensorType(t));
+    let mut v = ValueInfoProto::new();
+    v.name = Some(name.into());
+    v.type_ = Some(tp).into();
+    v
+}
