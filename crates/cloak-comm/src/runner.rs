@@ -158,6 +158,32 @@ pub fn free_local_port() -> Result<u16, CommError> {
     Ok(listener.local_addr().map_err(listen_err)?.port())
 }
 
+/// The command that starts `program` as party `rank` of `world` on this machine: the
+/// torchrun-style launcher variables with rank 0 listening on loopback `port`, any other
+/// launcher's variables removed (the caller may itself run under Slurm or Open MPI, whose
+/// variables would otherwise take precedence), stdin closed and stdout/stderr piped.
+pub fn local_party_command(
+    program: impl AsRef<std::ffi::OsStr>,
+    rank: usize,
+    world: usize,
+    port: u16,
+) -> Command {
+    let mut cmd = Command::new(program);
+    cmd.env("RANK", rank.to_string())
+        .env("WORLD_SIZE", world.to_string())
+        .env("LOCAL_RANK", rank.to_string())
+        .env("MASTER_ADDR", "127.0.0.1")
+        .env("MASTER_PORT", port.to_string())
+        .env_remove("CLOAK_PARTIES")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (r, w) in &crate::launch::LAUNCHERS[1..] {
+        cmd.env_remove(r).env_remove(w);
+    }
+    cmd
+}
+
 /// Starts `run.program` once per party with the torchrun variables set (`RANK`,
 /// `WORLD_SIZE`, `MASTER_ADDR=127.0.0.1`, `MASTER_PORT`=a free port; Slurm and Open MPI
 /// variables removed so they cannot take precedence), waits for all of them until the
@@ -166,21 +192,8 @@ pub fn run_processes(run: &ProcessRun) -> Result<Vec<ProcessReport>, CommError> 
     let port = free_local_port()?;
     let mut children: Vec<(Child, [thread::JoinHandle<String>; 2])> = Vec::new();
     for rank in 0..run.parties {
-        let mut cmd = Command::new(&run.program);
-        cmd.args(&run.args)
-            .envs(run.env.iter().map(|(k, v)| (k, v)))
-            .env("RANK", rank.to_string())
-            .env("WORLD_SIZE", run.parties.to_string())
-            .env("LOCAL_RANK", rank.to_string())
-            .env("MASTER_ADDR", "127.0.0.1")
-            .env("MASTER_PORT", port.to_string())
-            .env_remove("CLOAK_PARTIES")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        for (r, w) in &crate::launch::LAUNCHERS[1..] {
-            cmd.env_remove(r).env_remove(w);
-        }
+        let mut cmd = local_party_command(&run.program, rank, run.parties, port);
+        cmd.args(&run.args).envs(run.env.iter().map(|(k, v)| (k, v)));
         match cmd.spawn() {
             Ok(mut child) => {
                 let out = drain(child.stdout.take());

@@ -86,6 +86,18 @@ pub(crate) struct MaskShapes {
 }
 
 impl MaskShapes {
+    /// This party's share of `mask`, from its own `seed`, after recording (or checking) the
+    /// mask's shape: what every seed-based provider's `persistent_share` does.
+    pub(crate) fn share(
+        &mut self,
+        seed: &Seed,
+        mask: u64,
+        shape: &[usize],
+    ) -> Result<RingTensor<u64>, DealerError> {
+        self.register(mask, shape)?;
+        Ok(share(seed, mask, shape))
+    }
+
     /// Records `mask` at `shape`, or checks it against the shape it was first used with.
     pub(crate) fn register(&mut self, mask: u64, shape: &[usize]) -> Result<(), DealerError> {
         check_shape(shape)?;

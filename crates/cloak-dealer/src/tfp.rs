@@ -11,7 +11,7 @@ use cloak_prg::Seed;
 use cloak_ring::RingTensor;
 
 use crate::generate::{CORRECTION_PARTY, correction_shares, party_shares};
-use crate::persistent::{self, MaskShapes, MaskValues};
+use crate::persistent::{MaskShapes, MaskValues};
 use crate::provider::check_layout;
 use crate::{DEALER_LABEL, Dealer, DealerError, DealerStats, Pending, Request, Shares};
 
@@ -177,7 +177,6 @@ impl Dealer for TrustedFirstParty {
         mask: u64,
         shape: &[usize],
     ) -> Result<RingTensor<u64>, DealerError> {
-        self.masks.register(mask, shape)?;
-        Ok(persistent::share(&self.own, mask, shape))
+        self.masks.share(&self.own, mask, shape)
     }
 }

@@ -18,7 +18,7 @@ use cloak_ring::RingTensor;
 
 use crate::bytes::{Reader, Writer};
 use crate::generate::{CORRECTION_PARTY, correction_shares, party_shares};
-use crate::persistent::{self, MaskShapes, MaskValues};
+use crate::persistent::{MaskShapes, MaskValues};
 use crate::provider::check_layout;
 use crate::{DEALER_LABEL, Dealer, DealerError, DealerStats, Layout, Pending, Request, Shares};
 
@@ -212,8 +212,7 @@ impl Dealer for TtpClient {
         mask: u64,
         shape: &[usize],
     ) -> Result<RingTensor<u64>, DealerError> {
-        self.masks.register(mask, shape)?;
-        Ok(persistent::share(&self.seed, mask, shape))
+        self.masks.share(&self.seed, mask, shape)
     }
 
     fn close(&mut self, comm: &mut dyn Communicator) -> Result<(), DealerError> {

@@ -43,21 +43,39 @@ where
     R: Send,
     F: Fn(&Session) -> Result<R> + Sync,
 {
+    run_local_with(parties, config, f)
+        .into_iter()
+        .take(parties)
+        .map(|o| o.map(|r| r.unwrap_or_else(|| unreachable!("computing parties return Some"))))
+        .collect()
+}
+
+/// [`run_local`] for a closure with its own error type, into which the protocol layer's
+/// errors convert (a layer above, or an application, keeps its error enum: no conversion
+/// into [`MpcError`] by hand). Returns every rank's outcome, the dealer's too (`Ok(None)`
+/// when it served to the end), so that a caller can report a dealer's failure as the cause.
+#[must_use]
+pub fn run_local_with<R, E, F>(
+    parties: usize,
+    config: &SessionConfig,
+    f: F,
+) -> Vec<std::result::Result<Option<R>, PartyFailure<E>>>
+where
+    R: Send,
+    E: From<MpcError> + Send,
+    F: Fn(&Session) -> std::result::Result<R, E> + Sync,
+{
     let ttp = config.dealer == DealerKind::TrustedThirdParty;
     let world = if ttp { parties + 1 } else { parties };
-    let outcomes = run_threads(world, &config.comm_config(), |mut comm| -> Result<Option<R>> {
+    run_threads(world, &config.comm_config(), |mut comm| -> std::result::Result<Option<R>, E> {
         if ttp && comm.rank() == parties {
-            cloak_dealer::run_dealer(&mut comm as &mut dyn Communicator, parties)?;
+            cloak_dealer::run_dealer(&mut comm as &mut dyn Communicator, parties)
+                .map_err(MpcError::from)?;
             return Ok(None);
         }
         let session = Session::setup(Box::new(comm), config.clone())?;
         let out = f(&session)?;
         session.close()?;
         Ok(Some(out))
-    });
-    outcomes
-        .into_iter()
-        .take(parties)
-        .map(|o| o.map(|r| r.unwrap_or_else(|| unreachable!("computing parties return Some"))))
-        .collect()
+    })
 }

@@ -61,7 +61,7 @@ pub use functions::{
     DomainChecks, DomainStat, ErfMethod, ExpMethod, FunctionConfig, LogMethod, ReciprocalMethod,
     SigmoidMethod, SqrtMethod, TrigMethod,
 };
-pub use launch::{PartyOutcomes, run_local};
+pub use launch::{PartyOutcomes, run_local, run_local_with};
 pub use pool::Pool2dSpec;
 pub use reduce::MaxMethod;
 pub use session::Session;

@@ -58,7 +58,6 @@ struct Step {
 #[derive(Debug)]
 pub(crate) struct Plan {
     proto: ModelProto,
-    opset: i64,
     steps: Vec<Step>,
     constants: HashMap<String, (ArrayD<f64>, DType)>,
     pub(crate) private: Vec<PrivateTensor>,
@@ -160,7 +159,7 @@ impl OnnxModel {
                     })
                 })
                 .collect::<Result<_>>()?;
-            let ctx = Ctx { node, backend: &Plain, opset: self.opset, inputs, prep: None };
+            let ctx = Ctx { node, backend: &Plain, inputs, prep: None };
             let outs = ops::run(&ctx)?;
             let wanted = n.output.iter().filter(|o| !o.is_empty()).count();
             if outs.len() < n.output.len() && outs.len() < wanted {
@@ -234,7 +233,6 @@ impl OnnxModel {
         }
         Ok(Plan {
             proto: self.public.clone(),
-            opset: self.opset,
             steps,
             constants,
             private: self.private.clone(),
@@ -362,8 +360,7 @@ impl<B: Backend> OnnxGraph<B> {
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let ctx =
-                Ctx { node, backend: &self.backend, opset: plan.opset, inputs, prep: Some(&prep) };
+            let ctx = Ctx { node, backend: &self.backend, inputs, prep: Some(&prep) };
             let outs = ops::run(&ctx)?;
             drop(ctx);
             for (name, v) in step.outputs.iter().zip(outs) {

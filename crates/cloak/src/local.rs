@@ -2,9 +2,8 @@
 //! tests. Deployments run one party per process ([`Session::setup`] over
 //! [`cloak_comm::TcpComm`], or the `cloak party` command).
 
-use cloak_comm::Communicator;
-use cloak_comm::runner::{PartyFailure, run_threads};
-use cloak_mpc::{DealerKind, Session, SessionConfig};
+use cloak_comm::runner::PartyFailure;
+use cloak_mpc::{Session, SessionConfig};
 
 use crate::error::{Error, Result};
 
@@ -30,18 +29,7 @@ where
             format!("{parties}; secret sharing needs at least 2"),
         ));
     }
-    let ttp = config.dealer == DealerKind::TrustedThirdParty;
-    let world = parties + usize::from(ttp);
-    let outcomes = run_threads(world, &config.comm_config(), |mut comm| -> Result<Option<R>> {
-        if ttp && comm.rank() == parties {
-            cloak_dealer::run_dealer(&mut comm as &mut dyn Communicator, parties)?;
-            return Ok(None);
-        }
-        let session = Session::setup(Box::new(comm), config.clone())?;
-        let out = f(&session)?;
-        session.close()?;
-        Ok(Some(out))
-    });
+    let outcomes = cloak_mpc::run_local_with(parties, config, f);
     let mut results = Vec::with_capacity(parties);
     let mut failures = Vec::new();
     for (rank, outcome) in outcomes.into_iter().enumerate() {

@@ -14,10 +14,10 @@ use crate::value::{Val, norm_axis};
 fn clip<B: Backend>(x: &Var<B>, lo: Option<f64>, hi: Option<f64>) -> Result<Var<B>> {
     Ok(match (lo, hi) {
         (Some(l), Some(h)) if l <= h => x.hardtanh(l, h)?,
-        (Some(l), Some(_)) => {
-            // ONNX: min > max gives max everywhere.
-            let _ = l;
-            x.mul_scalar(0.0)?.add_scalar(hi.unwrap_or(0.0))?
+        // ONNX: min > max gives max everywhere, a public constant.
+        (Some(_), Some(h)) => {
+            let b = x.backend();
+            Var::constant(&b, b.public(&ndarray::ArrayD::from_elem(x.shape(), h))?)
         }
         (Some(l), None) => x.add_scalar(-l)?.relu()?.add_scalar(l)?,
         (None, Some(h)) => x.neg()?.add_scalar(h)?.relu()?.neg()?.add_scalar(h)?,

@@ -139,7 +139,6 @@ const STRUCTURAL: &[&str] = &[
 pub(crate) struct Ctx<'a, B: Backend> {
     pub node: NodeRef<'a>,
     pub backend: &'a B,
-    pub opset: i64,
     pub inputs: Vec<Option<Val<B>>>,
     /// Prepared weights for repeated products (absent in the dry run).
     pub prep: Option<&'a Prep<'a, B>>,
@@ -284,7 +283,6 @@ pub(crate) fn run<B: Backend>(ctx: &Ctx<'_, B>) -> Result<Vec<Val<B>>> {
         let plain_ctx = Ctx {
             node: ctx.node,
             backend: &Plain,
-            opset: ctx.opset,
             prep: None,
             inputs: ctx
                 .inputs

@@ -49,7 +49,7 @@ pub(super) fn pool<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
     let ceil = node.int_or("ceil_mode", 0)? != 0;
     let auto = node.string_or("auto_pad", "NOTSET")?;
     let input = &s[2..];
-    let mut pads: Vec<(usize, usize)> = match auto.as_str() {
+    let pads: Vec<(usize, usize)> = match auto.as_str() {
         "NOTSET" => match node.ints("pads")? {
             None => vec![(0, 0); n],
             Some(p) if p.len() == 2 * n && p.iter().all(|&x| x >= 0) => {
@@ -143,7 +143,6 @@ pub(super) fn pool<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
         let ys = y.shape();
         y = y.reshape(&[ys[0], ys[1], ys[3]])?;
     }
-    pads.clear();
     Ok(Val::Private(y))
 }
 

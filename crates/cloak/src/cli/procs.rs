@@ -9,13 +9,12 @@
 use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Read};
 use std::path::Path;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ExitStatus};
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use cloak::comm::LAUNCHERS;
-use cloak::comm::runner::free_local_port;
+use cloak::comm::runner::{free_local_port, local_party_command};
 
 use super::{CONSEQUENCE, CliError, CliResult};
 
@@ -105,22 +104,8 @@ pub(crate) fn run(
     let (tx, rx) = mpsc::channel::<(usize, String)>();
     let mut children: Vec<(Child, thread::JoinHandle<String>, thread::JoinHandle<()>)> = Vec::new();
     for (rank, spec) in specs.iter().enumerate() {
-        let mut cmd = Command::new(program);
-        cmd.args(&spec.args)
-            .env("RANK", rank.to_string())
-            .env("WORLD_SIZE", world.to_string())
-            .env("LOCAL_RANK", rank.to_string())
-            .env("MASTER_ADDR", "127.0.0.1")
-            .env("MASTER_PORT", port.to_string())
-            .env_remove("CLOAK_PARTIES")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        // Other launchers' variables (this launcher may itself run under Slurm) must not
-        // take precedence over the ones set here.
-        for (r, w) in &LAUNCHERS[1..] {
-            cmd.env_remove(r).env_remove(w);
-        }
+        let mut cmd = local_party_command(program, rank, world, port);
+        cmd.args(&spec.args);
         let mut child = match cmd.spawn() {
             Ok(c) => c,
             Err(e) => {
