@@ -2,6 +2,25 @@
 
 use std::time::Duration;
 
+use crate::tls::TlsConfig;
+
+/// How [`TcpComm`](crate::TcpComm) protects its links.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Security {
+    /// Plain TCP when every party is on loopback (one machine: nothing crosses a network),
+    /// and a refusal ([`TlsRequired`](crate::CommError::TlsRequired)) otherwise. The
+    /// default, so that no deployment across machines runs in the clear by accident.
+    #[default]
+    Auto,
+    /// Mutual TLS with this party's identity ([`TlsConfig`]): every link encrypted, every
+    /// peer's rank proven by its certificate.
+    Tls(TlsConfig),
+    /// Plain TCP whatever the addresses: unencrypted and unauthenticated, so anyone on the
+    /// path reads every share and anyone who reaches a port can pose as a party. For
+    /// benchmarks and trusted networks only; logged as insecure.
+    InsecurePlain,
+}
+
 /// How long to wait and how much to accept.
 ///
 /// The defaults suit a deployment over a real network. Tests should shorten `timeout` and
@@ -44,6 +63,8 @@ pub struct CommConfig {
     /// times out on TCP, though it would finish over [`LocalComm`](crate::LocalComm), whose
     /// buffers are unbounded.
     pub send_buffer: u64,
+    /// Encryption and authentication of links (see [`Security`]).
+    pub security: Security,
 }
 
 impl Default for CommConfig {
@@ -54,6 +75,7 @@ impl Default for CommConfig {
             max_message: 1 << 32,
             spin: Duration::from_micros(50),
             send_buffer: 64 << 20,
+            security: Security::Auto,
         }
     }
 }

@@ -106,12 +106,60 @@ pub enum CommError {
     },
 
     /// Some peers never connected to this party before the connect deadline.
-    #[error("peers {missing:?} did not connect within {after:?}")]
+    #[error("peers {missing:?} did not connect within {after:?}{}", refusals(refused))]
     NotConnected {
         /// Ranks that are still missing.
         missing: Vec<usize>,
         /// The connect deadline.
         after: Duration,
+        /// Connections refused meanwhile (who, and why), newest last, at most a few: a
+        /// party of another configuration or a stranger may explain the missing ones.
+        refused: Vec<String>,
+    },
+
+    /// A peer's TLS handshake failed: its certificate is not the expected rank's or not of
+    /// this deployment, or the connection broke during the handshake.
+    #[error("TLS with party {peer} at {addr} failed: {reason}")]
+    Tls {
+        /// Rank this party meant to reach.
+        peer: usize,
+        /// Its address.
+        addr: String,
+        /// What failed.
+        reason: String,
+    },
+
+    /// The party this one connected to refused it, and said why (another world size, another
+    /// session, a certificate that is not this rank's, a rank already taken).
+    #[error("party {peer} at {addr} refused this party: {reason}")]
+    Refused {
+        /// Rank of the refusing party.
+        peer: usize,
+        /// Its address.
+        addr: String,
+        /// Its reason.
+        reason: String,
+    },
+
+    /// Plain TCP was not allowed: a party is not on loopback, and no TLS credentials were
+    /// given (see [`Security`](crate::Security)).
+    #[error(
+        "{addr} is not a loopback address: links off this machine need TLS (set CLOAK_TLS_DIR \
+         to this party's credentials from `cloak certs`), or CLOAK_PLAINTEXT=1 to accept \
+         unencrypted, unauthenticated links"
+    )]
+    TlsRequired {
+        /// The first address that is not on loopback.
+        addr: String,
+    },
+
+    /// A certificate, key or trust file could not be used.
+    #[error("unusable credentials {what}: {reason}")]
+    Credentials {
+        /// The file or rank concerned.
+        what: String,
+        /// What is wrong.
+        reason: String,
     },
 
     /// A connecting party introduced itself with a well-formed hello (or registration) that
@@ -202,6 +250,8 @@ impl CommError {
             | Self::OutOfSync { peer, .. }
             | Self::Io { peer, .. }
             | Self::Connect { peer, .. }
+            | Self::Tls { peer, .. }
+            | Self::Refused { peer, .. }
             | Self::TooLarge { peer, .. } => Some(*peer),
             _ => None,
         }
@@ -218,5 +268,14 @@ impl CommError {
             | io::ErrorKind::NotConnected => Self::Disconnected { peer },
             _ => Self::Io { peer, source },
         }
+    }
+}
+
+/// The refusals listed after a [`CommError::NotConnected`] message.
+fn refusals(refused: &[String]) -> String {
+    if refused.is_empty() {
+        String::new()
+    } else {
+        format!("; refused meanwhile: {}", refused.join("; "))
     }
 }

@@ -39,11 +39,12 @@ mod op;
 pub mod runner;
 mod stats;
 mod tcp;
+pub mod tls;
 pub mod wire;
 
 pub use codec::{u64s_from_bytes, u64s_to_bytes};
 pub use communicator::Communicator;
-pub use config::CommConfig;
+pub use config::{CommConfig, Security};
 pub use error::CommError;
 pub use launch::{LAUNCHERS, Launch, Rendezvous};
 pub use local::LocalComm;

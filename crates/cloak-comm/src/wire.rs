@@ -12,6 +12,8 @@
 //! | 16..24 | operation parameter (root, element count; rank for setup frames) |
 //! | 24..32 | payload length in bytes                                          |
 //!
+//! Under TLS ([`crate::tls`]) the same frames travel inside the encrypted channel.
+//!
 //! All integers are little-endian. The length is checked against the configured maximum
 //! before anything is allocated. The format is public so that tests (and other languages)
 //! can speak it.
@@ -28,6 +30,8 @@ pub const HEADER_LEN: usize = 32;
 const HELLO: u8 = 0x40;
 const REGISTER: u8 = 0x41;
 const TABLE: u8 = 0x42;
+const WELCOME: u8 = 0x48;
+const REFUSE: u8 = 0x49;
 
 /// What a frame carries.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,6 +47,11 @@ pub enum FrameKind {
     /// Rank 0's answer to a registration: the session token and every party's address
     /// (payload: UTF-8 lines).
     Table,
+    /// An acceptor's answer to a hello it accepts (empty payload).
+    Welcome,
+    /// An acceptor's answer to an introduction it refuses (payload: UTF-8 lines saying why,
+    /// the rank already taken or the reason).
+    Refuse,
 }
 
 impl FrameKind {
@@ -52,6 +61,8 @@ impl FrameKind {
             FrameKind::Hello => HELLO,
             FrameKind::Register => REGISTER,
             FrameKind::Table => TABLE,
+            FrameKind::Welcome => WELCOME,
+            FrameKind::Refuse => REFUSE,
         }
     }
 
@@ -60,6 +71,8 @@ impl FrameKind {
             HELLO => Some(FrameKind::Hello),
             REGISTER => Some(FrameKind::Register),
             TABLE => Some(FrameKind::Table),
+            WELCOME => Some(FrameKind::Welcome),
+            REFUSE => Some(FrameKind::Refuse),
             _ => OpKind::from_code(code).map(FrameKind::Op),
         }
     }
@@ -92,7 +105,7 @@ impl Header {
     }
 
     /// Parses a header, or says what is wrong with it.
-    pub(crate) fn decode(bytes: &[u8; HEADER_LEN]) -> Result<Header, String> {
+    pub fn decode(bytes: &[u8; HEADER_LEN]) -> Result<Header, String> {
         if bytes[0..4] != MAGIC {
             // The bytes are not shown: on a desynchronised link they are payload, which is
             // secret.
@@ -122,11 +135,13 @@ mod tests {
 
     proptest! {
         #[test]
-        fn round_trip(code in 0usize..11, seq: u64, aux: u64, len: u64) {
+        fn round_trip(code in 0usize..13, seq: u64, aux: u64, len: u64) {
             let kind = match code {
                 8 => FrameKind::Hello,
                 9 => FrameKind::Register,
                 10 => FrameKind::Table,
+                11 => FrameKind::Welcome,
+                12 => FrameKind::Refuse,
                 k => FrameKind::Op(OpKind::ALL[k]),
             };
             let header = Header { kind, seq, aux, len };

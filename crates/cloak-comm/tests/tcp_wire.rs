@@ -37,12 +37,25 @@ fn rank0_with<R: Send + 'static>(
     (addr, handle)
 }
 
+/// Sends a hand-made hello for rank 1 claiming `world` parties, and returns rank 0's answer:
+/// its frame kind and payload.
+fn hello(s: &mut TcpStream, world: u64) -> (FrameKind, Vec<u8>) {
+    let header = Header { kind: FrameKind::Hello, seq: 0, aux: 1, len: 16 };
+    s.write_all(&header.encode()).expect("write");
+    s.write_all(&u64s_to_bytes(&[world, 0])).expect("write");
+    let mut answer = [0u8; 32];
+    s.read_exact(&mut answer).expect("answer");
+    let header = Header::decode(&answer).expect("a frame header");
+    let mut payload = vec![0u8; header.len as usize];
+    s.read_exact(&mut payload).expect("answer payload");
+    (header.kind, payload)
+}
+
 /// A hand-made rank 1 that has completed the handshake with rank 0.
 fn fake_rank1(addr: &str) -> TcpStream {
     let mut s = TcpStream::connect(addr).expect("connect");
-    let header = Header { kind: FrameKind::Hello, seq: 0, aux: 1, len: 16 };
-    s.write_all(&header.encode()).expect("write");
-    s.write_all(&u64s_to_bytes(&[2, 0])).expect("write");
+    let (kind, _) = hello(&mut s, 2);
+    assert_eq!(kind, FrameKind::Welcome);
     s
 }
 
@@ -87,13 +100,36 @@ fn strays_are_dropped_while_the_mesh_is_built() {
 }
 
 #[test]
-fn a_hello_from_another_world_is_rejected() {
-    let (addr, h) = rank0(2000, |_| Ok(()));
-    let mut s = TcpStream::connect(&addr).expect("connect");
-    let header = Header { kind: FrameKind::Hello, seq: 0, aux: 1, len: 16 };
-    s.write_all(&header.encode()).expect("write");
-    s.write_all(&u64s_to_bytes(&[3, 0])).expect("write");
-    assert!(matches!(join(h), Err(CommError::Handshake { .. })));
+fn a_hello_from_another_world_is_refused_without_stopping_the_mesh() {
+    let (addr, h) = rank0(5000, |mut c| c.exchange(1, b"from 0"));
+    let mut forged = TcpStream::connect(&addr).expect("connect");
+    let (kind, reason) = hello(&mut forged, 3);
+    assert_eq!(kind, FrameKind::Refuse);
+    let reason = String::from_utf8(reason).expect("UTF-8");
+    assert!(reason.contains("world size 3"), "{reason}");
+    // The real rank 1 still gets in.
+    let mut peer = fake_rank1(&addr);
+    peer.write_all(&frame(OpKind::Exchange, 0, 0, b"from 1")).expect("write");
+    let mut reply = [0u8; 32 + 6];
+    peer.read_exact(&mut reply).expect("read");
+    assert_eq!(&reply[32..], b"from 0");
+    assert_eq!(join(h).expect("exchange"), b"from 1");
+}
+
+#[test]
+fn a_rank_that_never_comes_is_reported_with_the_refusals_meanwhile() {
+    let (addr, h) = rank0(1500, |_| Ok(()));
+    let mut forged = TcpStream::connect(&addr).expect("connect");
+    assert_eq!(hello(&mut forged, 3).0, FrameKind::Refuse);
+    match join(h) {
+        Err(e @ CommError::NotConnected { .. }) => {
+            let CommError::NotConnected { missing, refused, .. } = &e else { unreachable!() };
+            assert_eq!(missing, &[1]);
+            assert_eq!(refused.len(), 1, "{e}");
+            assert!(e.to_string().contains("world size 3"), "{e}");
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
@@ -260,10 +296,16 @@ fn a_registration_with_the_wrong_world_size_is_rejected_by_rank_0() {
     let master = format!("127.0.0.1:{port}");
     let m = master.clone();
     let h = thread::spawn(move || TcpComm::rendezvous(0, 2, &m, &config(3000)).map(drop));
-    // Rank 1 believes in a 3-party world; retries until rank 0 listens.
+    // Rank 1 believes in a 3-party world; retries until rank 0 listens, and is refused with
+    // rank 0's reason, while rank 0 goes on waiting for a rank 1 it can work with.
     let joined = TcpComm::rendezvous(1, 3, &master, &config(3000));
-    assert!(matches!(joined, Err(CommError::Disconnected { peer: 0 })), "{joined:?}");
-    assert!(matches!(join(h), Err(CommError::Handshake { .. })));
+    match joined {
+        Err(CommError::Refused { peer: 0, reason, .. }) => {
+            assert!(reason.contains("world size 3"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(join(h), Err(CommError::NotConnected { missing, .. }) if missing == [1]));
 }
 
 /// Runs a 3-party master rendezvous in which `probe` gets a connection to the master port

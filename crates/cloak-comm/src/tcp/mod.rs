@@ -11,8 +11,11 @@
 //! failure reaches every other party at once (each sees this party disconnect) instead of
 //! after its own timeout.
 
+mod accept;
+mod channel;
 mod handshake;
 mod reader;
+mod refusal;
 mod setup;
 mod writer;
 
@@ -23,6 +26,7 @@ use std::time::{Duration, Instant};
 
 use mio::{Events, Interest, Poll, Token};
 
+use self::channel::Channel;
 use self::reader::{Frame, FrameReader, ReadStatus};
 use self::writer::Outgoing;
 use crate::endpoint::{Endpoint, Transport, guarded_transfer};
@@ -38,7 +42,8 @@ const BUDGET: usize = 4 << 20;
 
 /// The link to one peer.
 pub(crate) struct Link {
-    stream: mio::net::TcpStream,
+    /// Plain TCP or TLS over it.
+    stream: Channel<mio::net::TcpStream>,
     reader: FrameReader,
     /// Frames read ahead of the operation that will consume them.
     inbox: VecDeque<Frame>,
@@ -73,6 +78,7 @@ impl fmt::Debug for Link {
             .field("inbox_bytes", &self.inbox.iter().map(|f| f.payload.len()).sum::<usize>())
             .field("queued_frames", &self.queue.len())
             .field("queued_bytes", &self.queued)
+            .field("stream", &self.stream)
             .field("reader", &self.reader)
             .field("eof", &self.eof)
             .field("read_error", &self.read_error)
@@ -82,14 +88,22 @@ impl fmt::Debug for Link {
 }
 
 impl Link {
-    /// Writes the queue, then `fresh` (this transfer's frame for this peer, if any), until
-    /// the socket refuses more or about `budget` bytes have gone; returns the bytes written.
-    /// Clears `writable` when the socket refused more.
+    /// Writes pending TLS records, the queue, then `fresh` (this transfer's frame for this
+    /// peer, if any), until the socket refuses more or about `budget` bytes have gone;
+    /// returns whether anything moved. Clears `writable` when the socket refused more.
     fn write_some(
         &mut self,
         fresh: &mut Option<Outgoing<'_>>,
         budget: usize,
-    ) -> std::io::Result<usize> {
+    ) -> std::io::Result<bool> {
+        let mut moved = false;
+        if self.stream.has_pending_output() {
+            if self.stream.push_output()? {
+                self.writable = false;
+                return Ok(false);
+            }
+            moved = true;
+        }
         let mut total = 0;
         while let Some(front) = self.queue.front_mut() {
             let (n, blocked) = front.write_to(&mut self.stream, budget - total)?;
@@ -100,10 +114,10 @@ impl Link {
             }
             if blocked {
                 self.writable = false;
-                return Ok(total);
+                return Ok(moved || total > 0);
             }
             if total >= budget {
-                return Ok(total);
+                return Ok(true);
             }
         }
         if let Some(frame) = fresh.as_mut() {
@@ -111,12 +125,14 @@ impl Link {
             total += n;
             self.writable = !blocked;
         }
-        Ok(total)
+        Ok(moved || total > 0)
     }
 
     /// Whether any bytes wait to be written on this link.
     fn writes_pending(&self, fresh: &Option<Outgoing<'_>>) -> bool {
-        self.queued > 0 || fresh.as_ref().is_some_and(|f| !f.done())
+        self.queued > 0
+            || fresh.as_ref().is_some_and(|f| !f.done())
+            || self.stream.has_pending_output()
     }
 }
 
@@ -267,15 +283,18 @@ impl TcpComm {
         let poll = Poll::new().map_err(|source| CommError::Poll { source })?;
         let mut out = Vec::with_capacity(world);
         for (peer, link) in links.into_iter().enumerate() {
-            let Some(stream) = link else {
+            let Some(channel) = link else {
                 out.push(None);
                 continue;
             };
             let io_err = |e| CommError::from_io(peer, e);
-            stream.set_nonblocking(true).map_err(io_err)?;
-            let mut stream = mio::net::TcpStream::from_std(stream);
+            channel.socket().set_nonblocking(true).map_err(io_err)?;
+            // Setup set deadlines on the blocking socket; the event loop keeps its own.
+            channel.socket().set_read_timeout(None).map_err(io_err)?;
+            channel.socket().set_write_timeout(None).map_err(io_err)?;
+            let mut stream = channel.map_socket(mio::net::TcpStream::from_std);
             poll.registry()
-                .register(&mut stream, Token(peer), Interest::READABLE | Interest::WRITABLE)
+                .register(stream.socket_mut(), Token(peer), Interest::READABLE | Interest::WRITABLE)
                 .map_err(io_err)?;
             out.push(Some(Link {
                 stream,
@@ -344,7 +363,7 @@ impl TcpComm {
         // A queue left by an earlier call may have become writable without this party having
         // polled since; trying costs one system call.
         for link in self.endpoint.links.iter_mut().flatten() {
-            link.writable |= link.queued > 0;
+            link.writable |= link.queued > 0 || link.stream.has_pending_output();
         }
 
         let mut received: Vec<Option<Vec<u8>>> = vec![None; recv_from.len()];
@@ -369,7 +388,7 @@ impl TcpComm {
                 };
                 if link.writable && link.writes_pending(frame) {
                     match link.write_some(frame, BUDGET) {
-                        Ok(n) => progress |= n > 0,
+                        Ok(moved) => progress |= moved,
                         Err(e) => {
                             // The peer is gone: drop what it will never read, and report
                             // that once this call has received what it can (a message
@@ -522,7 +541,7 @@ impl Transport for TcpComm {
     /// Shuts the socket down so that the peer notices this party's failure at once.
     fn close(link: Link) {
         // The socket is being dropped anyway; a failed shutdown changes nothing.
-        let _ = link.stream.shutdown(Shutdown::Both);
+        let _ = link.stream.socket().shutdown(Shutdown::Both);
     }
 }
 
@@ -530,7 +549,12 @@ impl Drop for TcpComm {
     /// Delivers what is still queued (best effort, for at most the timeout), so that a party
     /// may return right after its last send. Not while the thread panics: the party has failed, and its peers should learn that at once.
     fn drop(&mut self) {
-        let queued = self.endpoint.links.iter().flatten().any(|l| l.queued > 0);
+        let queued = self
+            .endpoint
+            .links
+            .iter()
+            .flatten()
+            .any(|l| l.queued > 0 || l.stream.has_pending_output());
         if queued && !self.endpoint.has_failed() && !std::thread::panicking() {
             // Nobody is left to report a failure to; `flush` has closed the links then.
             let _ = self.flush();

@@ -1,9 +1,11 @@
-//! Building the mesh: one TCP connection between every pair of parties.
+//! Building the mesh: one connection between every pair of parties.
 //!
-//! Within a mesh the lower rank accepts and the higher rank connects, then sends a hello
-//! frame with its rank, the world size and the session token, so the acceptor knows who is
-//! calling. Connecting before accepting cannot deadlock: the kernel completes a connection
-//! into the listen backlog before the acceptor calls `accept`.
+//! Within a mesh the lower rank accepts and the higher rank connects: it authenticates (under
+//! TLS, see [`crate::tls`]) and sends a hello frame with its rank, the world size and the
+//! session token, and the acceptor answers with a welcome, or with a refusal that says why
+//! (see `refusal`). Connecting before accepting cannot deadlock: the kernel completes a
+//! connection into the listen backlog before the acceptor calls `accept`, and the lowest
+//! rank of any chain of waits only accepts.
 //!
 //! With only a master address (torchrun style), rank 0 listens on it, every other party
 //! opens its own listener on an ephemeral port and registers it with rank 0, and rank 0
@@ -11,40 +13,80 @@
 //! the links to rank 0, and the other parties build the rest of the mesh from the table.
 //! Every party resolves the master address first and fails at once, naming it, when it
 //! does not resolve. The first registration for a rank wins: rank 0 refuses any later one
-//! (a second process with the same rank), during the rendezvous and, through [`Refuser`],
-//! for as long as its communicator lives, answering with a refusal that the refused party
-//! reports as [`CommError::DuplicateRank`].
+//! (a second process with the same rank), during the rendezvous and, through
+//! [`Refuser`], for as long as its communicator lives.
 //!
 //! Listening sockets are bound as narrowly as the addresses allow: rank 0 on the IP address
 //! of `master` (see `master_listener` for host names), every other party on the local
 //! address it reached rank 0 from, which is also the address rank 0 sees and hands out.
+//! Listening ports are open to anyone; `accept` describes how strangers are kept from
+//! disturbing the rendezvous.
 //!
-//! A listening port is open to anyone, so an acceptor tolerates strays: it reads every
-//! unidentified connection without blocking, gives each [`HELLO_WAIT`] (at most the connect
-//! timeout) to introduce itself, and drops those that send anything else, close, or stay
-//! silent, while it keeps accepting. Only a well-formed introduction with another world size
-//! or session token ends setup at once, with [`CommError::Handshake`]: that is a party of
-//! this deployment with a different configuration, which waiting cannot fix.
+//! Whether links are encrypted is decided first ([`security`]): TLS with the configured
+//! identity, or plain TCP, which [`Security::Auto`] allows only on loopback.
 
-use std::io::{self, Read};
+use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::thread::{self, JoinHandle};
+use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
-use super::handshake::{read_frame, words, write_frame};
-use crate::wire::{FrameKind, HEADER_LEN, Header};
-use crate::{CommConfig, CommError};
+pub(crate) use super::accept::Refuser;
+use super::accept::{Acceptor, Intro, accept_intros};
+use super::channel::Channel;
+use super::handshake::{SetupChannel, SetupFail, handshake, read_frame, words, write_frame};
+use crate::tls::TlsConfig;
+use crate::wire::{FrameKind, Header};
+use crate::{CommConfig, CommError, Security};
 
 /// The connected links of one party, indexed by peer rank (`None` for itself).
-pub(crate) type Links = Vec<Option<TcpStream>>;
+pub(crate) type Links = Vec<Option<SetupChannel>>;
 
-/// How long a new connection may take to introduce itself (capped by the connect timeout).
-pub(crate) const HELLO_WAIT: Duration = Duration::from_secs(5);
-
-/// Introductions (hello, registration) are two words; anything much longer is not a party.
-const MAX_INTRO_PAYLOAD: u64 = 1024;
+/// Decides how links are protected: TLS with the configured identity (which must be this
+/// rank's, for this world), or plain TCP, which [`Security::Auto`] allows only when every
+/// address in `addrs` is on loopback. Plain links are logged, as insecure off loopback.
+pub(crate) fn security(
+    config: &CommConfig,
+    rank: usize,
+    world: usize,
+    addrs: &[&str],
+) -> Result<Option<TlsConfig>, CommError> {
+    match &config.security {
+        Security::Tls(tls) => {
+            if tls.rank() != rank {
+                return Err(CommError::Credentials {
+                    what: crate::tls::rank_name(tls.rank()),
+                    reason: format!(
+                        "this party is rank {rank}, its certificate is rank {}'s",
+                        tls.rank()
+                    ),
+                });
+            }
+            tls.check_world(world)?;
+            Ok(Some(tls.clone()))
+        }
+        Security::InsecurePlain => {
+            log::warn!(
+                "rank {rank}: links are plain TCP, unencrypted and unauthenticated: anyone on \
+                 the network path can read every share"
+            );
+            Ok(None)
+        }
+        Security::Auto => {
+            for addr in addrs {
+                let off_loopback = match addr.to_socket_addrs() {
+                    Ok(mut resolved) => resolved.any(|a| !a.ip().is_loopback()),
+                    // Unresolvable now: the connection will report it, naming it.
+                    Err(_) => false,
+                };
+                if off_loopback {
+                    return Err(CommError::TlsRequired { addr: (*addr).to_owned() });
+                }
+            }
+            log::info!("rank {rank}: plain TCP on loopback (insecure off this machine)");
+            Ok(None)
+        }
+    }
+}
 
 /// Builds the mesh from every party's listening address; `listener` is this party's,
 /// already bound to `parties[rank]` (or to any address the others can reach).
@@ -58,11 +100,15 @@ pub(crate) fn mesh_from_list(
     if rank >= world {
         return Err(CommError::InvalidRank { rank, world });
     }
+    let addrs: Vec<&str> = parties.iter().map(String::as_str).collect();
+    let tls = security(config, rank, world, &addrs)?;
     let deadline = Instant::now() + config.connect_timeout;
     let links: Links = (0..world).map(|_| None).collect();
-    // Without a coordinator there is no shared secret; the world size is still checked.
+    // Without a coordinator there is no session token; the world size is still checked,
+    // and under TLS every peer's rank is proven by its certificate.
     let token = 0;
-    complete_mesh(rank, listener, parties, token, deadline, config, links)
+    let mesh = Mesh { rank, addrs: parties, token, deadline, config, tls: tls.as_ref() };
+    mesh.complete(listener, links)
 }
 
 /// Builds the mesh through rank 0 at `master` (`host:port`). Rank 0 also gets a
@@ -76,10 +122,12 @@ pub(crate) fn mesh_from_master(
     if rank >= world {
         return Err(CommError::InvalidRank { rank, world });
     }
+    resolve_master(master)?;
+    let tls = security(config, rank, world, &[master])?;
     if rank == 0 {
-        serve_master(world, master, config).map(|(links, refuser)| (links, Some(refuser)))
+        serve_master(world, master, config, tls).map(|(links, refuser)| (links, Some(refuser)))
     } else {
-        join_master(rank, world, master, config).map(|links| (links, None))
+        join_master(rank, world, master, config, tls.as_ref()).map(|links| (links, None))
     }
 }
 
@@ -142,6 +190,7 @@ fn serve_master(
     world: usize,
     master: &str,
     config: &CommConfig,
+    tls: Option<TlsConfig>,
 ) -> Result<(Links, Refuser), CommError> {
     let deadline = Instant::now() + config.connect_timeout;
     let listener = master_listener(master)?;
@@ -159,25 +208,28 @@ fn serve_master(
                 "party {peer} has world size {their_world}, rank 0 has {world}"
             ));
         }
-        if u16::try_from(port).is_err() {
+        if peer == 0 || peer >= world || u16::try_from(port).is_err() {
             return Intro::Stray;
         }
         Intro::Party(peer)
     };
-    let (registered, leftovers) = accept_intros(
-        &listener,
-        FrameKind::Register,
-        (1..world).collect(),
+    let acceptor = Acceptor {
+        listener: &listener,
+        kind: FrameKind::Register,
+        tls: tls.as_ref(),
         deadline,
         config,
-        judge,
-    )?;
-    for (peer, stream, payload) in registered {
+    };
+    // Registrants wait for the table; watching their links meanwhile is pointless, as rank 0
+    // has none yet.
+    let (registered, leftovers) =
+        accept_intros(&acceptor, (1..world).collect(), None, &mut [], judge)?;
+    for (peer, channel, payload) in registered {
         let port = words::<2>(&payload).ok().and_then(|[_, p]| u16::try_from(p).ok());
-        let from = stream.peer_addr().map_err(|e| CommError::from_io(peer, e))?;
+        let from = channel.socket().peer_addr().map_err(|e| CommError::from_io(peer, e))?;
         registered_from[peer] = from.to_string();
         addrs[peer] = SocketAddr::new(from.ip(), port.unwrap_or(0)).to_string();
-        links[peer] = Some(stream);
+        links[peer] = Some(channel);
     }
 
     let token = session_token();
@@ -187,12 +239,12 @@ fn serve_master(
         table.push('\n');
     }
     for (peer, link) in links.iter_mut().enumerate() {
-        if let Some(stream) = link {
-            write_frame(stream, FrameKind::Table, 0, table.as_bytes(), deadline)
-                .map_err(|e| e.for_peer(peer, config.connect_timeout))?;
+        if let Some(channel) = link {
+            write_frame(channel, FrameKind::Table, 0, table.as_bytes(), deadline)
+                .map_err(|e| e.for_peer(peer, &registered_from[peer], config.connect_timeout))?;
         }
     }
-    Ok((links, Refuser::spawn(listener, leftovers, world, registered_from)))
+    Ok((links, Refuser::spawn(listener, leftovers, world, registered_from, tls)))
 }
 
 /// Ranks above 0: registers with rank 0, reads the table, builds the rest of the mesh.
@@ -201,13 +253,14 @@ fn join_master(
     world: usize,
     master: &str,
     config: &CommConfig,
+    tls: Option<&TlsConfig>,
 ) -> Result<Links, CommError> {
-    resolve_master(master)?;
     let deadline = Instant::now() + config.connect_timeout;
-    let mut to_master = connect_until(0, master, deadline, config)?;
-    // Listen on the address this party reached rank 0 from: the one rank 0 sees, and so the
+    let timeout = config.connect_timeout;
+    // Listen on the address this party reaches rank 0 from: the one rank 0 sees, and so the
     // one it hands out to the others.
-    let local = to_master.local_addr().map_err(|e| CommError::from_io(0, e))?;
+    let mut to_master = connect_secure(0, master, deadline, config, tls)?;
+    let local = to_master.socket().local_addr().map_err(|e| CommError::from_io(0, e))?;
     let bind = SocketAddr::new(local.ip(), 0);
     let listener = TcpListener::bind(bind)
         .map_err(|source| CommError::Listen { addr: bind.to_string(), source })?;
@@ -217,74 +270,90 @@ fn join_master(
         .port();
 
     let registration = crate::codec::u64s_to_bytes(&[world as u64, u64::from(port)]);
-    let timeout = config.connect_timeout;
     write_frame(&mut to_master, FrameKind::Register, rank as u64, &registration, deadline)
-        .map_err(|e| e.for_peer(0, timeout))?;
+        .map_err(|e| e.for_peer(0, master, timeout))?;
     let (_, table) = read_frame(&mut to_master, FrameKind::Table, deadline)
-        .map_err(|e| e.for_peer(0, timeout))?;
+        .map_err(|e| e.for_peer(0, master, timeout))?;
     let (token, addrs) = parse_table(&table, world)?;
 
     let mut links: Links = (0..world).map(|_| None).collect();
     links[0] = Some(to_master);
-    complete_mesh(rank, &listener, &addrs, token, deadline, config, links)
+    let mesh = Mesh { rank, addrs: &addrs, token, deadline, config, tls };
+    mesh.complete(&listener, links)
 }
 
-/// Completes `links`: connects to every lower rank not linked yet (introducing this party)
-/// and accepts every higher rank on `listener`, checking each one's hello.
-fn complete_mesh(
+/// What every party of a mesh needs to complete its links.
+struct Mesh<'a> {
     rank: usize,
-    listener: &TcpListener,
-    addrs: &[String],
+    /// Every party's listening address, by rank.
+    addrs: &'a [String],
     token: u64,
     deadline: Instant,
-    config: &CommConfig,
-    mut links: Links,
-) -> Result<Links, CommError> {
-    let world = addrs.len();
-    for (peer, addr) in addrs.iter().enumerate().take(rank) {
-        if links[peer].is_none() {
-            links[peer] =
-                Some(connect_with_hello(rank, world, peer, addr, token, deadline, config)?);
-        }
-    }
-    let judge = |header: &Header, payload: &[u8]| {
-        let Ok([their_world, their_token]) = words::<2>(payload) else {
-            return Intro::Stray;
-        };
-        let peer = usize::try_from(header.aux).unwrap_or(usize::MAX);
-        if their_world != world as u64 {
-            Intro::Reject(format!("party {peer} has world size {their_world}, this party {world}"))
-        } else if their_token != token {
-            Intro::Reject(format!("party {peer} belongs to another session"))
-        } else {
-            Intro::Party(peer)
-        }
-    };
-    let expected = (rank + 1..world).collect();
-    // Connections still introducing themselves once everyone is in can only be strays.
-    let (accepted, _strays) =
-        accept_intros(listener, FrameKind::Hello, expected, deadline, config, judge)?;
-    for (peer, stream, _) in accepted {
-        links[peer] = Some(stream);
-    }
-    Ok(links)
+    config: &'a CommConfig,
+    tls: Option<&'a TlsConfig>,
 }
 
-/// Parses rank 0's table: the session token, then one address per rank; or its refusal
-/// (see [`refusal`]), reported as [`CommError::DuplicateRank`].
+impl Mesh<'_> {
+    /// Completes `links`: connects to every lower rank not linked yet (introducing this
+    /// party) and accepts every higher rank on `listener`, checking each one's hello.
+    fn complete(&self, listener: &TcpListener, mut links: Links) -> Result<Links, CommError> {
+        let (rank, world, token) = (self.rank, self.addrs.len(), self.token);
+        for (peer, addr) in self.addrs.iter().enumerate().take(rank) {
+            if links[peer].is_none() {
+                links[peer] = Some(self.connect_with_hello(peer, addr)?);
+            }
+        }
+        let judge = |header: &Header, payload: &[u8]| {
+            let Ok([their_world, their_token]) = words::<2>(payload) else {
+                return Intro::Stray;
+            };
+            let peer = usize::try_from(header.aux).unwrap_or(usize::MAX);
+            if their_world != world as u64 {
+                Intro::Reject(format!(
+                    "party {peer} has world size {their_world}, party {rank} has {world}"
+                ))
+            } else if their_token != token {
+                Intro::Reject(format!("party {peer} belongs to another session"))
+            } else {
+                Intro::Party(peer)
+            }
+        };
+        let acceptor = Acceptor {
+            listener,
+            kind: FrameKind::Hello,
+            tls: self.tls,
+            deadline: self.deadline,
+            config: self.config,
+        };
+        let expected = (rank + 1..world).collect();
+        // Connections still introducing themselves once everyone is in can only be strays.
+        let (accepted, _strays) =
+            accept_intros(&acceptor, expected, Some(FrameKind::Welcome), &mut links, judge)?;
+        for (peer, channel, _) in accepted {
+            links[peer] = Some(channel);
+        }
+        Ok(links)
+    }
+
+    /// Connects to `peer`, introduces this party and waits for its welcome.
+    fn connect_with_hello(&self, peer: usize, addr: &str) -> Result<SetupChannel, CommError> {
+        let timeout = self.config.connect_timeout;
+        let mut channel = connect_secure(peer, addr, self.deadline, self.config, self.tls)?;
+        let hello = crate::codec::u64s_to_bytes(&[self.addrs.len() as u64, self.token]);
+        write_frame(&mut channel, FrameKind::Hello, self.rank as u64, &hello, self.deadline)
+            .map_err(|e| e.for_peer(peer, addr, timeout))?;
+        read_frame(&mut channel, FrameKind::Welcome, self.deadline)
+            .map_err(|e| e.for_peer(peer, addr, timeout))?;
+        Ok(channel)
+    }
+}
+
+/// Parses rank 0's table: the session token, then one address per rank.
 fn parse_table(table: &[u8], world: usize) -> Result<(u64, Vec<String>), CommError> {
     let bad =
         |reason: &str| CommError::Malformed { peer: 0, reason: format!("address table: {reason}") };
     let text = std::str::from_utf8(table).map_err(|_| bad("not UTF-8"))?;
     let mut lines = text.lines();
-    if text.lines().next() == Some(REFUSED) {
-        let fields: Vec<&str> = lines.skip(1).collect();
-        let [rank, first, second] = fields[..] else {
-            return Err(bad("malformed refusal"));
-        };
-        let rank = rank.parse().map_err(|_| bad("refusal without a rank"))?;
-        return Err(CommError::DuplicateRank { rank, first: first.into(), second: second.into() });
-    }
     let token = lines.next().and_then(|t| t.parse::<u64>().ok()).ok_or_else(|| bad("no token"))?;
     let addrs: Vec<String> = lines.map(str::to_owned).collect();
     if addrs.len() != world {
@@ -293,304 +362,36 @@ fn parse_table(table: &[u8], world: usize) -> Result<(u64, Vec<String>), CommErr
     Ok((token, addrs))
 }
 
-/// Connects to `peer` and introduces this party.
-fn connect_with_hello(
-    rank: usize,
-    world: usize,
+/// Connects to `peer` at `addr` and, under TLS, completes the handshake (which proves the
+/// listener is `peer`). A connection that breaks during the handshake (a listener shedding
+/// load, a peer restarting) is retried until `deadline`; a certificate that does not check
+/// out is not.
+fn connect_secure(
     peer: usize,
     addr: &str,
-    token: u64,
     deadline: Instant,
     config: &CommConfig,
-) -> Result<TcpStream, CommError> {
-    let mut stream = connect_until(peer, addr, deadline, config)?;
-    let hello = crate::codec::u64s_to_bytes(&[world as u64, token]);
-    write_frame(&mut stream, FrameKind::Hello, rank as u64, &hello, deadline)
-        .map_err(|e| e.for_peer(peer, config.connect_timeout))?;
-    Ok(stream)
-}
-
-/// A party that introduced itself: its rank, its connection and its introduction payload.
-type Introduced = (usize, TcpStream, Vec<u8>);
-
-/// What an acceptor makes of a well-formed introduction.
-enum Intro {
-    /// A party of this mesh, with this rank (accepted if that rank is still expected).
-    Party(usize),
-    /// Not one of ours after all: drop the connection and keep accepting.
-    Stray,
-    /// A party of this deployment with a different configuration: fail setup.
-    Reject(String),
-}
-
-/// A connection accepted but not identified yet, read without blocking.
-struct Unidentified {
-    stream: TcpStream,
-    /// The bytes of its first frame read so far.
-    buf: Vec<u8>,
-    filled: usize,
-    header: Option<Header>,
-    /// When it is dropped if it has not introduced itself.
-    deadline: Instant,
-}
-
-impl Unidentified {
-    /// Reads what has arrived: `Ok(Some)` once the whole first frame is in, `Ok(None)` while
-    /// it is incomplete, `Err` for a connection to drop (closed, broken, or not a `kind`
-    /// frame of reasonable size).
-    fn advance(&mut self, kind: FrameKind) -> Result<Option<(Header, Vec<u8>)>, ()> {
-        loop {
-            if self.filled == self.buf.len() {
-                match self.header {
-                    Some(header) => {
-                        return Ok(Some((header, self.buf.split_off(HEADER_LEN))));
-                    }
-                    None => {
-                        let mut bytes = [0u8; HEADER_LEN];
-                        bytes.copy_from_slice(&self.buf);
-                        let header = Header::decode(&bytes).map_err(drop)?;
-                        if header.kind != kind || header.len > MAX_INTRO_PAYLOAD {
-                            return Err(());
-                        }
-                        // Bounded just above: the cast cannot truncate.
-                        self.buf.resize(HEADER_LEN + header.len as usize, 0);
-                        self.header = Some(header);
-                        continue;
-                    }
-                }
+    tls: Option<&TlsConfig>,
+) -> Result<SetupChannel, CommError> {
+    let timeout = config.connect_timeout;
+    loop {
+        let stream = connect_until(peer, addr, deadline, config)?;
+        let Some(tls) = tls else {
+            return Ok(Channel::plain(stream));
+        };
+        let conn = tls.client(peer).map_err(|e| CommError::Tls {
+            peer,
+            addr: addr.to_owned(),
+            reason: e.to_string(),
+        })?;
+        let mut channel = Channel::tls(stream, conn);
+        match handshake(&mut channel, deadline) {
+            Ok(()) => return Ok(channel),
+            Err(SetupFail::Io(_)) if Instant::now() + Duration::from_millis(50) < deadline => {
+                thread::sleep(Duration::from_millis(20));
             }
-            // Read exactly up to the end of the frame: anything after it belongs to the
-            // link, once identified.
-            match self.stream.read(&mut self.buf[self.filled..]) {
-                Ok(0) => return Err(()),
-                Ok(n) => self.filled += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(None),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(_) => return Err(()),
-            }
+            Err(e) => return Err(e.for_peer(peer, addr, timeout)),
         }
-    }
-}
-
-/// Accepts connections on `listener` until every rank of `missing` has introduced itself
-/// with a `kind` frame that `judge` accepts; returns each one's rank, connection (blocking,
-/// configured for a link) and introduction payload. Strays are dropped (see the module
-/// documentation); a rejected introduction ends setup with [`CommError::Handshake`]. Also
-/// returns the connections not identified yet when the last party came in: at rank 0 these
-/// may be duplicates still to be refused.
-fn accept_intros(
-    listener: &TcpListener,
-    kind: FrameKind,
-    mut missing: Vec<usize>,
-    deadline: Instant,
-    config: &CommConfig,
-    judge: impl Fn(&Header, &[u8]) -> Intro,
-) -> Result<(Vec<Introduced>, Vec<Unidentified>), CommError> {
-    let listen_err = |source| CommError::Listen {
-        addr: listener.local_addr().map_or_else(|_| "?".into(), |a| a.to_string()),
-        source,
-    };
-    listener.set_nonblocking(true).map_err(listen_err)?;
-    let hello_wait = HELLO_WAIT.min(config.connect_timeout);
-    let mut unidentified: Vec<Unidentified> = Vec::new();
-    let mut identified = Vec::new();
-    while !missing.is_empty() {
-        let mut progress = false;
-        loop {
-            match listener.accept() {
-                Ok((stream, _)) => {
-                    progress = true;
-                    // A connection that cannot even be made non-blocking is dropped.
-                    if stream.set_nonblocking(true).is_ok() {
-                        unidentified.push(Unidentified {
-                            stream,
-                            buf: vec![0; HEADER_LEN],
-                            filled: 0,
-                            header: None,
-                            deadline: Instant::now() + hello_wait,
-                        });
-                    }
-                }
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                // A client that gave up before being accepted is no concern of ours.
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        io::ErrorKind::Interrupted
-                            | io::ErrorKind::ConnectionAborted
-                            | io::ErrorKind::ConnectionReset
-                    ) => {}
-                Err(e) => return Err(listen_err(e)),
-            }
-        }
-        let now = Instant::now();
-        let mut i = 0;
-        while i < unidentified.len() {
-            let before = unidentified[i].filled;
-            let frame = match unidentified[i].advance(kind) {
-                Ok(None) if now < unidentified[i].deadline => {
-                    progress |= unidentified[i].filled > before;
-                    i += 1;
-                    continue;
-                }
-                Ok(None) | Err(()) => None,
-                Ok(Some(frame)) => Some(frame),
-            };
-            let conn = unidentified.swap_remove(i);
-            progress = true;
-            let Some((header, payload)) = frame else {
-                continue;
-            };
-            match judge(&header, &payload) {
-                Intro::Party(peer) if missing.contains(&peer) => {
-                    // A link that cannot be configured is as good as a stray: the real
-                    // party may still connect.
-                    if conn.stream.set_nonblocking(false).is_ok()
-                        && configure(&conn.stream, peer).is_ok()
-                    {
-                        missing.retain(|&m| m != peer);
-                        identified.push((peer, conn.stream, payload));
-                    }
-                }
-                // A second registration for a rank already registered: the first wins, and
-                // the later one learns why it is refused instead of waiting for a table.
-                Intro::Party(peer) if kind == FrameKind::Register => {
-                    if let Some((_, first, _)) = identified.iter().find(|(p, _, _)| *p == peer) {
-                        let first = first
-                            .peer_addr()
-                            .map_or_else(|_| "an unknown address".into(), |a| a.to_string());
-                        refuse(conn.stream, peer, &first);
-                    }
-                }
-                Intro::Party(_) | Intro::Stray => {}
-                Intro::Reject(reason) => {
-                    let addr = conn
-                        .stream
-                        .peer_addr()
-                        .map_or_else(|_| "an unknown address".into(), |a| a.to_string());
-                    return Err(CommError::Handshake { addr, reason });
-                }
-            }
-        }
-        if missing.is_empty() {
-            break;
-        }
-        if Instant::now() >= deadline {
-            return Err(CommError::NotConnected { missing, after: config.connect_timeout });
-        }
-        if !progress {
-            thread::sleep(Duration::from_millis(1));
-        }
-    }
-    Ok((identified, unidentified))
-}
-
-/// First line of rank 0's answer to a registration it refuses, in place of the session
-/// token; then the rank, the address it was first registered from, and the refused one's.
-const REFUSED: &str = "refused";
-
-/// The payload of a refusal (see [`REFUSED`]).
-fn refusal(rank: usize, first: &str, second: &str) -> String {
-    format!("{REFUSED}\n{rank}\n{first}\n{second}\n")
-}
-
-/// Tells the party on `stream`, which registered as `rank`, that `first` holds that rank
-/// already. Best effort: a party that cannot be told still fails (on the closed connection).
-fn refuse(mut stream: TcpStream, rank: usize, first: &str) {
-    let second = stream.peer_addr().map_or_else(|_| "an unknown address".into(), |a| a.to_string());
-    let payload = refusal(rank, first, &second);
-    // The frame is tiny and the connection fresh, so this does not block in practice; the
-    // deadline bounds it if the socket buffer were somehow full.
-    if stream.set_nonblocking(false).is_ok() {
-        let deadline = Instant::now() + Duration::from_secs(1);
-        let _ = write_frame(&mut stream, FrameKind::Table, 0, payload.as_bytes(), deadline);
-    }
-}
-
-/// Rank 0's master port after the rendezvous: a background thread that keeps accepting on
-/// it and refuses every registration with [`refuse`], until dropped with the communicator.
-///
-/// Without it, a party started with a rank that is already taken (a second process with the
-/// same `RANK`) would find the port closed once the others had registered, and would retry
-/// until its connect timeout before failing with a connect error that says nothing about the
-/// real problem. Holding the port also keeps another job from taking it mid-run.
-pub(crate) struct Refuser {
-    stop: Arc<AtomicBool>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Refuser {
-    /// How often the thread looks for new connections and the stop flag.
-    const TICK: Duration = Duration::from_millis(10);
-
-    /// Starts refusing on `listener`, beginning with the connections in `pending`;
-    /// `registered_from[r]` is where rank `r` registered from.
-    fn spawn(
-        listener: TcpListener,
-        pending: Vec<Unidentified>,
-        world: usize,
-        registered_from: Vec<String>,
-    ) -> Refuser {
-        let stop = Arc::new(AtomicBool::new(false));
-        let flag = Arc::clone(&stop);
-        let thread = thread::Builder::new()
-            .name("cloak-refuser".into())
-            .spawn(move || refuse_until(&listener, pending, world, &registered_from, &flag))
-            .ok();
-        Refuser { stop, thread }
-    }
-}
-
-impl Drop for Refuser {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
-    }
-}
-
-/// The loop of a [`Refuser`]: reads every new connection without blocking, as the acceptor
-/// does, refuses the registrations of this world, and drops everything else.
-fn refuse_until(
-    listener: &TcpListener,
-    mut pending: Vec<Unidentified>,
-    world: usize,
-    registered_from: &[String],
-    stop: &AtomicBool,
-) {
-    if listener.set_nonblocking(true).is_err() {
-        return;
-    }
-    while !stop.load(Ordering::Relaxed) {
-        while let Ok((stream, _)) = listener.accept() {
-            if stream.set_nonblocking(true).is_ok() {
-                pending.push(Unidentified {
-                    stream,
-                    buf: vec![0; HEADER_LEN],
-                    filled: 0,
-                    header: None,
-                    deadline: Instant::now() + HELLO_WAIT,
-                });
-            }
-        }
-        let now = Instant::now();
-        let mut i = 0;
-        while i < pending.len() {
-            match pending[i].advance(FrameKind::Register) {
-                Ok(None) if now < pending[i].deadline => i += 1,
-                Ok(Some((header, payload))) => {
-                    let conn = pending.swap_remove(i);
-                    let rank = usize::try_from(header.aux).unwrap_or(usize::MAX);
-                    let ours = words::<2>(&payload).is_ok_and(|[w, _]| w == world as u64);
-                    if ours && (1..world).contains(&rank) {
-                        refuse(conn.stream, rank, &registered_from[rank]);
-                    }
-                }
-                Ok(None) | Err(()) => drop(pending.swap_remove(i)),
-            }
-        }
-        thread::sleep(Refuser::TICK);
     }
 }
 
@@ -666,18 +467,6 @@ mod tests {
         assert!(matches!(parse_table(b"42\n-\n", 2), Err(CommError::Malformed { peer: 0, .. })));
         assert!(matches!(parse_table(b"x\n-\n-\n", 2), Err(CommError::Malformed { peer: 0, .. })));
         assert!(matches!(parse_table(&[0xff, 0xfe], 2), Err(CommError::Malformed { peer: 0, .. })));
-    }
-
-    #[test]
-    fn a_refusal_parses_as_a_duplicate_rank() {
-        let payload = refusal(3, "10.0.0.1:5", "10.0.0.2:6");
-        match parse_table(payload.as_bytes(), 4) {
-            Err(CommError::DuplicateRank { rank: 3, first, second }) => {
-                assert_eq!((first.as_str(), second.as_str()), ("10.0.0.1:5", "10.0.0.2:6"));
-            }
-            other => panic!("{other:?}"),
-        }
-        assert!(matches!(parse_table(b"refused\n3\n", 4), Err(CommError::Malformed { .. })));
     }
 
     #[test]
