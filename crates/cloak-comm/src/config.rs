@@ -2,6 +2,9 @@
 
 use std::time::Duration;
 
+use std::path::Path;
+
+use crate::CommError;
 use crate::tls::TlsConfig;
 
 /// How [`TcpComm`](crate::TcpComm) protects its links.
@@ -77,6 +80,53 @@ impl Default for CommConfig {
             send_buffer: 64 << 20,
             security: Security::Auto,
         }
+    }
+}
+
+/// The variable naming the directory of this party's TLS credentials.
+pub const TLS_DIR_VAR: &str = "CLOAK_TLS_DIR";
+/// The variable that, set to `1`, accepts plain TCP off loopback.
+pub const PLAINTEXT_VAR: &str = "CLOAK_PLAINTEXT";
+
+impl Security {
+    /// The security the environment asks for, read through `lookup` (name to value) for
+    /// rank `rank` of `world`: [`TLS_DIR_VAR`] (`CLOAK_TLS_DIR`) names a directory of
+    /// credentials laid out as `cloak certs` writes them (see
+    /// [`TlsConfig::from_dir`]); [`PLAINTEXT_VAR`] (`CLOAK_PLAINTEXT=1`) accepts plain TCP
+    /// anywhere; neither leaves [`Security::Auto`]. Both at once is a configuration error.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        rank: usize,
+        world: usize,
+    ) -> Result<Security, CommError> {
+        let dir = lookup(TLS_DIR_VAR).filter(|d| !d.trim().is_empty());
+        let plain = lookup(PLAINTEXT_VAR).map(|v| v.trim().to_owned());
+        let plain = match plain.as_deref() {
+            None | Some("" | "0") => false,
+            Some("1") => true,
+            Some(other) => {
+                return Err(CommError::Config {
+                    var: format!("{PLAINTEXT_VAR}={other}"),
+                    reason: "expected 1 (or 0)".into(),
+                });
+            }
+        };
+        match (dir, plain) {
+            (Some(_), true) => Err(CommError::Config {
+                var: format!("{TLS_DIR_VAR} and {PLAINTEXT_VAR}"),
+                reason: "both set: choose TLS or plain TCP".into(),
+            }),
+            (Some(dir), false) => {
+                Ok(Security::Tls(TlsConfig::from_dir(Path::new(dir.trim()), rank, world)?))
+            }
+            (None, true) => Ok(Security::InsecurePlain),
+            (None, false) => Ok(Security::Auto),
+        }
+    }
+
+    /// [`Security::from_lookup`] on this process's environment.
+    pub fn from_env(rank: usize, world: usize) -> Result<Security, CommError> {
+        Self::from_lookup(|name| std::env::var(name).ok(), rank, world)
     }
 }
 

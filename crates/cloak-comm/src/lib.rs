@@ -44,7 +44,7 @@ pub mod wire;
 
 pub use codec::{u64s_from_bytes, u64s_to_bytes};
 pub use communicator::Communicator;
-pub use config::{CommConfig, Security};
+pub use config::{CommConfig, PLAINTEXT_VAR, Security, TLS_DIR_VAR};
 pub use error::CommError;
 pub use launch::{LAUNCHERS, Launch, Rendezvous};
 pub use local::LocalComm;

@@ -412,3 +412,37 @@ fn a_deployment_written_to_disk_reads_back_for_every_rank() {
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
+
+#[test]
+fn the_environment_chooses_tls_or_plain_tcp() {
+    let dir = std::env::temp_dir().join(format!(
+        "cloak-env-{}-{}",
+        std::process::id(),
+        free_local_port().unwrap()
+    ));
+    Deployment::generate(2, false).unwrap().write_to(&dir).unwrap();
+    let shown = dir.display().to_string();
+    let with = |vars: &'static [(&'static str, &'static str)], dir: Option<&str>| {
+        let dir = dir.map(str::to_owned);
+        Security::from_lookup(
+            move |name| {
+                if name == "CLOAK_TLS_DIR" {
+                    return dir.clone();
+                }
+                vars.iter().find(|(n, _)| *n == name).map(|(_, v)| (*v).to_owned())
+            },
+            1,
+            2,
+        )
+    };
+    assert!(matches!(with(&[], Some(&shown)), Ok(Security::Tls(t)) if t.rank() == 1));
+    assert!(matches!(with(&[("CLOAK_PLAINTEXT", "1")], None), Ok(Security::InsecurePlain)));
+    assert!(matches!(with(&[], None), Ok(Security::Auto)));
+    assert!(matches!(with(&[("CLOAK_PLAINTEXT", "yes")], None), Err(CommError::Config { .. })));
+    assert!(matches!(
+        with(&[("CLOAK_PLAINTEXT", "1")], Some(&shown)),
+        Err(CommError::Config { .. })
+    ));
+    assert!(matches!(with(&[], Some("/nonexistent/cloak")), Err(CommError::Credentials { .. })));
+    let _ = std::fs::remove_dir_all(&dir);
+}

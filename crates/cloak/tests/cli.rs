@@ -3,7 +3,7 @@
 //! end in one `error:` line and a non-zero exit, never a panic.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output};
 
 use cloak::onnx::proto::onnx::{
     GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TypeProto, ValueInfoProto,
@@ -46,6 +46,7 @@ impl Temp {
 impl Drop for Temp {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
+        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 
@@ -357,4 +358,106 @@ fn parties_started_by_hand_each_read_only_their_own_file() {
     assert_eq!(classes, (0..8).collect::<Vec<_>>(), "{s1}");
     assert!(s1.contains("per-layer cost at party 1"), "{s1}");
     assert_eq!(cloak::npy::info(&output.0).unwrap().shape, vec![8, 10]);
+}
+
+/// Starts `cloak party` as rank `rank` of `world` through rank 0 at `port` on loopback,
+/// with `args`.
+fn launched(rank: usize, world: usize, port: &str, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_cloak"))
+        .arg("party")
+        .args(args.iter().map(|a| a.as_ref()))
+        .env("RANK", rank.to_string())
+        .env("WORLD_SIZE", world.to_string())
+        .env("MASTER_ADDR", "127.0.0.1")
+        .env("MASTER_PORT", port)
+        .env_remove("CLOAK_TLS_DIR")
+        .env_remove("CLOAK_PLAINTEXT")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("a party starts")
+}
+
+#[test]
+fn certs_then_parties_and_a_dealer_over_tls() {
+    let certs = Temp::new("certs");
+    let out = cloak(&[&"certs", &"--out", &certs.0, &"--world", &"3"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("rank-2.key"), "{}", text(&out.stdout));
+    let port = cloak::comm::runner::free_local_port().unwrap().to_string();
+    let common: [&dyn AsRef<std::ffi::OsStr>; 6] =
+        [&"--dealer", &"third-party", &"--tls-dir", &certs.0, &"--timeout", &"30"];
+    let p0 = launched(
+        0,
+        3,
+        &port,
+        &[
+            &common[0],
+            &common[1],
+            &common[2],
+            &common[3],
+            &common[4],
+            &common[5],
+            &"--model",
+            &model(),
+        ],
+    );
+    let p1 = launched(
+        1,
+        3,
+        &port,
+        &[
+            &common[0],
+            &common[1],
+            &common[2],
+            &common[3],
+            &common[4],
+            &common[5],
+            &"--input",
+            &digits(),
+        ],
+    );
+    let dealer = launched(2, 3, &port, &common);
+    let outs: Vec<Output> =
+        [p0, p1, dealer].into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    for (rank, o) in outs.iter().enumerate() {
+        assert!(o.status.success(), "rank {rank}: {}", text(&o.stderr));
+    }
+    let classes: Vec<usize> =
+        predictions(&text(&outs[1].stdout)).into_iter().map(|(c, _)| c).collect();
+    assert_eq!(classes, (0..8).collect::<Vec<_>>());
+}
+
+#[test]
+fn a_party_with_another_deployments_certificate_is_refused_with_one_line() {
+    let (ours, theirs) = (Temp::new("certs-ours"), Temp::new("certs-theirs"));
+    for dir in [&ours, &theirs] {
+        let out = cloak(&[&"certs", &"--out", &dir.0, &"--world", &"2"]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    let port = cloak::comm::runner::free_local_port().unwrap().to_string();
+    let p0 =
+        launched(0, 2, &port, &[&"--tls-dir", &ours.0, &"--timeout", &"3", &"--model", &model()]);
+    let p1 = launched(
+        1,
+        2,
+        &port,
+        &[&"--tls-dir", &theirs.0, &"--timeout", &"3", &"--input", &digits()],
+    );
+    let (o0, o1) = (p0.wait_with_output().unwrap(), p1.wait_with_output().unwrap());
+    let line = assert_clean_failure(&o1, "TLS");
+    assert!(line.contains("party 0"), "{line}");
+    assert_clean_failure(&o0, "did not connect");
+}
+
+#[test]
+fn plain_tcp_off_loopback_is_refused_with_one_line() {
+    let out = Command::new(env!("CARGO_BIN_EXE_cloak"))
+        .args(["party", "--rank", "1", "--world-size", "2", "--master-addr", "192.0.2.1"])
+        .args(["--master-port", "7000", "--timeout", "2"])
+        .env_remove("CLOAK_TLS_DIR")
+        .env_remove("CLOAK_PLAINTEXT")
+        .output()
+        .unwrap();
+    assert_clean_failure(&out, "not a loopback address");
 }

@@ -34,6 +34,7 @@ use crate::op::check_tag;
 use crate::wire::{FrameKind, Header};
 use crate::{
     CommConfig, CommError, CommStats, Communicator, Launch, MessageTag, Op, OpKind, Rendezvous,
+    Security,
 };
 
 /// Bytes moved on one link before the loop turns to the others: keeps a fast stream in one
@@ -235,9 +236,16 @@ impl TcpComm {
     }
 
     /// Joins the mesh described by the launcher variables of this process (see
-    /// [`Launch::from_env`]).
+    /// [`Launch::from_env`]). When `config` leaves security at [`Security::Auto`], the
+    /// environment may choose it ([`Security::from_env`]: `CLOAK_TLS_DIR`,
+    /// `CLOAK_PLAINTEXT`).
     pub fn from_env(config: &CommConfig) -> Result<TcpComm, CommError> {
-        Self::from_launch(&Launch::from_env()?, config)
+        let launch = Launch::from_env()?;
+        if config.security == Security::Auto {
+            let security = Security::from_env(launch.rank, launch.world_size)?;
+            return Self::from_launch(&launch, &CommConfig { security, ..config.clone() });
+        }
+        Self::from_launch(&launch, config)
     }
 
     /// A whole `n`-party mesh over loopback in this process, in rank order: for tests and

@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use cloak::comm::{CommConfig, Communicator, Launch, TcpComm};
+use cloak::comm::{CommConfig, Communicator, Launch, Security, TcpComm};
 
 use super::party::parse_parties;
 use super::{CliError, CliResult, LaunchArgs, UNUSABLE};
@@ -39,11 +39,17 @@ pub(crate) fn run(args: &DealerArgs) -> CliResult<()> {
             ),
         ));
     }
-    serve(&launch, super::seconds("--timeout", args.timeout)?, !args.quiet)
+    let security = args.launch.security(&launch)?;
+    serve(&launch, super::seconds("--timeout", args.timeout)?, security, !args.quiet)
 }
 
 /// Joins the launch and deals until the parties close the session.
-pub(crate) fn serve(launch: &Launch, timeout: Duration, verbose: bool) -> CliResult<()> {
+pub(crate) fn serve(
+    launch: &Launch,
+    timeout: Duration,
+    security: Security,
+    verbose: bool,
+) -> CliResult<()> {
     let parties = launch.world_size.saturating_sub(1);
     if !(2..=8).contains(&parties) {
         return Err(CliError::new(
@@ -52,7 +58,8 @@ pub(crate) fn serve(launch: &Launch, timeout: Duration, verbose: bool) -> CliRes
         ));
     }
     let start = Instant::now();
-    let mut comm = TcpComm::from_launch(launch, &CommConfig::with_timeouts(timeout))?;
+    let config = CommConfig { security, ..CommConfig::with_timeouts(timeout) };
+    let mut comm = TcpComm::from_launch(launch, &config)?;
     let stats = cloak::dealer::run_dealer(&mut comm as &mut dyn Communicator, parties)?;
     if verbose {
         let sent = comm.stats().total();

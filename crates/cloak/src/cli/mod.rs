@@ -2,6 +2,7 @@
 //! dispatch. Each subcommand lives in its own module.
 
 mod announce;
+mod certs;
 mod dealer;
 mod infer;
 mod inspect;
@@ -16,7 +17,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use cloak::Roles;
-use cloak::comm::Launch;
+use cloak::comm::{Launch, PLAINTEXT_VAR, Security, TLS_DIR_VAR};
 use cloak::mpc::DealerKind;
 
 /// Private inference of ONNX models by secure multi-party computation.
@@ -38,6 +39,8 @@ enum Command {
     Party(party::PartyArgs),
     /// Be the trusted third party that deals correlated randomness (the last rank).
     Dealer(dealer::DealerArgs),
+    /// Create a deployment's TLS keys and certificates, one per rank (the dealer included).
+    Certs(certs::CertsArgs),
 }
 
 /// A failure, as one line for the user and an exit code.
@@ -193,6 +196,15 @@ pub(crate) struct LaunchArgs {
     /// Rank 0's port [default: MASTER_PORT].
     #[arg(long)]
     pub master_port: Option<u16>,
+    /// This party's TLS credentials, as `cloak certs` writes them (its own rank-R.pem and
+    /// rank-R.key, and ca.pem or every rank's certificate) [default: CLOAK_TLS_DIR].
+    /// Required when the parties are not all on loopback.
+    #[arg(long, value_name = "DIR")]
+    pub tls_dir: Option<std::path::PathBuf>,
+    /// Accept plain TCP off loopback: unencrypted and unauthenticated, anyone on the path
+    /// reads every share [default: CLOAK_PLAINTEXT=1].
+    #[arg(long, conflicts_with = "tls_dir")]
+    pub insecure_plaintext: bool,
 }
 
 impl LaunchArgs {
@@ -212,6 +224,26 @@ impl LaunchArgs {
             _ => env(name),
         })?;
         Ok(launch)
+    }
+
+    /// How this party's links are protected: the flags, else the environment
+    /// (`CLOAK_TLS_DIR`, `CLOAK_PLAINTEXT`), else plain TCP on loopback only.
+    pub fn security(&self, launch: &Launch) -> CliResult<Security> {
+        let env = |name: &str| std::env::var(name).ok();
+        let security = Security::from_lookup(
+            |name| match name {
+                TLS_DIR_VAR if self.tls_dir.is_some() || self.insecure_plaintext => {
+                    self.tls_dir.as_ref().map(|d| d.display().to_string())
+                }
+                PLAINTEXT_VAR if self.tls_dir.is_some() || self.insecure_plaintext => {
+                    self.insecure_plaintext.then(|| "1".to_owned())
+                }
+                _ => env(name),
+            },
+            launch.rank,
+            launch.world_size,
+        )?;
+        Ok(security)
     }
 }
 
@@ -255,6 +287,7 @@ pub fn main() -> ExitCode {
         Command::Infer(a) => infer::run(&a),
         Command::Party(a) => party::run(&a),
         Command::Dealer(a) => dealer::run(&a),
+        Command::Certs(a) => certs::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
-use cloak::comm::{OpStats, TcpComm};
+use cloak::comm::{CommConfig, OpStats, TcpComm};
 use cloak::mpc::{Session, SessionConfig};
 use cloak::onnx::OnnxModel;
 use cloak::{Roles, Stage};
@@ -195,13 +195,14 @@ pub(crate) fn run(args: &PartyArgs) -> CliResult<()> {
         ));
     }
     let timeout = super::seconds("--timeout", args.timeout)?;
+    let security = args.launch.security(&launch)?;
     if ttp && launch.rank == parties {
-        return super::dealer::serve(&launch, timeout, !args.launched);
+        return super::dealer::serve(&launch, timeout, security, !args.launched);
     }
     let roles = args.roles.roles();
     roles.check(parties).map_err(|e| CliError::new(UNUSABLE, e.to_string()))?;
     let config = SessionConfig { dealer, timeout, ..SessionConfig::default() };
-    let mut comm = TcpComm::from_launch(&launch, &config.comm_config())?;
+    let mut comm = TcpComm::from_launch(&launch, &CommConfig { security, ..config.comm_config() })?;
     let rank = launch.rank;
 
     // Own inputs are read once connected: a party that cannot read them still announces a
