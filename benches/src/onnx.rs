@@ -29,7 +29,7 @@ use ndarray_npy::ReadNpyExt;
 use crate::crypten::{self, Baseline};
 use crate::harness::{Row, crypten_row, measured_rows};
 use crate::mpc::median;
-use crate::parties::two_parties_tcp;
+use crate::parties::two_parties_tcp_secured;
 
 type BoxError = Box<dyn Error + Send + Sync>;
 
@@ -43,6 +43,8 @@ struct Case {
     reps: usize,
     /// Seconds of audio the input holds (Wav2Letter), for the real-time factor.
     audio_s: Option<f64>,
+    /// Links under mutual TLS (a row beside the plain one, for the cost of encryption).
+    tls: bool,
 }
 
 fn cases() -> Vec<Case> {
@@ -53,6 +55,7 @@ fn cases() -> Vec<Case> {
             baseline: crypten::ONNX_RESNET18,
             reps: 2,
             audio_s: None,
+            tls: false,
         },
         Case {
             name: "ResNet-50 1x3x224x224",
@@ -60,6 +63,7 @@ fn cases() -> Vec<Case> {
             baseline: crypten::ONNX_RESNET50,
             reps: 1,
             audio_s: None,
+            tls: false,
         },
         Case {
             name: "MobileNetV2 1x3x224x224",
@@ -67,6 +71,7 @@ fn cases() -> Vec<Case> {
             baseline: crypten::ONNX_MOBILENET_V2,
             reps: 2,
             audio_s: None,
+            tls: false,
         },
         Case {
             name: "Wav2Letter 1 s audio (1x13x100 MFCC)",
@@ -74,6 +79,23 @@ fn cases() -> Vec<Case> {
             baseline: crypten::ONNX_WAV2LETTER,
             reps: 3,
             audio_s: Some(1.0),
+            tls: false,
+        },
+        Case {
+            name: "ResNet-18 1x3x224x224, TLS",
+            file: "resnet18",
+            baseline: crypten::ONNX_RESNET18,
+            reps: 2,
+            audio_s: None,
+            tls: true,
+        },
+        Case {
+            name: "Wav2Letter 1 s audio (1x13x100 MFCC), TLS",
+            file: "wav2letter",
+            baseline: crypten::ONNX_WAV2LETTER,
+            reps: 3,
+            audio_s: Some(1.0),
+            tls: true,
         },
     ]
 }
@@ -150,7 +172,7 @@ fn measure(case: &Case, reps: usize) -> Result<Row, String> {
     let model = OnnxModel::load(&file).map_err(|e| err(e.into()))?;
     let x = read_npy(&dir.join(format!("{}.input.npy", case.file))).map_err(err)?;
     let want = read_npy(&dir.join(format!("{}.output.npy", case.file))).map_err(err)?;
-    let runs = two_parties_tcp(Duration::from_secs(900), |s| {
+    let runs = two_parties_tcp_secured(Duration::from_secs(900), case.tls, |s| {
         party(s, &model, &x, reps).map_err(|e| e.to_string())
     })
     .map_err(|e| format!("onnx {}: {e}", case.name))?;

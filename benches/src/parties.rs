@@ -4,8 +4,8 @@
 
 use std::time::Duration;
 
+use cloak_comm::TcpComm;
 use cloak_comm::runner::run_parties;
-use cloak_comm::{CommConfig, TcpComm};
 use cloak_mpc::{Session, SessionConfig};
 
 /// Runs `party` at both parties and returns their results in rank order.
@@ -13,8 +13,17 @@ pub fn two_parties_tcp<R: Send>(
     timeout: Duration,
     party: impl Fn(&Session) -> Result<R, String> + Sync,
 ) -> Result<Vec<R>, String> {
-    let comms =
-        TcpComm::create_local(2, &CommConfig::with_timeouts(timeout)).map_err(|e| e.to_string())?;
+    two_parties_tcp_secured(timeout, false, party)
+}
+
+/// [`two_parties_tcp`], under mutual TLS when `tls`.
+pub fn two_parties_tcp_secured<R: Send>(
+    timeout: Duration,
+    tls: bool,
+    party: impl Fn(&Session) -> Result<R, String> + Sync,
+) -> Result<Vec<R>, String> {
+    let comms = TcpComm::create_local_each(&crate::comm::pair_configs(tls, timeout))
+        .map_err(|e| e.to_string())?;
     let outcomes = run_parties(comms, |comm| -> Result<R, String> {
         let pool =
             rayon::ThreadPoolBuilder::new().num_threads(1).build().map_err(|e| e.to_string())?;

@@ -251,6 +251,14 @@ impl TcpComm {
     /// A whole `n`-party mesh over loopback in this process, in rank order: for tests and
     /// benchmarks. Move each endpoint into its own thread.
     pub fn create_local(n: usize, config: &CommConfig) -> Result<Vec<TcpComm>, CommError> {
+        Self::create_local_each(&vec![config.clone(); n])
+    }
+
+    /// [`TcpComm::create_local`] with each rank's own configuration (`configs[r]` for rank
+    /// `r`): under TLS each party has its own identity, as from
+    /// [`Deployment::config`](crate::tls::Deployment::config).
+    pub fn create_local_each(configs: &[CommConfig]) -> Result<Vec<TcpComm>, CommError> {
+        let n = configs.len();
         let listeners = (0..n)
             .map(|_| TcpListener::bind("127.0.0.1:0"))
             .collect::<Result<Vec<_>, _>>()
@@ -266,7 +274,7 @@ impl TcpComm {
                 .enumerate()
                 .map(|(rank, listener)| {
                     let addrs = &addrs;
-                    scope.spawn(move || Self::with_listener(rank, listener, addrs, config))
+                    scope.spawn(move || Self::with_listener(rank, listener, addrs, &configs[rank]))
                 })
                 .collect();
             handles
