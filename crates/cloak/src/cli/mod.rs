@@ -3,6 +3,7 @@
 
 mod announce;
 mod dealer;
+mod deploy;
 mod infer;
 mod inspect;
 mod lines;
@@ -38,6 +39,9 @@ enum Command {
     Party(party::PartyArgs),
     /// Be the trusted third party that deals correlated randomness (the last rank).
     Dealer(dealer::DealerArgs),
+    /// Render a deployment: a docker-compose file or a Kubernetes Indexed Job, one rank per
+    /// container, each with only its own TLS key and its own files.
+    Deploy(deploy::DeployArgs),
 }
 
 /// A failure, as one line for the user and an exit code.
@@ -180,7 +184,8 @@ impl RoleArgs {
 /// Where this process sits in a deployment: flags, else the launcher's variables.
 #[derive(Clone, Debug, Args)]
 pub(crate) struct LaunchArgs {
-    /// This process's rank [default: RANK, SLURM_PROCID or OMPI_COMM_WORLD_RANK].
+    /// This process's rank [default: RANK, SLURM_PROCID, OMPI_COMM_WORLD_RANK or
+    /// JOB_COMPLETION_INDEX].
     #[arg(long)]
     pub rank: Option<usize>,
     /// Processes in all, the dealer included [default: WORLD_SIZE, ..., or implied by
@@ -255,6 +260,7 @@ pub fn main() -> ExitCode {
         Command::Infer(a) => infer::run(&a),
         Command::Party(a) => party::run(&a),
         Command::Dealer(a) => dealer::run(&a),
+        Command::Deploy(a) => deploy::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
