@@ -3,9 +3,11 @@
 //!
 //! Rank and world size come from the first launcher found, in this order: torchrun
 //! (`RANK`, `WORLD_SIZE`), Slurm (`SLURM_PROCID`, `SLURM_NTASKS`), Open MPI
-//! (`OMPI_COMM_WORLD_RANK`, `OMPI_COMM_WORLD_SIZE`). Peers are found through
-//! `CLOAK_PARTIES` (comma-separated `host:port` per rank) when set, otherwise through rank 0
-//! at `MASTER_ADDR`:`MASTER_PORT`.
+//! (`OMPI_COMM_WORLD_RANK`, `OMPI_COMM_WORLD_SIZE`). A Kubernetes Indexed Job comes last:
+//! when none of those rank variables is set, the pod's `JOB_COMPLETION_INDEX` is the rank
+//! and `WORLD_SIZE` (which the Job's pod template sets: Kubernetes gives no pod count) the
+//! world size. Peers are found through `CLOAK_PARTIES` (comma-separated `host:port` per
+//! rank) when set, otherwise through rank 0 at `MASTER_ADDR`:`MASTER_PORT`.
 
 use crate::CommError;
 
@@ -15,6 +17,12 @@ pub const LAUNCHERS: [(&str, &str); 3] = [
     ("SLURM_PROCID", "SLURM_NTASKS"),
     ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE"),
 ];
+
+/// The rank variable of a Kubernetes Indexed Job (its world size is `WORLD_SIZE`), read only
+/// when no rank variable of [`LAUNCHERS`] is set. Not in [`LAUNCHERS`]: Kubernetes sets it in
+/// every pod of any Indexed Job, so on its own it does not make a process a party (see
+/// [`Launch::present`]), and clearing the launchers' variables leaves it harmless.
+pub(crate) const INDEXED_JOB_RANK: &str = "JOB_COMPLETION_INDEX";
 
 /// How the parties find each other.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,7 +48,8 @@ impl Launch {
     /// Whether any launcher's rank or world-size variable is set for this process: a program
     /// that can either start its own local parties or be one party of a launch decides with
     /// this (a set but broken configuration is then reported by [`Launch::from_env`] rather
-    /// than papered over by a local run).
+    /// than papered over by a local run). A Kubernetes Indexed Job's `JOB_COMPLETION_INDEX`
+    /// alone does not count (Kubernetes sets it in every such pod); with `WORLD_SIZE` it does.
     #[must_use]
     pub fn present() -> bool {
         LAUNCHERS.iter().any(|(rank, world)| {
@@ -57,17 +66,33 @@ impl Launch {
     /// tested without touching the process environment.
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Launch, CommError> {
         let get = |name: &str| lookup(name).map(|v| v.trim().to_owned());
-        let (rank_var, world_var) = LAUNCHERS
-            .into_iter()
-            .find(|(r, w)| get(r).is_some() || get(w).is_some())
-            .ok_or_else(|| CommError::Config {
-                var: "RANK".into(),
-                reason: "no launcher variables set (RANK/WORLD_SIZE, SLURM_PROCID/SLURM_NTASKS \
-                             or OMPI_COMM_WORLD_RANK/OMPI_COMM_WORLD_SIZE)"
-                    .into(),
-            })?;
+        let indexed_job = get(INDEXED_JOB_RANK).is_some()
+            && LAUNCHERS.iter().all(|(rank, _)| get(rank).is_none());
+        let (rank_var, world_var) = if indexed_job {
+            (INDEXED_JOB_RANK, "WORLD_SIZE")
+        } else {
+            LAUNCHERS.into_iter().find(|(r, w)| get(r).is_some() || get(w).is_some()).ok_or_else(
+                || CommError::Config {
+                    var: "RANK".into(),
+                    reason: "no launcher variables set (RANK/WORLD_SIZE, \
+                             SLURM_PROCID/SLURM_NTASKS, OMPI_COMM_WORLD_RANK/OMPI_COMM_WORLD_SIZE \
+                             or JOB_COMPLETION_INDEX/WORLD_SIZE)"
+                        .into(),
+                },
+            )?
+        };
         let rank: usize = parse(rank_var, get(rank_var))?;
-        let world_size: usize = parse(world_var, get(world_var))?;
+        let world = get(world_var);
+        if indexed_job && world.is_none() {
+            return Err(CommError::Config {
+                var: world_var.into(),
+                reason: format!(
+                    "not set, but {INDEXED_JOB_RANK} is: a Kubernetes Indexed Job must set \
+                     {world_var} to its number of completions"
+                ),
+            });
+        }
+        let world_size: usize = parse(world_var, world)?;
         if world_size == 0 {
             return Err(bad(world_var, "0", "there must be at least one party"));
         }
@@ -188,6 +213,56 @@ mod tests {
             ("MASTER_PORT", "1"),
         ]);
         assert_eq!(got.map(|l| (l.rank, l.world_size)).ok(), Some((1, 2)));
+    }
+
+    #[test]
+    fn kubernetes_indexed_job_variables() {
+        let got = launch(&[
+            ("JOB_COMPLETION_INDEX", "2"),
+            ("WORLD_SIZE", "3"),
+            ("MASTER_ADDR", "cloak-0.cloak"),
+            ("MASTER_PORT", "29500"),
+        ]);
+        let want = Launch {
+            rank: 2,
+            world_size: 3,
+            rendezvous: Rendezvous::Master("cloak-0.cloak:29500".into()),
+        };
+        assert_eq!(got.ok(), Some(want));
+        // Any other launcher's rank wins, torchrun's first.
+        let both = launch(&[
+            ("JOB_COMPLETION_INDEX", "2"),
+            ("RANK", "1"),
+            ("WORLD_SIZE", "3"),
+            ("MASTER_ADDR", "h"),
+            ("MASTER_PORT", "1"),
+        ]);
+        assert_eq!(both.map(|l| (l.rank, l.world_size)).ok(), Some((1, 3)));
+        let slurm = launch(&[
+            ("JOB_COMPLETION_INDEX", "0"),
+            ("SLURM_PROCID", "3"),
+            ("SLURM_NTASKS", "4"),
+            ("MASTER_ADDR", "h"),
+            ("MASTER_PORT", "1"),
+        ]);
+        assert_eq!(slurm.map(|l| (l.rank, l.world_size)).ok(), Some((3, 4)));
+    }
+
+    #[test]
+    fn an_indexed_job_without_world_size_is_a_clear_error() {
+        match launch(&[("JOB_COMPLETION_INDEX", "1"), ("MASTER_ADDR", "h"), ("MASTER_PORT", "1")]) {
+            Err(CommError::Config { var, reason }) => {
+                assert_eq!(var, "WORLD_SIZE");
+                assert!(reason.contains("JOB_COMPLETION_INDEX") && reason.contains("Indexed Job"));
+            }
+            other => panic!("{other:?}"),
+        }
+        let m = [("MASTER_ADDR", "h"), ("MASTER_PORT", "1")];
+        let with = |extra: &[(&'static str, &'static str)]| launch(&[extra, &m[..]].concat());
+        let beyond = with(&[("JOB_COMPLETION_INDEX", "3"), ("WORLD_SIZE", "3")]);
+        assert!(config_var(beyond).starts_with("JOB_COMPLETION_INDEX="));
+        let garbage = with(&[("JOB_COMPLETION_INDEX", "one"), ("WORLD_SIZE", "3")]);
+        assert!(config_var(garbage).starts_with("JOB_COMPLETION_INDEX=\"one\""));
     }
 
     #[test]

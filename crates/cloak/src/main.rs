@@ -1,4 +1,5 @@
-//! The `cloak` command line: `inspect`, `infer`, `party` and `dealer` (see `cloak --help`).
+//! The `cloak` command line: `inspect`, `infer`, `party`, `dealer` and `deploy` (see
+//! `cloak --help`).
 
 mod cli;
 

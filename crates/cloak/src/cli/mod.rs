@@ -4,6 +4,7 @@
 mod announce;
 mod certs;
 mod dealer;
+mod deploy;
 mod infer;
 mod inspect;
 mod lines;
@@ -41,6 +42,9 @@ enum Command {
     Dealer(dealer::DealerArgs),
     /// Create a deployment's TLS keys and certificates, one per rank (the dealer included).
     Certs(certs::CertsArgs),
+    /// Render a deployment: a docker-compose file or a Kubernetes Indexed Job, one rank per
+    /// container, each with only its own TLS key and its own files.
+    Deploy(deploy::DeployArgs),
 }
 
 /// A failure, as one line for the user and an exit code.
@@ -183,7 +187,8 @@ impl RoleArgs {
 /// Where this process sits in a deployment: flags, else the launcher's variables.
 #[derive(Clone, Debug, Args)]
 pub(crate) struct LaunchArgs {
-    /// This process's rank [default: RANK, SLURM_PROCID or OMPI_COMM_WORLD_RANK].
+    /// This process's rank [default: RANK, SLURM_PROCID, OMPI_COMM_WORLD_RANK or
+    /// JOB_COMPLETION_INDEX].
     #[arg(long)]
     pub rank: Option<usize>,
     /// Processes in all, the dealer included [default: WORLD_SIZE, ..., or implied by
@@ -288,6 +293,7 @@ pub fn main() -> ExitCode {
         Command::Party(a) => party::run(&a),
         Command::Dealer(a) => dealer::run(&a),
         Command::Certs(a) => certs::run(&a),
+        Command::Deploy(a) => deploy::run(&a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
