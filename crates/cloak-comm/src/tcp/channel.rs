@@ -106,7 +106,7 @@ impl<S: Read + Write> Channel<S> {
             return Ok(false);
         };
         while conn.wants_write() {
-            match conn.write_tls(&mut self.socket) {
+            match conn.write_tls(&mut Unvectored(&mut self.socket)) {
                 Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
                 Ok(_) => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(true),
@@ -176,7 +176,7 @@ impl<S: Read + Write> Channel<S> {
             }
             // Handshake replies or alerts may be owed to the peer before it says more.
             if conn.wants_write() {
-                match conn.write_tls(&mut self.socket) {
+                match conn.write_tls(&mut Unvectored(&mut self.socket)) {
                     Ok(_) => {}
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -205,9 +205,25 @@ fn process<S: Write>(conn: &mut Connection, socket: &mut S) -> io::Result<()> {
     match conn.process_new_packets() {
         Ok(_) => Ok(()),
         Err(e) => {
-            let _ = conn.write_tls(socket);
+            let _ = conn.write_tls(&mut Unvectored(socket));
             Err(io::Error::new(io::ErrorKind::InvalidData, TlsFailure(e)))
         }
+    }
+}
+
+/// A socket seen through plain `write` only. rustls writes records with `write_vectored`,
+/// which on a socket is `writev`; unlike `send` (what `write` uses), `writev` cannot
+/// suppress `SIGPIPE` when the peer is gone, and a host process that does not ignore that
+/// signal would be killed. One record per call costs nothing measurable.
+struct Unvectored<'a, S>(&'a mut S);
+
+impl<S: Write> Write for Unvectored<'_, S> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
     }
 }
 
