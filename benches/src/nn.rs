@@ -24,7 +24,7 @@ use ndarray::ArrayD;
 use crate::crypten::{self, Baseline};
 use crate::harness::{Row, crypten_row, measured_rows};
 use crate::mpc::{Input, inputs, median, uniform};
-use crate::parties::two_parties_tcp;
+use crate::parties::two_parties_tcp_secured;
 
 type BoxError = Box<dyn Error + Send + Sync>;
 
@@ -63,6 +63,8 @@ struct Case {
     /// CrypTen's row, where the baseline ran this case.
     baseline: Option<Baseline>,
     reps: usize,
+    /// Links under mutual TLS (a row beside the plain one, for the cost of encryption).
+    tls: bool,
 }
 
 fn cases() -> Vec<Case> {
@@ -74,6 +76,7 @@ fn cases() -> Vec<Case> {
             train: false,
             baseline: Some(crypten::LENET_B1),
             reps: 10,
+            tls: false,
         },
         Case {
             name: "LeNet inference b=64",
@@ -82,6 +85,7 @@ fn cases() -> Vec<Case> {
             train: false,
             baseline: Some(crypten::LENET_B64),
             reps: 5,
+            tls: false,
         },
         Case {
             name: "ResNet-18 inference 1x3x32x32",
@@ -90,6 +94,7 @@ fn cases() -> Vec<Case> {
             train: false,
             baseline: Some(crypten::RESNET18_32),
             reps: 5,
+            tls: false,
         },
         Case {
             name: "ResNet-18 CIFAR layout inference 1x3x32x32",
@@ -98,6 +103,7 @@ fn cases() -> Vec<Case> {
             train: false,
             baseline: None,
             reps: 3,
+            tls: false,
         },
         Case {
             name: "MLP 784-128-10 train step b=64",
@@ -106,6 +112,25 @@ fn cases() -> Vec<Case> {
             train: true,
             baseline: Some(crypten::MLP_TRAIN_B64),
             reps: 10,
+            tls: false,
+        },
+        Case {
+            name: "ResNet-18 inference 1x3x32x32, TLS",
+            net: Model::ResNet18,
+            x_shape: vec![1, 3, 32, 32],
+            train: false,
+            baseline: Some(crypten::RESNET18_32),
+            reps: 5,
+            tls: true,
+        },
+        Case {
+            name: "MLP 784-128-10 train step b=64, TLS",
+            net: Model::Mlp,
+            x_shape: vec![64, 784],
+            train: true,
+            baseline: Some(crypten::MLP_TRAIN_B64),
+            reps: 10,
+            tls: true,
         },
     ]
 }
@@ -286,7 +311,7 @@ fn run_case(
     y: &ArrayD<f64>,
     state: Option<&StateDict>,
 ) -> Result<Vec<PartyRun>, String> {
-    two_parties_tcp(Duration::from_secs(300), |s| {
+    two_parties_tcp_secured(Duration::from_secs(300), case.tls, |s| {
         party(case, s, reps, x, y, state).map_err(|e| e.to_string())
     })
     .map_err(|e| format!("{}: {e}", case.name))

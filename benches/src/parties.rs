@@ -8,15 +8,8 @@ use cloak_comm::TcpComm;
 use cloak_comm::runner::run_parties;
 use cloak_mpc::{Session, SessionConfig};
 
-/// Runs `party` at both parties and returns their results in rank order.
-pub fn two_parties_tcp<R: Send>(
-    timeout: Duration,
-    party: impl Fn(&Session) -> Result<R, String> + Sync,
-) -> Result<Vec<R>, String> {
-    two_parties_tcp_secured(timeout, false, party)
-}
-
-/// [`two_parties_tcp`], under mutual TLS when `tls`.
+/// Runs `party` at both parties over loopback TCP, under mutual TLS when `tls`, and returns
+/// their results in rank order.
 pub fn two_parties_tcp_secured<R: Send>(
     timeout: Duration,
     tls: bool,
