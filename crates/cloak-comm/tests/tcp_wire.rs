@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cloak_comm::runner::{free_local_port, run_parties};
-use cloak_comm::wire::{FrameKind, Header};
+use cloak_comm::wire::{FrameKind, Header, MAX_ABORT_REASON, abort_payload};
 use cloak_comm::{CommConfig, CommError, Communicator, OpKind, TcpComm, u64s_to_bytes};
 use common::{all_ok, config};
 
@@ -210,6 +210,69 @@ fn a_peer_dying_mid_frame_is_a_disconnection() {
     peer.write_all(&bytes[..500]).expect("write");
     drop(peer);
     assert!(matches!(join(h), Err(CommError::Disconnected { peer: 1 })));
+}
+
+fn abort_frame(payload: &[u8], len: u64) -> Vec<u8> {
+    let header = Header { kind: FrameKind::Abort, seq: 0, aux: 0, len };
+    [&header.encode()[..], payload].concat()
+}
+
+#[test]
+fn abort_sends_the_documented_frame_and_closes() {
+    let reason = "input has NaN at element 2";
+    let (addr, h) = rank0(5000, move |mut c| {
+        c.abort(reason);
+        Ok(c.barrier())
+    });
+    let mut peer = fake_rank1(&addr);
+    let after = join(h).expect("set up");
+    assert!(matches!(&after, Err(CommError::Failed { cause }) if cause.contains(reason)));
+    let mut bytes = Vec::new();
+    peer.read_to_end(&mut bytes).expect("read until rank 0 closes");
+    let payload = abort_payload(0, reason);
+    assert_eq!(bytes, abort_frame(&payload, payload.len() as u64));
+}
+
+#[test]
+fn a_hand_made_abort_comes_after_the_frames_before_it_and_is_sanitised() {
+    let (addr, h) = rank0(5000, |mut c| {
+        let first = c.recv(1)?;
+        Ok((first, c.recv(1)))
+    });
+    let mut peer = fake_rank1(&addr);
+    peer.write_all(&frame(OpKind::PointToPoint, 0, 0, b"first")).expect("write");
+    // A line break, a terminal escape, a NUL and a byte that is not UTF-8.
+    let reason = b"bad\ninput \x1b[2Jcleared\x00\xff";
+    let payload = [&1u64.to_le_bytes()[..], reason].concat();
+    peer.write_all(&abort_frame(&payload, payload.len() as u64)).expect("write");
+    let (first, second) = join(h).expect("the frame before the abort");
+    assert_eq!(first, b"first");
+    match second {
+        Err(CommError::Aborted { origin: 1, via: 1, reason }) => {
+            assert_eq!(reason, "bad input [2Jcleared\u{fffd}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn malformed_aborts_are_refused_naming_the_peer() {
+    let naming_party_5 = [&5u64.to_le_bytes()[..], b"oops"].concat();
+    let cases = [
+        // A rank outside the two-party network.
+        abort_frame(&naming_party_5, 12),
+        // Too short for a rank.
+        abort_frame(b"1234", 4),
+        // Longer than a reason may be: refused on the header, the payload never sent.
+        abort_frame(&[], 8 + MAX_ABORT_REASON as u64 + 1),
+    ];
+    for bytes in cases {
+        let (addr, h) = rank0(2000, |mut c| c.recv(1));
+        let mut peer = fake_rank1(&addr);
+        peer.write_all(&bytes).expect("write");
+        let result = join(h);
+        assert!(matches!(result, Err(CommError::Malformed { peer: 1, .. })), "{result:?}");
+    }
 }
 
 #[test]
