@@ -8,7 +8,7 @@ use clap::Args;
 use cloak::comm::{CommConfig, Communicator, Launch, TcpComm};
 
 use super::party::parse_parties;
-use super::{CliError, CliResult, LaunchArgs, UNUSABLE};
+use super::{CliError, CliResult, LaunchArgs, UNUSABLE, tell_others};
 
 #[derive(Debug, Args)]
 pub(crate) struct DealerArgs {
@@ -53,7 +53,8 @@ pub(crate) fn serve(launch: &Launch, timeout: Duration, verbose: bool) -> CliRes
     }
     let start = Instant::now();
     let mut comm = TcpComm::from_launch(launch, &CommConfig::with_timeouts(timeout))?;
-    let stats = cloak::dealer::run_dealer(&mut comm as &mut dyn Communicator, parties)?;
+    let stats = cloak::dealer::run_dealer(&mut comm as &mut dyn Communicator, parties)
+        .map_err(|e| tell_others(e.into(), |reason| comm.abort(reason)))?;
     if verbose {
         let sent = comm.stats().total();
         println!(
