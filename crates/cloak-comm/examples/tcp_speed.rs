@@ -1,5 +1,6 @@
-//! Loopback TCP speed of the communicator: one-way streaming and full-duplex exchange of
-//! 1 MiB messages, and ping-pong latency with and without spinning. Run with
+//! Loopback TCP speed of the communicator: one-way streaming of 1 MiB and 64 MiB messages,
+//! full-duplex exchange of 1 MiB messages, and ping-pong latency with and without spinning.
+//! Run with
 //! `cargo run --release -p cloak-comm --example tcp_speed [seconds-per-test]`.
 
 use std::time::{Duration, Instant};
@@ -16,13 +17,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let no_spin = CommConfig { spin: Duration::ZERO, ..config.clone() };
 
     // Party 1's view: GB/s received.
-    let stream = party(1, run_tcp_threads(2, &config, |c| stream(c, budget))?)?;
+    let small = party(1, run_tcp_threads(2, &config, |c| stream(c, budget, MIB))?)?;
+    let large = party(1, run_tcp_threads(2, &config, |c| stream(c, budget, 64 * MIB))?)?;
     let duplex = party(0, run_tcp_threads(2, &config, |c| exchange(c, budget))?)?;
     let ping = party(0, run_tcp_threads(2, &config, |c| ping_pong(c, budget))?)?;
     let ping_no_spin = party(0, run_tcp_threads(2, &no_spin, |c| ping_pong(c, budget))?)?;
 
-    println!("loopback TCP, 1 MiB messages");
-    println!("  one-way stream:      {stream:6.2} GB/s");
+    println!("loopback TCP, 1 MiB messages unless noted");
+    println!("  one-way stream:      {small:6.2} GB/s");
+    println!("  same, 64 MiB:        {large:6.2} GB/s");
     println!("  exchange (each way): {duplex:6.2} GB/s");
     println!("ping-pong round trip, 8-byte messages");
     println!("  spin {:?}:  {ping:6.1} us", config.spin);
@@ -38,9 +41,9 @@ fn party(rank: usize, outcomes: Outcomes<f64, CommError>) -> Result<f64, String>
     }
 }
 
-/// Party 0 streams 1 MiB messages to party 1; GB/s.
-fn stream(mut c: TcpComm, budget: Duration) -> Result<f64, CommError> {
-    let data = vec![0x5au8; MIB];
+/// Party 0 streams messages of `size` bytes to party 1; GB/s.
+fn stream(mut c: TcpComm, budget: Duration, size: usize) -> Result<f64, CommError> {
+    let data = vec![0x5au8; size];
     let one_way = |c: &mut TcpComm, count: usize| -> Result<(), CommError> {
         for _ in 0..count {
             if c.rank() == 0 {
@@ -51,10 +54,11 @@ fn stream(mut c: TcpComm, budget: Duration) -> Result<f64, CommError> {
         }
         c.barrier()
     };
-    let count = calibrate(&mut c, budget, |c| one_way(c, 64))? * 64;
+    let batch = (64 * MIB / size).max(1);
+    let count = calibrate(&mut c, budget, |c| one_way(c, batch))? * batch;
     let start = Instant::now();
     one_way(&mut c, count)?;
-    Ok((count * MIB) as f64 / start.elapsed().as_secs_f64() / 1e9)
+    Ok((count * size) as f64 / start.elapsed().as_secs_f64() / 1e9)
 }
 
 /// Both parties exchange 1 MiB messages; GB/s each way.

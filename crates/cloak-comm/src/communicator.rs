@@ -41,6 +41,22 @@ use crate::{CommError, CommStats, Op, OpKind, OpStats};
 /// parties could not stay in step without it), fails the communicator: it closes its
 /// connections so that the failure reaches every other party, and every later call returns
 /// [`CommError::Failed`].
+///
+/// Before closing, a failing communicator tells every peer which party failed first and
+/// why, so that all parties report the same culprit: a peer then fails with
+/// [`CommError::Aborted`] naming it (or with [`CommError::Disconnected`] or
+/// [`CommError::Timeout`] naming it, when it noticed the culprit itself). A party that
+/// fails because of a peer passes that peer on as the culprit: the one that stalled,
+/// disconnected or aborted. Its own work failing (a bad input, say) is what
+/// [`Communicator::abort`] is for.
+///
+/// Once any peer's abort has arrived, a call that still waits for a message fails with it
+/// at once, even when it waits on other peers (who would otherwise keep it waiting until
+/// they fail or the timeout ends it); a message that arrived before the abort is still
+/// received, and a call that has everything it waits for completes. Over TCP an abort is
+/// noticed this way only while the link it arrives on holds less than
+/// [`CommConfig::recv_buffer`](crate::CommConfig::recv_buffer) bytes of unread messages;
+/// otherwise it waits behind them.
 pub trait Communicator: Send {
     /// This party's rank, in `0..world_size()`.
     fn rank(&self) -> usize;
@@ -72,6 +88,21 @@ pub trait Communicator: Send {
 
     /// Mutable access to the statistics, for the provided methods.
     fn stats_mut(&mut self) -> &mut CommStats;
+
+    /// Fails the communicator because this party's own work failed, telling every peer:
+    /// each then fails (promptly, even if it is waiting on another party) with
+    /// [`CommError::Aborted`] naming this party and carrying `reason`, instead of with a
+    /// bare disconnection or after its timeout. Later calls here return
+    /// [`CommError::Failed`]. Delivery is best effort: it takes a few milliseconds at most
+    /// and never waits for a peer.
+    ///
+    /// `reason` is sent in clear to every peer and shown in their errors and logs: it must
+    /// never contain a secret value (a share, an input, a weight). Name what failed and
+    /// where, as in `"input has NaN at element 2"`. It is cut to
+    /// [`MAX_ABORT_REASON`](crate::wire::MAX_ABORT_REASON) bytes, and control characters
+    /// are removed. A communicator that has already failed has told its peers, and
+    /// ignores this call.
+    fn abort(&mut self, reason: &str);
 
     /// One round: [`Communicator::transfer`] plus its statistics under the current label.
     fn step(
@@ -275,6 +306,9 @@ impl<C: Communicator + ?Sized> Communicator for Box<C> {
     }
     fn stats_mut(&mut self) -> &mut CommStats {
         (**self).stats_mut()
+    }
+    fn abort(&mut self, reason: &str) {
+        (**self).abort(reason)
     }
     fn flush(&mut self) -> Result<(), CommError> {
         (**self).flush()

@@ -68,6 +68,23 @@ pub struct CommConfig {
     pub send_buffer: u64,
     /// Encryption and authentication of links (see [`Security`]).
     pub security: Security,
+    /// How many bytes [`TcpComm`](crate::TcpComm) may read from one peer ahead of the calls
+    /// that will consume them. While a party waits (for any peer), it keeps reading every
+    /// link, so that its peers' sends keep moving, a peer sending at the same time as this
+    /// party never deadlocks with it, and a peer's abort is noticed even during a call that
+    /// does not involve that peer. This bounds that read-ahead: once a link holds this many
+    /// bytes of unconsumed frames (each counted with its 32-byte header, plus the part of
+    /// the next frame that has arrived), the party stops reading that link until a call
+    /// consumes from it, and TCP flow control then holds the sender back instead of this
+    /// party's memory growing. A call that waits for a frame from a link always reads that
+    /// link (the frame it needs is never behind the bound), so a party holds at most about
+    /// `recv_buffer + max_message` bytes per peer on the receiving side. With `send_buffer`
+    /// it sets how far two parties may run apart: a program in which one party leaves more
+    /// than `send_buffer + recv_buffer` (plus the kernel's socket buffers) unread by a peer
+    /// while that peer waits on something the sender has not yet sent times out on TCP,
+    /// though it would finish over [`LocalComm`](crate::LocalComm), which reads ahead
+    /// without limit (its messages are in this process's memory anyway).
+    pub recv_buffer: u64,
 }
 
 impl Default for CommConfig {
@@ -79,6 +96,7 @@ impl Default for CommConfig {
             spin: Duration::from_micros(50),
             send_buffer: 64 << 20,
             security: Security::Auto,
+            recv_buffer: 64 << 20,
         }
     }
 }

@@ -1,11 +1,40 @@
-//! What both transports share: the per-peer link table and the guard around every transfer
+//! What both transports share: the per-peer link table, the guard around every transfer
 //! (refuse after a failure, validate the arguments, refuse oversized messages, and poison the
-//! communicator on any error).
+//! communicator on any error), and what a failing communicator tells its peers.
 
 use std::fmt;
 
 use crate::op::validate_transfer;
+use crate::wire::{sanitize_reason, truncate_reason};
 use crate::{CommConfig, CommError, CommStats, Op};
+
+/// What a failing party tells every peer before closing its link: who failed first, and why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct AbortNotice {
+    /// Rank of the party that failed first.
+    pub(crate) origin: usize,
+    /// Why, at most [`MAX_ABORT_REASON`](crate::wire::MAX_ABORT_REASON) bytes.
+    pub(crate) reason: String,
+}
+
+impl AbortNotice {
+    /// The notice party `rank` sends when it fails with `error`: an abort it received is
+    /// passed on unchanged; a peer that stalled or went away is named as the origin (it is
+    /// the one that failed, and every party should name it, not the neighbour that noticed
+    /// first); any other error is this party's own failure, described by its text (which
+    /// names ranks, tags and lengths, never payload bytes).
+    pub(crate) fn for_error(rank: usize, error: &CommError) -> Self {
+        let (origin, reason) = match error {
+            CommError::Aborted { origin, reason, .. } => (*origin, reason.clone()),
+            CommError::Timeout { peer, after } => {
+                (*peer, format!("stalled: kept party {rank} waiting for {after:?}"))
+            }
+            CommError::Disconnected { peer } => (*peer, "disconnected".to_owned()),
+            other => (rank, other.to_string()),
+        };
+        AbortNotice { origin, reason: truncate_reason(&reason).to_owned() }
+    }
+}
 
 /// The state every transport keeps besides its links' internals.
 pub(crate) struct Endpoint<L> {
@@ -54,11 +83,11 @@ impl<L> Endpoint<L> {
         self.failed.is_some()
     }
 
-    /// Records `error` as the cause of failure and closes every link with `close`, so that
-    /// every peer notices at once instead of after its own timeout.
-    pub(crate) fn fail(&mut self, error: &CommError, mut close: impl FnMut(L)) {
+    /// Records `error` as the cause of failure (the first one stays) and hands over every
+    /// link that is still open, for the transport to close.
+    fn fail(&mut self, error: &CommError) -> Vec<L> {
         self.failed.get_or_insert_with(|| error.to_string());
-        self.links.iter_mut().filter_map(Option::take).for_each(&mut close);
+        self.links.iter_mut().filter_map(Option::take).collect()
     }
 }
 
@@ -91,10 +120,34 @@ pub(crate) trait Transport {
         recv_from: &[usize],
     ) -> Result<Vec<Vec<u8>>, CommError>;
 
-    /// Closes one link after a failure (by default, dropping it).
-    fn close(link: Self::Link) {
-        drop(link);
+    /// Closes the links after a failure, first sending `notice` on each where that can be
+    /// done without waiting more than a few milliseconds, so that every peer notices at once
+    /// (instead of after its own timeout) and learns who failed first.
+    fn close_links(&mut self, links: Vec<Self::Link>, notice: &AbortNotice);
+}
+
+/// Fails the communicator with `error`: records it, tells every peer who failed first and
+/// why, and closes every link. Later calls return [`CommError::Failed`].
+pub(crate) fn fail<T: Transport>(transport: &mut T, error: &CommError) {
+    let endpoint = transport.endpoint();
+    let notice = AbortNotice::for_error(endpoint.rank, error);
+    let links = endpoint.fail(error);
+    transport.close_links(links, &notice);
+}
+
+/// [`Communicator::abort`](crate::Communicator::abort) for every transport: this party fails
+/// because of `reason`, and says so to every peer. Nothing happens after an earlier failure,
+/// which the peers have been told about already.
+pub(crate) fn abort<T: Transport>(transport: &mut T, reason: &str) {
+    let endpoint = transport.endpoint();
+    if endpoint.has_failed() {
+        return;
     }
+    let rank = endpoint.rank;
+    fail(
+        transport,
+        &CommError::Aborted { origin: rank, via: rank, reason: sanitize_reason(reason.as_bytes()) },
+    );
 }
 
 /// [`Communicator::transfer`](crate::Communicator::transfer) for every transport: refuses to
@@ -116,7 +169,31 @@ pub(crate) fn guarded_transfer<T: Transport>(
         None => transport.run(op, sends, recv_from),
     };
     if let Err(error) = &result {
-        transport.endpoint().fail(error, T::close);
+        fail(transport, error);
     }
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_notice_names_the_party_that_failed_first() {
+        let notice = |e: CommError| {
+            let n = AbortNotice::for_error(1, &e);
+            (n.origin, n.reason)
+        };
+        let relayed = CommError::Aborted { origin: 3, via: 2, reason: "NaN at element 2".into() };
+        assert_eq!(notice(relayed), (3, "NaN at element 2".to_owned()));
+        let stalled = CommError::Timeout { peer: 2, after: Duration::from_millis(300) };
+        assert_eq!(notice(stalled), (2, "stalled: kept party 1 waiting for 300ms".to_owned()));
+        assert_eq!(notice(CommError::Disconnected { peer: 0 }), (0, "disconnected".to_owned()));
+        let own = CommError::Malformed { peer: 0, reason: "bad magic".into() };
+        assert_eq!(notice(own), (1, "malformed data from peer 0: bad magic".to_owned()));
+        let long = CommError::Aborted { origin: 0, via: 0, reason: "x".repeat(5000) };
+        assert_eq!(notice(long).1.len(), crate::wire::MAX_ABORT_REASON);
+    }
 }

@@ -29,6 +29,24 @@ pub enum CommError {
         after: Duration,
     },
 
+    /// A party failed and said so: its own work failed
+    /// ([`Communicator::abort`](crate::Communicator::abort)), or its communicator did. The
+    /// peer `via` sent the notice, on behalf of `origin`, the party that failed first: a
+    /// party that fails because a peer aborted, stalled or disconnected passes the blame on
+    /// to that peer, so every party names the same one, however the failure reached it.
+    #[error("party {origin} failed: {reason}{}", reported_by(*.origin, *.via))]
+    Aborted {
+        /// Rank of the party that failed first.
+        origin: usize,
+        /// Rank of the peer from which this party learned it (`origin` itself when the
+        /// notice came straight from it).
+        via: usize,
+        /// Why, as `origin` (or the party that noticed it stall or disconnect) put it:
+        /// an error message, never data. Control characters are removed and the length
+        /// is bounded ([`MAX_ABORT_REASON`](crate::wire::MAX_ABORT_REASON) bytes).
+        reason: String,
+    },
+
     /// The peer sent bytes that are not a valid frame of this protocol.
     #[error("malformed data from peer {peer}: {reason}")]
     Malformed {
@@ -240,11 +258,19 @@ pub enum CommError {
     },
 }
 
+/// The end of an [`CommError::Aborted`] message: who passed the notice on, when that was
+/// not the party that failed.
+fn reported_by(origin: usize, via: usize) -> String {
+    if origin == via { String::new() } else { format!(" (reported by party {via})") }
+}
+
 impl CommError {
-    /// The peer this error is about, if any: handy for tests and for operators' logs.
+    /// The peer this error is about, if any: handy for tests and for operators' logs. For
+    /// [`CommError::Aborted`] it is the party that failed first, not the one that reported it.
     pub fn peer(&self) -> Option<usize> {
         match self {
-            Self::Disconnected { peer }
+            Self::Aborted { origin: peer, .. }
+            | Self::Disconnected { peer }
             | Self::Timeout { peer, .. }
             | Self::Malformed { peer, .. }
             | Self::OutOfSync { peer, .. }
@@ -277,5 +303,19 @@ fn refusals(refused: &[String]) -> String {
         String::new()
     } else {
         format!("; refused meanwhile: {}", refused.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aborts_name_the_origin_and_whoever_reported_it() {
+        let direct = CommError::Aborted { origin: 2, via: 2, reason: "input has NaN".into() };
+        assert_eq!(direct.to_string(), "party 2 failed: input has NaN");
+        let relayed = CommError::Aborted { origin: 2, via: 0, reason: "disconnected".into() };
+        assert_eq!(relayed.to_string(), "party 2 failed: disconnected (reported by party 0)");
+        assert_eq!(relayed.peer(), Some(2));
     }
 }

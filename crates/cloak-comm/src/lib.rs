@@ -10,6 +10,11 @@
 //! Failures are values, never hangs: a peer that dies, stalls or sends garbage ends the
 //! computation at every party within the timeout of [`CommConfig`], with a [`CommError`]
 //! naming the peer; a party that runs a different program gets [`CommError::OutOfSync`].
+//! A party that fails tells the others who failed first and why before it closes, so every
+//! party names the same culprit ([`CommError::Aborted`]), and a party whose own work fails
+//! says so with [`Communicator::abort`]. What one peer can make a party hold is bounded:
+//! [`CommConfig::max_message`] per frame (allocated as it arrives),
+//! [`CommConfig::recv_buffer`] read ahead and [`CommConfig::send_buffer`] queued per link.
 //! Every communication call counts its rounds, messages and bytes under a label
 //! ([`CommStats`]), because those numbers are part of each protocol's contract.
 //!

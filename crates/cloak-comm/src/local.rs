@@ -3,13 +3,15 @@
 //! It has the same semantics as TCP (tags checked, timeouts, failure propagation, buffered
 //! sends), so protocol tests on threads exercise the same error paths a deployment would hit.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::time::Instant;
 
-use crossbeam_channel::{Receiver, RecvTimeoutError, Select, Sender};
+use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 
-use crate::endpoint::{Endpoint, Transport, guarded_transfer};
+use crate::endpoint::{AbortNotice, Endpoint, Transport, guarded_transfer};
 use crate::op::check_tag;
+use crate::wire::sanitize_reason;
 use crate::{CommConfig, CommError, CommStats, Communicator, MessageTag, Op};
 
 /// One message in flight between two threads.
@@ -25,12 +27,27 @@ impl fmt::Debug for Message {
     }
 }
 
+/// What travels on a channel: messages, and, last, the notice of a party that failed (the
+/// counterpart of the TCP abort frame).
+enum Packet {
+    Message(Message),
+    Abort(AbortNotice),
+}
+
 /// Both directions of the link to one peer.
 pub(crate) struct Link {
-    tx: Sender<Message>,
-    rx: Receiver<Message>,
+    tx: Sender<Packet>,
+    rx: Receiver<Packet>,
     send_seq: u64,
     recv_seq: u64,
+    /// Messages taken off the channel ahead of the call that will consume them: a waiting
+    /// call watches every link, to notice an abort from a peer it is not waiting on.
+    inbox: VecDeque<Message>,
+    /// The channel has ended: the peer's endpoint is gone, or it aborted (nothing follows
+    /// an abort). What it sent before is still in `inbox`.
+    closed: bool,
+    /// The peer's abort, once it has arrived.
+    aborted: Option<CommError>,
 }
 
 impl fmt::Debug for Link {
@@ -39,8 +56,38 @@ impl fmt::Debug for Link {
         f.debug_struct("Link")
             .field("send_seq", &self.send_seq)
             .field("recv_seq", &self.recv_seq)
-            .field("unread", &self.rx.len())
+            .field("unread", &(self.inbox.len() + self.rx.len()))
+            .field("closed", &self.closed)
+            .field("aborted", &self.aborted)
             .finish()
+    }
+}
+
+impl Link {
+    /// Files what came off the channel from `peer`: a message into the inbox; the end of
+    /// the channel, or an abort, closes the link.
+    fn take(&mut self, peer: usize, packet: Option<Packet>) {
+        match packet {
+            Some(Packet::Message(m)) => self.inbox.push_back(m),
+            Some(Packet::Abort(AbortNotice { origin, reason })) => {
+                let reason = sanitize_reason(reason.as_bytes());
+                self.aborted = Some(CommError::Aborted { origin, via: peer, reason });
+                self.closed = true;
+            }
+            None => self.closed = true,
+        }
+    }
+
+    /// Takes everything already on the channel without waiting (after a send found the
+    /// peer gone: its abort, if it sent one, is there).
+    fn drain(&mut self, peer: usize) {
+        while !self.closed {
+            match self.rx.try_recv() {
+                Ok(packet) => self.take(peer, Some(packet)),
+                Err(TryRecvError::Disconnected) => self.take(peer, None),
+                Err(TryRecvError::Empty) => return,
+            }
+        }
     }
 }
 
@@ -50,9 +97,12 @@ impl fmt::Debug for Link {
 /// Sends are buffered as the [`Communicator`] documentation describes, without a limit: the
 /// channels are unbounded, so a send never waits for its receiver (unlike
 /// [`TcpComm`](crate::TcpComm), which waits once more than
-/// [`CommConfig::send_buffer`] bytes to one peer are unsent). When a party's endpoint is
+/// [`CommConfig::send_buffer`] bytes to one peer are unsent), and a waiting call takes
+/// messages off every channel ahead of their calls without a limit
+/// ([`CommConfig::recv_buffer`] is TCP's). When a party's endpoint is
 /// dropped (the party returned, panicked or failed), its peers see
-/// [`CommError::Disconnected`] once they have received everything it sent.
+/// [`CommError::Disconnected`] once they have received everything it sent; when it fails,
+/// they see its [`CommError::Aborted`] notice first, as over TCP.
 pub struct LocalComm {
     endpoint: Endpoint<Link>,
 }
@@ -69,7 +119,7 @@ impl LocalComm {
         // channels[from][to] carries messages from `from` to `to`. Each endpoint keeps a
         // clone of its ends and the originals are dropped on return, so that one party's
         // endpoint holds the only handle: dropping it disconnects its peers.
-        let channels: Vec<Vec<(Sender<Message>, Receiver<Message>)>> =
+        let channels: Vec<Vec<(Sender<Packet>, Receiver<Packet>)>> =
             (0..n).map(|_| (0..n).map(|_| crossbeam_channel::unbounded()).collect()).collect();
         (0..n)
             .map(|rank| {
@@ -80,6 +130,9 @@ impl LocalComm {
                             rx: channels[peer][rank].1.clone(),
                             send_seq: 0,
                             recv_seq: 0,
+                            inbox: VecDeque::new(),
+                            closed: false,
+                            aborted: None,
                         })
                     })
                     .collect();
@@ -88,44 +141,30 @@ impl LocalComm {
             .collect()
     }
 
-    /// Waits until `deadline` (the timeout after the call began) for a message from any of
-    /// the pending peers; returns the slot it came from and the message, or `None` when that
-    /// peer's channel closed.
-    fn wait_any(
-        &self,
-        recv_from: &[usize],
-        pending: &[usize],
-        deadline: Instant,
-    ) -> Result<(usize, Option<Message>), CommError> {
-        let timeout = self.endpoint.config.timeout;
-        let first_peer = recv_from[pending[0]];
-        let rx = |slot: usize| {
-            let peer = recv_from[slot];
-            self.endpoint.links[peer]
-                .as_ref()
-                .map(|l| &l.rx)
-                .ok_or(CommError::Failed { cause: format!("no link to peer {peer}") })
+    /// Waits until `deadline` for anything on any open link (so that an abort from a peer
+    /// this call does not wait on is noticed too) and files it; fails with a timeout naming
+    /// `waiting_on` if nothing comes.
+    fn wait_any(&mut self, waiting_on: usize, deadline: Instant) -> Result<(), CommError> {
+        let open: Vec<usize> = (0..self.endpoint.world)
+            .filter(|&p| self.endpoint.links[p].as_ref().is_some_and(|l| !l.closed))
+            .collect();
+        let timeout =
+            || CommError::Timeout { peer: waiting_on, after: self.endpoint.config.timeout };
+        let (peer, packet) = {
+            let receivers: Vec<&Receiver<Packet>> = open
+                .iter()
+                .filter_map(|&p| self.endpoint.links[p].as_ref().map(|l| &l.rx))
+                .collect();
+            let mut select = Select::new();
+            for r in &receivers {
+                select.recv(r);
+            }
+            let ready = select.select_deadline(deadline).map_err(|_| timeout())?;
+            let index = ready.index();
+            (open[index], ready.recv(receivers[index]).ok())
         };
-        if let [slot] = pending {
-            return match rx(*slot)?.recv_deadline(deadline) {
-                Ok(m) => Ok((*slot, Some(m))),
-                Err(RecvTimeoutError::Disconnected) => Ok((*slot, None)),
-                Err(RecvTimeoutError::Timeout) => {
-                    Err(CommError::Timeout { peer: first_peer, after: timeout })
-                }
-            };
-        }
-        let receivers = pending.iter().map(|&s| rx(s)).collect::<Result<Vec<_>, _>>()?;
-        let mut select = Select::new();
-        for r in &receivers {
-            select.recv(r);
-        }
-        let ready = select
-            .select_deadline(deadline)
-            .map_err(|_| CommError::Timeout { peer: first_peer, after: timeout })?;
-        let index = ready.index();
-        let slot = pending[index];
-        Ok((slot, ready.recv(receivers[index]).ok()))
+        self.endpoint.link(peer)?.take(peer, packet);
+        Ok(())
     }
 }
 
@@ -150,30 +189,72 @@ impl Transport for LocalComm {
             let link = self.endpoint.link(to)?;
             let tag = MessageTag { seq: link.send_seq, op };
             link.send_seq += 1;
-            if link.tx.send(Message { tag, payload: data.to_vec() }).is_err() {
+            if link.tx.send(Packet::Message(Message { tag, payload: data.to_vec() })).is_err() {
+                link.drain(to);
                 send_error.get_or_insert(CommError::Disconnected { peer: to });
             }
         }
 
         let mut received: Vec<Option<Vec<u8>>> = vec![None; recv_from.len()];
-        let mut pending: Vec<usize> = (0..recv_from.len()).collect();
         // All the receives of one call share one timeout, as over TCP.
         let deadline = Instant::now() + self.endpoint.config.timeout;
-        while !pending.is_empty() {
-            let (slot, outcome) = self.wait_any(recv_from, &pending, deadline)?;
-            let peer = recv_from[slot];
-            let message = outcome.ok_or(CommError::Disconnected { peer })?;
-            let link = self.endpoint.link(peer)?;
-            check_tag(peer, MessageTag { seq: link.recv_seq, op }, message.tag)?;
-            link.recv_seq += 1;
-            received[slot] = Some(message.payload);
-            pending.retain(|&s| s != slot);
+        // Whether the links this call waits on have been drained since an abort arrived.
+        let mut drained = false;
+        loop {
+            let mut waiting_on = None;
+            for (slot, &peer) in recv_from.iter().enumerate() {
+                if received[slot].is_some() {
+                    continue;
+                }
+                let link = self.endpoint.link(peer)?;
+                if let Some(message) = link.inbox.pop_front() {
+                    check_tag(peer, MessageTag { seq: link.recv_seq, op }, message.tag)?;
+                    link.recv_seq += 1;
+                    received[slot] = Some(message.payload);
+                } else if link.closed {
+                    return Err(link.aborted.take().unwrap_or(CommError::Disconnected { peer }));
+                } else {
+                    waiting_on.get_or_insert(peer);
+                }
+            }
+            let Some(waiting_on) = waiting_on else {
+                break;
+            };
+            // Before failing with a peer's abort, take what the peers this call waits on have
+            // already sent: a message of the wrong operation explains more than the abort it
+            // may have caused elsewhere.
+            if !drained && self.endpoint.links.iter().flatten().any(|l| l.aborted.is_some()) {
+                drained = true;
+                for (slot, &peer) in recv_from.iter().enumerate() {
+                    if received[slot].is_none() {
+                        self.endpoint.link(peer)?.drain(peer);
+                    }
+                }
+                continue;
+            }
+            if let Some(abort) = take_abort(&mut self.endpoint.links) {
+                return Err(abort);
+            }
+            self.wait_any(waiting_on, deadline)?;
         }
         match send_error {
-            Some(error) => Err(error),
+            Some(error) => Err(take_abort(&mut self.endpoint.links).unwrap_or(error)),
             None => Ok(received.into_iter().map(Option::unwrap_or_default).collect()),
         }
     }
+
+    /// Puts the notice on every channel (they are unbounded: this never waits), then drops
+    /// the channel ends so that every peer sees this party go.
+    fn close_links(&mut self, links: Vec<Link>, notice: &AbortNotice) {
+        for link in links {
+            let _ = link.tx.send(Packet::Abort(notice.clone()));
+        }
+    }
+}
+
+/// The abort some peer has sent, if any has arrived.
+fn take_abort(links: &mut [Option<Link>]) -> Option<CommError> {
+    links.iter_mut().flatten().find_map(|l| l.aborted.take())
 }
 
 impl Communicator for LocalComm {
@@ -194,6 +275,10 @@ impl Communicator for LocalComm {
         // On failure, dropping every channel end makes all peers fail promptly instead of
         // waiting for their own timeouts.
         guarded_transfer(self, op, sends, recv_from)
+    }
+
+    fn abort(&mut self, reason: &str) {
+        crate::endpoint::abort(self, reason);
     }
 
     fn stats(&self) -> &CommStats {

@@ -3,8 +3,9 @@
 mod common;
 
 use std::fmt::Debug;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use cloak_comm::runner::{Outcomes, run_parties, run_tcp_threads, run_threads};
 use cloak_comm::{CommConfig, CommError, Communicator};
@@ -202,7 +203,7 @@ fn tcp_sends_wait_once_send_buffer_bytes_to_the_peer_are_unsent() {
     // A second message to party 1 is accepted while at most `send_buffer` bytes of the
     // first are unsent: with the default bound the program finishes; with a bound smaller
     // than the first message's unsent rest, party 0 waits for party 1, which waits on party
-    // 0's later "go": a timeout naming party 1.
+    // 0's later "go" and reads ahead at most its `recv_buffer`: a timeout naming party 1.
     let len = 32 << 20;
     let got = all_ok(
         run(common::Transport::Tcp, 3, &config(5000), |c| relay_after_bulk(c, len, Some(len))),
@@ -211,7 +212,8 @@ fn tcp_sends_wait_once_send_buffer_bytes_to_the_peer_are_unsent() {
     assert_eq!(got, [true; 3]);
     // Only party 0 is impatient, so that it is the one to give up.
     let bounded = CommConfig { send_buffer: 1 << 20, ..config(300) };
-    let comms = common::tcp_mesh(&[bounded, config(5000), config(5000)]);
+    let reader = CommConfig { recv_buffer: 1 << 20, ..config(5000) };
+    let comms = common::tcp_mesh(&[bounded, reader, config(5000)]);
     let outcomes = run_parties(comms, |mut c| relay_after_bulk(&mut c, len, Some(len)));
     let e = error_of(&outcomes[0]);
     assert!(matches!(e, CommError::Timeout { peer: 1, .. }), "{e}");
@@ -234,6 +236,62 @@ fn parties_that_both_queue_past_the_send_buffer_do_not_deadlock() {
         "send-send past the send buffer",
     );
     assert_eq!(got, [true, true]);
+}
+
+/// Message `i` of a numbered series: its number at both ends, a filler in between.
+fn numbered(i: usize, len: usize) -> Vec<u8> {
+    let mut data = vec![i as u8 ^ 0x5a; len];
+    data[..8].copy_from_slice(&(i as u64).to_le_bytes());
+    data[len - 8..].copy_from_slice(&(i as u64).to_le_bytes());
+    data
+}
+
+#[test]
+fn tcp_reads_a_peer_ahead_only_up_to_recv_buffer() {
+    // Party 0 sends 40 messages of 4 MiB to party 1 while party 1 waits on party 2, which
+    // holds back until party 0 has sent them all (party 0 may queue them: its send buffer
+    // is large). Party 1 reads ahead while it waits, but no more than its 8 MiB
+    // `recv_buffer` and the frame that crosses it; the rest waits in party 0's queue and
+    // the kernel. Then every message arrives intact, in order.
+    const LEN: usize = 4 << 20;
+    const COUNT: usize = 40;
+    let recv_buffer: usize = 8 << 20;
+    let sender = CommConfig { send_buffer: 1 << 30, ..config(20_000) };
+    let receiver = CommConfig { recv_buffer: recv_buffer as u64, ..config(20_000) };
+    let comms = common::tcp_mesh(&[sender, receiver, config(20_000)]);
+    let all_sent = AtomicBool::new(false);
+    let outcomes = run_parties(comms, |mut c| match c.rank() {
+        0 => {
+            for i in 0..COUNT {
+                c.send(1, &numbered(i, LEN))?;
+            }
+            all_sent.store(true, Ordering::Release);
+            c.barrier().map(|()| None)
+        }
+        1 => {
+            c.recv(2)?;
+            let ahead = c.read_ahead(0);
+            let mut intact = true;
+            for i in 0..COUNT {
+                intact &= c.recv(0)? == numbered(i, LEN);
+            }
+            c.barrier().map(|()| Some((ahead, intact)))
+        }
+        _ => {
+            let start = Instant::now();
+            while !all_sent.load(Ordering::Acquire) && start.elapsed() < Duration::from_secs(15) {
+                thread::sleep(Duration::from_millis(1));
+            }
+            // Time for party 1 to read as far ahead as it will.
+            thread::sleep(Duration::from_millis(300));
+            c.send(1, b"go")?;
+            c.barrier().map(|()| None)
+        }
+    });
+    let (ahead, intact) = all_ok(outcomes, "read-ahead").remove(1).expect("party 1's view");
+    assert!(intact, "the messages changed on the way");
+    assert!(ahead >= recv_buffer, "read only {ahead} bytes ahead");
+    assert!(ahead <= recv_buffer + LEN + 32, "read {ahead} bytes ahead");
 }
 
 #[test]

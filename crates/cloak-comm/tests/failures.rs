@@ -24,8 +24,14 @@ fn a_peer_that_exits_mid_protocol_fails_every_other_party() {
         assert!(outcomes[2].is_ok());
         for (rank, outcome) in outcomes.iter().enumerate().take(2) {
             let e = error_of(outcome);
-            // The peer that left, or (if the other survivor noticed first and shut down) that one.
-            assert!(matches!(e, CommError::Disconnected { .. }), "{transport:?} {rank}: {e}");
+            // The peer that left, seen leaving or named by the other survivor.
+            assert!(
+                matches!(
+                    e,
+                    CommError::Disconnected { peer: 2 } | CommError::Aborted { origin: 2, .. }
+                ),
+                "{transport:?} {rank}: {e}"
+            );
         }
         assert!(start.elapsed() < Duration::from_secs(4), "{transport:?}: not prompt");
     }
@@ -34,7 +40,8 @@ fn a_peer_that_exits_mid_protocol_fails_every_other_party() {
 #[test]
 fn failure_propagates_along_a_chain_of_waiting_parties() {
     // Party 2 dies; party 1 waits on party 2; party 0 waits on party 1 (alive, but stuck).
-    // Party 0 must learn of the failure from party 1 promptly, not after its own timeout.
+    // Party 0 must learn of the failure from party 1 promptly, not after its own timeout,
+    // and learn that party 2 is the one that failed.
     for transport in TRANSPORTS {
         let start = Instant::now();
         let outcomes = run(transport, 3, &config(3000), |c| match c.rank() {
@@ -43,7 +50,12 @@ fn failure_propagates_along_a_chain_of_waiting_parties() {
             _ => Ok(()),
         });
         assert!(matches!(error_of(&outcomes[1]), CommError::Disconnected { peer: 2 }));
-        assert!(matches!(error_of(&outcomes[0]), CommError::Disconnected { peer: 1 }));
+        let e = error_of(&outcomes[0]);
+        assert!(
+            matches!(e, CommError::Aborted { origin: 2, via: 1, reason } if reason == "disconnected"),
+            "{transport:?}: {e}"
+        );
+        assert_eq!(e.to_string(), "party 2 failed: disconnected (reported by party 1)");
         assert!(start.elapsed() < Duration::from_secs(2), "{transport:?}: waited for a timeout");
     }
 }
@@ -65,14 +77,24 @@ fn a_stalled_peer_times_out_naming_it() {
         let outcomes = common::all_ok(outcomes, "stall");
         for rank in [0, 2] {
             let (result, waited) = &outcomes[rank];
-            assert!(
-                matches!(result, Err(CommError::Timeout { peer: 1, after }) if *after == timeout),
-                "{transport:?} party {rank}: {result:?}"
-            );
+            // Each times out itself, or hears first from the other that party 1 stalled.
+            let named = match result {
+                Err(CommError::Timeout { peer: 1, after }) => *after == timeout,
+                Err(CommError::Aborted { origin: 1, via, reason }) => {
+                    *via == 2 - rank && reason.starts_with("stalled")
+                }
+                _ => false,
+            };
+            assert!(named, "{transport:?} party {rank}: {result:?}");
             assert!(*waited < timeout * 3, "{transport:?}: waited {waited:?}");
         }
-        // The stalled party wakes up to find its peers gone.
-        assert!(outcomes[1].0.is_err(), "{transport:?}");
+        // The stalled party wakes up to find its peers gone, having named it.
+        match &outcomes[1].0 {
+            Err(CommError::Aborted { origin: 1, reason, .. }) => {
+                assert!(reason.starts_with("stalled: kept party"), "{transport:?}: {reason}");
+            }
+            other => panic!("{transport:?}: the stalled party got {other:?}"),
+        }
     }
 }
 
@@ -140,15 +162,16 @@ fn mismatched_roots_and_lengths_are_out_of_sync() {
             // Each party thinks the other is the root: both wait to receive.
             c.broadcast(1 - c.rank(), b"").map(drop)
         });
-        // Neither sends, so one times out naming the other; the other times out too or
-        // sees the first one leave.
+        // Neither sends, so one times out naming the other; the other times out too, or
+        // hears first from the one that gave up that it is the one that stalled.
         let errors = [error_of(&outcomes[0]), error_of(&outcomes[1])];
-        for (e, peer) in errors.iter().zip([1, 0]) {
+        for (rank, (e, peer)) in errors.iter().zip([1, 0]).enumerate() {
             let named = match e {
-                CommError::Timeout { peer: p, .. } | CommError::Disconnected { peer: p } => *p,
-                _ => usize::MAX,
+                CommError::Timeout { peer: p, .. } => *p == peer,
+                CommError::Aborted { origin, via, .. } => *origin == rank && *via == peer,
+                _ => false,
             };
-            assert_eq!(named, peer, "{transport:?}: {e}");
+            assert!(named, "{transport:?}: {e}");
         }
         assert!(errors.iter().any(|e| matches!(e, CommError::Timeout { .. })), "{errors:?}");
     }
@@ -164,7 +187,11 @@ fn a_panicking_party_is_reported_and_its_peers_fail() {
     });
     assert!(matches!(&outcomes[1], Err(PartyFailure::Panicked(m)) if m.contains("blew up")));
     for rank in [0, 2] {
-        assert!(matches!(error_of(&outcomes[rank]), CommError::Disconnected { .. }));
+        let e = error_of(&outcomes[rank]);
+        assert!(
+            matches!(e, CommError::Disconnected { peer: 1 } | CommError::Aborted { origin: 1, .. }),
+            "party {rank}: {e}"
+        );
     }
 }
 
@@ -184,7 +211,9 @@ fn a_party_panicking_with_queued_sends_fails_its_peers_at_once() {
     });
     assert!(matches!(&outcomes[0], Err(PartyFailure::Panicked(m)) if m.contains("blew up")));
     assert!(matches!(error_of(&outcomes[2]), CommError::Disconnected { peer: 0 }));
-    assert!(matches!(error_of(&outcomes[1]), CommError::Disconnected { peer: 2 }));
+    // Party 1 hears it from party 2, which names party 0.
+    let e = error_of(&outcomes[1]);
+    assert!(matches!(e, CommError::Aborted { origin: 0, via: 2, .. }), "{e}");
     assert!(start.elapsed() < Duration::from_secs(3), "waited for a timeout");
 }
 
@@ -240,6 +269,12 @@ fn oversized_sends_are_refused_and_a_failed_communicator_stays_failed() {
             results[0]
         );
         assert!(matches!(results[1], Err(CommError::Failed { .. })), "{:?}", results[1]);
-        assert!(matches!(error_of(&outcomes[1]), CommError::Disconnected { peer: 0 }));
+        // Party 1 learns why party 0 gave up.
+        let e = error_of(&outcomes[1]);
+        assert!(
+            matches!(e, CommError::Aborted { origin: 0, via: 0, reason }
+                if reason.contains("message of 17 bytes")),
+            "{transport:?}: {e}"
+        );
     }
 }

@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use cloak_comm::runner::{free_local_port, run_parties};
-use cloak_comm::wire::{FrameKind, Header};
+use cloak_comm::wire::{FrameKind, Header, MAX_ABORT_REASON, abort_payload};
 use cloak_comm::{CommConfig, CommError, Communicator, OpKind, TcpComm, u64s_to_bytes};
 use common::{all_ok, config};
 
@@ -248,6 +248,69 @@ fn a_peer_dying_mid_frame_is_a_disconnection() {
     assert!(matches!(join(h), Err(CommError::Disconnected { peer: 1 })));
 }
 
+fn abort_frame(payload: &[u8], len: u64) -> Vec<u8> {
+    let header = Header { kind: FrameKind::Abort, seq: 0, aux: 0, len };
+    [&header.encode()[..], payload].concat()
+}
+
+#[test]
+fn abort_sends_the_documented_frame_and_closes() {
+    let reason = "input has NaN at element 2";
+    let (addr, h) = rank0(5000, move |mut c| {
+        c.abort(reason);
+        Ok(c.barrier())
+    });
+    let mut peer = fake_rank1(&addr);
+    let after = join(h).expect("set up");
+    assert!(matches!(&after, Err(CommError::Failed { cause }) if cause.contains(reason)));
+    let mut bytes = Vec::new();
+    peer.read_to_end(&mut bytes).expect("read until rank 0 closes");
+    let payload = abort_payload(0, reason);
+    assert_eq!(bytes, abort_frame(&payload, payload.len() as u64));
+}
+
+#[test]
+fn a_hand_made_abort_comes_after_the_frames_before_it_and_is_sanitised() {
+    let (addr, h) = rank0(5000, |mut c| {
+        let first = c.recv(1)?;
+        Ok((first, c.recv(1)))
+    });
+    let mut peer = fake_rank1(&addr);
+    peer.write_all(&frame(OpKind::PointToPoint, 0, 0, b"first")).expect("write");
+    // A line break, a terminal escape, a NUL and a byte that is not UTF-8.
+    let reason = b"bad\ninput \x1b[2Jcleared\x00\xff";
+    let payload = [&1u64.to_le_bytes()[..], reason].concat();
+    peer.write_all(&abort_frame(&payload, payload.len() as u64)).expect("write");
+    let (first, second) = join(h).expect("the frame before the abort");
+    assert_eq!(first, b"first");
+    match second {
+        Err(CommError::Aborted { origin: 1, via: 1, reason }) => {
+            assert_eq!(reason, "bad input [2Jcleared\u{fffd}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn malformed_aborts_are_refused_naming_the_peer() {
+    let naming_party_5 = [&5u64.to_le_bytes()[..], b"oops"].concat();
+    let cases = [
+        // A rank outside the two-party network.
+        abort_frame(&naming_party_5, 12),
+        // Too short for a rank.
+        abort_frame(b"1234", 4),
+        // Longer than a reason may be: refused on the header, the payload never sent.
+        abort_frame(&[], 8 + MAX_ABORT_REASON as u64 + 1),
+    ];
+    for bytes in cases {
+        let (addr, h) = rank0(2000, |mut c| c.recv(1));
+        let mut peer = fake_rank1(&addr);
+        peer.write_all(&bytes).expect("write");
+        let result = join(h);
+        assert!(matches!(result, Err(CommError::Malformed { peer: 1, .. })), "{result:?}");
+    }
+}
+
 #[test]
 fn a_peer_that_never_connects_is_reported_missing() {
     let (_, h) = rank0(200, |_| Ok(()));
@@ -372,4 +435,47 @@ fn rank_0_listens_only_on_the_master_address() {
         assert!(other.is_err(), "rank 0 accepts connections on 127.0.0.2");
         Some(stream)
     });
+}
+
+#[test]
+fn a_party_that_dies_during_the_rendezvous_is_reported_promptly_by_name() {
+    // Rank 2 (hand-made) registers with rank 0, receives the table and dies before linking to
+    // rank 1. Rank 0 finishes its setup, finds rank 2 gone and aborts, naming it; rank 1,
+    // still waiting for rank 2, hears that through its link to rank 0 at once, long before
+    // its connect timeout.
+    let port = free_local_port().expect("port");
+    let master = format!("127.0.0.1:{port}");
+    let slow = config(20_000);
+    let (m0, m1) = (master.clone(), master.clone());
+    let (c0, c1) = (slow.clone(), slow.clone());
+    let r0 = thread::spawn(move || {
+        let mut c = TcpComm::rendezvous(0, 3, &m0, &c0)?;
+        let mut v = [1u64];
+        c.all_reduce_sum_u64(&mut v).map(|()| v[0])
+    });
+    let started = Instant::now();
+    let r1 = thread::spawn(move || TcpComm::rendezvous(1, 3, &m1, &c1).map(drop));
+    let mut fake = loop {
+        match TcpStream::connect(&master) {
+            Ok(s) => break s,
+            Err(_) if started.elapsed() < Duration::from_secs(10) => {
+                thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => panic!("rank 0 never listened: {e}"),
+        }
+    };
+    let header = Header { kind: FrameKind::Register, seq: 0, aux: 2, len: 16 };
+    fake.write_all(&header.encode()).expect("write");
+    fake.write_all(&u64s_to_bytes(&[3, 9])).expect("write");
+    let mut table = [0u8; 32];
+    fake.read_exact(&mut table).expect("the table");
+    drop(fake);
+    let r1 = r1.join().expect("no panic");
+    assert!(started.elapsed() < Duration::from_secs(10), "took {:?}", started.elapsed());
+    assert!(
+        matches!(&r1, Err(CommError::Aborted { origin: 2, via: 0, .. })),
+        "rank 1 must name rank 2: {r1:?}"
+    );
+    let r0 = r0.join().expect("no panic");
+    assert!(matches!(r0, Err(CommError::Disconnected { peer: 2 })), "{r0:?}");
 }

@@ -446,3 +446,30 @@ fn the_environment_chooses_tls_or_plain_tcp() {
     assert!(matches!(with(&[], Some("/nonexistent/cloak")), Err(CommError::Credentials { .. })));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn an_abort_travels_inside_tls_to_every_party() {
+    let deployment = Deployment::generate(3, false).expect("credentials");
+    let configs: Vec<CommConfig> =
+        (0..3).map(|r| secure(deployment.config(r).unwrap(), 5000)).collect();
+    let comms = TcpComm::create_local_each(&configs).expect("TLS mesh");
+    let outcomes = run_parties(comms, |mut c| -> Result<(), CommError> {
+        let mut v = [1u64];
+        c.all_reduce_sum_u64(&mut v)?;
+        if c.rank() == 2 {
+            c.abort("input has NaN at element 2");
+            return Err(CommError::Failed { cause: "aborted".into() });
+        }
+        c.all_reduce_sum_u64(&mut v)
+    });
+    for (rank, outcome) in outcomes.iter().enumerate().take(2) {
+        match outcome {
+            Err(cloak_comm::runner::PartyFailure::Error(CommError::Aborted {
+                origin: 2,
+                reason,
+                ..
+            })) => assert!(reason.contains("NaN at element 2"), "rank {rank}: {reason}"),
+            other => panic!("rank {rank}: {other:?}"),
+        }
+    }
+}

@@ -310,6 +310,24 @@ impl Session {
         Ok(())
     }
 
+    /// Fails this party because its own work failed (a bad input, a NaN, a file it could
+    /// not read), telling every other party (and a networked dealer) why, so that they stop
+    /// at once with [`CommError::Aborted`](cloak_comm::CommError::Aborted) naming this party
+    /// and carrying `reason`, rather than with a bare disconnection or after their timeout.
+    /// Every later communicating call of this session fails. Best effort: it never waits for
+    /// a peer, and does nothing if the session's communication has already failed (the
+    /// peers have been told then).
+    ///
+    /// `reason` is sent in clear to every party and shown in their errors and logs: never
+    /// put a secret in it (an input, a weight, a share, a revealed value). Name what failed
+    /// and where, as in `"input has NaN at element 2"`.
+    ///
+    /// Takes `&self` like every method of this shared handle; call it between operations,
+    /// not from inside one.
+    pub fn abort(&self, reason: &str) {
+        self.state().comm.abort(reason);
+    }
+
     /// Runs `f` with communication counted under `label`, unless an enclosing protocol
     /// already labelled it (so `relu` counts its comparison as `relu`).
     pub(crate) fn scoped<R>(&self, label: &str, f: impl FnOnce() -> Result<R>) -> Result<R> {

@@ -591,6 +591,38 @@ fn communication_errors_are_comm_variants() {
 }
 
 #[test]
+fn an_aborting_party_is_named_with_its_reason_everywhere() {
+    use cloak_comm::CommError;
+    let x = arr(&[3], vec![1.0, 2.0, 3.0]);
+    for n in PARTIES {
+        let start = Instant::now();
+        let aborter = n - 1;
+        let out = run_typed(n, &SessionConfig::default(), |s| {
+            let a = share0(s, &x)?;
+            if s.rank() == aborter {
+                s.abort("input has NaN at element 2");
+                return s.barrier();
+            }
+            a.relu()?.reveal().map(drop)
+        });
+        for (rank, o) in out.into_iter().enumerate() {
+            match o {
+                Err(MpcError::Comm(CommError::Failed { cause })) if rank == aborter => {
+                    assert!(cause.contains("NaN at element 2"), "{cause}");
+                }
+                Err(MpcError::Comm(CommError::Aborted { origin, reason, .. })) => {
+                    assert_eq!(origin, aborter, "{n} parties, party {rank}");
+                    assert_eq!(reason, "input has NaN at element 2");
+                }
+                other => panic!("{n} parties, party {rank}: {other:?}"),
+            }
+        }
+        // Well within the 5 s communication timeout of `run_typed`.
+        assert!(start.elapsed() < Duration::from_secs(3), "{n} parties: {:?}", start.elapsed());
+    }
+}
+
+#[test]
 fn raw_shares_of_any_words_are_accepted() {
     // from_share trusts the caller: any words form a valid sharing of something.
     let out = run(3, &SessionConfig::default(), |s| {

@@ -102,9 +102,10 @@ impl Error {
         }
     }
 
-    /// Whether this party failed only because another one did: a peer disconnected, stalled
-    /// or failed the communicator, or refused to go on. When several parties fail together,
-    /// the one whose error is *not* a consequence is the one to report.
+    /// Whether this party failed only because another one did: a peer disconnected, stalled,
+    /// aborted (said it failed) or failed the communicator, or refused to go on. When
+    /// several parties fail together, the one whose error is *not* a consequence is the one
+    /// to report.
     #[must_use]
     pub fn is_consequence(&self) -> bool {
         match self {
@@ -116,6 +117,7 @@ impl Error {
                 Some(
                     CommError::Disconnected { .. }
                         | CommError::Timeout { .. }
+                        | CommError::Aborted { .. }
                         | CommError::Failed { .. }
                 )
             ),

@@ -198,4 +198,6 @@ fn every_layers_error_converts_with_the_question_mark() {
     }
     let gone = Error::from(MpcError::Comm(CommError::Disconnected { peer: 1 }));
     assert!(gone.is_consequence() && gone.comm().is_some());
+    let told = CommError::Aborted { origin: 1, via: 2, reason: "input has NaN".into() };
+    assert!(Error::from(MpcError::Comm(told)).is_consequence());
 }

@@ -25,8 +25,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use std::collections::VecDeque;
+
 use super::channel::Channel;
 use super::handshake::{SetupChannel, words, write_frame};
+use super::reader::FrameReader;
 use super::refusal;
 use crate::tls::TlsConfig;
 use crate::wire::{FrameKind, HEADER_LEN, Header};
@@ -291,8 +294,8 @@ pub(crate) fn accept_intros(
 /// Fails if a peer closed one of the established `links` (what it sent before is kept for
 /// the link; a close is reported as that peer's disconnection).
 fn watch_links(links: &mut [Option<SetupChannel>]) -> Result<(), CommError> {
-    for (peer, link) in links.iter_mut().enumerate() {
-        let Some(channel) = link.as_mut() else {
+    for peer in 0..links.len() {
+        let Some(channel) = links[peer].as_mut() else {
             continue;
         };
         if channel.closed() {
@@ -307,10 +310,25 @@ fn watch_links(links: &mut [Option<SetupChannel>]) -> Result<(), CommError> {
             return Err(CommError::from_io(peer, e));
         }
         if channel.closed() {
-            return Err(CommError::Disconnected { peer });
+            let world = links.len();
+            let pulled = links[peer].as_ref().map_or(&[][..], |c| c.pulled());
+            return Err(abort_in(pulled, peer, world).unwrap_or(CommError::Disconnected { peer }));
         }
     }
     Ok(())
+}
+
+/// The abort that `peer` sent before closing, if `bytes` (what it sent on an established
+/// link during setup) hold one: a party that failed while others were still accepting
+/// names the real culprit and its reason, not just its own disconnection.
+fn abort_in(bytes: &[u8], peer: usize, world: usize) -> Option<CommError> {
+    let mut reader = FrameReader::new(peer, world, u64::MAX);
+    let mut frames = VecDeque::new();
+    let mut src = bytes;
+    match reader.read_from(&mut src, &mut frames, usize::MAX, false) {
+        Err(e @ CommError::Aborted { .. }) => Some(e),
+        _ => None,
+    }
 }
 
 /// Tells the party on `channel` that it is refused, and why. Best effort: a party that

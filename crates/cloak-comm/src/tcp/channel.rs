@@ -96,6 +96,11 @@ impl<S> Channel<S> {
     pub(crate) fn closed(&self) -> bool {
         self.closed
     }
+
+    /// The bytes read ahead by [`Channel::pull`], not yet consumed.
+    pub(crate) fn pulled(&self) -> &[u8] {
+        &self.ahead
+    }
 }
 
 impl<S: Read + Write> Channel<S> {

@@ -3,13 +3,17 @@
 //! Sends are buffered: a transfer writes its frames straight from the caller's buffers as
 //! far as the kernel takes them, and when it may return (its receives are done) it copies the
 //! unsent tail of each frame into its link's outgoing queue. Every later call, whatever peers
-//! it involves, keeps writing every link's queue, and keeps reading every link while any
-//! writes are pending, so parties that push large data at each other never deadlock, and a
-//! peer waiting on a third party never holds up this party's sends. The queue of one link is
-//! bounded by [`CommConfig::send_buffer`]; `barrier`, [`TcpComm::flush`] and dropping the
-//! communicator drain it. On any error the communicator shuts down every socket, so the
-//! failure reaches every other party at once (each sees this party disconnect) instead of
-//! after its own timeout.
+//! it involves, keeps writing every link's queue, and keeps reading every link ahead of the
+//! calls that will consume its frames, so parties that push large data at each other never
+//! deadlock, a peer waiting on a third party never holds up this party's sends, and an abort
+//! from any peer is noticed while waiting on another. The queue of one link is bounded by
+//! [`CommConfig::send_buffer`]; `barrier`, [`TcpComm::flush`] and dropping the communicator
+//! drain it. What is read ahead on one link is bounded by [`CommConfig::recv_buffer`]: past
+//! it, the link is read only when the call waits for a frame from it, and TCP flow control
+//! holds its sender back. On any error the communicator sends every peer an abort frame
+//! (where its stream is at a frame boundary; see [`wire`](crate::wire)) naming the party
+//! that failed first and shuts down every socket, so the failure reaches every other party
+//! at once, naming the culprit, instead of after its own timeout.
 
 mod accept;
 mod channel;
@@ -21,6 +25,7 @@ mod writer;
 
 use std::collections::VecDeque;
 use std::fmt;
+use std::io::{self, Write};
 use std::net::{Shutdown, TcpListener};
 use std::time::{Duration, Instant};
 
@@ -29,9 +34,9 @@ use mio::{Events, Interest, Poll, Token};
 use self::channel::Channel;
 use self::reader::{Frame, FrameReader, ReadStatus};
 use self::writer::Outgoing;
-use crate::endpoint::{Endpoint, Transport, guarded_transfer};
+use crate::endpoint::{AbortNotice, Endpoint, Transport, guarded_transfer};
 use crate::op::check_tag;
-use crate::wire::{FrameKind, Header};
+use crate::wire::{FrameKind, Header, abort_payload};
 use crate::{
     CommConfig, CommError, CommStats, Communicator, Launch, MessageTag, Op, OpKind, Rendezvous,
     Security,
@@ -41,6 +46,9 @@ use crate::{
 /// direction from starving the other direction and the other links.
 const BUDGET: usize = 4 << 20;
 
+/// How long a failing party keeps trying to hand its abort frames to the kernel, in all.
+const ABORT_WAIT: Duration = Duration::from_millis(5);
+
 /// The link to one peer.
 pub(crate) struct Link {
     /// Plain TCP or TLS over it.
@@ -48,10 +56,13 @@ pub(crate) struct Link {
     reader: FrameReader,
     /// Frames read ahead of the operation that will consume them.
     inbox: VecDeque<Frame>,
+    /// What `inbox` counts for against `recv_buffer`: payloads and headers.
+    inbox_bytes: usize,
     /// The peer closed its side (or the connection broke, see `read_error`); what it sent
     /// before is still in `inbox`.
     eof: bool,
-    /// Why reading stopped, when it was an error rather than an orderly close.
+    /// Why reading stopped, when it was an error (or the peer's abort) rather than an
+    /// orderly close.
     read_error: Option<CommError>,
     /// The unsent rest of frames that earlier transfers accepted, oldest first; written
     /// before anything newer.
@@ -60,6 +71,9 @@ pub(crate) struct Link {
     queued: usize,
     /// Why writing stopped (the peer is gone); the queue was dropped then.
     write_error: Option<CommError>,
+    /// Part of a frame has been written and the rest has not: nothing else (an abort) may
+    /// be written on this link.
+    mid_frame: bool,
     send_seq: u64,
     recv_seq: u64,
     /// Whether a read might find data: false from a `WouldBlock` until the poller reports
@@ -76,7 +90,7 @@ impl fmt::Debug for Link {
             .field("send_seq", &self.send_seq)
             .field("recv_seq", &self.recv_seq)
             .field("inbox_frames", &self.inbox.len())
-            .field("inbox_bytes", &self.inbox.iter().map(|f| f.payload.len()).sum::<usize>())
+            .field("inbox_bytes", &self.inbox_bytes)
             .field("queued_frames", &self.queue.len())
             .field("queued_bytes", &self.queued)
             .field("stream", &self.stream)
@@ -110,6 +124,7 @@ impl Link {
             let (n, blocked) = front.write_to(&mut self.stream, budget - total)?;
             total += n;
             self.queued -= n;
+            self.mid_frame = !front.done() && (n > 0 || self.mid_frame);
             if front.done() {
                 self.queue.pop_front();
             }
@@ -124,9 +139,51 @@ impl Link {
         if let Some(frame) = fresh.as_mut() {
             let (n, blocked) = frame.write_to(&mut self.stream, budget - total)?;
             total += n;
+            self.mid_frame = !frame.done() && (n > 0 || self.mid_frame);
             self.writable = !blocked;
         }
         Ok(moved || total > 0)
+    }
+
+    /// Bytes read from the peer ahead of the calls that will consume them: the frames in
+    /// the inbox, and what the reader holds of the next.
+    fn read_ahead(&self) -> usize {
+        self.inbox_bytes + self.reader.buffered()
+    }
+
+    /// Reads what the socket has for this link's reader (see [`FrameReader::read_from`]),
+    /// keeping count of what lands in the inbox.
+    fn read(&mut self, budget: usize, one_frame: bool) -> Result<(ReadStatus, usize), CommError> {
+        let before = self.inbox.len();
+        let result = self.reader.read_from(&mut self.stream, &mut self.inbox, budget, one_frame);
+        self.inbox_bytes += self.inbox.iter().skip(before).map(Frame::cost).sum::<usize>();
+        result
+    }
+
+    /// The next frame of the inbox.
+    fn pop(&mut self) -> Option<Frame> {
+        let frame = self.inbox.pop_front()?;
+        self.inbox_bytes -= frame.cost();
+        Some(frame)
+    }
+
+    /// Hands `frame` to the kernel, waiting for the socket between tries until `deadline`
+    /// at the latest (best effort: the abort frame of a failing party). A frame cut short
+    /// leaves the peer a truncated frame before the close, which it reports as this party
+    /// disconnecting.
+    fn write_until(&mut self, frame: &[u8], deadline: Instant) {
+        let mut written = 0;
+        while written < frame.len() {
+            match self.stream.write(&frame[written..]) {
+                Ok(0) => return,
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                Err(_) => return,
+            }
+        }
     }
 
     /// Whether any bytes wait to be written on this link.
@@ -314,13 +371,15 @@ impl TcpComm {
                 .map_err(io_err)?;
             out.push(Some(Link {
                 stream,
-                reader: FrameReader::new(peer, config.max_message),
+                reader: FrameReader::new(peer, world, config.max_message),
                 inbox: VecDeque::new(),
+                inbox_bytes: 0,
                 eof: false,
                 read_error: None,
                 queue: VecDeque::new(),
                 queued: 0,
                 write_error: None,
+                mid_frame: false,
                 send_seq: 0,
                 recv_seq: 0,
                 readable: true,
@@ -345,9 +404,18 @@ impl TcpComm {
         let mut fresh: Vec<Option<Outgoing<'_>>> = (0..self.endpoint.world).map(|_| None).collect();
         let result = self.pump(Op::new(OpKind::Barrier), &mut fresh, &[], true);
         if let Err(error) = &result {
-            self.endpoint.fail(error, <Self as Transport>::close);
+            crate::endpoint::fail(self, error);
         }
         result.map(drop)
+    }
+
+    /// Bytes read from `peer` ahead of the calls that will consume them (frames waiting in
+    /// its inbox, each with its header, and the arrived part of the next): what
+    /// [`CommConfig::recv_buffer`] bounds. For tests of that bound; 0 for an invalid rank
+    /// or after a failure.
+    #[doc(hidden)]
+    pub fn read_ahead(&self, peer: usize) -> usize {
+        self.endpoint.links.get(peer).and_then(Option::as_ref).map_or(0, Link::read_ahead)
     }
 
     /// The event loop of one call: writes `fresh` (this call's frame per peer, indexed by
@@ -367,6 +435,7 @@ impl TcpComm {
         let timeout = self.endpoint.config.timeout;
         let spin = self.endpoint.config.spin;
         let send_buffer = usize::try_from(self.endpoint.config.send_buffer).unwrap_or(usize::MAX);
+        let recv_buffer = usize::try_from(self.endpoint.config.recv_buffer).unwrap_or(usize::MAX);
         // A frame is held up while its link still has more than `send_buffer` older bytes to
         // write (or, when flushing, while anything is left to write).
         let holds_up = |link: &Link, frame: &Option<Outgoing<'_>>| {
@@ -391,11 +460,13 @@ impl TcpComm {
         let started = Instant::now();
         let deadline = started + timeout;
         let mut last_progress = started;
+        // Whether the links this call waits on have been read once more since an abort
+        // arrived.
+        let mut reread = false;
         loop {
             let mut progress = false;
             // Write every link, whether or not this call involves it: what earlier calls
             // queued must keep moving while this party waits for anything.
-            let mut writes_pending = false;
             for (peer, (slot, frame)) in
                 self.endpoint.links.iter_mut().zip(fresh.iter_mut()).enumerate()
             {
@@ -413,26 +484,36 @@ impl TcpComm {
                             link.queue.clear();
                             link.queued = 0;
                             *frame = None;
+                            // If the peer said why it left, that is on its way to us.
+                            link.readable = true;
                         }
                     }
                 }
-                writes_pending |= link.writes_pending(frame);
             }
-            // Read a link when this call still needs a message from it, or from every link
-            // while this party's own writes are pending: draining peers that are themselves
-            // blocked writing to us is what prevents a send-send deadlock. Other data stays
-            // in the kernel buffers, so a fast sender is held back by TCP flow control
-            // instead of filling this process's memory.
+            // Read every link ahead of the calls that will consume its frames, up to
+            // `recv_buffer` bytes: draining peers that are blocked writing to this party is
+            // what prevents a send-send deadlock, and reading links this call does not
+            // involve is how an abort from them is noticed. Past the bound a link is read
+            // only when this call needs a frame from it; the rest stays in the kernel
+            // buffers, and TCP flow control holds the sender back instead of this process's
+            // memory growing. A link this call needs is read up to that frame only, which
+            // the call consumes while it is still in the cache (reading further ahead there
+            // slows a receiver of a stream of large messages); if the call then waits on
+            // other links, the loop reads it ahead like any other.
             for (peer, link) in self.endpoint.links.iter_mut().enumerate() {
                 let Some(link) = link.as_mut().filter(|l| l.readable && !l.eof) else {
                     continue;
                 };
                 let wanted = waiting[peer] && link.inbox.is_empty();
-                if !wanted && !writes_pending {
+                let room = recv_buffer.saturating_sub(link.read_ahead());
+                let read = if wanted {
+                    link.read(BUDGET, true)
+                } else if room > 0 {
+                    link.read(room.min(BUDGET), false)
+                } else {
                     continue;
-                }
-                let (stream, inbox) = (&mut link.stream, &mut link.inbox);
-                match link.reader.read_from(stream, inbox, BUDGET, !writes_pending) {
+                };
+                match read {
                     Ok((status, n)) => {
                         progress |=
                             n > 0 || matches!(status, ReadStatus::Budget | ReadStatus::Frame);
@@ -443,6 +524,8 @@ impl TcpComm {
                     Err(e @ (CommError::Malformed { .. } | CommError::TooLarge { .. })) => {
                         return Err(e);
                     }
+                    // The peer's abort, or a broken connection: the end of this link, once
+                    // the frames before it have been consumed.
                     Err(e) => {
                         link.eof = true;
                         link.read_error = Some(e);
@@ -455,7 +538,7 @@ impl TcpComm {
                 }
                 let link = self.endpoint.link(peer)?;
                 let expected = MessageTag { seq: link.recv_seq, op };
-                if let Some(frame) = link.inbox.pop_front() {
+                if let Some(frame) = link.pop() {
                     check_tag(peer, expected, frame.tag)?;
                     link.recv_seq += 1;
                     received[slot] = Some(frame.payload);
@@ -477,7 +560,8 @@ impl TcpComm {
             };
             if missing == 0 && held_up(links, fresh).is_none() {
                 if let Some(error) = links.iter_mut().flatten().find_map(|l| l.write_error.take()) {
-                    return Err(error);
+                    // A peer that went away after saying why is better reported by its why.
+                    return Err(take_abort(links).unwrap_or(error));
                 }
                 // Keep the unsent tails, copied out of the caller's buffers.
                 for (link, frame) in links.iter_mut().zip(fresh.iter_mut()) {
@@ -490,6 +574,25 @@ impl TcpComm {
                     }
                 }
                 return Ok(received.into_iter().map(Option::unwrap_or_default).collect());
+            }
+
+            // The call still waits, but a peer has aborted: the computation cannot finish,
+            // and the peers this call waits on may be stuck on the one that failed. First,
+            // though, read the links this call waits on once more, whatever the poller has
+            // reported so far: a message of the wrong operation explains more than the abort
+            // it may have caused elsewhere.
+            let aborted = |l: &Link| matches!(l.read_error, Some(CommError::Aborted { .. }));
+            if !reread && links.iter().flatten().any(aborted) {
+                reread = true;
+                for &peer in recv_from {
+                    if let Some(link) = links[peer].as_mut().filter(|_| waiting[peer]) {
+                        link.readable = true;
+                    }
+                }
+                continue;
+            }
+            if let Some(abort) = take_abort(links) {
+                return Err(abort);
             }
 
             // Checked before progress is: a peer moving a byte per loop must not escape it.
@@ -554,11 +657,32 @@ impl Transport for TcpComm {
         self.pump(op, &mut fresh, recv_from, op.kind == OpKind::Barrier)
     }
 
-    /// Shuts the socket down so that the peer notices this party's failure at once.
-    fn close(link: Link) {
-        // The socket is being dropped anyway; a failed shutdown changes nothing.
-        let _ = link.stream.socket().shutdown(Shutdown::Both);
+    /// Sends the abort frame on every link whose stream is at a frame boundary (dropping
+    /// what is queued behind it: the peer will not need it), trying for at most
+    /// [`ABORT_WAIT`] in all, then shuts every socket down so that each peer notices at
+    /// once. A link in the middle of a frame is only shut down: nothing can follow half a
+    /// frame.
+    fn close_links(&mut self, links: Vec<Link>, notice: &AbortNotice) {
+        let payload = abort_payload(notice.origin, &notice.reason);
+        let header = Header { kind: FrameKind::Abort, seq: 0, aux: 0, len: payload.len() as u64 };
+        let frame = [&header.encode()[..], &payload].concat();
+        let deadline = Instant::now() + ABORT_WAIT;
+        for mut link in links {
+            if !link.mid_frame && link.write_error.is_none() {
+                link.write_until(&frame, deadline);
+            }
+            // The socket is being dropped anyway; a failed shutdown changes nothing.
+            let _ = link.stream.socket().shutdown(Shutdown::Both);
+        }
     }
+}
+
+/// The abort a peer has sent, if one has arrived on any link.
+fn take_abort(links: &mut [Option<Link>]) -> Option<CommError> {
+    links.iter_mut().flatten().find_map(|l| match l.read_error {
+        Some(CommError::Aborted { .. }) => l.read_error.take(),
+        _ => None,
+    })
 }
 
 impl Drop for TcpComm {
@@ -594,6 +718,10 @@ impl Communicator for TcpComm {
         recv_from: &[usize],
     ) -> Result<Vec<Vec<u8>>, CommError> {
         guarded_transfer(self, op, sends, recv_from)
+    }
+
+    fn abort(&mut self, reason: &str) {
+        crate::endpoint::abort(self, reason);
     }
 
     fn stats(&self) -> &CommStats {

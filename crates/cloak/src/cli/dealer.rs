@@ -8,7 +8,7 @@ use clap::Args;
 use cloak::comm::{CommConfig, Communicator, Launch, Security, TcpComm};
 
 use super::party::parse_parties;
-use super::{CliError, CliResult, LaunchArgs, UNUSABLE};
+use super::{CliError, CliResult, LaunchArgs, UNUSABLE, tell_others};
 
 #[derive(Debug, Args)]
 pub(crate) struct DealerArgs {
@@ -60,7 +60,8 @@ pub(crate) fn serve(
     let start = Instant::now();
     let config = CommConfig { security, ..CommConfig::with_timeouts(timeout) };
     let mut comm = TcpComm::from_launch(launch, &config)?;
-    let stats = cloak::dealer::run_dealer(&mut comm as &mut dyn Communicator, parties)?;
+    let stats = cloak::dealer::run_dealer(&mut comm as &mut dyn Communicator, parties)
+        .map_err(|e| tell_others(e.into(), |reason| comm.abort(reason)))?;
     if verbose {
         let sent = comm.stats().total();
         println!(

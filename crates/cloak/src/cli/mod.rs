@@ -103,6 +103,18 @@ from_layer_errors!(
 
 pub(crate) type CliResult<T> = Result<T, CliError>;
 
+/// When a party (or the dealer) stops on its own account (its input, its file, a check of
+/// its own; not because another party failed, which the others know of already), tells the
+/// others why with `abort` and the same one line it reports, so that they stop at once
+/// naming it; then hands the error on. The line names positions and files, never a value
+/// of an input, a weight or a share.
+pub(crate) fn tell_others(e: CliError, abort: impl FnOnce(&str)) -> CliError {
+    if e.code != CONSEQUENCE {
+        abort(&e.message);
+    }
+    e
+}
+
 /// Who provides correlated randomness.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub(crate) enum DealerArg {
@@ -313,6 +325,20 @@ mod tests {
         // clap checks a field's type against its parser only when the field is read: this
         // checks every argument of every subcommand now.
         super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn only_a_party_s_own_failure_is_told_to_the_others() {
+        use super::{CONSEQUENCE, CliError, FAILED, tell_others};
+        let told = |e: CliError| {
+            let mut sent = None;
+            let e = tell_others(e, |reason| sent = Some(reason.to_owned()));
+            (e.code, sent)
+        };
+        let own = CliError::from(cloak::Error::Input { reason: "element [2] is NaN".into() });
+        assert_eq!(told(own), (FAILED, Some("input: element [2] is NaN".to_owned())));
+        let consequence = CliError::from(cloak::comm::CommError::Disconnected { peer: 1 });
+        assert_eq!(told(consequence), (CONSEQUENCE, None));
     }
 
     #[test]

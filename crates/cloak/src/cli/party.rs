@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use clap::Args;
-use cloak::comm::{CommConfig, OpStats, TcpComm};
+use cloak::comm::{CommConfig, Communicator, OpStats, TcpComm};
 use cloak::mpc::{Session, SessionConfig};
 use cloak::onnx::OnnxModel;
 use cloak::{Roles, Stage};
@@ -16,7 +16,7 @@ use ndarray::ArrayD;
 use super::announce::{self, Mine};
 use super::lines::{Cost, Line};
 use super::table::{self, NodeCost};
-use super::{CliError, CliResult, DealerArg, LaunchArgs, RoleArgs, UNUSABLE};
+use super::{CliError, CliResult, DealerArg, LaunchArgs, RoleArgs, UNUSABLE, tell_others};
 
 #[derive(Debug, Args)]
 pub(crate) struct PartyArgs {
@@ -205,9 +205,27 @@ pub(crate) fn run(args: &PartyArgs) -> CliResult<()> {
     let mut comm = TcpComm::from_launch(&launch, &CommConfig { security, ..config.comm_config() })?;
     let rank = launch.rank;
 
+    // From here on, a failure of this party's own tells the others why it stops, first over
+    // the communicator, then over the session.
+    let (model, input, shape) = prepare(&mut comm, rank, parties, &roles, args)
+        .map_err(|e| tell_others(e, |reason| comm.abort(reason)))?;
+    let session = Session::setup(Box::new(comm), config)?;
+    let work = Work { rank, parties, roles, model, input, shape, start };
+    compute(&session, &work, args).map_err(|e| tell_others(e, |reason| session.abort(reason)))
+}
+
+/// Reads this party's own inputs, announces what is public and checks it: the model, this
+/// party's input (at the data owner) and the input's shape, the same at every party.
+fn prepare(
+    comm: &mut TcpComm,
+    rank: usize,
+    parties: usize,
+    roles: &Roles,
+    args: &PartyArgs,
+) -> CliResult<(OnnxModel, Option<ArrayD<f64>>, Vec<usize>)> {
     // Own inputs are read once connected: a party that cannot read them still announces a
     // refusal, so the others stop at once.
-    let own = read_own(rank, &roles, args);
+    let own = read_own(rank, roles, args);
     let public_model = match &own {
         Ok(Own { model: Some(m), .. }) => Some(m.public_bytes()),
         _ => None,
@@ -217,7 +235,7 @@ pub(crate) fn run(args: &PartyArgs) -> CliResult<()> {
         _ => None,
     };
     let mine = Mine { ok: own.is_ok(), model: public_model.as_deref(), shape: shape.as_deref() };
-    let public = announce::announce(&mut comm, parties, &roles, mine);
+    let public = announce::announce(comm, parties, roles, mine);
     let own = own?;
     let public = public?;
     let model = match own.model {
@@ -230,19 +248,27 @@ pub(crate) fn run(args: &PartyArgs) -> CliResult<()> {
     if !unsupported.is_empty() {
         return Err(super::inspect::unsupported_error(&unsupported));
     }
+    Ok((model, own.input, public.shape))
+}
 
-    let session = Session::setup(Box::new(comm), config)?;
-    let mut recorder = Recorder::new(&session, args.launched, start);
-    let out = cloak::infer_observed(
-        &session,
-        &model,
-        roles,
-        own.input.as_ref(),
-        &public.shape,
-        &mut |s| {
-            recorder.on(s);
-        },
-    )?;
+/// What a prepared party computes on.
+struct Work {
+    rank: usize,
+    parties: usize,
+    roles: Roles,
+    model: OnnxModel,
+    input: Option<ArrayD<f64>>,
+    shape: Vec<usize>,
+    start: Instant,
+}
+
+/// Runs the model, ends the session, and writes or prints what was revealed to this party.
+fn compute(session: &Session, work: &Work, args: &PartyArgs) -> CliResult<()> {
+    let Work { rank, parties, roles, ref model, ref input, ref shape, start } = *work;
+    let mut recorder = Recorder::new(session, args.launched, start);
+    let out = cloak::infer_observed(session, model, roles, input.as_ref(), shape, &mut |s| {
+        recorder.on(s);
+    })?;
     session.close()?;
 
     if let (Some(path), Some(out)) = (&args.output, &out) {
