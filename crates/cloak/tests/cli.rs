@@ -461,3 +461,61 @@ fn plain_tcp_off_loopback_is_refused_with_one_line() {
         .unwrap();
     assert_clean_failure(&out, "not a loopback address");
 }
+
+#[test]
+fn a_deployment_from_one_peers_file_over_tls() {
+    let dir = Temp::new("peers-deployment");
+    let out = cloak(&[&"certs", &"--out", &dir.0.join("certs"), &"--world", &"3"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let mut peers = String::from("ca = \"certs/ca.pem\"\n");
+    for rank in 0..3 {
+        let port = cloak::comm::runner::free_local_port().unwrap();
+        peers += &format!(
+            "[[party]]\nrank = {rank}\naddress = \"127.0.0.1:{port}\"\ncertificate = \"certs/rank-{rank}.pem\"\n"
+        );
+    }
+    let file = dir.0.join("peers.toml");
+    std::fs::write(&file, peers).unwrap();
+    let start = |rank: usize, extra: &[&dyn AsRef<std::ffi::OsStr>]| {
+        let key = dir.0.join(format!("certs/rank-{rank}.key"));
+        Command::new(env!("CARGO_BIN_EXE_cloak"))
+            .args(["party", "--dealer", "third-party", "--timeout", "30", "--rank"])
+            .arg(rank.to_string())
+            .arg("--peers")
+            .arg(&file)
+            .arg("--key")
+            .arg(&key)
+            .args(extra.iter().map(|a| a.as_ref()))
+            .env_remove("RANK")
+            .env_remove("CLOAK_TLS_DIR")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("a party starts")
+    };
+    let children =
+        [start(0, &[&"--model", &model()]), start(1, &[&"--input", &digits()]), start(2, &[])];
+    let outs: Vec<Output> = children.into_iter().map(|c| c.wait_with_output().unwrap()).collect();
+    for (rank, o) in outs.iter().enumerate() {
+        assert!(o.status.success(), "rank {rank}: {}", text(&o.stderr));
+    }
+    let classes: Vec<usize> =
+        predictions(&text(&outs[1].stdout)).into_iter().map(|(c, _)| c).collect();
+    assert_eq!(classes, (0..8).collect::<Vec<_>>());
+
+    // Without its key, a party of a certified deployment stops with one line.
+    let out = Command::new(env!("CARGO_BIN_EXE_cloak"))
+        .args(["party", "--rank", "1", "--peers"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_clean_failure(&out, "--key");
+    // A broken file: one line naming it.
+    std::fs::write(&file, "[[party]]\nrank = 0\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_cloak"))
+        .args(["party", "--rank", "0", "--peers"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    assert_clean_failure(&out, "peers.toml");
+}

@@ -21,7 +21,7 @@
 //! [`Deployment::generate`] creates a deployment's credentials (what `cloak certs` writes);
 //! [`TlsConfig::from_dir`] reads one party's.
 
-mod files;
+pub(crate) mod files;
 mod generate;
 mod verify;
 

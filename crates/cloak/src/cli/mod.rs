@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use cloak::Roles;
-use cloak::comm::{Launch, PLAINTEXT_VAR, Security, TLS_DIR_VAR};
+use cloak::comm::{Launch, PLAINTEXT_VAR, PeersFile, Security, TLS_DIR_VAR};
 use cloak::mpc::DealerKind;
 
 /// Private inference of ONNX models by secure multi-party computation.
@@ -222,6 +222,13 @@ pub(crate) struct LaunchArgs {
     /// reads every share [default: CLOAK_PLAINTEXT=1].
     #[arg(long, conflicts_with = "tls_dir")]
     pub insecure_plaintext: bool,
+    /// The deployment's peers file (TOML: every rank's host:port and certificate, and the
+    /// authority's certificate), the same at every party; replaces the rendezvous flags.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["master_addr", "master_port", "world_size", "tls_dir"])]
+    pub peers: Option<std::path::PathBuf>,
+    /// This party's private key, with --peers when the file lists certificates.
+    #[arg(long, value_name = "FILE", requires = "peers")]
+    pub key: Option<std::path::PathBuf>,
 }
 
 impl LaunchArgs {
@@ -229,6 +236,33 @@ impl LaunchArgs {
     /// `--parties`) fills in the world size when only `--rank` was given.
     pub fn resolve(&self, implied_world: Option<usize>) -> CliResult<Launch> {
         let env = |name: &str| std::env::var(name).ok();
+        if let Some(file) = self.peers_file()? {
+            let rank = match self.rank {
+                Some(rank) => rank,
+                None => ["RANK", "JOB_COMPLETION_INDEX"]
+                    .iter()
+                    .find_map(|v| env(v).map(|r| (v, r)))
+                    .ok_or_else(|| {
+                        CliError::new(UNUSABLE, "with --peers, give this party's --rank (or RANK)")
+                    })
+                    .and_then(|(v, r)| {
+                        r.trim()
+                            .parse()
+                            .map_err(|_| CliError::new(UNUSABLE, format!("{v}={r}: not a rank")))
+                    })?,
+            };
+            if let Some(world) = implied_world.filter(|&w| w != file.world()) {
+                return Err(CliError::new(
+                    UNUSABLE,
+                    format!(
+                        "{} lists {} ranks, but the flags imply {world}",
+                        file.path.display(),
+                        file.world()
+                    ),
+                ));
+            }
+            return Ok(file.launch(rank)?);
+        }
         let launch = Launch::from_lookup(|name| match name {
             "RANK" => self.rank.map(|r| r.to_string()).or_else(|| env(name)),
             "WORLD_SIZE" => self
@@ -243,10 +277,21 @@ impl LaunchArgs {
         Ok(launch)
     }
 
+    /// The peers file, when --peers names one.
+    fn peers_file(&self) -> CliResult<Option<PeersFile>> {
+        Ok(self.peers.as_deref().map(PeersFile::load).transpose()?)
+    }
+
     /// How this party's links are protected: the flags, else the environment
     /// (`CLOAK_TLS_DIR`, `CLOAK_PLAINTEXT`), else plain TCP on loopback only.
     pub fn security(&self, launch: &Launch) -> CliResult<Security> {
         let env = |name: &str| std::env::var(name).ok();
+        if let Some(file) = self.peers_file()? {
+            if self.insecure_plaintext {
+                return Ok(Security::InsecurePlain);
+            }
+            return Ok(file.security(launch.rank, self.key.as_deref())?);
+        }
         let security = Security::from_lookup(
             |name| match name {
                 TLS_DIR_VAR if self.tls_dir.is_some() || self.insecure_plaintext => {
