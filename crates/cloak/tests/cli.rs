@@ -519,3 +519,26 @@ fn a_deployment_from_one_peers_file_over_tls() {
         .unwrap();
     assert_clean_failure(&out, "peers.toml");
 }
+
+#[test]
+fn infer_over_tls_predicts_as_the_plain_model() {
+    let out = cloak(&[
+        &"infer",
+        &"--model",
+        &model(),
+        &"--input",
+        &digits(),
+        &"--dealer",
+        &"third-party",
+        &"--tls",
+        &"--check",
+        &"--labels",
+        &models().join("digits_sample_labels.npy"),
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "stderr:\n{}\nstdout:\n{stdout}", text(&out.stderr));
+    let rows = predictions(&stdout);
+    assert_eq!(rows, (0..8).map(|c| (c, c.to_string())).collect::<Vec<_>>(), "{stdout}");
+    let d = check_diff(&stdout);
+    assert!(d < 0.05, "max abs difference {d}");
+}

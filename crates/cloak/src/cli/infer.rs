@@ -60,6 +60,10 @@ pub(crate) struct InferArgs {
     /// Seconds the whole run may take before every process is killed.
     #[arg(long, default_value_t = 600.0, value_name = "SECONDS")]
     pub timeout: f64,
+    /// Run every link under mutual TLS with a throwaway deployment's certificates, as the
+    /// parties would across machines (on loopback, links are otherwise plain TCP).
+    #[arg(long)]
+    pub tls: bool,
 }
 
 /// A fresh directory under the system's temporary one, removed when dropped: where the
@@ -204,7 +208,15 @@ pub(crate) fn run(args: &InferArgs) -> CliResult<()> {
     let out_path = tmp.0.join("revealed.npy");
     // The party whose progress and costs are shown: the one that learns the output.
     let observer = roles.reveal_to.unwrap_or(roles.data_owner);
-    let specs = specs(args, &out_path, observer);
+    let mut specs = specs(args, &out_path, observer);
+    if args.tls {
+        let certs = tmp.0.join("certs");
+        let world = specs.len();
+        cloak::comm::tls::Deployment::generate(world, false)?.write_to(&certs)?;
+        for spec in &mut specs {
+            spec.args.extend(["--tls-dir".into(), certs.clone().into_os_string()]);
+        }
+    }
     println!(
         "\nrunning {} parties{} as processes over loopback TCP; model owner {}, data owner {}, output to {}",
         args.parties,
