@@ -17,7 +17,8 @@ pub(crate) struct DealerArgs {
     pub parties: Option<usize>,
     #[command(flatten)]
     pub launch: LaunchArgs,
-    /// Seconds any communication step may wait for a party.
+    /// Seconds to wait for the parties to connect; then up to twice that for each of party
+    /// 0's requests (party 0 may itself wait that long for another party first).
     #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
     pub timeout: f64,
     /// Print nothing on success.
@@ -58,7 +59,16 @@ pub(crate) fn serve(
         ));
     }
     let start = Instant::now();
-    let config = CommConfig { security, ..CommConfig::with_timeouts(timeout) };
+    // The dealer waits on party 0 alone, which may itself be waiting up to `timeout` for
+    // another party before its next request. Waiting as long would race party 0's verdict
+    // (and win, having started first): a party that dropped off the network would go
+    // unnamed, and party 0 be blamed for stalling. Waiting twice as long lets party 0 give
+    // up first and tell the dealer whom it waited for.
+    let config = CommConfig {
+        security,
+        timeout: timeout.saturating_mul(2),
+        ..CommConfig::with_timeouts(timeout)
+    };
     let mut comm = TcpComm::from_launch(launch, &config)?;
     let stats = cloak::dealer::run_dealer(&mut comm as &mut dyn Communicator, parties)
         .map_err(|e| tell_others(e.into(), |reason| comm.abort(reason)))?;
