@@ -5,11 +5,16 @@
 //!
 //! - [`LocalComm`]: in-process channels, for tests and one-machine runs;
 //! - [`TcpComm`]: TCP over a full mesh, for deployments, with rendezvous through launcher
-//!   variables ([`Launch`]) and a documented frame format ([`wire`]).
+//!   variables ([`Launch`]) or a peers file ([`PeersFile`]) and a documented frame format
+//!   ([`wire`]). Links between machines are mutual TLS ([`tls`], [`Security`]): every peer's
+//!   rank is proven by its certificate, and plain TCP is allowed by default only when every
+//!   party is on loopback.
 //!
 //! Failures are values, never hangs: a peer that dies, stalls or sends garbage ends the
 //! computation at every party within the timeout of [`CommConfig`], with a [`CommError`]
-//! naming the peer; a party that runs a different program gets [`CommError::OutOfSync`].
+//! naming the peer; a party that runs a different program gets [`CommError::OutOfSync`]. A
+//! party that fails tells the others why before it closes ([`Communicator::abort`]), so every
+//! party's error names the party that failed first ([`CommError::Aborted`]).
 //! A party that fails tells the others who failed first and why before it closes, so every
 //! party names the same culprit ([`CommError::Aborted`]), and a party whose own work fails
 //! says so with [`Communicator::abort`]. What one peer can make a party hold is bounded:
