@@ -8,6 +8,10 @@ use crate::op::validate_transfer;
 use crate::wire::{sanitize_reason, truncate_reason};
 use crate::{CommConfig, CommError, CommStats, Op};
 
+/// How the reason of a notice naming a party that stalled begins (see
+/// [`AbortNotice::for_error`]).
+pub(crate) const STALLED: &str = "stalled: ";
+
 /// What a failing party tells every peer before closing its link: who failed first, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct AbortNotice {
@@ -28,7 +32,7 @@ impl AbortNotice {
         let (origin, reason) = match error {
             CommError::Aborted { origin, reason, .. } => (*origin, reason.clone()),
             CommError::Timeout { peer, after } => {
-                (*peer, format!("stalled: kept party {rank} waiting for {after:?}"))
+                (*peer, format!("{STALLED}kept party {rank} waiting for {after:?}"))
             }
             CommError::Disconnected { peer } => (*peer, "disconnected".to_owned()),
             CommError::NotConnected { missing, after, .. } if !missing.is_empty() => {
