@@ -34,7 +34,10 @@ pub struct CommConfig {
     /// with [`Timeout`](crate::CommError::Timeout): one call (a protocol step) must have
     /// received all its messages, whole, and settled its sends within it. Progress does not
     /// extend it, so a peer trickling a byte now and then cannot hold a party for longer. It
-    /// bounds how long a stalled, dead or hostile peer can keep the others waiting; it must
+    /// bounds how long a stalled, dead or hostile peer can keep the others waiting (the
+    /// party that times out then gives the peer it blames a tenth of the timeout, between
+    /// 0.1 and 1 s, to say that it is itself waiting on another party, so that every party
+    /// names the one that stalled, not a party blocked by it); it must
     /// exceed the largest compute skew between parties plus the time to move a call's
     /// largest message over the network (2 GiB takes about 17 s at 1 Gbit/s).
     pub timeout: Duration,

@@ -8,6 +8,10 @@ use crate::op::validate_transfer;
 use crate::wire::{sanitize_reason, truncate_reason};
 use crate::{CommConfig, CommError, CommStats, Op};
 
+/// How the reason of a notice naming a party that stalled begins (see
+/// [`AbortNotice::for_error`]).
+pub(crate) const STALLED: &str = "stalled: ";
+
 /// What a failing party tells every peer before closing its link: who failed first, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct AbortNotice {
@@ -19,17 +23,24 @@ pub(crate) struct AbortNotice {
 
 impl AbortNotice {
     /// The notice party `rank` sends when it fails with `error`: an abort it received is
-    /// passed on unchanged; a peer that stalled or went away is named as the origin (it is
-    /// the one that failed, and every party should name it, not the neighbour that noticed
-    /// first); any other error is this party's own failure, described by its text (which
-    /// names ranks, tags and lengths, never payload bytes).
+    /// passed on unchanged; a peer that stalled or went away, or (while the mesh is being
+    /// built) never came or could not be reached, is named as the origin (it is the one that
+    /// failed, and every party should name it, not the neighbour that noticed first); any
+    /// other error is this party's own failure, described by its text (which names ranks,
+    /// tags and lengths, never payload bytes).
     pub(crate) fn for_error(rank: usize, error: &CommError) -> Self {
         let (origin, reason) = match error {
             CommError::Aborted { origin, reason, .. } => (*origin, reason.clone()),
             CommError::Timeout { peer, after } => {
-                (*peer, format!("stalled: kept party {rank} waiting for {after:?}"))
+                (*peer, format!("{STALLED}kept party {rank} waiting for {after:?}"))
             }
             CommError::Disconnected { peer } => (*peer, "disconnected".to_owned()),
+            CommError::NotConnected { missing, after, .. } if !missing.is_empty() => {
+                (missing[0], format!("did not connect to party {rank} within {after:?}"))
+            }
+            CommError::Connect { peer, after, source, .. } => {
+                (*peer, format!("party {rank} could not connect to it within {after:?}: {source}"))
+            }
             other => (rank, other.to_string()),
         };
         AbortNotice { origin, reason: truncate_reason(&reason).to_owned() }
@@ -191,6 +202,21 @@ mod tests {
         let stalled = CommError::Timeout { peer: 2, after: Duration::from_millis(300) };
         assert_eq!(notice(stalled), (2, "stalled: kept party 1 waiting for 300ms".to_owned()));
         assert_eq!(notice(CommError::Disconnected { peer: 0 }), (0, "disconnected".to_owned()));
+        let missing = CommError::NotConnected {
+            missing: vec![3, 4],
+            after: Duration::from_secs(5),
+            refused: Vec::new(),
+        };
+        assert_eq!(notice(missing), (3, "did not connect to party 1 within 5s".to_owned()));
+        let unreachable = CommError::Connect {
+            peer: 2,
+            addr: "127.0.0.1:9".into(),
+            after: Duration::from_secs(5),
+            source: std::io::ErrorKind::ConnectionRefused.into(),
+        };
+        let (origin, reason) = notice(unreachable);
+        assert_eq!(origin, 2);
+        assert!(reason.starts_with("party 1 could not connect to it within 5s: "), "{reason}");
         let own = CommError::Malformed { peer: 0, reason: "bad magic".into() };
         assert_eq!(notice(own), (1, "malformed data from peer 0: bad magic".to_owned()));
         let long = CommError::Aborted { origin: 0, via: 0, reason: "x".repeat(5000) };

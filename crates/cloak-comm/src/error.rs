@@ -25,7 +25,9 @@ pub enum CommError {
     Timeout {
         /// Rank of the (first) peer still owing data when the wait expired.
         peer: usize,
-        /// The configured timeout that expired.
+        /// How long this party waited: the configured timeout, or less when a peer that
+        /// had waited on this party for the whole timeout accused it of stalling while this
+        /// party had itself been waiting on `peer` for more than half of it.
         after: Duration,
     },
 

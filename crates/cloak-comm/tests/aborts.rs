@@ -210,3 +210,42 @@ fn abort_after_a_failure_changes_nothing() {
         );
     }
 }
+
+#[test]
+fn a_stall_behind_a_blocked_party_is_named_at_every_party() {
+    // As with a stalled dealer: party 2 stalls; party 0 works a little and then waits on
+    // it; party 1 waits on party 0 from the start, so its timeout runs out first. Party 1
+    // must not name party 0, which is blocked, not stalled: accused, party 0 names party 2,
+    // and every party names party 2.
+    let timeout = Duration::from_millis(1000);
+    let start = Instant::now();
+    let outcomes = run(Transport::Tcp, 3, &CommConfig::with_timeouts(timeout), |c| {
+        c.barrier()?;
+        match c.rank() {
+            0 => {
+                thread::sleep(timeout / 4);
+                let got = c.recv(2)?;
+                c.send(1, &got)
+            }
+            1 => c.recv(0).map(drop),
+            _ => {
+                thread::sleep(timeout * 2);
+                // Sends are buffered: the barrier is where the news waits for it.
+                c.send(0, b"late").and_then(|()| c.barrier())
+            }
+        }
+    });
+    match error_of(&outcomes[0]) {
+        CommError::Timeout { peer: 2, after } => assert!(*after <= timeout, "{after:?}"),
+        e => panic!("party 0: {e}"),
+    }
+    let e = error_of(&outcomes[1]);
+    assert!(
+        matches!(e, CommError::Aborted { origin: 2, via: 0, reason }
+            if reason.starts_with("stalled: kept party 0 waiting")),
+        "party 1: {e}"
+    );
+    let e = error_of(&outcomes[2]);
+    assert!(matches!(e, CommError::Aborted { origin: 2, .. }), "party 2: {e}");
+    assert!(start.elapsed() < timeout * 4, "took {:?}", start.elapsed());
+}

@@ -111,3 +111,79 @@ fn a_rank_claimed_after_the_rendezvous_is_refused_promptly() {
     let outcomes = cloak_comm::runner::run_parties(comms, |mut c| c.barrier());
     assert!(outcomes.iter().all(Result::is_ok));
 }
+
+#[test]
+fn a_rank_that_never_comes_is_named_at_the_parties_that_registered() {
+    // Rank 2 never starts. Rank 0 gives up at its connect timeout; rank 1, registered and
+    // waiting for the table, must learn from rank 0 that rank 2 is the one missing, not
+    // report rank 0's disconnection.
+    let port = free_local_port().expect("port");
+    let timeout = Duration::from_millis(1000);
+    let start = Instant::now();
+    let results: Vec<Result<TcpComm, CommError>> = thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|rank| {
+                s.spawn(move || {
+                    let config = cloak_comm::CommConfig::with_timeouts(timeout);
+                    TcpComm::from_launch(&launch(rank, 3, "127.0.0.1", port), &config)
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().expect("no panic")).collect()
+    });
+    assert!(
+        matches!(&results[0], Err(CommError::NotConnected { missing, .. }) if missing == &[2]),
+        "rank 0: {:?}",
+        results[0].as_ref().err()
+    );
+    match &results[1] {
+        Err(CommError::Aborted { origin: 2, via: 0, reason }) => {
+            assert_eq!(reason, "did not connect to party 0 within 1s");
+        }
+        other => panic!("rank 1: {:?}", other.as_ref().err()),
+    }
+    assert!(start.elapsed() < timeout + PROMPT, "took {:?}", start.elapsed());
+}
+
+#[test]
+fn a_registered_party_that_dies_is_named_at_once() {
+    // Rank 2 (hand-made) registers and dies while rank 0 still waits for rank 3: its rank
+    // can never be registered again, so rank 0 gives up at once, and rank 1, waiting for
+    // the table, learns that rank 2 went away.
+    use std::io::Write;
+    use std::net::TcpStream;
+
+    use cloak_comm::u64s_to_bytes;
+    use cloak_comm::wire::{FrameKind, Header};
+
+    let port = free_local_port().expect("port");
+    let start = Instant::now();
+    let (r0, r1) = thread::scope(|s| {
+        let r0 = s.spawn(move || {
+            TcpComm::from_launch(&launch(0, 4, "127.0.0.1", port), &config(TIMEOUT_MS)).map(drop)
+        });
+        let r1 = s.spawn(move || {
+            TcpComm::from_launch(&launch(1, 4, "127.0.0.1", port), &config(TIMEOUT_MS)).map(drop)
+        });
+        let mut fake = loop {
+            match TcpStream::connect(("127.0.0.1", port)) {
+                Ok(s) => break s,
+                Err(_) if start.elapsed() < PROMPT => thread::sleep(Duration::from_millis(5)),
+                Err(e) => panic!("rank 0 never listened: {e}"),
+            }
+        };
+        let header = Header { kind: FrameKind::Register, seq: 0, aux: 2, len: 16 };
+        fake.write_all(&header.encode()).expect("write");
+        fake.write_all(&u64s_to_bytes(&[4, 9])).expect("write");
+        // Let rank 0 take the registration (and rank 1 register), then die.
+        thread::sleep(Duration::from_millis(200));
+        drop(fake);
+        (r0.join().expect("no panic"), r1.join().expect("no panic"))
+    });
+    assert!(matches!(r0, Err(CommError::Disconnected { peer: 2 })), "rank 0: {r0:?}");
+    assert!(
+        matches!(&r1, Err(CommError::Aborted { origin: 2, via: 0, reason }) if reason == "disconnected"),
+        "rank 1: {r1:?}"
+    );
+    assert!(start.elapsed() < PROMPT, "took {:?}", start.elapsed());
+}

@@ -479,3 +479,65 @@ fn a_party_that_dies_during_the_rendezvous_is_reported_promptly_by_name() {
     let r0 = r0.join().expect("no panic");
     assert!(matches!(r0, Err(CommError::Disconnected { peer: 2 })), "{r0:?}");
 }
+
+/// A hand-made party `rank` of a `world`-party mesh built from a list of addresses, linked
+/// to rank 0 at `addr` (its hello welcomed).
+fn fake_rank(addr: &str, rank: u64, world: u64) -> TcpStream {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let header = Header { kind: FrameKind::Hello, seq: 0, aux: rank, len: 16 };
+    s.write_all(&header.encode()).expect("write");
+    s.write_all(&u64s_to_bytes(&[world, 0])).expect("write");
+    let mut answer = [0u8; 32];
+    s.read_exact(&mut answer).expect("answer");
+    assert_eq!(Header::decode(&answer).expect("a frame").kind, FrameKind::Welcome);
+    s
+}
+
+/// Rank 0 of a 4-party mesh of hand-made peers, waiting for a message from party 1 in a
+/// thread; returns the fakes 1 to 3 and the thread.
+fn rank0_of_four() -> (Vec<TcpStream>, thread::JoinHandle<Result<Vec<u8>, CommError>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr").to_string();
+    let parties = [addr.clone(), "127.0.0.1:9".into(), "127.0.0.1:9".into(), "127.0.0.1:9".into()];
+    let h = thread::spawn(move || {
+        let mut c = TcpComm::with_listener(0, &listener, &parties, &config(5000))?;
+        c.recv(1)
+    });
+    let fakes = (1..4).map(|rank| fake_rank(&addr, rank, 4)).collect();
+    (fakes, h)
+}
+
+#[test]
+fn a_link_cut_mid_frame_is_explained_by_an_abort_on_another_link() {
+    // Party 1 fails because party 3 did, in the middle of a frame to rank 0: it can only
+    // close that link. Party 2, told by party 3, passes the notice on a moment later. Rank
+    // 0, waiting for party 1, must name party 3, not report party 1's disconnection.
+    let (mut fakes, h) = rank0_of_four();
+    let half = frame(OpKind::PointToPoint, 0, 0, &[7; 100]);
+    fakes[0].write_all(&half[..80]).expect("write");
+    thread::sleep(Duration::from_millis(20));
+    drop(fakes.remove(0));
+    thread::sleep(Duration::from_millis(20));
+    fakes[0].write_all(&abort_frame(&abort_payload(3, "input has NaN"), 21)).expect("write");
+    let started = Instant::now();
+    match join(h) {
+        Err(CommError::Aborted { origin: 3, via: 2, reason }) => {
+            assert_eq!(reason, "input has NaN")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(started.elapsed() < Duration::from_secs(2), "took {:?}", started.elapsed());
+}
+
+#[test]
+fn a_link_cut_without_an_explanation_is_reported_promptly() {
+    // The same cut, and nobody says why: party 1's disconnection, after a short wait.
+    let (mut fakes, h) = rank0_of_four();
+    let half = frame(OpKind::PointToPoint, 0, 0, &[7; 100]);
+    fakes[0].write_all(&half[..80]).expect("write");
+    thread::sleep(Duration::from_millis(20));
+    let cut = Instant::now();
+    drop(fakes.remove(0));
+    assert!(matches!(join(h), Err(CommError::Disconnected { peer: 1 })));
+    assert!(cut.elapsed() < Duration::from_secs(2), "took {:?}", cut.elapsed());
+}

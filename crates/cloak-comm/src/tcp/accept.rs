@@ -14,9 +14,10 @@
 //! refusal that the other side reports, and noted for this party's own error should the
 //! rank it claimed never come; it does not end the rendezvous.
 //!
-//! While it waits, the acceptor also watches the links it already has: a peer that closes
-//! one (it died, or gave up and told everyone why) ends this party's setup at once, instead
-//! of after the connect timeout.
+//! While it waits, the acceptor also watches the links it already has, those it has just
+//! accepted included (at rank 0, the registrations waiting for the table): a peer that
+//! closes one (it died, or gave up and told everyone why) ends this party's setup at once,
+//! instead of after the connect timeout.
 
 use std::io::{self, Read};
 use std::net::TcpListener;
@@ -48,8 +49,9 @@ const MAX_REFUSALS: usize = 4;
 /// Introductions (hello, registration) are two words; anything much longer is not a party.
 const MAX_INTRO_PAYLOAD: u64 = 1024;
 
-/// A party that introduced itself: its rank, its connection and its introduction payload.
-pub(crate) type Introduced = (usize, SetupChannel, Vec<u8>);
+/// A party that introduced itself: its rank and its introduction payload (its connection
+/// is in the link table).
+pub(crate) type Introduced = (usize, Vec<u8>);
 
 /// What an acceptor makes of a well-formed introduction.
 pub(crate) enum Intro {
@@ -150,17 +152,18 @@ pub(crate) struct Acceptor<'a> {
 }
 
 /// Accepts connections until every rank of `missing` has introduced itself with a frame
-/// that `judge` accepts and (under TLS) with its own rank's certificate; returns each one's
-/// rank, connection (blocking, configured for a link) and introduction payload. `welcome`
-/// is sent to each party as soon as it is accepted (`None`: nothing yet). Also returns the
-/// connections not identified yet when the last party came in: at rank 0 these may be
-/// duplicates still to be refused. Meanwhile every link of `watch` is watched (see the
-/// module documentation).
+/// that `judge` accepts and (under TLS) with its own rank's certificate; puts each one's
+/// connection (blocking, configured for a link) into `links` at its rank as soon as it is
+/// accepted, and returns each one's rank and introduction payload. `welcome` is sent to each
+/// party as it is accepted (`None`: nothing yet). Also returns the connections not
+/// identified yet when the last party came in: at rank 0 these may be duplicates still to
+/// be refused. Meanwhile every link of `links` is watched (see the module documentation);
+/// on an error, the links accepted so far are in `links`, for the caller to tell why.
 pub(crate) fn accept_intros(
     acceptor: &Acceptor<'_>,
     mut missing: Vec<usize>,
     welcome: Option<FrameKind>,
-    watch: &mut [Option<SetupChannel>],
+    links: &mut [Option<SetupChannel>],
     judge: impl Fn(&Header, &[u8]) -> Intro,
 ) -> Result<(Vec<Introduced>, Vec<Unidentified>), CommError> {
     let Acceptor { listener, kind, tls, deadline, config } = *acceptor;
@@ -255,12 +258,18 @@ pub(crate) fn accept_intros(
                         }
                     }
                     missing.retain(|&m| m != peer);
-                    identified.push((peer, channel, payload));
+                    links[peer] = Some(channel);
+                    identified.push((peer, payload));
                 }
                 // A second registration for a rank already registered: the first wins, and
                 // the later one learns why it is refused instead of waiting for a table.
                 Intro::Party(peer) => {
-                    if let Some((_, first, _)) = identified.iter().find(|(p, _, _)| *p == peer) {
+                    let first = identified
+                        .iter()
+                        .any(|(p, _)| *p == peer)
+                        .then(|| links.get(peer).and_then(Option::as_ref))
+                        .flatten();
+                    if let Some(first) = first {
                         let first = peer_addr(first);
                         refuse(conn.channel, &refusal::duplicate(peer, &first, &addr));
                         note(&mut refused, format!("{addr} claimed rank {peer}, taken by {first}"));
@@ -273,7 +282,7 @@ pub(crate) fn accept_intros(
                 }
             }
         }
-        watch_links(watch)?;
+        watch_links(links)?;
         if missing.is_empty() {
             break;
         }
@@ -292,8 +301,8 @@ pub(crate) fn accept_intros(
 }
 
 /// Fails if a peer closed one of the established `links` (what it sent before is kept for
-/// the link; a close is reported as that peer's disconnection).
-fn watch_links(links: &mut [Option<SetupChannel>]) -> Result<(), CommError> {
+/// the link; a close is reported as that peer's disconnection, or as the abort it sent).
+pub(crate) fn watch_links(links: &mut [Option<SetupChannel>]) -> Result<(), CommError> {
     for peer in 0..links.len() {
         let Some(channel) = links[peer].as_mut() else {
             continue;

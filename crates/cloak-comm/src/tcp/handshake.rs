@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::channel::{Channel, TlsFailure};
 use crate::CommError;
-use crate::wire::{FrameKind, HEADER_LEN, Header};
+use crate::wire::{FrameKind, HEADER_LEN, Header, MAX_ABORT_PAYLOAD, decode_abort};
 
 /// A connection during setup.
 pub(crate) type SetupChannel = Channel<TcpStream>;
@@ -30,6 +30,11 @@ pub(crate) enum SetupFail {
     Tls(String),
     /// The peer refused this party, with its reason (the payload of a refusal).
     Refused(String),
+    /// The peer gave up and said why (an abort frame): `origin` failed first.
+    Aborted {
+        origin: usize,
+        reason: String,
+    },
 }
 
 impl SetupFail {
@@ -42,6 +47,9 @@ impl SetupFail {
             SetupFail::Tls(reason) => CommError::Tls { peer, addr: addr.to_owned(), reason },
             SetupFail::Refused(reason) => super::refusal::parse(&reason, peer, addr)
                 .unwrap_or_else(|| CommError::Refused { peer, addr: addr.to_owned(), reason }),
+            SetupFail::Aborted { origin, reason } => {
+                CommError::Aborted { origin, via: peer, reason }
+            }
         }
     }
 
@@ -88,28 +96,39 @@ pub(crate) fn write_frame(
     stream.flush().map_err(SetupFail::from_io)
 }
 
-/// Reads one whole frame of kind `kind`, waiting until `deadline` at most; a refusal frame
-/// instead is [`SetupFail::Refused`] with its text.
+/// Reads one whole frame of kind `kind` from a peer of a `world`-party network, waiting
+/// until `deadline` at most; a refusal frame instead is [`SetupFail::Refused`] with its text,
+/// and an abort frame (the peer gave up on the rendezvous, see [`crate::wire`])
+/// [`SetupFail::Aborted`] with the party it names.
 pub(crate) fn read_frame(
     stream: &mut SetupChannel,
     kind: FrameKind,
+    world: usize,
     deadline: Instant,
 ) -> Result<(Header, Vec<u8>), SetupFail> {
     let mut bytes = [0u8; HEADER_LEN];
     read_exact(stream, &mut bytes, deadline)?;
     let header = Header::decode(&bytes).map_err(SetupFail::Bad)?;
-    if header.kind != kind && header.kind != FrameKind::Refuse {
+    if header.kind != kind && !matches!(header.kind, FrameKind::Refuse | FrameKind::Abort) {
         return Err(SetupFail::Bad(format!("expected a {kind:?} frame, got {:?}", header.kind)));
     }
-    if header.len > MAX_SETUP_PAYLOAD {
-        return Err(SetupFail::Bad(format!("setup frame of {} bytes", header.len)));
+    let max =
+        if header.kind == FrameKind::Abort { MAX_ABORT_PAYLOAD as u64 } else { MAX_SETUP_PAYLOAD };
+    if header.len > max {
+        return Err(SetupFail::Bad(format!("{:?} frame of {} bytes", header.kind, header.len)));
     }
     let mut payload = vec![0u8; header.len as usize];
     read_exact(stream, &mut payload, deadline)?;
-    if header.kind == FrameKind::Refuse {
-        return Err(SetupFail::Refused(String::from_utf8_lossy(&payload).into_owned()));
+    match header.kind {
+        FrameKind::Refuse => {
+            Err(SetupFail::Refused(String::from_utf8_lossy(&payload).into_owned()))
+        }
+        FrameKind::Abort => match decode_abort(&payload, world) {
+            Ok((origin, reason)) => Err(SetupFail::Aborted { origin, reason }),
+            Err(reason) => Err(SetupFail::Bad(reason)),
+        },
+        _ => Ok((header, payload)),
     }
-    Ok((header, payload))
 }
 
 /// Splits a payload of little-endian `u64`s, checking the count.

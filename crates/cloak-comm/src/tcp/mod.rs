@@ -34,7 +34,7 @@ use mio::{Events, Interest, Poll, Token};
 use self::channel::Channel;
 use self::reader::{Frame, FrameReader, ReadStatus};
 use self::writer::Outgoing;
-use crate::endpoint::{AbortNotice, Endpoint, Transport, guarded_transfer};
+use crate::endpoint::{AbortNotice, Endpoint, STALLED, Transport, guarded_transfer};
 use crate::op::check_tag;
 use crate::wire::{FrameKind, Header, abort_payload};
 use crate::{
@@ -48,6 +48,22 @@ const BUDGET: usize = 4 << 20;
 
 /// How long a failing party keeps trying to hand its abort frames to the kernel, in all.
 const ABORT_WAIT: Duration = Duration::from_millis(5);
+
+/// How long a call that finds a link closed without an abort (or a write to it failing)
+/// keeps reading the other links for an abort that explains it, before reporting the
+/// disconnection. A party that fails sends no abort on a link where it is in the middle of
+/// a frame, or where the socket does not take it within [`ABORT_WAIT`]; the parties it did
+/// tell pass the notice on, so it reaches this party by another link within milliseconds,
+/// and names the party that failed first rather than the one that closed this link.
+const EXPLAIN_WAIT: Duration = Duration::from_millis(100);
+
+/// How long a call that timed out waits for the peer it accuses to answer (see
+/// [`TcpComm::pump`]): a tenth of the timeout, between 0.1 s and 1 s. The accused must be
+/// woken, read the accusation and send its own notice; on a loaded machine (many parties
+/// sharing few cores) that can take far longer than the network does.
+fn accuse_wait(timeout: Duration) -> Duration {
+    (timeout / 10).clamp(EXPLAIN_WAIT, Duration::from_secs(1))
+}
 
 /// The link to one peer.
 pub(crate) struct Link {
@@ -74,6 +90,8 @@ pub(crate) struct Link {
     /// Part of a frame has been written and the rest has not: nothing else (an abort) may
     /// be written on this link.
     mid_frame: bool,
+    /// This party's abort has been written on this link: nothing may follow it.
+    told: bool,
     send_seq: u64,
     recv_seq: u64,
     /// Whether a read might find data: false from a `WouldBlock` until the poller reports
@@ -184,6 +202,20 @@ impl Link {
                 Err(_) => return,
             }
         }
+    }
+
+    /// Writes the abort frame of `notice` (best effort, for at most [`ABORT_WAIT`]) where
+    /// the stream is at a frame boundary and nothing has ended it yet; nothing may be
+    /// written after it.
+    fn tell(&mut self, notice: &AbortNotice) {
+        if !self.mid_frame && self.write_error.is_none() && !self.told {
+            let payload = abort_payload(notice.origin, &notice.reason);
+            let header =
+                Header { kind: FrameKind::Abort, seq: 0, aux: 0, len: payload.len() as u64 };
+            let frame = [&header.encode()[..], &payload].concat();
+            self.write_until(&frame, Instant::now() + ABORT_WAIT);
+        }
+        self.told = true;
     }
 
     /// Whether any bytes wait to be written on this link.
@@ -380,6 +412,7 @@ impl TcpComm {
                 queued: 0,
                 write_error: None,
                 mid_frame: false,
+                told: false,
                 send_seq: 0,
                 recv_seq: 0,
                 readable: true,
@@ -424,6 +457,15 @@ impl TcpComm {
     /// byte handed to the kernel; otherwise every frame of this call either written or
     /// queued behind at most `send_buffer` older bytes to its peer. Unsent tails are then
     /// copied into the queues.
+    ///
+    /// When the timeout runs out, every link is read once more (a poll cut short by a stop
+    /// and a resume may not have reported what arrived meanwhile). Then the call accuses
+    /// the peer it waits on, with an abort sent to that peer alone, and gives it
+    /// [`accuse_wait`] to answer before reporting the timeout: a peer that is not stalled
+    /// but blocked, waiting itself for more than half the timeout on another party, answers
+    /// by naming that party to everyone (so a stall is named at every party even when a
+    /// party waiting on a blocked one times out first, as the parties waiting on party 0
+    /// while it waits on a stalled dealer do). A peer that does not answer is named.
     fn pump(
         &mut self,
         op: Op,
@@ -463,6 +505,12 @@ impl TcpComm {
         // Whether the links this call waits on have been read once more since an abort
         // arrived.
         let mut reread = false;
+        // A link this call needs that closed without an abort, or the timeout and the peer
+        // accused of it, and until when the other links may still explain it (see
+        // `EXPLAIN_WAIT` and `accuse_wait`).
+        let mut lost: Option<(CommError, Instant)> = None;
+        // Whether every link has been read once more since the timeout ran out.
+        let mut last_look = false;
         loop {
             let mut progress = false;
             // Write every link, whether or not this call involves it: what earlier calls
@@ -545,7 +593,13 @@ impl TcpComm {
                     waiting[peer] = false;
                     missing -= 1;
                 } else if link.eof {
-                    return Err(link.read_error.take().unwrap_or(CommError::Disconnected { peer }));
+                    let error = link.read_error.take().unwrap_or(CommError::Disconnected { peer });
+                    if matches!(error, CommError::Aborted { .. }) {
+                        // Reported below, as every abort is.
+                        link.read_error = Some(error);
+                    } else if lost.is_none() {
+                        lost = Some((error, Instant::now() + EXPLAIN_WAIT));
+                    }
                 } else if let Some(tag) = link.reader.pending_tag() {
                     // Reject a diverged peer before its whole payload has arrived.
                     check_tag(peer, expected, tag)?;
@@ -558,10 +612,24 @@ impl TcpComm {
                     .zip(fresh)
                     .position(|(l, f)| l.as_ref().is_some_and(|l| holds_up(l, f)))
             };
-            if missing == 0 && held_up(links, fresh).is_none() {
+            // The peer this call still waits for: one that owes a message, else one that has
+            // not taken this call's send.
+            let waiting_on = |links: &[Option<Link>], fresh: &[Option<Outgoing<'_>>]| {
+                let owing = recv_from.iter().zip(&received).find(|(_, r)| r.is_none());
+                owing.map(|(p, _)| *p).or_else(|| held_up(links, fresh))
+            };
+            let rank = self.endpoint.rank;
+            if missing == 0 && held_up(links, fresh).is_none() && lost.is_none() {
                 if let Some(error) = links.iter_mut().flatten().find_map(|l| l.write_error.take()) {
-                    // A peer that went away after saying why is better reported by its why.
-                    return Err(take_abort(links).unwrap_or(error));
+                    // A peer that went away after saying why is better reported by its why,
+                    // or by the notice of the party that failed first, if it comes soon.
+                    match take_abort(links) {
+                        Some(abort) => return Err(abort),
+                        None => {
+                            lost = Some((error, Instant::now() + EXPLAIN_WAIT));
+                            continue;
+                        }
+                    }
                 }
                 // Keep the unsent tails, copied out of the caller's buffers.
                 for (link, frame) in links.iter_mut().zip(fresh.iter_mut()) {
@@ -592,18 +660,49 @@ impl TcpComm {
                 continue;
             }
             if let Some(abort) = take_abort(links) {
-                return Err(abort);
+                let accusing = match &lost {
+                    Some((CommError::Timeout { peer, .. }, _)) => Some(*peer),
+                    _ => None,
+                };
+                let blocked_on = waiting_on(links, fresh);
+                if let Some(error) = settle(abort, rank, blocked_on, started, timeout, accusing) {
+                    return Err(error);
+                }
+            }
+            // A link closed without saying why, or the accused peer has not answered yet:
+            // report it once the wait for an explanation is over, or at once when no link is
+            // left open to bring one.
+            let now = Instant::now();
+            if let Some((error, until)) = lost.take() {
+                let open = links.iter().flatten().any(|l| !l.eof && l.write_error.is_none());
+                if now >= until || !open {
+                    return Err(error);
+                }
+                lost = Some((error, until));
             }
 
             // Checked before progress is: a peer moving a byte per loop must not escape it.
-            let now = Instant::now();
-            if now >= deadline {
-                let waiting_recv = recv_from.iter().zip(&received).find(|(_, r)| r.is_none());
-                let peer = waiting_recv
-                    .map(|(p, _)| *p)
-                    .or_else(|| held_up(links, fresh))
-                    .unwrap_or(self.endpoint.rank);
-                return Err(CommError::Timeout { peer, after: timeout });
+            if now >= deadline && lost.is_none() {
+                if !last_look {
+                    last_look = true;
+                    for link in links.iter_mut().flatten() {
+                        link.readable = true;
+                        link.writable = true;
+                    }
+                    continue;
+                }
+                let peer = waiting_on(links, fresh).unwrap_or(rank);
+                let error = CommError::Timeout { peer, after: timeout };
+                if let Some(link) = links.get_mut(peer).and_then(Option::as_mut) {
+                    // The accusation is the last frame on this link: drop what is queued
+                    // behind it.
+                    link.queue.clear();
+                    link.queued = 0;
+                    fresh[peer] = None;
+                    link.tell(&AbortNotice::for_error(rank, &error));
+                }
+                lost = Some((error, now + accuse_wait(timeout)));
+                continue;
             }
             if progress {
                 last_progress = now;
@@ -612,7 +711,8 @@ impl TcpComm {
             // Shortly after progress, poll without sleeping: the next bytes usually follow
             // within microseconds, and waking a sleeping thread costs tens of them.
             let spinning = now < last_progress + spin;
-            let wait = if spinning { Duration::ZERO } else { deadline - now };
+            let until = lost.as_ref().map_or(deadline, |(_, until)| deadline.min(*until));
+            let wait = if spinning { Duration::ZERO } else { until.saturating_duration_since(now) };
             self.poll
                 .poll(&mut self.events, Some(wait))
                 .or_else(
@@ -668,12 +768,56 @@ impl Transport for TcpComm {
         let frame = [&header.encode()[..], &payload].concat();
         let deadline = Instant::now() + ABORT_WAIT;
         for mut link in links {
-            if !link.mid_frame && link.write_error.is_none() {
+            if !link.mid_frame && link.write_error.is_none() && !link.told {
                 link.write_until(&frame, deadline);
             }
             // The socket is being dropped anyway; a failed shutdown changes nothing.
             let _ = link.stream.socket().shutdown(Shutdown::Both);
         }
+    }
+}
+
+/// What a call of party `rank` that began at `started` reports for `abort`, or `None` to
+/// go on waiting: the abort, unless it accuses this party of having stalled while this
+/// party is not stalled but blocked.
+///
+/// - Waiting on `blocked_on` for at least half the timeout (and still on time: not
+///   further past its own timeout than [`accuse_wait`]), this party names the party it
+///   waits on, as its own timeout would (so the notice it sends names that party), and the
+///   accuser, waiting for its answer (see [`TcpComm::pump`]), learns who really stalled.
+/// - Already `accusing` a peer itself (its own timeout ran out first), it names that peer
+///   at once, without waiting for that peer's answer: its accuser is waiting for its own.
+///   When the accusation comes from that very peer (two parties waiting on each other, a
+///   program mismatch), it waits for the answer as before, and each names the other.
+/// - Otherwise the accusation stands: this party had not been waiting long, or was not
+///   running when its own timeout ran out (stopped, or starved of processor time).
+fn settle(
+    abort: CommError,
+    rank: usize,
+    blocked_on: Option<usize>,
+    started: Instant,
+    timeout: Duration,
+    accusing: Option<usize>,
+) -> Option<CommError> {
+    let accuser = match &abort {
+        CommError::Aborted { origin, reason, via }
+            if *origin == rank && reason.starts_with(STALLED) =>
+        {
+            *via
+        }
+        _ => return Some(abort),
+    };
+    if let Some(peer) = accusing {
+        return (peer != accuser).then_some(CommError::Timeout { peer, after: timeout });
+    }
+    let waited = started.elapsed();
+    match blocked_on {
+        Some(peer) if waited * 2 >= timeout && waited <= timeout + accuse_wait(timeout) => {
+            // In whole milliseconds: it is shown to people.
+            let after = Duration::from_millis(waited.min(timeout).as_millis() as u64);
+            Some(CommError::Timeout { peer, after })
+        }
+        _ => Some(abort),
     }
 }
 

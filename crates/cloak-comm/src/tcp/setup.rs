@@ -24,19 +24,45 @@
 //!
 //! Whether links are encrypted is decided first ([`security`]): TLS with the configured
 //! identity, or plain TCP, which [`Security::Auto`] allows only on loopback.
+//!
+//! A party whose setup fails tells every party it is already linked to why, in an abort
+//! frame naming the party at fault as a failing communicator does (a peer that never came,
+//! could not be reached, went away, or the origin of an abort it received), before it
+//! closes: the others then name that party, not the one that gave up first. A party
+//! waiting for the table or a welcome reads such an abort as the failure; one that keeps
+//! trying to reach a peer watches its established links meanwhile; and one that loses a
+//! connection to a peer that gave up looks briefly for the abort that explains it.
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
+use std::net::{
+    IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs,
+};
 use std::thread;
 use std::time::{Duration, Instant, SystemTime};
 
 pub(crate) use super::accept::Refuser;
-use super::accept::{Acceptor, Intro, accept_intros};
+use super::accept::{Acceptor, Intro, accept_intros, watch_links};
 use super::channel::Channel;
 use super::handshake::{SetupChannel, SetupFail, handshake, read_frame, words, write_frame};
+use crate::endpoint::AbortNotice;
 use crate::tls::TlsConfig;
-use crate::wire::{FrameKind, Header};
+use crate::wire::{FrameKind, Header, abort_payload};
 use crate::{CommConfig, CommError, Security};
+
+/// How long a party that gives up during setup tries to hand its abort frames to the
+/// kernel, in all (they are tiny, and the connections fresh).
+const ABORT_WAIT: Duration = Duration::from_millis(20);
+
+/// How long a party that lost a connection during setup looks on its other links for an
+/// abort explaining it (the peer that closed may have given up because of a third party,
+/// whose notice reaches this party by another link at about the same time).
+const EXPLAIN_WAIT: Duration = Duration::from_millis(100);
+
+/// How much longer than its own connect timeout a registered party waits for rank 0's
+/// table. Rank 0 gives up at its connect timeout and then says why (a rank that never
+/// came); parties started at about the same time as rank 0 (as a launcher starts them)
+/// must hear that verdict rather than time out on rank 0 at the same moment.
+const TABLE_GRACE: Duration = Duration::from_millis(500);
 
 /// The connected links of one party, indexed by peer rank (`None` for itself).
 pub(crate) type Links = Vec<Option<SetupChannel>>;
@@ -220,31 +246,41 @@ fn serve_master(
         deadline,
         config,
     };
-    // Registrants wait for the table; watching their links meanwhile is pointless, as rank 0
-    // has none yet.
-    let (registered, leftovers) =
-        accept_intros(&acceptor, (1..world).collect(), None, &mut [], judge)?;
-    for (peer, channel, payload) in registered {
-        let port = words::<2>(&payload).ok().and_then(|[_, p]| u16::try_from(p).ok());
-        let from = channel.socket().peer_addr().map_err(|e| CommError::from_io(peer, e))?;
-        registered_from[peer] = from.to_string();
-        addrs[peer] = SocketAddr::new(from.ip(), port.unwrap_or(0)).to_string();
-        links[peer] = Some(channel);
-    }
-
-    let token = session_token();
-    let mut table = format!("{token}\n");
-    for addr in &addrs {
-        table.push_str(addr);
-        table.push('\n');
-    }
-    for (peer, link) in links.iter_mut().enumerate() {
-        if let Some(channel) = link {
-            write_frame(channel, FrameKind::Table, 0, table.as_bytes(), deadline)
-                .map_err(|e| e.for_peer(peer, &registered_from[peer], config.connect_timeout))?;
+    // Registrants wait for the table, their links watched meanwhile: one that closes can
+    // never be replaced (the first registration of a rank wins), so the rendezvous fails at
+    // once, and the others learn who went away.
+    let mut table_for_all = || {
+        let (registered, leftovers) =
+            accept_intros(&acceptor, (1..world).collect(), None, &mut links, judge)?;
+        for (peer, payload) in registered {
+            let port = words::<2>(&payload).ok().and_then(|[_, p]| u16::try_from(p).ok());
+            let Some(channel) = links[peer].as_ref() else { continue };
+            let from = channel.socket().peer_addr().map_err(|e| CommError::from_io(peer, e))?;
+            registered_from[peer] = from.to_string();
+            addrs[peer] = SocketAddr::new(from.ip(), port.unwrap_or(0)).to_string();
         }
+
+        let token = session_token();
+        let mut table = format!("{token}\n");
+        for addr in &addrs {
+            table.push_str(addr);
+            table.push('\n');
+        }
+        for (peer, link) in links.iter_mut().enumerate() {
+            if let Some(channel) = link {
+                write_frame(channel, FrameKind::Table, 0, table.as_bytes(), deadline).map_err(
+                    |e| e.for_peer(peer, &registered_from[peer], config.connect_timeout),
+                )?;
+            }
+        }
+        Ok(leftovers)
+    };
+    match table_for_all() {
+        Ok(leftovers) => {
+            Ok((links, Refuser::spawn(listener, leftovers, world, registered_from, tls)))
+        }
+        Err(e) => Err(abandon(0, &mut links, e)),
     }
-    Ok((links, Refuser::spawn(listener, leftovers, world, registered_from, tls)))
 }
 
 /// Ranks above 0: registers with rank 0, reads the table, builds the rest of the mesh.
@@ -259,7 +295,7 @@ fn join_master(
     let timeout = config.connect_timeout;
     // Listen on the address this party reaches rank 0 from: the one rank 0 sees, and so the
     // one it hands out to the others.
-    let mut to_master = connect_secure(0, master, deadline, config, tls)?;
+    let mut to_master = connect_secure(0, master, deadline, config, tls, &mut [])?;
     let local = to_master.socket().local_addr().map_err(|e| CommError::from_io(0, e))?;
     let bind = SocketAddr::new(local.ip(), 0);
     let listener = TcpListener::bind(bind)
@@ -272,7 +308,7 @@ fn join_master(
     let registration = crate::codec::u64s_to_bytes(&[world as u64, u64::from(port)]);
     write_frame(&mut to_master, FrameKind::Register, rank as u64, &registration, deadline)
         .map_err(|e| e.for_peer(0, master, timeout))?;
-    let (_, table) = read_frame(&mut to_master, FrameKind::Table, deadline)
+    let (_, table) = read_frame(&mut to_master, FrameKind::Table, world, deadline + TABLE_GRACE)
         .map_err(|e| e.for_peer(0, master, timeout))?;
     let (token, addrs) = parse_table(&table, world)?;
 
@@ -295,12 +331,23 @@ struct Mesh<'a> {
 
 impl Mesh<'_> {
     /// Completes `links`: connects to every lower rank not linked yet (introducing this
-    /// party) and accepts every higher rank on `listener`, checking each one's hello.
+    /// party) and accepts every higher rank on `listener`, checking each one's hello. On a
+    /// failure, tells every linked party why (see the module documentation).
     fn complete(&self, listener: &TcpListener, mut links: Links) -> Result<Links, CommError> {
+        match self.link_all(listener, &mut links) {
+            Ok(()) => Ok(links),
+            Err(e) => {
+                let e = explained(&mut links, e);
+                Err(abandon(self.rank, &mut links, e))
+            }
+        }
+    }
+
+    fn link_all(&self, listener: &TcpListener, links: &mut Links) -> Result<(), CommError> {
         let (rank, world, token) = (self.rank, self.addrs.len(), self.token);
         for (peer, addr) in self.addrs.iter().enumerate().take(rank) {
             if links[peer].is_none() {
-                links[peer] = Some(self.connect_with_hello(peer, addr)?);
+                links[peer] = Some(self.connect_with_hello(peer, addr, links)?);
             }
         }
         let judge = |header: &Header, payload: &[u8]| {
@@ -327,24 +374,74 @@ impl Mesh<'_> {
         };
         let expected = (rank + 1..world).collect();
         // Connections still introducing themselves once everyone is in can only be strays.
-        let (accepted, _strays) =
-            accept_intros(&acceptor, expected, Some(FrameKind::Welcome), &mut links, judge)?;
-        for (peer, channel, _) in accepted {
-            links[peer] = Some(channel);
-        }
-        Ok(links)
+        accept_intros(&acceptor, expected, Some(FrameKind::Welcome), links, judge)?;
+        Ok(())
     }
 
-    /// Connects to `peer`, introduces this party and waits for its welcome.
-    fn connect_with_hello(&self, peer: usize, addr: &str) -> Result<SetupChannel, CommError> {
+    /// Connects to `peer`, introduces this party and waits for its welcome; the established
+    /// `links` are watched while the connection is retried.
+    fn connect_with_hello(
+        &self,
+        peer: usize,
+        addr: &str,
+        links: &mut [Option<SetupChannel>],
+    ) -> Result<SetupChannel, CommError> {
         let timeout = self.config.connect_timeout;
-        let mut channel = connect_secure(peer, addr, self.deadline, self.config, self.tls)?;
-        let hello = crate::codec::u64s_to_bytes(&[self.addrs.len() as u64, self.token]);
+        let world = self.addrs.len();
+        let mut channel = connect_secure(peer, addr, self.deadline, self.config, self.tls, links)?;
+        let hello = crate::codec::u64s_to_bytes(&[world as u64, self.token]);
         write_frame(&mut channel, FrameKind::Hello, self.rank as u64, &hello, self.deadline)
             .map_err(|e| e.for_peer(peer, addr, timeout))?;
-        read_frame(&mut channel, FrameKind::Welcome, self.deadline)
+        read_frame(&mut channel, FrameKind::Welcome, world, self.deadline)
             .map_err(|e| e.for_peer(peer, addr, timeout))?;
         Ok(channel)
+    }
+}
+
+/// Tells every party of `links` why this party's setup failed with `error`, in an abort
+/// frame naming the party at fault as a failing communicator would ([`AbortNotice`]), and
+/// closes the links; returns `error`. Best effort: for at most [`ABORT_WAIT`] in all, and
+/// never to the party the error is about (it is gone, or it is the one at fault). Every
+/// setup write is a whole frame, so each link is at a frame boundary.
+fn abandon(rank: usize, links: &mut [Option<SetupChannel>], error: CommError) -> CommError {
+    let notice = AbortNotice::for_error(rank, &error);
+    let payload = abort_payload(notice.origin, &notice.reason);
+    let deadline = Instant::now() + ABORT_WAIT;
+    for (peer, link) in links.iter_mut().enumerate() {
+        let Some(mut channel) = link.take() else { continue };
+        if peer != notice.origin && error.peer() != Some(peer) {
+            let _ = write_frame(&mut channel, FrameKind::Abort, 0, &payload, deadline);
+        }
+        // The connection is being dropped anyway; a failed shutdown changes nothing.
+        let _ = channel.socket().shutdown(Shutdown::Both);
+    }
+    error
+}
+
+/// `error`, or the abort that explains it: a setup failure on the connection to one peer
+/// (it closed, could not be reached, did not answer) may be the consequence of a third
+/// party's failure that the peer gave up on, and that this party is being told about on
+/// another link at about the same time. Looks for such an abort for at most
+/// [`EXPLAIN_WAIT`].
+fn explained(links: &mut [Option<SetupChannel>], error: CommError) -> CommError {
+    if !matches!(
+        error,
+        CommError::Disconnected { .. }
+            | CommError::Connect { .. }
+            | CommError::Timeout { .. }
+            | CommError::Io { .. }
+    ) {
+        return error;
+    }
+    let until = Instant::now() + EXPLAIN_WAIT;
+    loop {
+        match watch_links(links) {
+            Err(abort @ CommError::Aborted { .. }) => return abort,
+            // A link closed without saying why: nothing better to report.
+            Err(_) => return error,
+            Ok(()) if Instant::now() >= until => return error,
+            Ok(()) => thread::sleep(Duration::from_millis(5)),
+        }
     }
 }
 
@@ -365,17 +462,19 @@ fn parse_table(table: &[u8], world: usize) -> Result<(u64, Vec<String>), CommErr
 /// Connects to `peer` at `addr` and, under TLS, completes the handshake (which proves the
 /// listener is `peer`). A connection that breaks during the handshake (a listener shedding
 /// load, a peer restarting) is retried until `deadline`; a certificate that does not check
-/// out is not.
+/// out is not. Between tries, the established `watch` links are watched: a party that gave
+/// up meanwhile ends the wait, with its reason.
 fn connect_secure(
     peer: usize,
     addr: &str,
     deadline: Instant,
     config: &CommConfig,
     tls: Option<&TlsConfig>,
+    watch: &mut [Option<SetupChannel>],
 ) -> Result<SetupChannel, CommError> {
     let timeout = config.connect_timeout;
     loop {
-        let stream = connect_until(peer, addr, deadline, config)?;
+        let stream = connect_until(peer, addr, deadline, config, watch)?;
         let Some(tls) = tls else {
             return Ok(Channel::plain(stream));
         };
@@ -388,6 +487,7 @@ fn connect_secure(
         match handshake(&mut channel, deadline) {
             Ok(()) => return Ok(channel),
             Err(SetupFail::Io(_)) if Instant::now() + Duration::from_millis(50) < deadline => {
+                watch_links(watch)?;
                 thread::sleep(Duration::from_millis(20));
             }
             Err(e) => return Err(e.for_peer(peer, addr, timeout)),
@@ -396,12 +496,14 @@ fn connect_secure(
 }
 
 /// Connects to `addr`, retrying (with backoff, re-resolving the name) until `deadline`: the
-/// peer may not be listening yet.
+/// peer may not be listening yet. Fails early if one of the established `watch` links
+/// closes meanwhile.
 fn connect_until(
     peer: usize,
     addr: &str,
     deadline: Instant,
     config: &CommConfig,
+    watch: &mut [Option<SetupChannel>],
 ) -> Result<TcpStream, CommError> {
     let mut backoff = Duration::from_millis(5);
     loop {
@@ -433,6 +535,7 @@ fn connect_until(
                 source: last,
             });
         }
+        watch_links(watch)?;
         thread::sleep(backoff);
         backoff = (backoff * 2).min(Duration::from_millis(200));
     }

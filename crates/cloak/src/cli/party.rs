@@ -262,18 +262,26 @@ struct Work {
     start: Instant,
 }
 
-/// Runs the model, ends the session, and writes or prints what was revealed to this party.
+/// Runs the model, writes what was revealed to this party, waits for every computing party
+/// to have done as much, ends the session, and prints.
+///
+/// The final barrier makes a party's success mean the run's: a party exits 0 only once every
+/// computing party has finished, so the output has reached (and been written by) the party
+/// that learns it. Without it, a party whose last message was its share of the output would
+/// exit 0 even if the party learning the output died before receiving it. The dealer is
+/// told to stop only after the barrier, so its success means the same.
 fn compute(session: &Session, work: &Work, args: &PartyArgs) -> CliResult<()> {
     let Work { rank, parties, roles, ref model, ref input, ref shape, start } = *work;
     let mut recorder = Recorder::new(session, args.launched, start);
     let out = cloak::infer_observed(session, model, roles, input.as_ref(), shape, &mut |s| {
         recorder.on(s);
     })?;
-    session.close()?;
-
     if let (Some(path), Some(out)) = (&args.output, &out) {
         write_output(path, out, args.float64)?;
     }
+    session.barrier()?;
+    session.close()?;
+
     if args.launched {
         for (name, cost) in &recorder.stages {
             println!("{}", Line::Stage { name: name.clone(), cost: cost.clone() }.encode());
