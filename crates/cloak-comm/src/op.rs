@@ -104,6 +104,20 @@ impl Op {
     pub fn with_aux(kind: OpKind, aux: u64) -> Self {
         Op { kind, aux }
     }
+
+    /// The exact payload length of this operation's messages, where the operation fixes it:
+    /// an all-reduce of `aux` words carries `8 * aux` bytes, a barrier none. A receiver
+    /// checks an announced length against it before allocating anything, so within these
+    /// steps a peer cannot make it hold more than the step needs (other operations are
+    /// bounded by [`CommConfig::max_message`](crate::CommConfig::max_message), and their
+    /// payloads are allocated as their bytes arrive).
+    pub fn payload_len(&self) -> Option<u64> {
+        match self.kind {
+            OpKind::AllReduce => self.aux.checked_mul(8),
+            OpKind::Barrier => Some(0),
+            _ => None,
+        }
+    }
 }
 
 /// What identifies one message from one peer: its sequence number on that direction of that

@@ -276,7 +276,15 @@ impl FrameReader {
             .map_err(|reason| CommError::Malformed { peer: self.peer, reason })?;
         let pending = match header.kind {
             FrameKind::Op(kind) => {
-                Pending::Op(MessageTag { seq: header.seq, op: Op::with_aux(kind, header.aux) })
+                let op = Op::with_aux(kind, header.aux);
+                if op.payload_len().is_some_and(|expected| expected != header.len) {
+                    let reason = format!(
+                        "{kind} frame (parameter {}) announcing {} bytes",
+                        header.aux, header.len
+                    );
+                    return Err(CommError::Malformed { peer: self.peer, reason });
+                }
+                Pending::Op(MessageTag { seq: header.seq, op })
             }
             FrameKind::Abort => {
                 if !(8..=MAX_ABORT_PAYLOAD as u64).contains(&header.len) {
@@ -409,13 +417,34 @@ mod tests {
 
     #[test]
     fn huge_length_is_rejected_before_allocating() {
-        let kind = FrameKind::Op(OpKind::Barrier);
+        let kind = FrameKind::Op(OpKind::Exchange);
         let header = Header { kind, seq: 0, aux: 0, len: u64::MAX }.encode();
         let (_, status) = read_all(header.to_vec(), 64);
         assert!(
             matches!(status, Err(CommError::TooLarge { peer: 3, len: u64::MAX, max: 1_048_576 })),
             "{status:?}"
         );
+    }
+
+    #[test]
+    fn steps_of_fixed_size_refuse_any_other_announced_length_before_allocating() {
+        // Under the configured maximum, but not what the step carries.
+        for (kind, aux, len) in
+            [(OpKind::AllReduce, 4, 33), (OpKind::AllReduce, 4, 1 << 19), (OpKind::Barrier, 0, 1)]
+        {
+            let header = Header { kind: FrameKind::Op(kind), seq: 0, aux, len }.encode();
+            let (_, status) = read_all(header.to_vec(), 64);
+            assert!(matches!(status, Err(CommError::Malformed { peer: 3, .. })), "{status:?}");
+        }
+        // The right lengths pass.
+        let mut ok = Header { kind: FrameKind::Op(OpKind::AllReduce), seq: 0, aux: 2, len: 16 }
+            .encode()
+            .to_vec();
+        ok.extend([7u8; 16]);
+        ok.extend(Header { kind: FrameKind::Op(OpKind::Barrier), seq: 1, aux: 0, len: 0 }.encode());
+        let (frames, status) = read_all(ok, 64);
+        assert!(matches!(status, Ok(ReadStatus::Eof)), "{status:?}");
+        assert_eq!(frames.len(), 2);
     }
 
     #[test]
@@ -569,6 +598,16 @@ mod tests {
             let Some(kind) = OpKind::from_code(h[5]) else {
                 return (frames, End::Malformed);
             };
+            // The documented fixed lengths: an all-reduce carries 8 bytes per word, a
+            // barrier nothing.
+            let fixed = match kind {
+                OpKind::AllReduce => aux.checked_mul(8),
+                OpKind::Barrier => Some(0),
+                _ => None,
+            };
+            if fixed.is_some_and(|f| f != len) {
+                return (frames, End::Malformed);
+            }
             if len > max_len {
                 return (frames, End::TooLarge(len));
             }
