@@ -59,6 +59,17 @@ fn fake_rank1(addr: &str) -> TcpStream {
     s
 }
 
+/// A hand-made rank 1 joins rank 0 at `addr`, whose thread `h` runs `exchange(1, b"from 0")`,
+/// and the two exchange messages.
+fn exchange_as_rank1(addr: &str, h: thread::JoinHandle<Result<Vec<u8>, CommError>>) {
+    let mut peer = fake_rank1(addr);
+    peer.write_all(&frame(OpKind::Exchange, 0, 0, b"from 1")).expect("write");
+    let mut reply = [0u8; 32 + 6];
+    peer.read_exact(&mut reply).expect("read");
+    assert_eq!(&reply[32..], b"from 0");
+    assert_eq!(join(h).expect("exchange"), b"from 1");
+}
+
 fn frame(kind: OpKind, seq: u64, aux: u64, payload: &[u8]) -> Vec<u8> {
     let header = Header { kind: FrameKind::Op(kind), seq, aux, len: payload.len() as u64 };
     [&header.encode()[..], payload].concat()
@@ -71,12 +82,7 @@ fn join<R>(h: thread::JoinHandle<Result<R, CommError>>) -> Result<R, CommError> 
 #[test]
 fn a_well_formed_hand_made_peer_is_understood() {
     let (addr, h) = rank0(2000, |mut c| c.exchange(1, b"from 0"));
-    let mut peer = fake_rank1(&addr);
-    peer.write_all(&frame(OpKind::Exchange, 0, 0, b"from 1")).expect("write");
-    let mut reply = [0u8; 32 + 6];
-    peer.read_exact(&mut reply).expect("read");
-    assert_eq!(&reply[32..], b"from 0");
-    assert_eq!(join(h).expect("exchange"), b"from 1");
+    exchange_as_rank1(&addr, h);
 }
 
 #[test]
@@ -91,12 +97,7 @@ fn strays_are_dropped_while_the_mesh_is_built() {
     wrong_kind.write_all(&header.encode()).expect("write");
     drop(TcpStream::connect(&addr).expect("connect"));
     let _silent = TcpStream::connect(&addr).expect("connect");
-    let mut peer = fake_rank1(&addr);
-    peer.write_all(&frame(OpKind::Exchange, 0, 0, b"from 1")).expect("write");
-    let mut reply = [0u8; 32 + 6];
-    peer.read_exact(&mut reply).expect("read");
-    assert_eq!(&reply[32..], b"from 0");
-    assert_eq!(join(h).expect("exchange"), b"from 1");
+    exchange_as_rank1(&addr, h);
 }
 
 #[test]
@@ -108,12 +109,7 @@ fn a_hello_from_another_world_is_refused_without_stopping_the_mesh() {
     let reason = String::from_utf8(reason).expect("UTF-8");
     assert!(reason.contains("world size 3"), "{reason}");
     // The real rank 1 still gets in.
-    let mut peer = fake_rank1(&addr);
-    peer.write_all(&frame(OpKind::Exchange, 0, 0, b"from 1")).expect("write");
-    let mut reply = [0u8; 32 + 6];
-    peer.read_exact(&mut reply).expect("read");
-    assert_eq!(&reply[32..], b"from 0");
-    assert_eq!(join(h).expect("exchange"), b"from 1");
+    exchange_as_rank1(&addr, h);
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //! parties are processes over loopback TCP), and every kind of bad input, each of which must
 //! end in one `error:` line and a non-zero exit, never a panic.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output};
 
 use cloak::onnx::proto::onnx::{
@@ -11,17 +11,9 @@ use cloak::onnx::proto::onnx::{
 };
 use protobuf::Message;
 
-fn models() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/models")
-}
+mod common;
 
-fn model() -> PathBuf {
-    models().join("digits_cnn.onnx")
-}
-
-fn digits() -> PathBuf {
-    models().join("digits_sample.npy")
-}
+use common::{digits, model, models};
 
 fn cloak(args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_cloak"))
@@ -387,36 +379,11 @@ fn certs_then_parties_and_a_dealer_over_tls() {
     let port = cloak::comm::runner::free_local_port().unwrap().to_string();
     let common: [&dyn AsRef<std::ffi::OsStr>; 6] =
         [&"--dealer", &"third-party", &"--tls-dir", &certs.0, &"--timeout", &"30"];
-    let p0 = launched(
-        0,
-        3,
-        &port,
-        &[
-            &common[0],
-            &common[1],
-            &common[2],
-            &common[3],
-            &common[4],
-            &common[5],
-            &"--model",
-            &model(),
-        ],
-    );
-    let p1 = launched(
-        1,
-        3,
-        &port,
-        &[
-            &common[0],
-            &common[1],
-            &common[2],
-            &common[3],
-            &common[4],
-            &common[5],
-            &"--input",
-            &digits(),
-        ],
-    );
+    let (m, d) = (model(), digits());
+    let model_flags: [&dyn AsRef<std::ffi::OsStr>; 2] = [&"--model", &m];
+    let input_flags: [&dyn AsRef<std::ffi::OsStr>; 2] = [&"--input", &d];
+    let p0 = launched(0, 3, &port, &[&common[..], &model_flags[..]].concat());
+    let p1 = launched(1, 3, &port, &[&common[..], &input_flags[..]].concat());
     let dealer = launched(2, 3, &port, &common);
     let outs: Vec<Output> =
         [p0, p1, dealer].into_iter().map(|c| c.wait_with_output().unwrap()).collect();

@@ -186,6 +186,23 @@ fn check_others(
 
 /// Kills `victim` at `point` of a run of `setup` (timed by the victim's progress, or party
 /// 0's when the victim is the dealer); every other process must fail naming it.
+/// Starts every process of `setup` and waits until the party whose progress stands for
+/// `victim`'s (the victim itself, or party 0 for the dealer, which reports none) has done
+/// `point`'s share of a normal run; returns the running world, that party and the units done.
+fn run_until(
+    setup: &Setup,
+    normal: &Normal,
+    victim: usize,
+    point: Point,
+) -> Result<(World, usize, usize), String> {
+    let mut world = World::new(setup.clone());
+    world.start_all_but(&[]);
+    let clock = if Some(victim) == setup.dealer_rank() { 0 } else { victim };
+    let units = normal.unit_at(point.fraction());
+    world.wait_progress(clock, units)?;
+    Ok((world, clock, units))
+}
+
 fn kill_mid_run(
     setup: &Setup,
     normal: &Normal,
@@ -200,14 +217,13 @@ fn kill_mid_run(
         setup.dealer.arg(),
         setup.who(victim)
     );
-    let mut world = World::new(setup.clone());
-    world.start_all_but(&[]);
-    let clock = if Some(victim) == setup.dealer_rank() { 0 } else { victim };
-    let units = normal.unit_at(point.fraction());
-    if let Err(e) = world.wait_progress(clock, units) {
-        problems.push(format!("{what}: {e}"));
-        return;
-    }
+    let (mut world, clock, units) = match run_until(setup, normal, victim, point) {
+        Ok(reached) => reached,
+        Err(e) => {
+            problems.push(format!("{what}: {e}"));
+            return;
+        }
+    };
     let at = world.kill(victim);
     let elapsed = at.duration_since(world.start).as_secs_f64();
     let ended = world.finish(timeout() + SLACK);
@@ -406,13 +422,10 @@ fn stop_past_the_timeout(
         setup.who(victim)
     );
     let mut problems = Vec::new();
-    let mut world = World::new(setup.clone());
-    world.start_all_but(&[]);
-    let clock = if Some(victim) == setup.dealer_rank() { 0 } else { victim };
-    let units = normal.unit_at(Point::Mid.fraction());
-    if let Err(e) = world.wait_progress(clock, units) {
-        return (Vec::new(), vec![format!("{what}: {e}")]);
-    }
+    let (mut world, clock, units) = match run_until(setup, normal, victim, Point::Mid) {
+        Ok(reached) => reached,
+        Err(e) => return (Vec::new(), vec![format!("{what}: {e}")]),
+    };
     let stopped = world.signal(victim, "STOP");
     let others = (0..setup.world()).filter(|&r| r != victim).collect::<Vec<_>>();
     let gave_up = world.wait_for("the others ending", timeout() + SLACK, |w| {
@@ -468,13 +481,10 @@ fn stop_briefly(
         setup.dealer.arg(),
         setup.who(victim)
     );
-    let mut world = World::new(setup.clone());
-    world.start_all_but(&[]);
-    let clock = if Some(victim) == setup.dealer_rank() { 0 } else { victim };
-    let units = normal.unit_at(Point::Mid.fraction());
-    if let Err(e) = world.wait_progress(clock, units) {
-        return (Vec::new(), vec![format!("{what}: {e}")]);
-    }
+    let (mut world, clock, units) = match run_until(setup, normal, victim, Point::Mid) {
+        Ok(reached) => reached,
+        Err(e) => return (Vec::new(), vec![format!("{what}: {e}")]),
+    };
     world.signal(victim, "STOP");
     thread::sleep(pause);
     let resumed = world.signal(victim, "CONT");

@@ -11,26 +11,18 @@
 use std::ffi::{OsStr, OsString};
 use std::io::{BufRead, BufReader, Read};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::mpsc;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-fn models() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/models")
-}
-
-fn model() -> PathBuf {
-    models().join("digits_cnn.onnx")
-}
-
-fn digits() -> PathBuf {
-    models().join("digits_sample.npy")
-}
-
 /// Arguments of any kind, as owned strings.
+mod common;
+
+use common::{digits, model};
+
 fn os(args: &[&dyn AsRef<OsStr>]) -> Vec<OsString> {
     args.iter().map(|a| a.as_ref().to_owned()).collect()
 }

@@ -70,6 +70,8 @@ pub struct TlsConfig {
 struct Inner {
     rank: usize,
     trust: Trust,
+    /// The authority's roots, parsed once (`None` under pinned trust).
+    roots: Option<Arc<RootCertStore>>,
     provider: Arc<CryptoProvider>,
     client: Arc<ClientConfig>,
     server: Arc<ServerConfig>,
@@ -135,8 +137,8 @@ impl TlsConfig {
         client.resumption = rustls::client::Resumption::disabled();
         client.enable_sni = false;
 
-        let client_verifier =
-            verify::client_verifier(&trust, roots, &provider).map_err(|e| bad(e.to_string()))?;
+        let client_verifier = verify::client_verifier(&trust, roots.clone(), &provider)
+            .map_err(|e| bad(e.to_string()))?;
         let mut server = ServerConfig::builder_with_provider(Arc::clone(&provider))
             .with_protocol_versions(versions)
             .map_err(|e| bad(e.to_string()))?
@@ -146,8 +148,14 @@ impl TlsConfig {
         server.send_tls13_tickets = 0;
         server.session_storage = Arc::new(rustls::server::NoServerSessionStorage {});
 
-        let inner =
-            Inner { rank, trust, provider, client: Arc::new(client), server: Arc::new(server) };
+        let inner = Inner {
+            rank,
+            trust,
+            roots,
+            provider,
+            client: Arc::new(client),
+            server: Arc::new(server),
+        };
         Ok(TlsConfig { inner: Arc::new(inner) })
     }
 
@@ -181,23 +189,9 @@ impl TlsConfig {
         rank: usize,
     ) -> Result<(), String> {
         let cert = cert.ok_or("no client certificate")?;
-        let roots = match &self.inner.trust {
-            Trust::Authority(_) => Some(self.authority_roots()),
-            Trust::Pinned(_) => None,
-        };
-        verify::identifies(&self.inner.trust, roots.as_ref(), &self.inner.provider, cert, &[], rank)
+        let inner = &self.inner;
+        verify::identifies(&inner.trust, inner.roots.as_deref(), &inner.provider, cert, &[], rank)
             .map_err(|reason| format!("its certificate does not identify rank {rank}: {reason}"))
-    }
-
-    fn authority_roots(&self) -> RootCertStore {
-        let mut roots = RootCertStore::empty();
-        if let Trust::Authority(certs) = &self.inner.trust {
-            for cert in certs {
-                // Checked when the configuration was made.
-                let _ = roots.add(cert.clone());
-            }
-        }
-        roots
     }
 
     /// Whether this configuration can serve a world of `world` ranks (pinned trust lists
