@@ -1,61 +1,10 @@
-//! Binary (XOR) shares: [`BShare`], and the AND gate every binary circuit is built from.
-//!
-//! An AND of XOR-shared words spends a binary triple `(a, b, a & b)`: the parties open
-//! `e = x ^ a` and `d = y ^ b`, and party `i` keeps `c_i ^ (e & b_i) ^ (d & a_i)`, party 0
-//! adding `e & d`. [`State::and_words`] takes every AND gate of one circuit level at once, so
-//! a level costs one round and one message per peer, whatever its width.
+//! Binary (XOR) shares: [`BShare`]. Their AND gates are
+//! [`Context::and_words`](crate::primitives::Context::and_words).
 
 use cloak_ring::RingTensor;
 
 use crate::error::{MpcError, Result};
-use crate::session::{Session, State};
-
-impl State {
-    /// ANDs of XOR-shared word vectors, all in one round: `out[k] = pairs[k].0 & pairs[k].1`.
-    pub(crate) fn and_words(&mut self, pairs: &[(&[u64], &[u64])]) -> Result<Vec<Vec<u64>>> {
-        let total: usize = pairs.iter().map(|(x, _)| x.len()).sum();
-        if pairs.iter().any(|(x, y)| x.len() != y.len()) {
-            return Err(crate::error::invalid("and", "operands of different lengths"));
-        }
-        let triple = {
-            let State { comm, dealer, .. } = self;
-            dealer.binary_triple(total, comm.as_mut())?
-        };
-        let (a, b, c) = (triple.a.as_slice(), triple.b.as_slice(), triple.c.as_slice());
-        let mut masked = Vec::with_capacity(2 * total);
-        let mut offset = 0;
-        for (x, _) in pairs {
-            masked.extend(x.iter().zip(&a[offset..]).map(|(x, a)| x ^ a));
-            offset += x.len();
-        }
-        offset = 0;
-        for (_, y) in pairs {
-            masked.extend(y.iter().zip(&b[offset..]).map(|(y, b)| y ^ b));
-            offset += y.len();
-        }
-        let opened = self.open_words("and", vec![masked], true)?.remove(0);
-        let (e, d) = opened.split_at(total);
-        let rank0 = self.rank == 0;
-        let mut out = Vec::with_capacity(pairs.len());
-        offset = 0;
-        for (x, _) in pairs {
-            let n = x.len();
-            let range = offset..offset + n;
-            let z: Vec<u64> = (range.clone())
-                .map(|k| {
-                    let mut z = c[k] ^ (e[k] & b[k]) ^ (d[k] & a[k]);
-                    if rank0 {
-                        z ^= e[k] & d[k];
-                    }
-                    z
-                })
-                .collect();
-            out.push(z);
-            offset += n;
-        }
-        Ok(out)
-    }
-}
+use crate::session::Session;
 
 /// One party's XOR share of a tensor of 64-bit words (one word per element): the value is
 /// the XOR of all parties' shares.
@@ -212,7 +161,7 @@ impl BShare {
             pairs.iter().map(|(x, y)| (x.words.as_slice(), y.words.as_slice())).collect();
         let refs: Vec<(&[u64], &[u64])> = slices.iter().map(|(x, y)| (&x[..], &y[..])).collect();
         let session = first.session.clone();
-        let out = session.scoped("and", || session.state().and_words(&refs))?;
+        let out = session.scoped("and", || session.context()?.and_words(&refs))?;
         pairs
             .iter()
             .zip(out)
@@ -228,7 +177,7 @@ impl BShare {
         let session = self.session.clone();
         session.scoped("reveal", || {
             let words = self.words.to_vec();
-            let v = session.state().open_words("reveal", vec![words], true)?.remove(0);
+            let v = session.context()?.open_words("reveal", vec![words], true)?.remove(0);
             Ok(RingTensor::from_vec(self.shape(), v)?)
         })
     }

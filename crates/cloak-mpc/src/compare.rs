@@ -1,8 +1,11 @@
 //! Comparisons and what is built on them: sign, ReLU, abs, where, clamp.
 //!
-//! Everything reduces to `ltz(x) = [x < 0]`, the sign bit of the shared encoding: for two
-//! parties one AND level for the generate bits, six for the carry tree, and one B2A round
-//! (8 rounds, as CrypTen), but with a quarter of its bytes. Results are fixed-point 0/1
+//! Everything reduces to `ltz(x) = [x < 0]`, the sign bit of the shared encoding, computed
+//! by the session's comparison strategy
+//! ([`ComparisonProtocol`](crate::primitives::ComparisonProtocol)). With the default
+//! [`BitPlaneCarry`](crate::primitives::BitPlaneCarry), for two parties: one AND level for
+//! the generate bits, six for the carry tree, and one B2A round (8 rounds, as CrypTen), but
+//! with a quarter of its bytes. Results are fixed-point 0/1
 //! tensors; ReLU and abs multiply by the bit held at scale 1, so they need no truncation.
 //! Comparisons are exact on the encoded values: `x < y` compares `x` and `y` as rounded to
 //! the fixed-point grid, for `|x - y| < 2^(63 - f)` (`2^47` at 16 bits). At exactly
@@ -36,7 +39,7 @@ pub(crate) fn one_minus(rank: usize, bits: &RingTensor<u64>) -> RingTensor<u64> 
 impl AShare {
     /// Scale-1 shares of `[self < 0]`.
     pub(crate) fn ltz_bits(&self) -> Result<RingTensor<u64>> {
-        self.session().state().ltz_bits(self.share_tensor())
+        self.session().context()?.ltz_bits(self.share_tensor())
     }
 
     /// `[self < 0]` as 0/1.
@@ -219,9 +222,7 @@ impl AShare {
     /// Shares of `[self < 0] * self` and of `[self < 0]` (scale 1): the sign circuit and
     /// one bit-injection round.
     fn times_sign_bit(&self) -> Result<(RingTensor<u64>, RingTensor<u64>)> {
-        let mut s = self.session().state();
-        let msb = s.ltz_packed(self.share_tensor())?;
-        s.mul_by_xor_bits(self.share_tensor(), &msb)
+        self.session().context()?.times_ltz(self.share_tensor())
     }
 
     /// `|self|` as `self - 2 [self < 0] self`: the sign circuit and one bit-injection round

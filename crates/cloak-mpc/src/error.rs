@@ -40,6 +40,10 @@ pub enum MpcError {
         /// What is wrong.
         reason: String,
     },
+    /// The session's protocol context was in use: a primitive or shared-tensor operation
+    /// was called while [`Session::context`](crate::Session::context) was held.
+    #[error("the session's context is in use (an operation was started while a protocol held it)")]
+    SessionBusy,
     /// Two shared tensors from different sessions were combined.
     #[error("{op}: operands belong to different sessions")]
     SessionMismatch {

@@ -36,32 +36,30 @@
 //! }
 //! ```
 
-mod adder;
+// Modules from the bottom up; each uses only those above it in this list.
 mod ashare;
-mod beaver;
 mod binary;
 mod compare;
 mod config;
 mod convert;
 mod error;
 mod functions;
-mod inject;
 mod launch;
-mod open;
 mod pool;
+pub mod primitives;
 mod reduce;
 mod session;
-mod trunc;
 
 pub use ashare::{AShare, FixedOperand};
 pub use binary::BShare;
-pub use config::{DealerKind, SessionConfig, Truncation};
-pub use error::{MpcError, Result};
-pub use functions::{
-    DomainChecks, DomainStat, ErfMethod, ExpMethod, FunctionConfig, LogMethod, ReciprocalMethod,
-    SigmoidMethod, SqrtMethod, TrigMethod,
+pub use config::{
+    DealerKind, DomainChecks, ErfMethod, ExpMethod, FunctionConfig, LogMethod, ReciprocalMethod,
+    SessionConfig, SigmoidMethod, SqrtMethod, TrigMethod,
 };
+pub use error::{MpcError, Result};
+pub use functions::DomainStat;
 pub use launch::{PartyOutcomes, run_local, run_local_with};
 pub use pool::Pool2dSpec;
+pub use primitives::{ComparisonStrategy, Truncation, TruncationStrategy};
 pub use reduce::MaxMethod;
 pub use session::Session;

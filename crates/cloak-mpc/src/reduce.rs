@@ -20,7 +20,7 @@ use ndarray::Array2;
 use crate::ashare::AShare;
 use crate::compare::one_minus;
 use crate::error::{Result, invalid};
-use crate::inject::gather_bits;
+use crate::primitives::gather_bits;
 
 /// How [`AShare::max_with_argmax`] reduces.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -189,11 +189,11 @@ impl AShare {
             // b = [a < c] as XOR shares; the winner is a - b (a - c), ties keeping a.
             let diff = a.sub(&c)?;
             let k = rows * h;
-            let lt = self.session().state().ltz_packed(diff.share_tensor())?;
+            let lt = self.session().context()?.ltz_packed(diff.share_tensor())?;
             let (new_vals, new_onehot) = match &onehot {
                 None => {
                     let (bd, _) =
-                        self.session().state().mul_by_xor_bits(diff.share_tensor(), &lt)?;
+                        self.session().context()?.mul_by_xor_bits(diff.share_tensor(), &lt)?;
                     (a.sub(&AShare::from_share(self.session(), bd))?, None)
                 }
                 Some(oh) => {
@@ -205,7 +205,7 @@ impl AShare {
                     let lhs =
                         RingTensor::concat(&[&diff.share_tensor().flatten(), &odiff.flatten()], 0)?;
                     let bits = gather_bits(&lt, k + k * n, |i| if i < k { i } else { (i - k) / n });
-                    let (p, _) = self.session().state().mul_by_xor_bits(&lhs, &bits)?;
+                    let (p, _) = self.session().context()?.mul_by_xor_bits(&lhs, &bits)?;
                     let v = p.slice(0, 0, k, 1)?.reshape(&[rows, h])?;
                     let o = p.slice(0, k, k + k * n, 1)?.reshape(&[rows, h, n])?;
                     (a.sub(&AShare::from_share(self.session(), v))?, Some(oa.sub(&o)?))

@@ -8,8 +8,9 @@ use cloak_dealer::{Dealer, DealerError, DealerStats, TrustedFirstParty, TtpClien
 use cloak_prg::{PairwiseSeeds, SEED_LEN, Seed};
 use cloak_ring::FixedPoint;
 
-use crate::config::{DealerKind, SessionConfig, Truncation};
+use crate::config::{DealerKind, SessionConfig};
 use crate::error::{MpcError, Result, invalid};
+use crate::primitives::{Context, Parts};
 
 /// Label of the pairwise-seed set-up round.
 const SETUP_LABEL: &str = "setup";
@@ -21,42 +22,27 @@ const SETUP_LABEL: &str = "setup";
 /// the same order; a party that diverges gets a communication error naming the peer.
 #[derive(Clone)]
 pub struct Session {
-    inner: Rc<RefCell<State>>,
+    inner: Rc<Inner>,
+}
+
+/// What every handle of a session shares: the protocol context (mutable, one user at a
+/// time) and the configuration (fixed when the session is made).
+struct Inner {
+    context: RefCell<Context>,
+    config: SessionConfig,
+    rank: usize,
+    parties: usize,
+    fp: FixedPoint,
 }
 
 impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self.inner.try_borrow() {
-            Ok(s) => f
-                .debug_struct("Session")
-                .field("rank", &s.rank)
-                .field("parties", &s.parties)
-                .field("dealer", &s.dealer.name())
-                .field("config", &s.config)
-                .finish_non_exhaustive(),
-            Err(_) => f.write_str("Session(<in use>)"),
-        }
+        f.debug_struct("Session")
+            .field("rank", &self.inner.rank)
+            .field("parties", &self.inner.parties)
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
     }
-}
-
-/// The mutable state behind a [`Session`].
-pub(crate) struct State {
-    pub(crate) comm: Box<dyn Communicator>,
-    pub(crate) dealer: Box<dyn Dealer>,
-    pub(crate) rank: usize,
-    pub(crate) parties: usize,
-    pub(crate) config: SessionConfig,
-    pub(crate) fp: FixedPoint,
-    pub(crate) przs: PairwiseSeeds,
-    /// Depth of nested protocol calls: only the outermost labels the statistics.
-    depth: usize,
-    /// The label in force before the outermost call.
-    outer_label: String,
-    /// Shared counts of inputs outside the functions' domains.
-    pub(crate) domain: crate::functions::DomainLog,
-    /// The next persistent mask number ([`AShare::fix`](crate::AShare::fix)): every party
-    /// fixes the same operands in the same order, so the numbers agree without a message.
-    pub(crate) next_mask: u64,
 }
 
 impl Session {
@@ -66,7 +52,8 @@ impl Session {
     ///
     /// # Errors
     /// [`MpcError::InvalidArgument`] if the parts disagree on rank or number of parties,
-    /// the precision is unusable, or local truncation is asked of more than two parties.
+    /// the precision is unusable, or a strategy refuses this number of parties (local
+    /// truncation needs exactly two).
     pub fn new(
         comm: Box<dyn Communicator>,
         dealer: Box<dyn Dealer>,
@@ -98,27 +85,18 @@ impl Session {
                 format!("{} fractional bits (products need 1..=30)", config.frac_bits),
             ));
         }
-        if config.truncation == Truncation::LocalShares && parties != 2 {
-            return Err(invalid(
-                "session",
-                format!("local-share truncation needs 2 parties, not {parties}"),
-            ));
-        }
-        let outer_label = comm.stats().label().to_owned();
-        let state = State {
+        config.truncation.check(parties)?;
+        config.comparison.check(parties)?;
+        let context = Context::new(Parts {
             comm,
             dealer,
-            rank,
-            parties,
-            config,
-            fp,
             przs,
-            depth: 0,
-            outer_label,
-            domain: Default::default(),
-            next_mask: 0,
-        };
-        Ok(Self { inner: Rc::new(RefCell::new(state)) })
+            fp,
+            comparison: config.comparison.clone(),
+            truncation: config.truncation.clone(),
+        });
+        let inner = Inner { context: RefCell::new(context), config, rank, parties, fp };
+        Ok(Self { inner: Rc::new(inner) })
     }
 
     /// A session for tests and benchmarks: pairwise seeds and a trusted-first-party dealer
@@ -234,8 +212,24 @@ impl Session {
         Self::new(comm, dealer, przs?, config)
     }
 
-    pub(crate) fn state(&self) -> RefMut<'_, State> {
-        self.inner.borrow_mut()
+    /// This party's protocol context, for writing a new protocol on the public
+    /// [`primitives`](crate::primitives). Hold it only for the protocol's own steps: while
+    /// it is held, operations on this session's shared tensors fail with
+    /// [`MpcError::SessionBusy`] (they need the context too).
+    ///
+    /// # Errors
+    /// [`MpcError::SessionBusy`] if the context is already in use (a primitive called from
+    /// inside another operation of the same session).
+    pub fn context(&self) -> Result<RefMut<'_, Context>> {
+        self.inner.context.try_borrow_mut().map_err(|_| MpcError::SessionBusy)
+    }
+
+    /// The context for the session's bookkeeping (statistics).
+    ///
+    /// # Panics
+    /// If the caller holds the [`context`](Self::context).
+    fn state(&self) -> RefMut<'_, Context> {
+        self.inner.context.borrow_mut()
     }
 
     /// Whether two handles are the same session.
@@ -247,43 +241,43 @@ impl Session {
     /// This party's rank.
     #[must_use]
     pub fn rank(&self) -> usize {
-        self.inner.borrow().rank
+        self.inner.rank
     }
 
     /// The number of computing parties.
     #[must_use]
     pub fn parties(&self) -> usize {
-        self.inner.borrow().parties
+        self.inner.parties
     }
 
     /// The configuration.
     #[must_use]
-    pub fn config(&self) -> SessionConfig {
-        self.inner.borrow().config.clone()
+    pub fn config(&self) -> &SessionConfig {
+        &self.inner.config
     }
 
     /// The fixed-point encoding in use.
     #[must_use]
     pub fn fixed_point(&self) -> FixedPoint {
-        self.inner.borrow().fp
+        self.inner.fp
     }
 
     /// Communication statistics so far, one row per operation label (the dealer's traffic
     /// under [`cloak_dealer::DEALER_LABEL`]).
     #[must_use]
     pub fn comm_stats(&self) -> CommStats {
-        self.inner.borrow().comm.stats().clone()
+        self.state().comm_ref().stats().clone()
     }
 
     /// Correlated randomness used so far, and the time spent producing it.
     #[must_use]
     pub fn dealer_stats(&self) -> DealerStats {
-        *self.inner.borrow().dealer.stats()
+        *self.state().dealer_ref().stats()
     }
 
     /// Forgets the communication statistics.
     pub fn reset_stats(&self) {
-        self.inner.borrow_mut().comm.reset_stats();
+        self.state().comm().reset_stats();
     }
 
     /// Waits until every party has reached this point (one round among the computing
@@ -292,11 +286,7 @@ impl Session {
     /// # Errors
     /// A communication error.
     pub fn barrier(&self) -> Result<()> {
-        let mut s = self.state();
-        let peers = s.peers();
-        let sends: Vec<(usize, &[u8])> = peers.iter().map(|&p| (p, &[][..])).collect();
-        s.comm.step(Op::new(OpKind::Barrier), &sends, &peers)?;
-        Ok(())
+        self.context()?.barrier()
     }
 
     /// Ends the session: tells a networked dealer to stop. Call it once every party is done.
@@ -304,10 +294,7 @@ impl Session {
     /// # Errors
     /// A communication error.
     pub fn close(&self) -> Result<()> {
-        let mut s = self.state();
-        let State { comm, dealer, .. } = &mut *s;
-        dealer.close(comm.as_mut())?;
-        Ok(())
+        self.context()?.with_dealer(|d, c| d.close(c))
     }
 
     /// Fails this party because its own work failed (a bad input, a NaN, a file it could
@@ -325,35 +312,29 @@ impl Session {
     /// Takes `&self` like every method of this shared handle; call it between operations,
     /// not from inside one.
     pub fn abort(&self, reason: &str) {
-        self.state().comm.abort(reason);
+        if let Ok(mut ctx) = self.context() {
+            ctx.comm().abort(reason);
+        }
     }
 
-    /// Runs `f` with communication counted under `label`, unless an enclosing protocol
-    /// already labelled it (so `relu` counts its comparison as `relu`).
-    pub(crate) fn scoped<R>(&self, label: &str, f: impl FnOnce() -> Result<R>) -> Result<R> {
-        {
-            let mut s = self.state();
-            if s.depth == 0 {
-                s.outer_label = s.comm.stats().label().to_owned();
-                s.comm.set_label(label);
-            }
-            s.depth += 1;
-        }
+    /// Runs `f` with communication counted under `label` in
+    /// [`comm_stats`](Self::comm_stats), unless an enclosing operation already labelled it
+    /// (so `relu` counts its comparison as `relu`). A new protocol runs its steps in here,
+    /// borrowing the [`context`](Self::context) inside `f`.
+    ///
+    /// # Errors
+    /// [`MpcError::SessionBusy`] if the context is held outside `f`; `f`'s error.
+    pub fn scoped<R, E: From<MpcError>>(
+        &self,
+        label: &str,
+        f: impl FnOnce() -> Result<R, E>,
+    ) -> Result<R, E> {
+        self.context()?.enter(label);
         let out = f();
-        let mut s = self.state();
-        s.depth -= 1;
-        if s.depth == 0 {
-            let outer = std::mem::take(&mut s.outer_label);
-            s.comm.set_label(&outer);
+        if let Ok(mut ctx) = self.context() {
+            ctx.leave();
         }
         out
-    }
-}
-
-impl State {
-    /// The other computing parties.
-    pub(crate) fn peers(&self) -> Vec<usize> {
-        (0..self.parties).filter(|&p| p != self.rank).collect()
     }
 }
 

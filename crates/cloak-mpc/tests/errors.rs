@@ -489,7 +489,7 @@ fn bad_configurations() {
         (SessionConfig { frac_bits: 63, ..Default::default() }, |e| {
             matches!(e, MpcError::Ring(RingError::InvalidPrecision { frac_bits: 63, .. }))
         }),
-        (SessionConfig { truncation: Truncation::LocalShares, ..Default::default() }, |e| {
+        (SessionConfig { truncation: Truncation::LocalShares.into(), ..Default::default() }, |e| {
             matches!(e, MpcError::InvalidArgument { op: "session", .. })
         }),
     ];

@@ -424,9 +424,10 @@ fn rank_main(opts: &Options) -> Result<bool, Box<dyn Error>> {
     let config = SessionConfig {
         frac_bits: 16, // `ULP` above
         dealer: opts.dealer,
-        truncation: opts.truncation,
+        truncation: opts.truncation.into(),
         timeout: TIMEOUT,
         functions: FunctionConfig::default(),
+        ..SessionConfig::default()
     };
     let dealer_pairs = match opts.truncation {
         Truncation::Auto => parties > 2,

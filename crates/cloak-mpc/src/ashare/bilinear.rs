@@ -16,7 +16,7 @@ impl AShare {
         let session = self.session.clone();
         let f = session.fixed_point().frac_bits();
         session.scoped(op.name(), || {
-            let z = session.state().beaver_truncated(&op, &self.share, &other.share, f)?;
+            let z = session.context()?.beaver_truncated(&op, &self.share, &other.share, f)?;
             Ok(self.with_share(z))
         })
     }
@@ -51,7 +51,7 @@ impl AShare {
     pub fn square(&self) -> Result<AShare> {
         let session = self.session.clone();
         session.scoped("square", || {
-            let z = session.state().square(&self.share)?;
+            let z = session.context()?.square(&self.share)?;
             self.truncated(z)
         })
     }
@@ -196,7 +196,7 @@ impl AShare {
     /// comparison's bits): one Beaver round and no truncation.
     pub(crate) fn mul_by_bits(&self, bits: &RingTensor<u64>) -> Result<AShare> {
         let op = BilinearOp::Mul { lhs: self.shape().to_vec(), rhs: bits.shape().to_vec() };
-        let z = self.session.state().beaver(&op, &self.share, bits)?;
+        let z = self.session.context()?.beaver(&op, &self.share, bits)?;
         Ok(self.with_share(z))
     }
 }

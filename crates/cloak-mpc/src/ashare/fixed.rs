@@ -7,16 +7,16 @@
 //! `c_i + f(eps, B_i) + f(a_i, D)`, party 0 adding `f(eps, D)`; since `x = eps + a` and
 //! `w = D + B`, the shares add up to `f(eps, D) + f(eps, B) + f(a, D) + f(a, B) = f(x, w)`.
 //! Party 0 folds its extra term into its second product as `f(a_0 + eps, D)`, as
-//! `State::beaver` does, so every party evaluates `f` twice.
+//! `Context::beaver` does, so every party evaluates `f` twice.
 
 use std::rc::Rc;
 
-use cloak_dealer::{BilinearOp, Request};
+use cloak_dealer::BilinearOp;
 use cloak_ring::{Conv2dSpec, RingTensor};
 
 use super::AShare;
 use crate::error::{MpcError, Result};
-use crate::session::{Session, State};
+use crate::session::Session;
 
 /// A shared tensor fixed as the right operand of later products
 /// ([`AShare::conv2d_fixed`], [`AShare::matmul_fixed`]); made by [`AShare::fix`].
@@ -77,10 +77,8 @@ impl AShare {
     pub fn fix(&self) -> Result<FixedOperand> {
         let session = self.session.clone();
         session.scoped("fix", || {
-            let mut s = session.state();
-            let mask = s.next_mask;
-            s.next_mask += 1;
-            let b = s.dealer.persistent_share(mask, self.shape())?;
+            let mut s = session.context()?;
+            let (mask, b) = s.take_persistent_mask(self.shape())?;
             let masked = self.share.sub(&b)?;
             let d = s.open_tensors("fix", vec![masked])?.remove(0);
             Ok(FixedOperand { session: session.clone(), inner: Rc::new(Parts { mask, b, d }) })
@@ -129,34 +127,11 @@ impl AShare {
         let session = self.session.clone();
         let f = session.fixed_point().frac_bits();
         session.scoped(label, || {
-            let mut s = session.state();
-            let z = s.beaver_fixed(&op, label, &self.share, &fixed.inner)?;
+            let mut s = session.context()?;
+            let Parts { mask, b, d } = &*fixed.inner;
+            let z = s.beaver_fixed_rhs(&op, label, &self.share, *mask, b, d)?;
             let z = s.truncate(z, f)?;
             Ok(self.with_share(z))
         })
-    }
-}
-
-impl State {
-    /// This party's share of `op(x, w)` at the product's scale, `w` fixed as `fixed`.
-    fn beaver_fixed(
-        &mut self,
-        op: &BilinearOp,
-        label: &'static str,
-        x: &RingTensor<u64>,
-        fixed: &Parts,
-    ) -> Result<RingTensor<u64>> {
-        // Validates shapes before anything is asked of the dealer or sent.
-        op.output_shape()?;
-        let request = Request::TripleFixedRhs { op: op.clone(), mask: fixed.mask };
-        let pending = self.dealer.begin(&request, self.comm.as_mut())?;
-        let eps = x.sub(&pending.free()[0])?;
-        let eps = self.open_tensors(label, vec![eps])?.remove(0);
-        let triple = self.dealer.finish(pending, self.comm.as_mut())?.into_fixed_rhs_triple();
-        let mut z = triple.c;
-        z.add_assign(&op.apply(&eps, &fixed.b)?)?;
-        let left = if self.rank == 0 { triple.a.add(&eps)? } else { triple.a };
-        z.add_assign(&op.apply(&left, &fixed.d)?)?;
-        Ok(z)
     }
 }

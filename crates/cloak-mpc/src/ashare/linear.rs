@@ -125,7 +125,7 @@ impl AShare {
         let m = (c * f64::from(f + k).exp2()).round();
         let session = self.session.clone();
         session.scoped("truncate", || {
-            let out = session.state().truncate(self.share.mul_scalar(m as i64 as u64), f + k)?;
+            let out = session.context()?.truncate(self.share.mul_scalar(m as i64 as u64), f + k)?;
             Ok(self.with_share(out))
         })
     }
@@ -167,7 +167,7 @@ impl AShare {
             _ => {
                 let session = self.session.clone();
                 session.scoped("div", || {
-                    let out = session.state().divide_with_pair(self.share.clone(), d)?;
+                    let out = session.context()?.divide_with_pair(self.share.clone(), d)?;
                     Ok(self.with_share(out))
                 })
             }
@@ -227,7 +227,7 @@ impl AShare {
         let f = self.session.fixed_point().frac_bits();
         let session = self.session.clone();
         session.scoped("truncate", || {
-            let out = session.state().truncate(product, f)?;
+            let out = session.context()?.truncate(product, f)?;
             Ok(self.with_share(out))
         })
     }

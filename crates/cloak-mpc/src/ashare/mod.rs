@@ -57,18 +57,17 @@ impl AShare {
         value: Option<&ArrayD<f64>>,
         shape: &[usize],
     ) -> Result<Self> {
-        let mut s = session.state();
+        let mut s = session.context()?;
         // Checks every party makes alike come first; then every party draws its zero share,
         // so the pairwise streams stay in step even when the owner's value is then refused
         // (a refusal only the owner sees, since sharing sends no message).
-        if owner >= s.parties {
-            return Err(invalid("share", format!("owner {owner} of {} parties", s.parties)));
+        if owner >= s.parties() {
+            return Err(invalid("share", format!("owner {owner} of {} parties", s.parties())));
         }
         let numel = cloak_ring::error::checked_numel("share", shape)?;
-        let mut zero = vec![0u64; numel];
-        s.przs.zero_share_u64(&mut zero);
+        let zero = s.zero_share(numel);
         let mut share = RingTensor::from_vec(shape, zero)?;
-        let is_owner = s.rank == owner;
+        let is_owner = s.rank() == owner;
         match (is_owner, value) {
             (true, Some(v)) => {
                 if v.shape() != shape {
@@ -78,7 +77,7 @@ impl AShare {
                         rhs: shape.to_vec(),
                     }));
                 }
-                share.add_assign(&RingTensor::<u64>::encode(v, s.fp)?)?;
+                share.add_assign(&RingTensor::<u64>::encode(v, s.fixed_point())?)?;
             }
             (true, None) => return Err(invalid("share", "the owner must pass the value")),
             (false, Some(_)) => {
@@ -158,7 +157,7 @@ impl AShare {
     /// A communication error.
     pub fn reveal_ring(&self) -> Result<RingTensor<u64>> {
         self.session.scoped("reveal", || {
-            let mut s = self.session.state();
+            let mut s = self.session.context()?;
             let fresh = s.rerandomized(&self.share);
             Ok(s.open_words("reveal", vec![fresh], false)?.remove(0))
                 .and_then(|v| Ok(RingTensor::from_vec(self.share.shape(), v)?))
@@ -172,9 +171,9 @@ impl AShare {
     pub fn reveal_to(&self, party: usize) -> Result<Option<ArrayD<f64>>> {
         let fp = self.session.fixed_point();
         self.session.scoped("reveal", || {
-            let mut s = self.session.state();
-            if party >= s.parties {
-                return Err(invalid("reveal_to", format!("party {party} of {}", s.parties)));
+            let mut s = self.session.context()?;
+            if party >= s.parties() {
+                return Err(invalid("reveal_to", format!("party {party} of {}", s.parties())));
             }
             let fresh = s.rerandomized(&self.share);
             let got = s.open_words_to("reveal", party, vec![fresh], false)?;

@@ -10,13 +10,15 @@ use std::collections::BTreeMap;
 
 use cloak_ring::RingTensor;
 
+use super::FnCtx;
+use crate::config::DomainChecks;
 use crate::error::Result;
-use crate::functions::config::DomainChecks;
-use crate::session::{Session, State};
+use crate::session::Session;
 
 /// Per function: elements checked (public) and this party's share of how many were outside.
+/// Kept in the session's context as an extension.
 #[derive(Clone, Debug, Default)]
-pub(crate) struct DomainLog {
+struct DomainLog {
     entries: BTreeMap<&'static str, (u64, u64)>,
 }
 
@@ -31,21 +33,21 @@ pub struct DomainStat {
     pub outside: u64,
 }
 
-impl State {
+impl FnCtx<'_> {
     /// Whether a check that costs nothing extra is recorded.
     pub(crate) fn domain_checks_free(&self) -> bool {
-        self.config.functions.domain_checks != DomainChecks::Off
+        self.cfg.domain_checks != DomainChecks::Off
     }
 
     /// Whether a check that needs its own comparison is made.
     pub(crate) fn domain_checks_all(&self) -> bool {
-        self.config.functions.domain_checks == DomainChecks::All
+        self.cfg.domain_checks == DomainChecks::All
     }
 
     /// Adds shares of 0/1 indicators (scale 1) of out-of-domain elements to `op`'s counter.
     pub(crate) fn record_domain(&mut self, op: &'static str, outside: &[u64]) {
         let sum = outside.iter().fold(0u64, |a, v| a.wrapping_add(*v));
-        let entry = self.domain.entries.entry(op).or_default();
+        let entry = self.extension::<DomainLog>().entries.entry(op).or_default();
         entry.0 += outside.len() as u64;
         entry.1 = entry.1.wrapping_add(sum);
     }
@@ -61,8 +63,8 @@ impl Session {
     /// A communication error.
     pub fn domain_report(&self) -> Result<Vec<DomainStat>> {
         self.scoped("domain_report", || {
-            let mut s = self.state();
-            let entries = std::mem::take(&mut s.domain.entries);
+            let mut s = self.context()?;
+            let entries = std::mem::take(&mut s.extension::<DomainLog>().entries);
             let shares: Vec<u64> = entries.values().map(|(_, share)| *share).collect();
             let shares = RingTensor::from_vec(&[shares.len()], shares)?;
             let masked = s.rerandomized(&shares);

@@ -14,12 +14,12 @@
 //! fixed-point range. With [`DomainChecks::All`](super::DomainChecks::All) the elements
 //! outside `[-2^s, 2^s]` are counted (one comparison, 8 rounds).
 
+use super::FnCtx;
 use crate::ashare::AShare;
+use crate::config::ExpMethod;
 use crate::error::{Result, invalid};
-use crate::functions::config::ExpMethod;
 use crate::functions::fx::{Fx, rescale, square};
 use crate::functions::poly::{chebyshev_basis, chebyshev_fit, chebyshev_sum};
-use crate::session::State;
 
 impl AShare {
     /// `exp(x)` elementwise, by the session's [`ExpMethod`] (see the module documentation
@@ -29,13 +29,13 @@ impl AShare {
     /// A communication or dealer error, or an unusable method parameter.
     pub fn exp(&self) -> Result<AShare> {
         self.unary("exp", |s, x| {
-            let method = s.config.functions.exp;
+            let method = s.cfg.exp;
             s.exp_fx(&x, method)
         })
     }
 }
 
-impl State {
+impl FnCtx<'_> {
     /// `exp(x)` at `x`'s scale by `method`.
     pub(crate) fn exp_fx(&mut self, x: &Fx, method: ExpMethod) -> Result<Fx> {
         match method {
@@ -76,7 +76,7 @@ impl State {
             return Err(invalid("exp", format!("{iterations} iterations")));
         }
         let f = x.frac;
-        let rank = self.rank;
+        let rank = self.rank();
         let mut v = rescale(self, x.div_pow2_exact(iterations), f)?.add_const(1.0, rank);
         for _ in 0..iterations {
             v = square(self, &v, f)?;

@@ -10,7 +10,8 @@ use cloak_ring::RingTensor;
 
 use crate::ashare::AShare;
 use crate::error::{Result, invalid};
-use crate::session::{Session, State};
+use crate::primitives::Context;
+use crate::session::Session;
 
 /// One party's share of a fixed-point tensor with `frac` fractional bits.
 #[derive(Clone)]
@@ -143,13 +144,13 @@ impl LinComb {
     }
 
     /// The combination at scale `out_frac` (one truncation).
-    pub(crate) fn finish(self, state: &mut State, out_frac: u32) -> Result<Fx> {
+    pub(crate) fn finish(self, state: &mut Context, out_frac: u32) -> Result<Fx> {
         rescale(state, Fx { share: self.acc, frac: self.frac }, out_frac)
     }
 }
 
 /// The value at a coarser scale `frac` (truncation by the difference), or unchanged.
-pub(crate) fn rescale(state: &mut State, x: Fx, frac: u32) -> Result<Fx> {
+pub(crate) fn rescale(state: &mut Context, x: Fx, frac: u32) -> Result<Fx> {
     if x.frac < frac {
         return Ok(x.refine(frac - x.frac));
     }
@@ -161,7 +162,7 @@ pub(crate) fn rescale(state: &mut State, x: Fx, frac: u32) -> Result<Fx> {
 
 /// Elementwise products `a_k * b_k`, all in one Beaver round, each truncated to its
 /// `out_frac` (its truncations together in at most one more round).
-pub(crate) fn mul_many_to(state: &mut State, pairs: &[(&Fx, &Fx, u32)]) -> Result<Vec<Fx>> {
+pub(crate) fn mul_many_to(state: &mut Context, pairs: &[(&Fx, &Fx, u32)]) -> Result<Vec<Fx>> {
     if pairs.is_empty() {
         return Ok(Vec::new());
     }
@@ -205,13 +206,17 @@ pub(crate) fn mul_many_to(state: &mut State, pairs: &[(&Fx, &Fx, u32)]) -> Resul
 }
 
 /// Elementwise products, all in one round, each truncated to `out_frac`.
-pub(crate) fn mul_many(state: &mut State, pairs: &[(&Fx, &Fx)], out_frac: u32) -> Result<Vec<Fx>> {
+pub(crate) fn mul_many(
+    state: &mut Context,
+    pairs: &[(&Fx, &Fx)],
+    out_frac: u32,
+) -> Result<Vec<Fx>> {
     let with: Vec<(&Fx, &Fx, u32)> = pairs.iter().map(|(a, b)| (*a, *b, out_frac)).collect();
     mul_many_to(state, &with)
 }
 
 /// `x * x` with a square pair (half the bytes of a product), truncated to `out_frac`.
-pub(crate) fn square(state: &mut State, x: &Fx, out_frac: u32) -> Result<Fx> {
+pub(crate) fn square(state: &mut Context, x: &Fx, out_frac: u32) -> Result<Fx> {
     let n = x.len();
     let z = state.square(&RingTensor::from_vec(&[n], x.share.clone())?)?;
     let z = state.truncate(z, 2 * x.frac - out_frac)?;
@@ -219,14 +224,14 @@ pub(crate) fn square(state: &mut State, x: &Fx, out_frac: u32) -> Result<Fx> {
 }
 
 /// One elementwise product truncated to `out_frac`.
-pub(crate) fn mul(state: &mut State, a: &Fx, b: &Fx, out_frac: u32) -> Result<Fx> {
+pub(crate) fn mul(state: &mut Context, a: &Fx, b: &Fx, out_frac: u32) -> Result<Fx> {
     Ok(mul_many(state, &[(a, b)], out_frac)?.remove(0))
 }
 
 /// Multiplies by a public real constant, truncating back to the input's scale. The
 /// constant is encoded with up to 4 more bits when it is small (so `0.1` keeps 17
 /// significant bits), which multiplies the local-truncation failure rate by up to 16.
-pub(crate) fn mul_const(state: &mut State, x: &Fx, c: f64) -> Result<Fx> {
+pub(crate) fn mul_const(state: &mut Context, x: &Fx, c: f64) -> Result<Fx> {
     let extra = if c == 0.0 { 0 } else { (-c.abs().log2().floor()).clamp(0.0, 4.0) as u32 };
     let bits = COEFF_BITS + extra;
     let k = encode(c, bits);

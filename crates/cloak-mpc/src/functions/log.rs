@@ -7,14 +7,14 @@
 //! `2e-7 + 2 u / m + u` plus the coefficients' rounding (`2.4e-5`, see `LinComb`), a few
 //! units at any magnitude (CrypTen's: 1.5e-2 on `[0.1, 10]`). The input itself is only known to `u`, which near `2^-f` limits any method.
 
+use super::FnCtx;
 use crate::ashare::AShare;
+use crate::config::{ExpMethod, LogMethod};
 use crate::error::{Result, invalid};
-use crate::functions::config::{ExpMethod, LogMethod};
 use crate::functions::fx::{Fx, LinComb, mul, mul_many};
 use crate::functions::poly::{
     chebyshev_basis, chebyshev_comb, chebyshev_fit, powers, to_unit_interval,
 };
-use crate::session::State;
 
 impl AShare {
     /// `ln(x)` elementwise, by the session's [`LogMethod`].
@@ -26,10 +26,10 @@ impl AShare {
     }
 }
 
-impl State {
+impl FnCtx<'_> {
     /// `ln(x)` at `x`'s scale by the configured method.
     pub(crate) fn log_fx(&mut self, x: &Fx) -> Result<Fx> {
-        match self.config.functions.log {
+        match self.cfg.log {
             LogMethod::Normalized { degree } => self.log_normalized(x, degree),
             LogMethod::Householder { iterations, exp_iterations, order } => {
                 self.log_householder(x, iterations, exp_iterations, order)
@@ -49,7 +49,7 @@ impl State {
         let f = x.frac;
         let oct = self.octaves(&x.share, f, false, window)?;
         if self.domain_checks_free() {
-            let outside = oct.outside(self.rank);
+            let outside = oct.outside(self.rank());
             self.record_domain(op, &outside);
         }
         let scale = Fx { share: oct.weighted(|e| 1u64 << (f as i32 - e)), frac: f };
@@ -67,7 +67,7 @@ impl State {
         let t = to_unit_interval(self, &m, 1.0, 2.0)?;
         let coeffs = chebyshev_fit(f64::ln, 1.0, 2.0, degree as usize);
         let basis = chebyshev_basis(self, &t, degree as usize)?;
-        let mut comb = chebyshev_comb(self.rank, &basis, &coeffs);
+        let mut comb = chebyshev_comb(self.rank(), &basis, &coeffs);
         for (e, h) in oct.iter() {
             comb.add_int_term(f64::from(e) * std::f64::consts::LN_2, h);
         }
@@ -87,9 +87,9 @@ impl State {
         if order == 0 || order > 32 || iterations > 10 {
             return Err(invalid("log", format!("order {order}, {iterations} iterations")));
         }
-        let rank = self.rank;
+        let rank = self.rank();
         let f = x.frac;
-        let init_exp = self.config.functions.exp;
+        let init_exp = self.cfg.exp;
         let arg = x.mul_int(-2).add_const(-1.0, rank);
         let e = self.exp_fx(&arg, init_exp)?;
         let mut y = LinComb::new(x.len(), f);

@@ -11,7 +11,6 @@
 //! default 16 bits) plus the method's own approximation error; a truncation after a product
 //! is off by up to one unit, and the bounds count those.
 
-mod config;
 mod domain;
 mod exp;
 mod fx;
@@ -25,20 +24,38 @@ mod softmax;
 mod sqrt;
 mod trig;
 
-pub use config::{
-    DomainChecks, ErfMethod, ExpMethod, FunctionConfig, LogMethod, ReciprocalMethod, SigmoidMethod,
-    SqrtMethod, TrigMethod,
-};
-pub(crate) use domain::DomainLog;
 pub use domain::DomainStat;
+
+use std::ops::{Deref, DerefMut};
 
 use cloak_ring::RingTensor;
 
 use crate::ashare::AShare;
 use crate::compare::one_minus;
+use crate::config::FunctionConfig;
 use crate::error::Result;
-use crate::session::State;
+use crate::primitives::Context;
 use fx::Fx;
+
+/// What the functions run on: the public protocol context, and the methods the session's
+/// configuration chose.
+pub(crate) struct FnCtx<'a> {
+    ctx: &'a mut Context,
+    pub(crate) cfg: FunctionConfig,
+}
+
+impl Deref for FnCtx<'_> {
+    type Target = Context;
+    fn deref(&self) -> &Context {
+        self.ctx
+    }
+}
+
+impl DerefMut for FnCtx<'_> {
+    fn deref_mut(&mut self) -> &mut Context {
+        self.ctx
+    }
+}
 
 impl AShare {
     /// Runs a function of the raw shares under `op`'s statistics label; `f` sees the
@@ -46,21 +63,22 @@ impl AShare {
     pub(crate) fn unary(
         &self,
         op: &'static str,
-        f: impl FnOnce(&mut State, Fx) -> Result<Fx>,
+        f: impl FnOnce(&mut FnCtx<'_>, Fx) -> Result<Fx>,
     ) -> Result<AShare> {
         let session = self.session().clone();
         session.scoped(op, || {
             let x = Fx::from_ashare(self);
             let out = {
-                let mut s = session.state();
-                f(&mut s, x)?
+                let mut ctx = session.context()?;
+                let cfg = session.config().functions;
+                f(&mut FnCtx { ctx: &mut ctx, cfg }, x)?
             };
             out.into_ashare(&session, self.shape())
         })
     }
 }
 
-impl State {
+impl FnCtx<'_> {
     /// Additive 0/1 shares (scale 1) of `[x < lo]` and `[x > hi]` for every element, in one
     /// batched comparison (8 rounds for two parties).
     pub(crate) fn outside_interval(
@@ -69,7 +87,7 @@ impl State {
         lo: f64,
         hi: f64,
     ) -> Result<(Vec<u64>, Vec<u64>)> {
-        let rank = self.rank;
+        let rank = self.rank();
         let below = x.clone().add_const(-lo, rank); // < 0 when x < lo
         let above = x.neg().add_const(hi, rank); // < 0 when x > hi
         let n = x.len();
@@ -85,7 +103,7 @@ impl State {
     pub(crate) fn sign_fx(&mut self, x: &Fx) -> Result<(Vec<u64>, Fx)> {
         let n = x.len();
         let ltz = self.ltz_bits(&RingTensor::from_vec(&[n], x.share.clone())?)?;
-        let sign = one_minus(self.rank, &ltz.mul_scalar(2));
+        let sign = one_minus(self.rank(), &ltz.mul_scalar(2));
         Ok((ltz.into_vec(), Fx { share: sign.into_vec(), frac: 0 }))
     }
 

@@ -1,9 +1,9 @@
 //! Powers, norms, variance and standard deviation, and the clamps layers use.
 
+use super::FnCtx;
 use crate::ashare::AShare;
 use crate::error::{Result, invalid};
 use crate::functions::fx::{Fx, mul, mul_many};
-use crate::session::State;
 
 impl AShare {
     /// `x^p` elementwise for an integer `p`: square-and-multiply (`ceil(log2 p) + 1` rounds
@@ -36,7 +36,7 @@ impl AShare {
         self.unary("pow", |s, x| {
             let l = s.log_fx(&x)?;
             let scaled = super::fx::mul_const(s, &l, p)?;
-            let method = s.config.functions.exp;
+            let method = s.cfg.exp;
             s.exp_fx(&scaled, method)
         })
     }
@@ -107,13 +107,13 @@ impl AShare {
     }
 }
 
-impl State {
+impl FnCtx<'_> {
     /// `x^p` for `p >= 0` by square-and-multiply, the product with each set bit batched
     /// with the next squaring.
     pub(crate) fn pow_fx(&mut self, x: &Fx, p: u32) -> Result<Fx> {
         let f = x.frac;
         if p == 0 {
-            return Ok(Fx::constant(x.len(), 1.0, f, self.rank));
+            return Ok(Fx::constant(x.len(), 1.0, f, self.rank()));
         }
         let mut acc: Option<Fx> = None;
         let mut base = x.clone();

@@ -15,8 +15,8 @@
 //! functions report it as outside their domain. The raw value `-1` complements to 0, so the
 //! negative domain starts one unit further from zero.
 
+use super::FnCtx;
 use crate::error::Result;
-use crate::session::State;
 
 /// The octave indicators of a tensor: `onehot[i][k]` is 1 (additive share at scale 1) when
 /// element `k` lies in octave `lowest + i`.
@@ -60,7 +60,7 @@ impl Octaves {
     }
 }
 
-impl State {
+impl FnCtx<'_> {
     /// The octaves `lowest ..= highest` (within `[-f, f]`) of `|x|` (`signed`) or of `x`
     /// (negative values then lie in none), for raw shares `x` with `f` fractional bits.
     pub(crate) fn octaves(

@@ -10,7 +10,7 @@ use std::f64::consts::PI;
 
 use crate::error::Result;
 use crate::functions::fx::{Fx, LinComb, mul_many};
-use crate::session::State;
+use crate::primitives::Context;
 
 /// Chebyshev coefficients `c_0 .. c_degree` of `f` on `[lo, hi]`, by interpolation at the
 /// Chebyshev nodes (within a small factor of the best uniform approximation).
@@ -71,19 +71,19 @@ pub(crate) fn fit_within(
 }
 
 /// Shares of `T_0(t) .. T_degree(t)` at `t`'s scale, `ceil(log2 degree)` rounds.
-pub(crate) fn chebyshev_basis(state: &mut State, t: &Fx, degree: usize) -> Result<Vec<Fx>> {
+pub(crate) fn chebyshev_basis(state: &mut Context, t: &Fx, degree: usize) -> Result<Vec<Fx>> {
     chebyshev_basis_for(state, t, degree, &|_| true)
 }
 
 /// As [`chebyshev_basis`], but the last level computes only the `T_k` with `needed(k)`
 /// (the others are left zero): an odd series needs only the odd ones there.
 pub(crate) fn chebyshev_basis_for(
-    state: &mut State,
+    state: &mut Context,
     t: &Fx,
     degree: usize,
     needed: &dyn Fn(usize) -> bool,
 ) -> Result<Vec<Fx>> {
-    let rank = state.rank;
+    let rank = state.rank();
     let n = t.len();
     let mut basis = vec![Fx::constant(n, 1.0, t.frac, rank), t.clone()];
     let mut top = 1;
@@ -119,12 +119,12 @@ pub(crate) fn significant(coeffs: &[f64]) -> impl Fn(usize) -> bool + '_ {
 
 /// `sum_k coeffs[k] T_k` at scale `out_frac` (one truncation).
 pub(crate) fn chebyshev_sum(
-    state: &mut State,
+    state: &mut Context,
     basis: &[Fx],
     coeffs: &[f64],
     out_frac: u32,
 ) -> Result<Fx> {
-    chebyshev_comb(state.rank, basis, coeffs).finish(state, out_frac)
+    chebyshev_comb(state.rank(), basis, coeffs).finish(state, out_frac)
 }
 
 /// `sum_k coeffs[k] T_k` as a combination still open to more terms.
@@ -140,7 +140,7 @@ pub(crate) fn chebyshev_comb(rank: usize, basis: &[Fx], coeffs: &[f64]) -> LinCo
 
 /// Shares of `x^1 .. x^n` at `x`'s scale, `ceil(log2 n)` rounds (each round multiplies
 /// the powers known so far by the highest of them).
-pub(crate) fn powers(state: &mut State, x: &Fx, n: usize) -> Result<Vec<Fx>> {
+pub(crate) fn powers(state: &mut Context, x: &Fx, n: usize) -> Result<Vec<Fx>> {
     let mut out = vec![x.clone()];
     while out.len() < n {
         let top = out.len();
@@ -157,7 +157,7 @@ pub(crate) fn powers(state: &mut State, x: &Fx, n: usize) -> Result<Vec<Fx>> {
 /// The series of `f` fitted on `[lo, hi]` at the shared `x` (at `x`'s scale), for `x` in
 /// `[lo, hi]`: maps `x` to `t` exactly where the interval allows, then the basis and sum.
 pub(crate) fn chebyshev_eval(
-    state: &mut State,
+    state: &mut Context,
     x: &Fx,
     lo: f64,
     hi: f64,
@@ -169,8 +169,8 @@ pub(crate) fn chebyshev_eval(
 }
 
 /// `t = (2x - lo - hi) / (hi - lo)` at `x`'s scale: exact when `hi - lo` is a power of two.
-pub(crate) fn to_unit_interval(state: &mut State, x: &Fx, lo: f64, hi: f64) -> Result<Fx> {
-    let rank = state.rank;
+pub(crate) fn to_unit_interval(state: &mut Context, x: &Fx, lo: f64, hi: f64) -> Result<Fx> {
+    let rank = state.rank();
     let width = hi - lo;
     let shifted = x.clone().add_const(-(lo + hi) / 2.0, rank);
     let log2 = (width / 2.0).log2();

@@ -16,11 +16,11 @@
 //! are the risky ones. Above 20 fractional bits the domain's low end rises to `2^(2f - 60)`
 //! so that no product overflows.
 
+use super::FnCtx;
 use crate::ashare::AShare;
+use crate::config::ReciprocalMethod;
 use crate::error::{Result, invalid};
-use crate::functions::config::ReciprocalMethod;
 use crate::functions::fx::{Fx, LinComb, mul, mul_many, mul_many_to};
-use crate::session::State;
 
 /// The best linear first guess `a - b m` for `1/m` on `[1, 2]`.
 const GUESS_A: f64 = 24.0 / 17.0;
@@ -54,16 +54,16 @@ impl AShare {
     }
 }
 
-impl State {
+impl FnCtx<'_> {
     /// `1/x` at `x`'s scale by the configured method.
     pub(crate) fn reciprocal_fx(&mut self, x: &Fx) -> Result<Fx> {
-        let all_pos = self.config.functions.reciprocal_all_pos;
+        let all_pos = self.cfg.reciprocal_all_pos;
         self.reciprocal_signed(x, all_pos)
     }
 
     /// `1/x` by the configured method, skipping the sign handling when `all_pos`.
     pub(crate) fn reciprocal_signed(&mut self, x: &Fx, all_pos: bool) -> Result<Fx> {
-        match self.config.functions.reciprocal {
+        match self.cfg.reciprocal {
             ReciprocalMethod::Normalized { iterations } => {
                 self.reciprocal_normalized(x, iterations, all_pos)
             }
@@ -72,7 +72,7 @@ impl State {
             }
             ReciprocalMethod::Log => self.with_sign(x, all_pos, |s, pos| {
                 let l = s.log_fx(pos)?;
-                let method = s.config.functions.exp;
+                let method = s.cfg.exp;
                 s.exp_fx(&l.neg(), method)
             }),
         }
@@ -83,7 +83,7 @@ impl State {
             return Err(invalid("reciprocal", format!("{iterations} iterations")));
         }
         let f = x.frac;
-        let rank = self.rank;
+        let rank = self.rank();
         // The products S q and y (2 - m q) hold 1/|x| at scale 2f + 2 (raw 2^(2f + 2 - e)):
         // octaves below 2f - 60 would overflow, so they count as outside.
         let window = (2 * f as i32 - 60, f as i32);
@@ -150,10 +150,10 @@ impl State {
         if iterations > 40 {
             return Err(invalid("reciprocal", format!("{iterations} iterations")));
         }
-        let rank = self.rank;
+        let rank = self.rank();
         let f = x.frac;
         let arg = x.mul_int(-2).add_const(1.0, rank);
-        let method = self.config.functions.exp;
+        let method = self.cfg.exp;
         let e = self.exp_fx(&arg, method)?;
         let mut y = e.mul_int(3).add_const(0.003, rank);
         for _ in 0..iterations {
@@ -170,7 +170,7 @@ impl State {
         &mut self,
         x: &Fx,
         all_pos: bool,
-        f: impl FnOnce(&mut State, &Fx) -> Result<Fx>,
+        f: impl FnOnce(&mut FnCtx<'_>, &Fx) -> Result<Fx>,
     ) -> Result<Fx> {
         if all_pos {
             return f(self, x);

@@ -12,14 +12,14 @@
 //! coefficients, `1.6e-8` outside (CrypTen's Taylor `erf` returns -175 at 2).
 
 use crate::ashare::AShare;
+use crate::config::{ErfMethod, ExpMethod, SigmoidMethod};
 use crate::error::{Result, invalid};
-use crate::functions::config::{ErfMethod, ExpMethod, SigmoidMethod};
 use crate::functions::fx::{Fx, LinComb, mul, mul_many, rescale};
 use cloak_ring::RingTensor;
 
+use super::FnCtx;
 use crate::compare::one_minus;
 use crate::functions::poly::{chebyshev_eval, chebyshev_fit, powers};
-use crate::session::State;
 
 /// Half-width of the interval fitted for `erf`.
 const ERF_BOUND: f64 = 4.0;
@@ -62,14 +62,14 @@ impl AShare {
         self.unary("gelu", |s, x| {
             let f = x.frac;
             let scaled = super::fx::mul_const(s, &x, std::f64::consts::FRAC_1_SQRT_2)?;
-            let e = s.erf_fx(&scaled)?.add_const(1.0, s.rank);
+            let e = s.erf_fx(&scaled)?.add_const(1.0, s.rank());
             let prod = mul(s, &x, &e, f)?;
             rescale(s, prod.div_pow2_exact(1), f)
         })
     }
 }
 
-impl State {
+impl FnCtx<'_> {
     /// `f` fitted on `[-bound, bound]` with `terms`, and `below` / `above` outside.
     fn saturated(
         &mut self,
@@ -84,7 +84,7 @@ impl State {
             return Err(invalid("functions", format!("{terms} terms on [-{bound}, {bound}]")));
         }
         let frac = x.frac;
-        let rank = self.rank;
+        let rank = self.rank();
         let (lo, hi) = self.outside_interval(x, -bound, bound)?;
         let coeffs = chebyshev_fit(f, -bound, bound, terms as usize);
         let fine = x.refine(super::fx::finer(frac, 1) - frac);
@@ -104,7 +104,7 @@ impl State {
 
     /// `sigmoid(x)`, or `tanh(x)` when `tanh`, by the configured method.
     pub(crate) fn sigmoid_fx(&mut self, x: &Fx, tanh: bool) -> Result<Fx> {
-        match self.config.functions.sigmoid_tanh {
+        match self.cfg.sigmoid_tanh {
             SigmoidMethod::Saturated { terms, bound } => {
                 let bound = f64::from(bound);
                 if tanh {
@@ -115,7 +115,7 @@ impl State {
             }
             SigmoidMethod::Reciprocal => {
                 if tanh {
-                    let rank = self.rank;
+                    let rank = self.rank();
                     let s = self.sigmoid_reciprocal(&x.mul_int(2))?;
                     Ok(s.mul_int(2).add_const(-1.0, rank))
                 } else {
@@ -128,7 +128,7 @@ impl State {
     /// CrypTen's: `1 / (1 + exp(-|x|))` with a 9-squaring limit `exp` and 3 Newton
     /// iterations from 0.75, then `where(x < 0, 1 - y, y)`.
     fn sigmoid_reciprocal(&mut self, x: &Fx) -> Result<Fx> {
-        let rank = self.rank;
+        let rank = self.rank();
         let f = x.frac;
         let n = x.len();
         let (ltz, sign) = self.sign_fx(x)?;
@@ -150,7 +150,7 @@ impl State {
 
     /// `erf(x)` by the configured method.
     pub(crate) fn erf_fx(&mut self, x: &Fx) -> Result<Fx> {
-        match self.config.functions.erf {
+        match self.cfg.erf {
             ErfMethod::Saturated { terms } => {
                 self.saturated(x, ERF_BOUND, terms, libm_erf, -1.0, 1.0)
             }

@@ -10,8 +10,8 @@
 //! differences are not clamped, as in CrypTen: below `-2^(n+1)` its `exp` is wrong.
 
 use crate::ashare::AShare;
+use crate::config::ExpMethod;
 use crate::error::Result;
-use crate::functions::config::ExpMethod;
 use crate::functions::fx::Fx;
 
 /// Where the differences from the maximum are clamped, as `2^CLAMP_LOG2`.

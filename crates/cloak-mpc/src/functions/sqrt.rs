@@ -11,12 +11,12 @@
 //! units `u` (CrypTen's `sqrt`: `5e-3` on `[0.1, 10]`, and `inv_sqrt` off by 3.9 at 0.01).
 //! Higher degrees cost one round more per doubling.
 
+use super::FnCtx;
 use crate::ashare::AShare;
+use crate::config::SqrtMethod;
 use crate::error::{Result, invalid};
-use crate::functions::config::SqrtMethod;
 use crate::functions::fx::{Fx, LinComb, mul, mul_many, mul_many_to, square};
 use crate::functions::poly::{chebyshev_basis, chebyshev_fit, to_unit_interval};
-use crate::session::State;
 
 impl AShare {
     /// `sqrt(x)` elementwise, by the session's [`SqrtMethod`].
@@ -36,10 +36,10 @@ impl AShare {
     }
 }
 
-impl State {
+impl FnCtx<'_> {
     /// `sqrt(x)`, or `1/sqrt(x)` when `inverse`, at `x`'s scale.
     pub(crate) fn sqrt_fx(&mut self, x: &Fx, inverse: bool) -> Result<Fx> {
-        match self.config.functions.sqrt {
+        match self.cfg.sqrt {
             SqrtMethod::Normalized { degree } => self.sqrt_normalized(x, degree, inverse),
             SqrtMethod::NewtonRaphson { iterations } => {
                 let y = self.inv_sqrt_newton(x, iterations)?;
@@ -87,7 +87,7 @@ impl State {
                 .next()
                 .unwrap_or_else(|| unreachable!())
                 .mul_int(2)
-                .add_const(-1.0, self.rank);
+                .add_const(-1.0, self.rank());
             let mut out = vec![r.clone(), tr.clone()];
             if degree >= 2 {
                 let mut second = mul_many(self, &[(t, &tr), (&t2, &tr)], f)?.into_iter();
@@ -112,11 +112,11 @@ impl State {
         if iterations > 20 {
             return Err(invalid("sqrt", format!("{iterations} iterations")));
         }
-        let rank = self.rank;
+        let rank = self.rank();
         let f = x.frac;
         let half = super::fx::rescale(self, x.div_pow2_exact(1), f)?;
         let arg = half.add_const(0.2, rank).neg();
-        let method = self.config.functions.exp;
+        let method = self.cfg.exp;
         let e = self.exp_fx(&arg, method)?;
         let mut y = LinComb::new(x.len(), f);
         y.add_term(2.2, &e);

@@ -16,12 +16,12 @@
 
 use std::f64::consts::PI;
 
+use super::FnCtx;
 use crate::ashare::AShare;
+use crate::config::TrigMethod;
 use crate::error::{Result, invalid};
-use crate::functions::config::TrigMethod;
 use crate::functions::fx::{Fx, mul_many, rescale};
 use crate::functions::poly::{chebyshev_eval, fit_within};
-use crate::session::State;
 
 /// `round(2^64 / 2 pi)`.
 const INV_TWO_PI_Q64: u64 = 2_935_890_503_282_001_226;
@@ -44,10 +44,10 @@ impl AShare {
     }
 }
 
-impl State {
+impl FnCtx<'_> {
     /// `sin(x)`, or `cos(x)` when `cosine`.
     fn trig_fx(&mut self, x: &Fx, cosine: bool) -> Result<Fx> {
-        match self.config.functions.trig {
+        match self.cfg.trig {
             TrigMethod::Reduced => self.trig_reduced(x, cosine),
             TrigMethod::Limit { iterations } => {
                 let (re, im) = self.eix_limit(x, iterations)?;
@@ -70,7 +70,7 @@ impl State {
             .map(|v| (v.wrapping_mul(c) >> 1).wrapping_add(half >> 1) >> (63 - gf))
             .collect();
         let g = Fx { share: g, frac: gf };
-        let span = self.parties as f64;
+        let span = self.parties() as f64;
         let target = move |t: f64| if cosine { (2.0 * PI * t).cos() } else { (2.0 * PI * t).sin() };
         let coeffs = fit_within(target, 0.0, span, 1e-6, 64);
         let p = chebyshev_eval(self, &g, 0.0, span, &coeffs)?;
@@ -83,7 +83,7 @@ impl State {
             return Err(invalid("trig", format!("{iterations} iterations")));
         }
         let f = x.frac;
-        let rank = self.rank;
+        let rank = self.rank();
         let mut re = Fx::constant(x.len(), 1.0, f, rank);
         let mut im = rescale(self, x.div_pow2_exact(iterations), f)?;
         for _ in 0..iterations {

@@ -4,24 +4,14 @@ use std::time::Duration;
 
 use cloak_ring::DEFAULT_FRAC_BITS;
 
-use crate::functions::FunctionConfig;
+mod functions;
 
-/// How a fixed-point product is divided back down by `2^frac_bits`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum Truncation {
-    /// Local share division for two parties, dealer pairs otherwise.
-    #[default]
-    Auto,
-    /// Each of two parties shifts its own share (SecureML): no communication; off by one
-    /// unit in the last place usually, and wrong by about `2^(64 - 2f)` in real value with
-    /// probability about `|x| / 2^(64 - 2f)` per element, where `x` is the product's real
-    /// value (`|x| / 2^32` at 16 bits). Two parties only; CrypTen's default.
-    LocalShares,
-    /// Dealer truncation pairs: one round, any number of parties, off by at most one unit in
-    /// the last place and never large (products must stay below `2^(62 - 2f)` in real value;
-    /// `2^30` at 16 bits).
-    DealerPairs,
-}
+pub use functions::{
+    DomainChecks, ErfMethod, ExpMethod, FunctionConfig, LogMethod, ReciprocalMethod, SigmoidMethod,
+    SqrtMethod, TrigMethod,
+};
+
+use crate::primitives::{ComparisonStrategy, TruncationStrategy};
 
 /// Which provider of correlated randomness a session sets up.
 ///
@@ -38,13 +28,19 @@ pub enum DealerKind {
 }
 
 /// A session's configuration; `Default` is 16 fractional bits, automatic truncation, the
-/// trusted first party, and a 60 s communication timeout.
+/// bit-plane comparison circuit, the trusted first party, and a 60 s communication timeout.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionConfig {
     /// Fractional bits of the fixed-point encoding.
     pub frac_bits: u32,
-    /// How products are truncated.
-    pub truncation: Truncation,
+    /// How products are truncated: a built-in [`Truncation`](crate::Truncation)
+    /// (`Truncation::DealerPairs.into()`) or any
+    /// [`TruncationProtocol`](crate::primitives::TruncationProtocol).
+    pub truncation: TruncationStrategy,
+    /// How the sign bit of comparisons, ReLU, max and pooling is computed: the built-in
+    /// [`BitPlaneCarry`](crate::primitives::BitPlaneCarry) or any
+    /// [`ComparisonProtocol`](crate::primitives::ComparisonProtocol).
+    pub comparison: ComparisonStrategy,
     /// The dealer [`Session::setup`](crate::Session::setup) arranges.
     pub dealer: DealerKind,
     /// Timeout for every communication step, used where the session builds its own
@@ -58,7 +54,8 @@ impl Default for SessionConfig {
     fn default() -> Self {
         Self {
             frac_bits: DEFAULT_FRAC_BITS,
-            truncation: Truncation::Auto,
+            truncation: TruncationStrategy::default(),
+            comparison: ComparisonStrategy::default(),
             dealer: DealerKind::TrustedFirstParty,
             timeout: Duration::from_secs(60),
             functions: FunctionConfig::default(),

@@ -10,14 +10,21 @@
 
 use cloak_comm::{Op, OpKind};
 use cloak_dealer::{BilinearOp, Pending, Request, Triple};
+
+use super::context::Context;
 use cloak_ring::RingTensor;
 
 use crate::error::{MpcError, Result};
-use crate::session::State;
 
-impl State {
-    /// This party's share of `f(x, y)` at the product's scale (not truncated).
-    pub(crate) fn beaver(
+impl Context {
+    /// This party's share of `f(x, y)` at the product's scale (not truncated), for any
+    /// bilinear `op`: one round opening `x - a` and `y - b` together (their words to each
+    /// peer), a triple from the dealer.
+    ///
+    /// # Errors
+    /// A shape error for operands that do not fit `op` (before anything is sent or asked
+    /// of the dealer); a communication or dealer error.
+    pub fn beaver(
         &mut self,
         op: &BilinearOp,
         x: &RingTensor<u64>,
@@ -27,7 +34,7 @@ impl State {
         op.output_shape()?;
         let pending = self.begin_triple(op)?;
         if matches!(op, BilinearOp::Mul { lhs, rhs } if lhs == rhs) {
-            return self.beaver_elementwise(pending, x, y, None);
+            return self.beaver_elementwise(pending, x, y);
         }
         let eps = x.sub(&pending.free()[0])?;
         let delta = y.sub(&pending.free()[1])?;
@@ -35,7 +42,7 @@ impl State {
         let delta = opened.pop().unwrap_or_else(|| unreachable!("two tensors opened"));
         let eps = opened.pop().unwrap_or_else(|| unreachable!("two tensors opened"));
         let triple = self.finish_triple(pending)?;
-        let rank0 = self.rank == 0;
+        let rank0 = self.is_first();
         let mut z = triple.c;
         z.add_assign(&op.apply(&eps, &triple.b)?)?;
         let left = if rank0 { triple.a.add(&eps)? } else { triple.a };
@@ -44,34 +51,39 @@ impl State {
     }
 
     /// This party's share of `f(x, y)` truncated by `bits` (the fixed-point product): an
-    /// elementwise product with local truncation does it in the same pass.
-    pub(crate) fn beaver_truncated(
+    /// elementwise product whose truncation needs no message does it right after the
+    /// product, in the same call; otherwise the truncation strategy runs (one more round
+    /// for dealer pairs).
+    ///
+    /// # Errors
+    /// As [`beaver`](Self::beaver).
+    pub fn beaver_truncated(
         &mut self,
         op: &BilinearOp,
         x: &RingTensor<u64>,
         y: &RingTensor<u64>,
         bits: u32,
     ) -> Result<RingTensor<u64>> {
-        let local = self.truncation() == crate::Truncation::LocalShares;
-        if local && matches!(op, BilinearOp::Mul { lhs, rhs } if lhs == rhs) {
-            op.output_shape()?;
-            let pending = self.begin_triple(op)?;
-            return self.beaver_elementwise(pending, x, y, Some(bits));
-        }
         let z = self.beaver(op, x, y)?;
-        self.truncate(z, bits)
+        if bits == 0 {
+            return Ok(z);
+        }
+        let shape = z.shape().to_vec();
+        let mut words = z.into_vec();
+        if self.truncate_in_place(&mut words, bits) {
+            return Ok(RingTensor::from_vec(&shape, words)?);
+        }
+        self.truncate(RingTensor::from_vec(&shape, words)?, bits)
     }
 
     /// Beaver for an elementwise product of equal shapes in two passes over memory: the
     /// masked operands are written straight into the message, and the opened masks are
-    /// rebuilt from the received bytes while the product is accumulated (and, with
-    /// `local_trunc`, truncated by local share division).
+    /// rebuilt from the received bytes while the product is accumulated.
     fn beaver_elementwise(
         &mut self,
         pending: Pending,
         x: &RingTensor<u64>,
         y: &RingTensor<u64>,
-        local_trunc: Option<u32>,
     ) -> Result<RingTensor<u64>> {
         let n = x.len();
         let (xs, ys) = (x.as_slice(), y.as_slice());
@@ -87,8 +99,8 @@ impl State {
         }
         let peers = self.peers();
         let sends: Vec<(usize, &[u8])> = peers.iter().map(|&p| (p, bytes.as_slice())).collect();
-        let got = self.comm.step(Op::new(OpKind::ExchangeAll), &sends, &peers)?;
-        self.comm.flush()?;
+        let got = self.comm().step(Op::new(OpKind::ExchangeAll), &sends, &peers)?;
+        self.comm().flush()?;
         for (&peer, msg) in peers.iter().zip(&got) {
             if msg.len() != bytes.len() {
                 return Err(MpcError::Malformed {
@@ -103,7 +115,7 @@ impl State {
             w.copy_from_slice(&msg[8 * k..8 * k + 8]);
             u64::from_le_bytes(w)
         };
-        let rank0 = self.rank == 0;
+        let rank0 = self.is_first();
         let triple = self.finish_triple(pending)?;
         let (a, b) = (triple.a.as_slice(), triple.b.as_slice());
         let shape = triple.c.shape().to_vec();
@@ -118,34 +130,30 @@ impl State {
             let left = if rank0 { a[k].wrapping_add(e) } else { a[k] };
             z[k] = z[k].wrapping_add(e.wrapping_mul(b[k])).wrapping_add(left.wrapping_mul(d));
         }
-        if let Some(f) = local_trunc {
-            crate::trunc::local_truncate(&mut z, f, rank0);
-        }
         Ok(RingTensor::from_vec(&shape, z)?)
     }
 
     /// Starts a triple for `op`: this party's masks now, the product's share after the
     /// openings ([`finish_triple`](Self::finish_triple)), so the dealer's work overlaps them.
     fn begin_triple(&mut self, op: &BilinearOp) -> Result<Pending> {
-        let State { comm, dealer, .. } = self;
-        Ok(dealer.begin(&Request::Triple(op.clone()), comm.as_mut())?)
+        self.begin(&Request::Triple(op.clone()))
     }
 
     fn finish_triple(&mut self, pending: Pending) -> Result<Triple> {
-        let State { comm, dealer, .. } = self;
-        Ok(dealer.finish(pending, comm.as_mut())?.into_triple())
+        Ok(self.finish(pending)?.into_triple())
     }
 
     /// This party's share of `x * x` elementwise at the product's scale, with a square pair:
-    /// open `eps = x - r`; `x^2 = r^2 + 2 eps r + eps^2`.
-    pub(crate) fn square(&mut self, x: &RingTensor<u64>) -> Result<RingTensor<u64>> {
-        let pair = {
-            let State { comm, dealer, .. } = self;
-            dealer.square(x.shape(), comm.as_mut())?
-        };
+    /// open `eps = x - r`; `x^2 = r^2 + 2 eps r + eps^2`. One round, half the bytes of a
+    /// product.
+    ///
+    /// # Errors
+    /// A communication or dealer error.
+    pub fn square(&mut self, x: &RingTensor<u64>) -> Result<RingTensor<u64>> {
+        let pair = self.with_dealer(|d, c| d.square(x.shape(), c))?;
         let eps = x.sub(&pair.r)?;
         let eps = self.open_tensors("square", vec![eps])?.remove(0);
-        let rank0 = self.rank == 0;
+        let rank0 = self.is_first();
         let mut z = pair.r2;
         ndarray::Zip::from(z.as_array_mut()).and(pair.r.as_array()).and(eps.as_array()).for_each(
             |z, &r, &e| {
@@ -157,8 +165,42 @@ impl State {
     }
 }
 
+impl Context {
+    /// This party's share of `op(x, w)` at the product's scale for a right operand fixed
+    /// earlier: `mask` is the persistent mask `B` taken with
+    /// [`take_persistent_mask`](Self::take_persistent_mask), `b` this party's share of it
+    /// and `d` the opened `w - B`. One round opening only `x - a` (its words to each peer),
+    /// a fixed-right-operand triple from the dealer. `label` names the step in errors.
+    ///
+    /// # Errors
+    /// A shape error for operands that do not fit `op` (before anything is sent); a
+    /// communication or dealer error (a mask never taken, or taken at another shape).
+    pub fn beaver_fixed_rhs(
+        &mut self,
+        op: &BilinearOp,
+        label: &'static str,
+        x: &RingTensor<u64>,
+        mask: u64,
+        b: &RingTensor<u64>,
+        d: &RingTensor<u64>,
+    ) -> Result<RingTensor<u64>> {
+        op.output_shape()?;
+        let request = Request::TripleFixedRhs { op: op.clone(), mask };
+        let pending = self.begin(&request)?;
+        let eps = x.sub(&pending.free()[0])?;
+        let eps = self.open_tensors(label, vec![eps])?.remove(0);
+        let triple = self.finish(pending)?.into_fixed_rhs_triple();
+        let mut z = triple.c;
+        z.add_assign(&op.apply(&eps, b)?)?;
+        let left = if self.is_first() { triple.a.add(&eps)? } else { triple.a };
+        z.add_assign(&op.apply(&left, d)?)?;
+        Ok(z)
+    }
+}
+
 /// `c + eps * b + (a [+ eps at party 0]) * delta` in one pass over equal-shaped tensors.
-pub(crate) fn fused_mul(
+#[must_use]
+pub fn fused_mul(
     a: RingTensor<u64>,
     b: RingTensor<u64>,
     mut c: RingTensor<u64>,

@@ -13,8 +13,8 @@
 //!   gates per element where the full adder costs 768, and comparisons send about a quarter
 //!   of CrypTen's bytes.
 
+use super::context::Context;
 use crate::error::Result;
-use crate::session::State;
 
 /// Shift amounts of the Kogge-Stone levels for 64-bit words.
 const KS_SHIFTS: [u32; 6] = [1, 2, 4, 8, 16, 32];
@@ -28,12 +28,13 @@ fn xor2(a: &[u64], b: &[u64]) -> Vec<u64> {
     a.iter().zip(b).map(|(a, b)| a ^ b).collect()
 }
 
-impl State {
+impl Context {
     /// The N-party starting point: party `p`'s additive share as the binary-shared value
-    /// held by `p` (this party's share of value `p` is its own share or zero).
-    pub(crate) fn own_as_binary_values(&self, own: &[u64]) -> Vec<Vec<u64>> {
-        (0..self.parties)
-            .map(|p| if p == self.rank { own.to_vec() } else { vec![0; own.len()] })
+    /// held by `p` (this party's share of value `p` is its own share or zero). No message.
+    #[must_use]
+    pub fn own_as_binary_values(&self, own: &[u64]) -> Vec<Vec<u64>> {
+        (0..self.parties())
+            .map(|p| if p == self.rank() { own.to_vec() } else { vec![0; own.len()] })
             .collect()
     }
 
@@ -60,8 +61,13 @@ impl State {
     }
 
     /// The sum (mod 2^64) of binary-shared word values: carry-save layers, then a
-    /// Kogge-Stone adder (7 AND levels).
-    pub(crate) fn add_binary_words(&mut self, values: Vec<Vec<u64>>) -> Result<Vec<u64>> {
+    /// Kogge-Stone adder (7 AND levels). Rounds: 7 for two values, one more per carry-save
+    /// layer; bytes: 12 AND words per element (1 for the generate level, 2 per
+    /// level after but the last), each opening two words to every peer.
+    ///
+    /// # Errors
+    /// A communication or dealer error.
+    pub fn add_binary_words(&mut self, values: Vec<Vec<u64>>) -> Result<Vec<u64>> {
         let mut values = self.csa_words(values)?;
         if values.len() == 1 {
             return Ok(values.remove(0));
@@ -124,8 +130,13 @@ impl State {
     }
 
     /// The top bit (plane 63) of the sum of binary-shared values given as bit planes:
-    /// carry-save layers, then only the carry-out tree over planes 0..63.
-    pub(crate) fn msb_of_sum_planes(&mut self, values: Vec<Vec<Vec<u64>>>) -> Result<Vec<u64>> {
+    /// carry-save layers, then only the carry-out tree over planes 0..63. Each value is 64
+    /// planes of `ceil(n / 64)` words. Rounds: 7 for two values (one generate level, six
+    /// tree levels), one more per carry-save layer; 181 AND gates per element.
+    ///
+    /// # Errors
+    /// A communication or dealer error.
+    pub fn msb_of_sum_planes(&mut self, values: Vec<Vec<Vec<u64>>>) -> Result<Vec<u64>> {
         let mut values = self.csa_planes(values)?;
         if values.len() == 1 {
             return Ok(values.remove(0).swap_remove(63));

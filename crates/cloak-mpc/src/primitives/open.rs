@@ -4,8 +4,8 @@
 use cloak_comm::{Op, OpKind};
 use cloak_ring::RingTensor;
 
+use super::context::Context;
 use crate::error::{MpcError, Result};
-use crate::session::State;
 
 /// Concatenated little-endian bytes of several `u64` vectors.
 fn concat_bytes(parts: &[Vec<u64>]) -> Vec<u8> {
@@ -49,10 +49,16 @@ fn fold_into(
     Ok(())
 }
 
-impl State {
+impl Context {
     /// Opens several word vectors to every party in one round: each party sends its share
     /// to every peer and combines (sum, or XOR with `xor`) what it receives into its own.
-    pub(crate) fn open_words(
+    /// One round; the total words of `parts` to each peer, in one message however many
+    /// parts (this is round batching: open everything a step needs together). `op` names
+    /// the step in errors.
+    ///
+    /// # Errors
+    /// A communication error, or [`MpcError::Malformed`] for a message of the wrong size.
+    pub fn open_words(
         &mut self,
         op: &'static str,
         parts: Vec<Vec<u64>>,
@@ -63,7 +69,10 @@ impl State {
 
     /// Opens XOR-shared and additively shared vectors together, in one round (one message
     /// per peer): part `i` is combined by XOR where `xor(i)`, by addition elsewhere.
-    pub(crate) fn open_parts(
+    ///
+    /// # Errors
+    /// As [`open_words`](Self::open_words).
+    pub fn open_parts(
         &mut self,
         op: &'static str,
         parts: Vec<Vec<u64>>,
@@ -73,16 +82,20 @@ impl State {
         let peers = self.peers();
         let bytes = concat_bytes(&acc);
         let sends: Vec<(usize, &[u8])> = peers.iter().map(|&p| (p, bytes.as_slice())).collect();
-        let got = self.comm.step(Op::new(OpKind::ExchangeAll), &sends, &peers)?;
-        self.comm.flush()?;
+        let got = self.comm().step(Op::new(OpKind::ExchangeAll), &sends, &peers)?;
+        self.comm().flush()?;
         for (&peer, msg) in peers.iter().zip(&got) {
             fold_into(&mut acc, msg, peer, op, xor)?;
         }
         Ok(acc)
     }
 
-    /// Opens several word vectors to `owner` only (one round); `Some` at the owner.
-    pub(crate) fn open_words_to(
+    /// Opens several word vectors to `owner` only (one round; every other party sends its
+    /// share to the owner); `Some` at the owner, `None` elsewhere.
+    ///
+    /// # Errors
+    /// As [`open_words`](Self::open_words).
+    pub fn open_words_to(
         &mut self,
         op: &'static str,
         owner: usize,
@@ -90,9 +103,9 @@ impl State {
         xor: bool,
     ) -> Result<Option<Vec<Vec<u64>>>> {
         let gather = Op::with_aux(OpKind::Gather, owner as u64);
-        if self.rank == owner {
+        if self.rank() == owner {
             let peers = self.peers();
-            let got = self.comm.step(gather, &[], &peers)?;
+            let got = self.comm().step(gather, &[], &peers)?;
             let mut acc = parts;
             for (&peer, msg) in peers.iter().zip(&got) {
                 fold_into(&mut acc, msg, peer, op, &|_| xor)?;
@@ -100,23 +113,18 @@ impl State {
             Ok(Some(acc))
         } else {
             let bytes = concat_bytes(&parts);
-            self.comm.step(gather, &[(owner, bytes.as_slice())], &[])?;
-            self.comm.flush()?;
+            self.comm().step(gather, &[(owner, bytes.as_slice())], &[])?;
+            self.comm().flush()?;
             Ok(None)
         }
     }
 
-    /// This party's share plus a fresh share of zero (no message): the same value under a
-    /// sharing that is uniformly random, for revealing.
-    pub(crate) fn rerandomized(&mut self, share: &RingTensor<u64>) -> Vec<u64> {
-        let mut zero = vec![0u64; share.len()];
-        self.przs.zero_share_u64(&mut zero);
-        zero.iter_mut().zip(share.as_slice().iter()).for_each(|(z, s)| *z = z.wrapping_add(*s));
-        zero
-    }
-
-    /// Opens additively shared ring tensors to every party, in one round.
-    pub(crate) fn open_tensors(
+    /// Opens additively shared ring tensors to every party, in one round (one message per
+    /// peer).
+    ///
+    /// # Errors
+    /// As [`open_words`](Self::open_words).
+    pub fn open_tensors(
         &mut self,
         op: &'static str,
         tensors: Vec<RingTensor<u64>>,

@@ -9,15 +9,20 @@
 use cloak_dealer::BilinearOp;
 use cloak_ring::RingTensor;
 
-use crate::beaver::fused_mul;
+use super::beaver::fused_mul;
+use super::context::Context;
 use crate::error::{Result, invalid};
-use crate::session::State;
 
-impl State {
+impl Context {
     /// Shares of `b * x` and of `b` (0/1 at scale 1) for additively shared `x` and XOR-shared
     /// bits `b` packed 64 per word (bit `k` of the packing belongs to element `k` of `x` in
-    /// row-major order). One round.
-    pub(crate) fn mul_by_xor_bits(
+    /// row-major order). One round: `ceil(n / 64)` words of masked bits and the `2n` words
+    /// of a Beaver product, in one message per peer.
+    ///
+    /// # Errors
+    /// [`MpcError::InvalidArgument`](crate::MpcError::InvalidArgument) for a packing of
+    /// the wrong length; a communication or dealer error.
+    pub fn mul_by_xor_bits(
         &mut self,
         x: &RingTensor<u64>,
         packed: &[u64],
@@ -27,12 +32,9 @@ impl State {
             return Err(invalid("bit_mul", format!("{} words for {n} bits", packed.len())));
         }
         let shape = x.shape().to_vec();
-        let (bits, triple) = {
-            let State { comm, dealer, .. } = self;
-            let bits = dealer.random_bits(n, comm.as_mut())?;
-            let op = BilinearOp::Mul { lhs: shape.clone(), rhs: shape.clone() };
-            (bits, dealer.triple(&op, comm.as_mut())?)
-        };
+        let op = BilinearOp::Mul { lhs: shape.clone(), rhs: shape.clone() };
+        let (bits, triple) =
+            self.with_dealer(|d, c| Ok((d.random_bits(n, c)?, d.triple(&op, c)?)))?;
         let r = bits.arith.reshape(&shape)?;
         let masked: Vec<u64> =
             packed.iter().zip(bits.xor.as_slice().iter()).map(|(b, r)| b ^ r).collect();
@@ -42,7 +44,7 @@ impl State {
         let delta = RingTensor::from_vec(&shape, opened.pop().unwrap_or_default())?;
         let eps = RingTensor::from_vec(&shape, opened.pop().unwrap_or_default())?;
         let z = opened.pop().unwrap_or_default();
-        let rank0 = self.rank == 0;
+        let rank0 = self.is_first();
         let rx = fused_mul(triple.a, triple.b, triple.c, &eps, &delta, rank0);
         let x_flat = x.as_slice();
         let (rx, r) = (rx.as_slice(), r.as_slice());
@@ -65,7 +67,8 @@ impl State {
 /// Bit `k` of the output is bit `source(k)` of `packed`: a local rearrangement of
 /// XOR-shared bits (each party moves its own shares), for broadcasting a bit over several
 /// elements.
-pub(crate) fn gather_bits(packed: &[u64], n: usize, source: impl Fn(usize) -> usize) -> Vec<u64> {
+#[must_use]
+pub fn gather_bits(packed: &[u64], n: usize, source: impl Fn(usize) -> usize) -> Vec<u64> {
     let mut out = vec![0u64; n.div_ceil(64)];
     for k in 0..n {
         let s = source(k);

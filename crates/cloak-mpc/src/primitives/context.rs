@@ -1,0 +1,329 @@
+//! [`Context`]: one party's view of a computation, as protocols see it.
+
+use std::any::{Any, TypeId};
+use std::collections::HashMap;
+
+use cloak_comm::{Communicator, Op, OpKind};
+use cloak_dealer::{Dealer, DealerError, Pending, Request, Shares};
+use cloak_prg::PairwiseSeeds;
+use cloak_ring::{FixedPoint, RingTensor};
+
+use super::sign::ComparisonStrategy;
+use super::trunc::TruncationStrategy;
+use crate::error::Result;
+
+/// One party's protocol context: its communicator, its dealer, its pairwise seeds, the
+/// fixed-point encoding and the strategies chosen for comparison and truncation.
+///
+/// Every primitive of this module is a method of it, working on this party's raw shares
+/// (`RingTensor<u64>` for additive shares, packed `u64` words for XOR shares). A new
+/// protocol is a function of `&mut Context`, written in any crate; it reaches the
+/// context of a live session through [`Session::context`](crate::Session::context) and
+/// runs under a statistics label with [`Session::scoped`](crate::Session::scoped).
+///
+/// All parties must call the same primitives in the same order with tensors of the same
+/// shapes (SPMD): every primitive that communicates is one step of the communicator, and a
+/// party that diverges gets a communication error naming the peer, never garbage.
+pub struct Context {
+    comm: Box<dyn Communicator>,
+    dealer: Box<dyn Dealer>,
+    rank: usize,
+    parties: usize,
+    fp: FixedPoint,
+    przs: PairwiseSeeds,
+    comparison: ComparisonStrategy,
+    truncation: TruncationStrategy,
+    /// Depth of nested labelled calls: only the outermost labels the statistics.
+    depth: usize,
+    /// The label in force before the outermost call.
+    outer_label: String,
+    /// The next persistent mask number: every party fixes the same operands in the same
+    /// order, so the numbers agree without a message.
+    next_mask: u64,
+    /// Per-session state of the protocols built on top (one value per type).
+    extensions: HashMap<TypeId, Box<dyn Any>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("rank", &self.rank)
+            .field("parties", &self.parties)
+            .field("dealer", &self.dealer.name())
+            .field("comparison", &self.comparison)
+            .field("truncation", &self.truncation)
+            .finish_non_exhaustive()
+    }
+}
+
+/// What a [`Context`] is made of; the checks that they agree are the session's.
+pub(crate) struct Parts {
+    pub(crate) comm: Box<dyn Communicator>,
+    pub(crate) dealer: Box<dyn Dealer>,
+    pub(crate) przs: PairwiseSeeds,
+    pub(crate) fp: FixedPoint,
+    pub(crate) comparison: ComparisonStrategy,
+    pub(crate) truncation: TruncationStrategy,
+}
+
+impl Context {
+    pub(crate) fn new(parts: Parts) -> Self {
+        let Parts { comm, dealer, przs, fp, comparison, truncation } = parts;
+        let outer_label = comm.stats().label().to_owned();
+        Self {
+            rank: dealer.rank(),
+            parties: dealer.parties(),
+            comm,
+            dealer,
+            fp,
+            przs,
+            comparison,
+            truncation,
+            depth: 0,
+            outer_label,
+            next_mask: 0,
+            extensions: HashMap::new(),
+        }
+    }
+
+    /// This party's rank among the computing parties.
+    #[must_use]
+    pub fn rank(&self) -> usize {
+        self.rank
+    }
+
+    /// The number of computing parties.
+    #[must_use]
+    pub fn parties(&self) -> usize {
+        self.parties
+    }
+
+    /// Whether this party adds the public terms of a protocol (party 0 does, by
+    /// convention, so that public constants are counted once).
+    #[must_use]
+    pub fn is_first(&self) -> bool {
+        self.rank == 0
+    }
+
+    /// The other computing parties, in rank order.
+    #[must_use]
+    pub fn peers(&self) -> Vec<usize> {
+        (0..self.parties).filter(|&p| p != self.rank).collect()
+    }
+
+    /// The fixed-point encoding of the session.
+    #[must_use]
+    pub fn fixed_point(&self) -> FixedPoint {
+        self.fp
+    }
+
+    /// The comparison strategy in force.
+    #[must_use]
+    pub fn comparison(&self) -> &ComparisonStrategy {
+        &self.comparison
+    }
+
+    /// The truncation strategy in force.
+    #[must_use]
+    pub fn truncation(&self) -> &TruncationStrategy {
+        &self.truncation
+    }
+
+    /// The communicator, for a protocol step the opening primitives do not cover. Every
+    /// party must make the same steps; count them under a label with
+    /// [`Session::scoped`](crate::Session::scoped).
+    pub fn comm(&mut self) -> &mut dyn Communicator {
+        self.comm.as_mut()
+    }
+
+    /// The dealer and the communicator together, for a request the typed primitives do
+    /// not cover (a dealer that talks to its provider does so over the communicator).
+    pub fn dealer_and_comm(&mut self) -> (&mut dyn Dealer, &mut dyn Communicator) {
+        (self.dealer.as_mut(), self.comm.as_mut())
+    }
+
+    /// The dealer's name, for messages.
+    #[must_use]
+    pub fn dealer_name(&self) -> &'static str {
+        self.dealer.name()
+    }
+
+    /// This party's shares of `request` (see [`Dealer::fetch`]).
+    ///
+    /// # Errors
+    /// A dealer error.
+    pub fn fetch(&mut self, request: &Request) -> Result<Shares> {
+        Ok(self.dealer.fetch(request, self.comm.as_mut())?)
+    }
+
+    /// Starts `request`: the free shares now, the dependent ones from
+    /// [`finish`](Self::finish), so that openings can go out while the dealer works
+    /// (see [`Dealer::begin`]).
+    ///
+    /// # Errors
+    /// A dealer error.
+    pub fn begin(&mut self, request: &Request) -> Result<Pending> {
+        Ok(self.dealer.begin(request, self.comm.as_mut())?)
+    }
+
+    /// Completes a request started with [`begin`](Self::begin), in the order begun.
+    ///
+    /// # Errors
+    /// A dealer error.
+    pub fn finish(&mut self, pending: Pending) -> Result<Shares> {
+        Ok(self.dealer.finish(pending, self.comm.as_mut())?)
+    }
+
+    /// Runs `f` with the dealer and the communicator (the typed requests of [`Dealer`]).
+    ///
+    /// # Errors
+    /// The dealer's error.
+    pub fn with_dealer<R>(
+        &mut self,
+        f: impl FnOnce(&mut dyn Dealer, &mut dyn Communicator) -> Result<R, DealerError>,
+    ) -> Result<R> {
+        Ok(f(self.dealer.as_mut(), self.comm.as_mut())?)
+    }
+
+    /// The next persistent mask number and this party's share of that mask at `shape`
+    /// (no message; see [`Dealer::persistent_share`]). Every party must take masks in the
+    /// same order.
+    ///
+    /// # Errors
+    /// A dealer without persistent masks, or a shape too large.
+    pub fn take_persistent_mask(&mut self, shape: &[usize]) -> Result<(u64, RingTensor<u64>)> {
+        let mask = self.next_mask;
+        self.next_mask += 1;
+        Ok((mask, self.dealer.persistent_share(mask, shape)?))
+    }
+
+    /// `n` words of this party's share of zero from the pairwise seeds (no message): the
+    /// shares of all parties sum to zero (mod 2^64), and each looks uniform to the others.
+    #[must_use]
+    pub fn zero_share(&mut self, n: usize) -> Vec<u64> {
+        let mut zero = vec![0u64; n];
+        self.przs.zero_share_u64(&mut zero);
+        zero
+    }
+
+    /// This party's share plus a fresh share of zero (no message): the same value under a
+    /// sharing that is uniformly random, for revealing.
+    #[must_use]
+    pub fn rerandomized(&mut self, share: &RingTensor<u64>) -> Vec<u64> {
+        let mut zero = self.zero_share(share.len());
+        zero.iter_mut().zip(share.as_slice().iter()).for_each(|(z, s)| *z = z.wrapping_add(*s));
+        zero
+    }
+
+    /// The session's value of type `T` for a protocol built on top (a cache of key
+    /// material, a counter), created with `T::default()` at first use. Each type has one
+    /// value per session.
+    pub fn extension<T: Default + 'static>(&mut self) -> &mut T {
+        self.extensions
+            .entry(TypeId::of::<T>())
+            .or_insert_with(|| Box::new(T::default()))
+            .downcast_mut::<T>()
+            .unwrap_or_else(|| unreachable!("extensions are keyed by their type"))
+    }
+
+    /// Waits until every computing party has reached this point (one round).
+    ///
+    /// # Errors
+    /// A communication error.
+    pub fn barrier(&mut self) -> Result<()> {
+        let peers = self.peers();
+        let sends: Vec<(usize, &[u8])> = peers.iter().map(|&p| (p, &[][..])).collect();
+        self.comm.step(Op::new(OpKind::Barrier), &sends, &peers)?;
+        Ok(())
+    }
+
+    /// The sign circuit of the comparison strategy: XOR shares of `[x < 0]` packed 64
+    /// per word (see [`ComparisonProtocol::ltz_packed`](super::ComparisonProtocol::ltz_packed)).
+    ///
+    /// # Errors
+    /// A communication or dealer error.
+    pub fn ltz_packed(&mut self, x: &RingTensor<u64>) -> Result<Vec<u64>> {
+        let strategy = self.comparison.clone();
+        strategy.ltz_packed(self, x)
+    }
+
+    /// Additive shares at scale 1 of `[x < 0]`, by the comparison strategy.
+    ///
+    /// # Errors
+    /// A communication or dealer error.
+    pub fn ltz_bits(&mut self, x: &RingTensor<u64>) -> Result<RingTensor<u64>> {
+        let strategy = self.comparison.clone();
+        strategy.ltz_arith(self, x)
+    }
+
+    /// Shares of `[x < 0] * x` and of `[x < 0]` (scale 1), by the comparison strategy.
+    ///
+    /// # Errors
+    /// A communication or dealer error.
+    pub fn times_ltz(&mut self, x: &RingTensor<u64>) -> Result<(RingTensor<u64>, RingTensor<u64>)> {
+        let strategy = self.comparison.clone();
+        strategy.times_ltz(self, x)
+    }
+
+    /// This party's share of `x / 2^bits`, by the truncation strategy.
+    ///
+    /// # Errors
+    /// A communication or dealer error.
+    pub fn truncate(&mut self, x: RingTensor<u64>, bits: u32) -> Result<RingTensor<u64>> {
+        if bits == 0 {
+            return Ok(x);
+        }
+        Ok(self.truncate_many(vec![(x, bits)])?.remove(0))
+    }
+
+    /// Divides this party's `shares` by `2^bits` with no message if the truncation strategy
+    /// can (see [`TruncationProtocol::truncate_local`](super::TruncationProtocol::truncate_local)); `false` if it needs a round.
+    pub fn truncate_in_place(&mut self, shares: &mut [u64], bits: u32) -> bool {
+        let strategy = self.truncation.clone();
+        strategy.truncate_local(self, shares, bits)
+    }
+
+    /// Truncates several tensors, each by its own number of bits, in at most one round,
+    /// by the truncation strategy.
+    ///
+    /// # Errors
+    /// A communication or dealer error.
+    pub fn truncate_many(
+        &mut self,
+        pieces: Vec<(RingTensor<u64>, u32)>,
+    ) -> Result<Vec<RingTensor<u64>>> {
+        if pieces.iter().all(|(_, b)| *b == 0) {
+            return Ok(pieces.into_iter().map(|(x, _)| x).collect());
+        }
+        let strategy = self.truncation.clone();
+        strategy.truncate_many(self, pieces)
+    }
+
+    /// Enters a labelled region: the outermost one sets the statistics label.
+    pub(crate) fn enter(&mut self, label: &str) {
+        if self.depth == 0 {
+            self.outer_label = self.comm.stats().label().to_owned();
+            self.comm.set_label(label);
+        }
+        self.depth += 1;
+    }
+
+    /// Leaves a labelled region.
+    pub(crate) fn leave(&mut self) {
+        self.depth -= 1;
+        if self.depth == 0 {
+            let outer = std::mem::take(&mut self.outer_label);
+            self.comm.set_label(&outer);
+        }
+    }
+
+    /// The communicator and the dealer, for the session's own bookkeeping.
+    pub(crate) fn comm_ref(&self) -> &dyn Communicator {
+        self.comm.as_ref()
+    }
+
+    /// The dealer, for the session's own bookkeeping.
+    pub(crate) fn dealer_ref(&self) -> &dyn Dealer {
+        self.dealer.as_ref()
+    }
+}

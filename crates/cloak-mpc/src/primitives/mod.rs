@@ -1,0 +1,59 @@
+//! The protocol primitives every shared-tensor operation is built from, public so that a
+//! new protocol can be written in any crate.
+//!
+//! A [`Context`] is one party's view of a computation. Its methods work on this party's raw
+//! shares: additive shares of ring values as `RingTensor<u64>` (the value is the wrapping
+//! sum of every party's share) and XOR shares of bits packed in `u64` words (the value is
+//! the XOR of the shares). Get it from a session with
+//! [`Session::context`](crate::Session::context), and label its traffic with
+//! [`Session::scoped`](crate::Session::scoped); wrap results back with
+//! [`AShare::from_share`](crate::AShare::from_share).
+//!
+//! | primitive | rounds | bytes to each peer (`n` elements) | invariant |
+//! |---|---|---|---|
+//! | [`open_words`](Context::open_words), [`open_parts`](Context::open_parts), [`open_tensors`](Context::open_tensors) | 1 | 8 per word, all parts in one message | everyone learns the sum (or XOR) of the shares |
+//! | [`open_words_to`](Context::open_words_to) | 1 | 8 per word, to the owner only | only the owner learns it |
+//! | [`beaver`](Context::beaver) (any [`BilinearOp`](cloak_dealer::BilinearOp)) | 1 | both operands' words | shares of `op(x, y)` at the product's scale |
+//! | [`beaver_fixed_rhs`](Context::beaver_fixed_rhs) | 1 | the left operand's words | as `beaver`, right operand opened once |
+//! | [`square`](Context::square) | 1 | `8n` | shares of `x * x` |
+//! | [`and_words`](Context::and_words) | 1 | 16 per word of gates | XOR shares of `x & y` |
+//! | [`add_binary_words`](Context::add_binary_words) (A2B adder) | 7 (2 parties) | 12 AND words per element | XOR shares of the sum of XOR-shared values |
+//! | [`msb_of_sum_planes`](Context::msb_of_sum_planes) (the sign circuit) | 7 (2 parties) | 181 AND gates per element | XOR shares of the top bit of the sum |
+//! | [`bits_to_arith`](Context::bits_to_arith) (B2A of bits) | 1 | `n / 8` | additive 0/1 shares of XOR-shared bits |
+//! | [`mul_by_xor_bits`](Context::mul_by_xor_bits) | 1 | `n / 8 + 16n` | shares of `b * x` for an XOR-shared bit `b` |
+//! | [`truncate`](Context::truncate), [`truncate_many`](Context::truncate_many) | 0 or 1 | by strategy | shares of `x / 2^bits`, within one unit |
+//! | [`divide_with_pair`](Context::divide_with_pair) | 1 | `8n` | shares of `x / d`, within two units |
+//! | [`ltz_packed`](Context::ltz_packed), [`ltz_bits`](Context::ltz_bits), [`times_ltz`](Context::times_ltz) | by strategy | by strategy | `[x < 0]`, XOR or additive |
+//!
+//! Two choices that protocols differ in are strategies, selected in
+//! [`SessionConfig`](crate::SessionConfig): the comparison ([`ComparisonProtocol`], built in:
+//! [`BitPlaneCarry`]) and the truncation ([`TruncationProtocol`], built in: [`Truncation`]).
+//! A new one is a type implementing the trait, handed to the configuration with
+//! [`ComparisonStrategy::new`] or [`TruncationStrategy::new`]; every comparison, ReLU, max,
+//! pooling and function of the layers above then uses it.
+//!
+//! Round batching: every primitive that opens several things opens them in one message per
+//! peer; to batch across primitives, gather the masked values yourself and call
+//! [`open_parts`](Context::open_parts) once, as [`mul_by_xor_bits`](Context::mul_by_xor_bits)
+//! does with its bit and its Beaver masks.
+//!
+//! Every party must call the same primitives in the same order with the same shapes.
+//! Shares are secret: never log them; a party sees only its own.
+
+mod adder;
+mod and;
+mod b2a;
+mod beaver;
+mod context;
+mod inject;
+mod open;
+mod sign;
+mod strategy;
+mod trunc;
+
+pub use beaver::fused_mul;
+pub use context::Context;
+pub(crate) use context::Parts;
+pub use inject::gather_bits;
+pub use sign::{BitPlaneCarry, ComparisonProtocol, ComparisonStrategy};
+pub use trunc::{Truncation, TruncationProtocol, TruncationStrategy, local_truncate};

@@ -1,0 +1,109 @@
+//! Comparison strategies: how the sign bit `[x < 0]` of additively shared values is
+//! computed. Every comparison, ReLU, max and pooling of the layers above goes through the
+//! session's strategy, so a new method is a new type implementing [`ComparisonProtocol`].
+
+use cloak_ring::{RingTensor, planes};
+
+use super::context::Context;
+use super::strategy::strategy_handle;
+use crate::error::Result;
+
+/// A way of computing `[x < 0]` on additive shares of ring values `x` (the two's-complement
+/// sign of the sum of the shares).
+///
+/// Only [`ltz_packed`](Self::ltz_packed) is required; the other two have defaults built on
+/// it (a B2A round, or a bit-injection round), which a strategy that gets arithmetic bits
+/// more cheaply (function secret sharing, say) overrides.
+pub trait ComparisonProtocol: Send + Sync + 'static {
+    /// A short unique name (`"bit-plane-carry"`, ...), for statistics, configuration
+    /// equality and errors.
+    fn name(&self) -> &'static str;
+
+    /// Refuses a number of parties the method does not support (checked when a session is
+    /// made).
+    ///
+    /// # Errors
+    /// [`MpcError::InvalidArgument`](crate::MpcError::InvalidArgument) naming the limit.
+    fn check(&self, parties: usize) -> Result<()> {
+        let _ = parties;
+        Ok(())
+    }
+
+    /// XOR shares of `[x < 0]`, packed 64 per word in row-major order (bit `k % 64` of
+    /// word `k / 64` belongs to element `k`).
+    ///
+    /// # Errors
+    /// A communication or dealer error.
+    fn ltz_packed(&self, ctx: &mut Context, x: &RingTensor<u64>) -> Result<Vec<u64>>;
+
+    /// Additive shares at scale 1 (0 or 1) of `[x < 0]`, in `x`'s shape. The default is
+    /// [`ltz_packed`](Self::ltz_packed) then [`Context::bits_to_arith`] (one more round).
+    ///
+    /// # Errors
+    /// A communication or dealer error.
+    fn ltz_arith(&self, ctx: &mut Context, x: &RingTensor<u64>) -> Result<RingTensor<u64>> {
+        let msb = self.ltz_packed(ctx, x)?;
+        let bits = ctx.bits_to_arith(&msb, x.len())?;
+        Ok(RingTensor::from_vec(x.shape(), bits)?)
+    }
+
+    /// Shares of `[x < 0] * x` and of `[x < 0]` (scale 1): what ReLU and abs need. The
+    /// default is [`ltz_packed`](Self::ltz_packed) then [`Context::mul_by_xor_bits`] (one
+    /// more round).
+    ///
+    /// # Errors
+    /// A communication or dealer error.
+    fn times_ltz(
+        &self,
+        ctx: &mut Context,
+        x: &RingTensor<u64>,
+    ) -> Result<(RingTensor<u64>, RingTensor<u64>)> {
+        let msb = self.ltz_packed(ctx, x)?;
+        ctx.mul_by_xor_bits(x, &msb)
+    }
+}
+
+strategy_handle!(
+    /// The comparison strategy of a session (see [`ComparisonProtocol`]); the default is
+    /// [`BitPlaneCarry`].
+    ComparisonStrategy,
+    ComparisonProtocol
+);
+
+impl Default for ComparisonStrategy {
+    fn default() -> Self {
+        Self::new(BitPlaneCarry)
+    }
+}
+
+/// Cloak's sign circuit, any number of parties: each party's share is a binary-shared
+/// value held by that party; carry-save adders reduce `N` of them to two, and only the
+/// carry into the top bit is computed, on bit planes ([`Context::msb_of_sum_planes`]).
+///
+/// Rounds: 7 for two parties (one AND level for the generate bits, six for the carry
+/// tree), one more per carry-save layer for more parties; then one for B2A or bit
+/// injection. Bytes: 181 AND gates per element (a quarter of a full adder's), each
+/// opening two bits per peer.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct BitPlaneCarry;
+
+impl ComparisonProtocol for BitPlaneCarry {
+    fn name(&self) -> &'static str {
+        "bit-plane-carry"
+    }
+
+    fn ltz_packed(&self, ctx: &mut Context, x: &RingTensor<u64>) -> Result<Vec<u64>> {
+        let words = x.len().div_ceil(64);
+        let mut own = Some(planes::to_bit_planes(&x.as_slice()));
+        let values: Vec<Vec<Vec<u64>>> = (0..ctx.parties())
+            .map(|p| {
+                if p == ctx.rank() {
+                    own.take().unwrap_or_default()
+                } else {
+                    vec![vec![0u64; words]; 64]
+                }
+            })
+            .collect();
+        ctx.msb_of_sum_planes(values)
+    }
+}
