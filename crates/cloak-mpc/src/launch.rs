@@ -31,17 +31,23 @@ impl Session {
 }
 
 /// Each party's outcome, in rank order.
-pub type PartyOutcomes<R> = Vec<std::result::Result<R, PartyFailure<MpcError>>>;
+pub type PartyOutcomes<R, E = MpcError> = Vec<std::result::Result<R, PartyFailure<E>>>;
 
 /// Runs `parties` parties as threads of this process over in-process channels, each with
 /// a securely set-up session (fresh pairwise seeds; with
 /// [`DealerKind::TrustedThirdParty`] one more thread plays the dealer), and returns each
 /// party's result. For one-machine experiments and tests.
+///
+/// `f` may fail with its own error type `E`, into which the protocol layer's errors
+/// convert (a layer above keeps its error enum). A party whose `f` fails tells the others
+/// why before it stops ([`Session::abort`] with the error's message), so their errors
+/// carry its reason, not only a disconnection.
 #[must_use]
-pub fn run_local<R, F>(parties: usize, config: &SessionConfig, f: F) -> PartyOutcomes<R>
+pub fn run_local<R, E, F>(parties: usize, config: &SessionConfig, f: F) -> PartyOutcomes<R, E>
 where
     R: Send,
-    F: Fn(&Session) -> Result<R> + Sync,
+    E: From<MpcError> + std::fmt::Display + Send,
+    F: Fn(&Session) -> std::result::Result<R, E> + Sync,
 {
     run_local_with(parties, config, f)
         .into_iter()
@@ -52,8 +58,9 @@ where
 
 /// [`run_local`] for a closure with its own error type, into which the protocol layer's
 /// errors convert (a layer above, or an application, keeps its error enum: no conversion
-/// into [`MpcError`] by hand). Returns every rank's outcome, the dealer's too (`Ok(None)`
-/// when it served to the end), so that a caller can report a dealer's failure as the cause.
+/// into [`MpcError`] by hand), and a failing party announces its error to the others, as
+/// [`run_local`] does. Returns every rank's outcome, the dealer's too (`Ok(None)` when it
+/// served to the end), so that a caller can report a dealer's failure as the cause.
 #[must_use]
 pub fn run_local_with<R, E, F>(
     parties: usize,
@@ -62,7 +69,7 @@ pub fn run_local_with<R, E, F>(
 ) -> Vec<std::result::Result<Option<R>, PartyFailure<E>>>
 where
     R: Send,
-    E: From<MpcError> + Send,
+    E: From<MpcError> + std::fmt::Display + Send,
     F: Fn(&Session) -> std::result::Result<R, E> + Sync,
 {
     let ttp = config.dealer == DealerKind::TrustedThirdParty;
@@ -74,7 +81,13 @@ where
             return Ok(None);
         }
         let session = Session::setup(Box::new(comm), config.clone())?;
-        let out = f(&session)?;
+        let out = match f(&session) {
+            Ok(out) => out,
+            Err(e) => {
+                session.abort(&e.to_string());
+                return Err(e);
+            }
+        };
         session.close()?;
         Ok(Some(out))
     })

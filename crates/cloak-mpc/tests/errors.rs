@@ -712,3 +712,63 @@ fn absurd_pooling_arguments_are_typed_errors_not_overflows() {
         }
     }
 }
+
+/// An application error of its own, as a layer above has: `run_local` takes it as is.
+#[derive(Debug)]
+enum AppError {
+    Input(String),
+    Mpc(MpcError),
+}
+
+impl std::fmt::Display for AppError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AppError::Input(why) => write!(f, "bad input: {why}"),
+            AppError::Mpc(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl From<MpcError> for AppError {
+    fn from(e: MpcError) -> Self {
+        AppError::Mpc(e)
+    }
+}
+
+#[test]
+fn a_party_that_fails_on_its_input_tells_the_others_why() {
+    let x = arr(&[3], vec![1.0, 2.0, 3.0]);
+    for n in PARTIES {
+        let cfg = SessionConfig { timeout: Duration::from_secs(5), ..Default::default() };
+        let out = cloak_mpc::run_local(n, &cfg, |s| -> Result<(), AppError> {
+            let a = share0(s, &x)?;
+            if s.rank() == n - 1 {
+                return Err(AppError::Input("row 7 has NaN".into()));
+            }
+            a.relu()?.reveal().map(drop)?;
+            Ok(())
+        });
+        for (rank, o) in out.iter().enumerate() {
+            let e = match o {
+                Err(cloak_comm::runner::PartyFailure::Error(e)) => e,
+                other => panic!("{n} parties, party {rank}: {other:?}"),
+            };
+            if rank == n - 1 {
+                assert!(matches!(e, AppError::Input(_)), "{e}");
+                continue;
+            }
+            // The others stop with the announced reason and the party that gave it.
+            match e {
+                AppError::Mpc(MpcError::Comm(cloak_comm::CommError::Aborted {
+                    origin,
+                    reason,
+                    ..
+                })) => {
+                    assert_eq!(*origin, n - 1, "{n} parties, party {rank}: {e}");
+                    assert!(reason.contains("row 7 has NaN"), "{n} parties, party {rank}: {e}");
+                }
+                other => panic!("{n} parties, party {rank}: not the announced abort: {other}"),
+            }
+        }
+    }
+}

@@ -217,7 +217,6 @@ fn weights_are_shared_from_their_owner_revealed_to_one_party_and_checkpointed() 
     let dir = dir.to_str().unwrap().to_string();
     let outcomes = cloak_mpc::run_local(3, &cloak_mpc::SessionConfig::default(), |session| {
         state_round_trip(&cloak_autograd::Secure::new(session), 2, &dir)
-            .map_err(|e| cloak_mpc::MpcError::InvalidArgument { op: "test", reason: e.to_string() })
     });
     let results: Vec<_> = outcomes.into_iter().map(Result::unwrap).collect();
     assert!(results[0].0.is_none() && results[2].0.is_none(), "only party 1 learns the weights");

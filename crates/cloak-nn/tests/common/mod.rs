@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use cloak_autograd::{Plain, Secure};
-use cloak_mpc::{MpcError, SessionConfig, run_local};
+use cloak_mpc::{SessionConfig, run_local};
 use ndarray::ArrayD;
 
 /// A tiny deterministic generator for test inputs (not for shares).
@@ -30,10 +30,8 @@ pub fn secure<R: Send + PartialEq + std::fmt::Debug>(
     parties: usize,
     f: impl Fn(&Secure) -> cloak_nn::Result<R> + Sync,
 ) -> R {
-    let outcomes = run_local(parties, &SessionConfig::default(), |session| {
-        f(&Secure::new(session))
-            .map_err(|e| MpcError::InvalidArgument { op: "test", reason: e.to_string() })
-    });
+    let outcomes =
+        run_local(parties, &SessionConfig::default(), |session| f(&Secure::new(session)));
     let mut results: Vec<R> = outcomes.into_iter().map(|o| o.unwrap()).collect();
     let first = results.remove(0);
     for r in &results {
