@@ -36,11 +36,14 @@
 //! }
 //! ```
 
-// Modules from the bottom up; each uses only those above it in this list.
+// Layers inside the crate, bottom up (`cargo xtask layers` checks there is no circle):
+// error; primitives (the public protocol context and strategies); config; session, launch;
+// ashare, binary; convert, compare, reduce, pool; functions; conformance.
 mod ashare;
 mod binary;
 mod compare;
 mod config;
+pub mod conformance;
 mod convert;
 mod error;
 mod functions;

@@ -1,0 +1,37 @@
+//! The exported protocol conformance suite, run for the built-in dealers and strategies.
+
+use cloak_mpc::conformance::{Configured, WithDealer};
+use cloak_mpc::{DealerKind, SessionConfig, Truncation};
+
+fn config(truncation: Truncation, dealer: DealerKind) -> SessionConfig {
+    SessionConfig { truncation: truncation.into(), dealer, ..SessionConfig::default() }
+}
+
+cloak_mpc::protocol_conformance_tests!(
+    trusted_first_party,
+    Configured::new(config(Truncation::Auto, DealerKind::TrustedFirstParty))
+);
+
+cloak_mpc::protocol_conformance_tests!(
+    dealer_pairs,
+    Configured::new(config(Truncation::DealerPairs, DealerKind::TrustedFirstParty))
+);
+
+cloak_mpc::protocol_conformance_tests!(
+    local_shares,
+    Configured::new(config(Truncation::LocalShares, DealerKind::TrustedFirstParty))
+);
+
+cloak_mpc::protocol_conformance_tests!(
+    trusted_third_party,
+    Configured::new(config(Truncation::Auto, DealerKind::TrustedThirdParty))
+);
+
+// A provider handed in as any `impl Dealer`, with precision other than the default.
+cloak_mpc::protocol_conformance_tests!(
+    dealer_handed_in,
+    WithDealer::new(
+        SessionConfig { frac_bits: 20, ..SessionConfig::default() },
+        |comm, _, parties| { Ok(Box::new(cloak_dealer::TrustedFirstParty::setup(comm, parties)?)) }
+    )
+);
