@@ -46,7 +46,7 @@ mod config;
 pub mod conformance;
 mod convert;
 mod error;
-mod functions;
+pub mod functions;
 mod launch;
 mod pool;
 pub mod primitives;
@@ -66,3 +66,8 @@ pub use pool::Pool2dSpec;
 pub use primitives::{ComparisonStrategy, Truncation, TruncationStrategy};
 pub use reduce::MaxMethod;
 pub use session::Session;
+
+/// What users of this crate pass around with shared tensors, re-exported so that they need
+/// not depend on the lower crates for it.
+pub use cloak_comm::runner::PartyFailure;
+pub use cloak_ring::{FixedPoint, RingTensor};

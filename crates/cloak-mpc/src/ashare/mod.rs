@@ -144,6 +144,11 @@ impl AShare {
     /// fresh zero sharing first, so what the parties see is a uniformly random sharing of
     /// the value, whatever computation produced the shares.
     ///
+    /// The decoded `f64` keeps every fractional bit only below `2^(53 - f)` in magnitude
+    /// (`2^37` at 16 bits): above, it rounds to the nearest `f64`. To keep them all, reveal
+    /// the encoding with [`reveal_ring`](Self::reveal_ring) and read it as the signed
+    /// integer `value * 2^f` (`word as i64`).
+    ///
     /// # Errors
     /// A communication error.
     pub fn reveal(&self) -> Result<ArrayD<f64>> {

@@ -2,7 +2,7 @@
 //! computation in plain `f64`, for a session made by the implementation under test.
 //!
 //! A new dealer, comparison strategy or truncation strategy runs the suite by describing
-//! how a party's session is made ([`Factory`]): [`Configured`] for a [`SessionConfig`]
+//! how a party's session is made ([`Factory`]): [`Configured`] for a [`SessionConfig`](crate::SessionConfig)
 //! (built-in dealers, any strategies), [`WithDealer`] for any `impl Dealer`. Then either
 //! call [`run_all`], or put one `#[test]` per check in a test file with the macro:
 //!

@@ -11,7 +11,7 @@
 //!
 //! Below the domain, `q` stays small for `x / 2^s` down to about -3 (so `exp` is about 0
 //! down to `x = -3 2^s`), and grows beyond; above it, the output soon leaves the
-//! fixed-point range. With [`DomainChecks::All`](super::DomainChecks::All) the elements
+//! fixed-point range. With [`DomainChecks::All`](crate::DomainChecks::All) the elements
 //! outside `[-2^s, 2^s]` are counted (one comparison, 8 rounds).
 
 use super::FnCtx;
@@ -23,7 +23,7 @@ use crate::functions::poly::{chebyshev_basis, chebyshev_fit, chebyshev_sum};
 
 impl AShare {
     /// `exp(x)` elementwise, by the session's [`ExpMethod`] (see the module documentation
-    /// of `functions::exp` for domains and errors).
+    /// of [`functions::exp`](crate::functions::exp) for domains and errors).
     ///
     /// # Errors
     /// A communication or dealer error, or an unusable method parameter.

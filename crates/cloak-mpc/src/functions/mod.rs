@@ -1,28 +1,31 @@
 //! Non-linear functions on shared tensors: exp, log, reciprocal and division, square
-//! roots, powers, sigmoid and tanh, softmax, erf, sin and cos, norms and moments.
+//! roots, powers, sigmoid and tanh, softmax, erf, sin and cos, norms and moments. They are
+//! methods of [`AShare`]; the submodules here document, per function, its method, domain,
+//! error bound and rounds ([`exp`], [`log`], [`reciprocal`], [`sqrt`], [`saturated`] for
+//! sigmoid, tanh, erf and gelu, [`softmax`], [`trig`], [`moments`]).
 //!
 //! Each function documents its method, domain, error bound and rounds (two parties with
 //! local truncation; with dealer truncation pairs every product and rescaling takes one
 //! more round). Methods are chosen in [`FunctionConfig`]: Cloak's by default, CrypTen's
 //! with [`FunctionConfig::crypten`]. Inputs outside a documented domain are counted (see
-//! [`DomainChecks`] and [`Session::domain_report`](crate::Session::domain_report)).
+//! [`DomainChecks`](crate::DomainChecks) and [`Session::domain_report`](crate::Session::domain_report)).
 //!
 //! Error bounds are in units of the session's precision `u = 2^-f` (`1.5e-5` at the
 //! default 16 bits) plus the method's own approximation error; a truncation after a product
 //! is off by up to one unit, and the bounds count those.
 
 mod domain;
-mod exp;
+pub mod exp;
 mod fx;
-mod log;
-mod moments;
+pub mod log;
+pub mod moments;
 mod normalize;
 mod poly;
-mod reciprocal;
-mod saturated;
-mod softmax;
-mod sqrt;
-mod trig;
+pub mod reciprocal;
+pub mod saturated;
+pub mod softmax;
+pub mod sqrt;
+pub mod trig;
 
 pub use domain::DomainStat;
 
