@@ -33,8 +33,10 @@ pub trait Module<B: Backend>: Debug {
     fn forward(&self, x: &Var<B>) -> Result<Var<B>>;
 
     /// Calls `f` with the name (prefixed) and tensor of every parameter and buffer, in a
-    /// fixed order that every party sees alike.
-    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Var<B>, TensorKind)) {}
+    /// fixed order that every party sees alike. Required, with no default, so that a new
+    /// layer cannot forget its weights (they would be neither trained, shared nor saved);
+    /// a layer without any writes an empty body.
+    fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Var<B>, TensorKind));
 
     /// Switches training-only behaviour (batch statistics, dropout) on or off.
     fn set_training(&self, _training: bool) {}

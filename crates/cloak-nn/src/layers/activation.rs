@@ -3,7 +3,7 @@
 use cloak_autograd::{Backend, Var};
 
 use crate::error::{Result, invalid};
-use crate::module::Module;
+use crate::module::{Module, TensorKind};
 
 /// `max(x, 0)`.
 #[derive(Clone, Copy, Debug, Default)]
@@ -59,40 +59,61 @@ impl<B: Backend> Module<B> for ReLU {
     fn forward(&self, x: &Var<B>) -> Result<Var<B>> {
         Ok(x.relu()?)
     }
+
+    /// No parameters or buffers.
+    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Var<B>, TensorKind)) {}
 }
 
 impl<B: Backend> Module<B> for ReLU6 {
     fn forward(&self, x: &Var<B>) -> Result<Var<B>> {
         Ok(x.relu6()?)
     }
+
+    /// No parameters or buffers.
+    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Var<B>, TensorKind)) {}
 }
 
 impl<B: Backend> Module<B> for Sigmoid {
     fn forward(&self, x: &Var<B>) -> Result<Var<B>> {
         Ok(x.sigmoid()?)
     }
+
+    /// No parameters or buffers.
+    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Var<B>, TensorKind)) {}
 }
 
 impl<B: Backend> Module<B> for Tanh {
     fn forward(&self, x: &Var<B>) -> Result<Var<B>> {
         Ok(x.tanh()?)
     }
+
+    /// No parameters or buffers.
+    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Var<B>, TensorKind)) {}
 }
 
 impl<B: Backend> Module<B> for Hardtanh {
     fn forward(&self, x: &Var<B>) -> Result<Var<B>> {
         Ok(x.hardtanh(self.min, self.max)?)
     }
+
+    /// No parameters or buffers.
+    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Var<B>, TensorKind)) {}
 }
 
 impl<B: Backend> Module<B> for Softmax {
     fn forward(&self, x: &Var<B>) -> Result<Var<B>> {
         Ok(x.softmax(self.axis)?)
     }
+
+    /// No parameters or buffers.
+    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Var<B>, TensorKind)) {}
 }
 
 impl<B: Backend> Module<B> for LogSoftmax {
     fn forward(&self, x: &Var<B>) -> Result<Var<B>> {
         Ok(x.log_softmax(self.axis)?)
     }
+
+    /// No parameters or buffers.
+    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Var<B>, TensorKind)) {}
 }

@@ -136,4 +136,7 @@ impl<B: Backend> Module<B> for Flatten {
     fn forward(&self, x: &Var<B>) -> Result<Var<B>> {
         Ok(x.flatten_from(self.start)?)
     }
+
+    /// No parameters or buffers.
+    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Var<B>, TensorKind)) {}
 }

@@ -12,7 +12,7 @@ use cloak_prg::{Prg, Seed};
 use ndarray::ArrayD;
 
 use crate::error::{Result, invalid};
-use crate::module::Module;
+use crate::module::{Module, TensorKind};
 
 /// Zeroes each element with probability `p` in training and scales the rest by
 /// `1 / (1 - p)`; the identity in evaluation.
@@ -71,4 +71,7 @@ impl<B: Backend> Module<B> for Dropout {
     fn set_training(&self, training: bool) {
         self.training.set(training);
     }
+
+    /// No parameters or buffers.
+    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Var<B>, TensorKind)) {}
 }

@@ -4,7 +4,7 @@ use cloak_autograd::{Backend, Var};
 use cloak_mpc::Pool2dSpec;
 
 use crate::error::Result;
-use crate::module::Module;
+use crate::module::{Module, TensorKind};
 
 /// Max pooling (the backward routes through each window's maximum).
 #[derive(Clone, Copy, Debug)]
@@ -51,22 +51,34 @@ impl<B: Backend> Module<B> for MaxPool2d {
     fn forward(&self, x: &Var<B>) -> Result<Var<B>> {
         Ok(x.max_pool2d(&self.spec)?)
     }
+
+    /// No parameters or buffers.
+    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Var<B>, TensorKind)) {}
 }
 
 impl<B: Backend> Module<B> for AvgPool2d {
     fn forward(&self, x: &Var<B>) -> Result<Var<B>> {
         Ok(x.avg_pool2d(&self.spec)?)
     }
+
+    /// No parameters or buffers.
+    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Var<B>, TensorKind)) {}
 }
 
 impl<B: Backend> Module<B> for AdaptiveAvgPool2d {
     fn forward(&self, x: &Var<B>) -> Result<Var<B>> {
         Ok(x.adaptive_avg_pool2d(self.output)?)
     }
+
+    /// No parameters or buffers.
+    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Var<B>, TensorKind)) {}
 }
 
 impl<B: Backend> Module<B> for GlobalAvgPool2d {
     fn forward(&self, x: &Var<B>) -> Result<Var<B>> {
         Ok(x.global_avg_pool2d()?)
     }
+
+    /// No parameters or buffers.
+    fn visit(&self, _prefix: &str, _f: &mut dyn FnMut(&str, &Var<B>, TensorKind)) {}
 }
