@@ -62,7 +62,6 @@ pub use config::{
 pub use error::{MpcError, Result};
 pub use functions::DomainStat;
 pub use launch::{PartyOutcomes, run_local, run_local_with};
-pub use pool::Pool2dSpec;
 pub use primitives::{ComparisonStrategy, Truncation, TruncationStrategy};
 pub use reduce::MaxMethod;
 pub use session::Session;
@@ -70,4 +69,4 @@ pub use session::Session;
 /// What users of this crate pass around with shared tensors, re-exported so that they need
 /// not depend on the lower crates for it.
 pub use cloak_comm::runner::PartyFailure;
-pub use cloak_ring::{FixedPoint, RingTensor};
+pub use cloak_ring::{FixedPoint, Pool2dSpec, RingTensor};

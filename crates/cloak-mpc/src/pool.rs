@@ -6,7 +6,7 @@
 //! by the public window size ([`AShare::div_int`], one round; padding counts, as PyTorch's
 //! default `count_include_pad`).
 
-use cloak_ring::RingTensor;
+use cloak_ring::{Pool2dSpec, RingTensor};
 use ndarray::{Array4, Ix4, s};
 
 use crate::ashare::AShare;
@@ -17,41 +17,6 @@ use crate::reduce::MaxMethod;
 /// difference with another input can be compared (`|x| < 2^(62 - f)` in real value), and
 /// far enough from the ring's edge that differences with it never overflow.
 const MAX_POOL_PAD: u64 = (1u64 << 62).wrapping_neg();
-
-/// Window size, stride and zero padding of a 2-d pooling.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Pool2dSpec {
-    /// Window height and width.
-    pub kernel: (usize, usize),
-    /// Step between windows.
-    pub stride: (usize, usize),
-    /// Padding on each side.
-    pub padding: (usize, usize),
-}
-
-impl Pool2dSpec {
-    /// A `k x k` window with stride `k` and no padding (the usual pooling).
-    #[must_use]
-    pub fn square(k: usize) -> Self {
-        Self { kernel: (k, k), stride: (k, k), padding: (0, 0) }
-    }
-
-    /// Output height and width for an input of `h x w`.
-    fn output_hw(&self, h: usize, w: usize) -> Option<(usize, usize)> {
-        let dim = |i: usize, k: usize, st: usize, p: usize| {
-            // Padding above half the window is refused first (so `2 p <= k` cannot overflow).
-            if k == 0 || st == 0 || p > k / 2 {
-                return None;
-            }
-            let padded = i.checked_add(2 * p)?;
-            (padded >= k).then(|| (padded - k) / st + 1)
-        };
-        Some((
-            dim(h, self.kernel.0, self.stride.0, self.padding.0)?,
-            dim(w, self.kernel.1, self.stride.1, self.padding.1)?,
-        ))
-    }
-}
 
 /// Checks an NCHW input and returns `(n, c, h, w, oh, ow)`.
 fn dims(shape: &[usize], spec: &Pool2dSpec, op: &'static str) -> Result<[usize; 6]> {

@@ -16,6 +16,7 @@ pub mod fixed;
 pub mod kernels;
 pub mod memory;
 pub mod planes;
+mod pool_spec;
 pub mod tensor;
 
 pub use backend::{Backend, CpuBackend};
@@ -25,6 +26,7 @@ pub use error::{Result, RingError};
 pub use fixed::{DEFAULT_FRAC_BITS, FixedPoint};
 pub use kernels::Parallelism;
 pub use planes::{from_bit_planes, to_bit_planes};
+pub use pool_spec::Pool2dSpec;
 pub use tensor::linalg::{
     MatmulDims, conv_transpose2d_output_shape, conv2d_output_shape, matmul_dims,
 };

@@ -13,9 +13,9 @@ use cloak_ring::Conv2dSpec;
 
 use crate::ashare::AShare;
 use crate::error::Result;
-use crate::pool::Pool2dSpec;
 use crate::reduce::MaxMethod;
 use crate::session::Session;
+use cloak_ring::Pool2dSpec;
 
 /// A check's verdict at one party: `Err` describes the worst mismatch.
 pub type Verdict = std::result::Result<(), String>;
