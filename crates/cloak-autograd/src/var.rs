@@ -203,7 +203,9 @@ impl<B: Backend> Var<B> {
         self.node.backend.clone()
     }
 
-    /// A copy of the current value.
+    /// The current value, as a clone of the backend's tensor: for the secure backend a
+    /// handle on the same storage (shared tensors clone in constant time), so reading a
+    /// weight in every forward pass copies nothing; the plain backend copies its array.
     #[must_use]
     pub fn value(&self) -> B::Tensor {
         self.node.value.borrow().clone()

@@ -338,6 +338,26 @@ fn public_zero_and_raw_shares() {
 }
 
 #[test]
+fn clones_share_storage_and_operations_never_change_it() {
+    let x = rand_arr(&[64], -10.0, 10.0, 11);
+    for n in PARTIES {
+        let out = run(n, &SessionConfig::default(), |s| {
+            let a = AShare::share(s, 0, (s.rank() == 0).then_some(&x), &[64])?;
+            let b = a.clone();
+            // A clone is the same storage, not a copy of it.
+            let shared = std::ptr::eq(a.share_tensor(), b.share_tensor());
+            // Operations on the clone leave the original as it was.
+            let _ = b.add(&b)?.mul(&b)?;
+            Ok((shared, a.reveal()?))
+        });
+        for (shared, a) in out {
+            assert!(shared, "{n} parties: a clone copied the share");
+            assert_close(&a, &grid(&x), 0.0, "original after operations on its clone");
+        }
+    }
+}
+
+#[test]
 fn empty_tensors() {
     let e0 = arr(&[0], vec![]);
     let e20 = arr(&[2, 0], vec![]);

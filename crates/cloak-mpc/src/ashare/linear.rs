@@ -167,7 +167,7 @@ impl AShare {
             _ => {
                 let session = self.session.clone();
                 session.scoped("div", || {
-                    let out = session.context()?.divide_with_pair(self.share.clone(), d)?;
+                    let out = session.context()?.divide_with_pair((*self.share).clone(), d)?;
                     Ok(self.with_share(out))
                 })
             }

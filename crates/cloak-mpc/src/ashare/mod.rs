@@ -9,6 +9,8 @@ mod fixed;
 mod linear;
 mod shape;
 
+use std::rc::Rc;
+
 use ndarray::ArrayD;
 
 use cloak_ring::RingTensor;
@@ -19,10 +21,13 @@ use crate::session::Session;
 pub use fixed::FixedOperand;
 
 /// One party's share of a secret fixed-point tensor.
+///
+/// Cloning is cheap: clones share the share's storage (operations make new tensors, never
+/// change one in place), so a model's weight handed to every forward pass is not copied.
 #[derive(Clone)]
 pub struct AShare {
     session: Session,
-    share: RingTensor<u64>,
+    share: Rc<RingTensor<u64>>,
 }
 
 impl std::fmt::Debug for AShare {
@@ -37,7 +42,7 @@ impl AShare {
     /// caller is responsible for the shares of all parties summing to something meaningful.
     #[must_use]
     pub fn from_share(session: &Session, share: RingTensor<u64>) -> Self {
-        Self { session: session.clone(), share }
+        Self { session: session.clone(), share: Rc::new(share) }
     }
 
     /// Shares `value`, known to `owner` only, with every party. Every party passes the
@@ -86,7 +91,7 @@ impl AShare {
             (false, None) => {}
         }
         drop(s);
-        Ok(Self { session: session.clone(), share })
+        Ok(Self::from_share(session, share))
     }
 
     /// A public value as a shared tensor (party 0 holds it, the others zero).
@@ -101,13 +106,13 @@ impl AShare {
     /// An encoded public ring tensor as a shared one.
     pub(crate) fn from_public_ring(session: &Session, encoded: RingTensor<u64>) -> Self {
         let share = if session.rank() == 0 { encoded } else { RingTensor::zeros(encoded.shape()) };
-        Self { session: session.clone(), share }
+        Self::from_share(session, share)
     }
 
     /// Zeros of this shape.
     #[must_use]
     pub fn zeros(session: &Session, shape: &[usize]) -> Self {
-        Self { session: session.clone(), share: RingTensor::zeros(shape) }
+        Self::from_share(session, RingTensor::zeros(shape))
     }
 
     /// The session this tensor belongs to.
@@ -189,7 +194,7 @@ impl AShare {
 
     /// A new tensor of the same session.
     pub(crate) fn with_share(&self, share: RingTensor<u64>) -> Self {
-        Self { session: self.session.clone(), share }
+        Self::from_share(&self.session, share)
     }
 
     /// Checks that `other` belongs to the same session.

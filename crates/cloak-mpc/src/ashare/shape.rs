@@ -121,7 +121,7 @@ impl AShare {
         if let Some(&index) = indices.iter().find(|&&i| i >= len) {
             return Err(RingError::IndexOutOfRange { op, axis, index, len }.into());
         }
-        let mut out = self.share.clone();
+        let mut out = (*self.share).clone();
         let dst = out.as_array_mut();
         let src = source.share.as_array();
         for (k, &i) in indices.iter().enumerate() {
@@ -146,7 +146,7 @@ impl AShare {
     /// No tensors, mismatched shapes, or tensors from different sessions.
     pub fn concat(tensors: &[&AShare], axis: usize) -> Result<AShare> {
         let first = Self::first_of(tensors, "concat")?;
-        let shares: Vec<&RingTensor<u64>> = tensors.iter().map(|t| &t.share).collect();
+        let shares: Vec<&RingTensor<u64>> = tensors.iter().map(|t| &*t.share).collect();
         Ok(first.with_share(RingTensor::concat(&shares, axis)?))
     }
 
@@ -156,7 +156,7 @@ impl AShare {
     /// As [`concat`](Self::concat).
     pub fn stack(tensors: &[&AShare], axis: usize) -> Result<AShare> {
         let first = Self::first_of(tensors, "stack")?;
-        let shares: Vec<&RingTensor<u64>> = tensors.iter().map(|t| &t.share).collect();
+        let shares: Vec<&RingTensor<u64>> = tensors.iter().map(|t| &*t.share).collect();
         Ok(first.with_share(RingTensor::stack(&shares, axis)?))
     }
 
