@@ -30,6 +30,7 @@
 //! ```
 
 mod backend;
+pub mod conformance;
 mod error;
 mod ops;
 pub mod plain;
