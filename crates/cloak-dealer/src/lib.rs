@@ -35,9 +35,9 @@ mod shares;
 mod tfp;
 mod ttp;
 
+pub use cloak_ring::BilinearOp;
 pub use error::DealerError;
 pub use generate::{CORRECTION_PARTY, DealerStats};
-pub use op::BilinearOp;
 pub use provider::{Dealer, Pending};
 pub use request::{Component, Layout, MAX_COMPONENT_WORDS, Request, ShareKind};
 pub use shares::{BinaryTriple, FixedRhsTriple, RandomBits, Shares, SquarePair, Triple, TruncPair};

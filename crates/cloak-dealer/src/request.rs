@@ -243,7 +243,7 @@ impl Request {
         match self {
             Request::Triple(op) => {
                 w.u8(0);
-                op.write(w);
+                crate::op::write(op, w);
             }
             Request::Square { shape } => {
                 w.u8(1);
@@ -269,7 +269,7 @@ impl Request {
             }
             Request::TripleFixedRhs { op, mask } => {
                 w.u8(6);
-                op.write(w);
+                crate::op::write(op, w);
                 w.u64(*mask);
             }
         }
@@ -277,7 +277,7 @@ impl Request {
 
     pub(crate) fn read(r: &mut Reader<'_>) -> Result<Self, DealerError> {
         Ok(match r.u8()? {
-            0 => Request::Triple(BilinearOp::read(r)?),
+            0 => Request::Triple(crate::op::read(r)?),
             1 => Request::Square { shape: r.shape()? },
             2 => Request::BinaryTriple { words: r.usize()? },
             3 => {
@@ -288,7 +288,7 @@ impl Request {
             }
             4 => Request::RandomBits { count: r.usize()? },
             5 => Request::DivPair { shape: r.shape()?, divisor: r.u64()? },
-            6 => Request::TripleFixedRhs { op: BilinearOp::read(r)?, mask: r.u64()? },
+            6 => Request::TripleFixedRhs { op: crate::op::read(r)?, mask: r.u64()? },
             tag => return Err(r.malformed(format!("unknown request tag {tag}"))),
         })
     }
