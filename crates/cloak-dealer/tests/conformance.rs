@@ -1,6 +1,7 @@
-//! The conformance suite (`cloak_dealer::conformance`) against both providers: the trusted
-//! first party, master-seeded and set up over the communicator, and the third-party
-//! dealer at an extra rank, serving the suite's custom kinds.
+//! The conformance suite (`cloak_dealer::conformance`) against both providers, for 2 and 3
+//! parties (and 4 for the master-seeded first party and the third party): the trusted first
+//! party, master-seeded and set up over the communicator, and the third-party dealer at an
+//! extra rank, serving the suite's custom kinds.
 
 use cloak_dealer::conformance::{self, Provider};
 use cloak_dealer::{Dealer, TrustedFirstParty, TtpClient, run_dealer_with};
@@ -14,6 +15,7 @@ fn trusted_first_party_from_master() {
         Ok(Some(Box::new(dealer) as Box<dyn Dealer>))
     });
     conformance::run(&provider).unwrap_or_else(|e| panic!("{e}"));
+    conformance::run_for(&provider, 4).unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[test]
@@ -34,4 +36,5 @@ fn third_party_dealer() {
         Ok(Some(Box::new(TtpClient::connect(comm, parties)?) as Box<dyn Dealer>))
     });
     conformance::run(&provider).unwrap_or_else(|e| panic!("{e}"));
+    conformance::run_for(&provider, 4).unwrap_or_else(|e| panic!("{e}"));
 }
