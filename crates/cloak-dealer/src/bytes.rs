@@ -30,6 +30,12 @@ impl Writer {
         self.usize(p.0);
         self.usize(p.1);
     }
+
+    /// A length, then the bytes.
+    pub(crate) fn bytes(&mut self, b: &[u8]) {
+        self.usize(b.len());
+        self.0.extend_from_slice(b);
+    }
 }
 
 /// Reads fields back, failing with [`DealerError::Malformed`] on truncated input.
@@ -83,6 +89,21 @@ impl<'a> Reader<'a> {
 
     pub(crate) fn pair(&mut self) -> Result<(usize, usize), DealerError> {
         Ok((self.usize()?, self.usize()?))
+    }
+
+    /// What [`Writer::bytes`] wrote, refusing a length over `max` before taking anything.
+    pub(crate) fn bytes(&mut self, max: usize, what: &str) -> Result<&'a [u8], DealerError> {
+        let len = self.u64()?;
+        if len > max as u64 {
+            return Err(self.malformed(format!("{what} of {len} bytes (at most {max})")));
+        }
+        let len = len as usize;
+        if self.data.len() < len {
+            return Err(self.malformed("truncated"));
+        }
+        let (head, rest) = self.data.split_at(len);
+        self.data = rest;
+        Ok(head)
     }
 
     pub(crate) fn finish(self) -> Result<(), DealerError> {

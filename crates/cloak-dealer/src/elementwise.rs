@@ -1,62 +1,19 @@
 //! The dealer's fast path for elementwise requests (products and squares of equal shapes,
-//! binary triples, truncation pairs): every component has the same length and element `k`
-//! of a dependent component depends only on element `k` of the free ones, so the
-//! correction is computed a cache-sized chunk at a time from a cursor into each party's
+//! binary triples, truncation and division pairs, and custom kinds with an
+//! [`ElementwiseRule`](crate::ElementwiseRule)): every component has the same length and
+//! element `k` of a dependent component depends only on element `k` of the free ones, so
+//! the correction is computed a cache-sized chunk at a time from a cursor into each party's
 //! stream, with no whole tensor of another party's shares and one pass over memory.
 
 use cloak_prg::{Prg, Seed};
 use cloak_ring::RingTensor;
 
-use crate::generate::{CORRECTION_PARTY, fold, stream};
-use crate::{BilinearOp, DealerError, Layout, Request, Shares};
+use crate::generate::{CORRECTION_PARTY, Values, fold, stream};
+use crate::relation::{Rule, not_elementwise, uniform};
+use crate::{Component, DealerError, Layout, Shares};
 
 /// Elements per chunk (32 KiB per component).
 const CHUNK: usize = 4096;
-
-/// How an elementwise request's dependent values follow from its free ones.
-#[derive(Clone, Copy, Debug)]
-enum Rule {
-    /// `c = a * b`.
-    Mul,
-    /// `r2 = r * r`.
-    Square,
-    /// `c = a & b`.
-    And,
-    /// `(r >> bits, r >> 63)`.
-    Trunc(u32),
-    /// `(r / d, r >> 63)`.
-    Div(u64),
-}
-
-impl Rule {
-    fn of(request: &Request) -> Option<Rule> {
-        match request {
-            Request::Triple(BilinearOp::Mul { lhs, rhs }) if lhs == rhs => Some(Rule::Mul),
-            Request::Square { .. } => Some(Rule::Square),
-            Request::BinaryTriple { .. } => Some(Rule::And),
-            Request::TruncPair { bits, .. } => Some(Rule::Trunc(*bits)),
-            Request::DivPair { divisor, .. } if *divisor > 0 => Some(Rule::Div(*divisor)),
-            _ => None,
-        }
-    }
-
-    /// Dependent values of one chunk from the free values.
-    fn apply(self, free: &[Vec<u64>], dep: &mut [Vec<u64>], len: usize) {
-        match self {
-            Rule::Mul => (0..len).for_each(|k| dep[0][k] = free[0][k].wrapping_mul(free[1][k])),
-            Rule::Square => (0..len).for_each(|k| dep[0][k] = free[0][k].wrapping_mul(free[0][k])),
-            Rule::And => (0..len).for_each(|k| dep[0][k] = free[0][k] & free[1][k]),
-            Rule::Trunc(bits) => (0..len).for_each(|k| {
-                dep[0][k] = free[0][k] >> bits;
-                dep[1][k] = free[0][k] >> 63;
-            }),
-            Rule::Div(d) => (0..len).for_each(|k| {
-                dep[0][k] = free[0][k] / d;
-                dep[1][k] = free[0][k] >> 63;
-            }),
-        }
-    }
-}
 
 /// A cursor at word `offset` of a party's stream for one request.
 fn cursor(seed: &Seed, counter: u64, offset: usize) -> Prg {
@@ -69,19 +26,17 @@ fn cursor(seed: &Seed, counter: u64, offset: usize) -> Prg {
     prg
 }
 
-/// The correction party's shares by the chunked path, or `None` if the request is not
-/// elementwise.
+/// The correction party's shares by the chunked path; with `keep`, the components' true
+/// values too (for a layout with dealt components).
 pub(crate) fn correction_shares_elementwise(
     seeds: &[Seed],
-    request: &Request,
+    kind: &str,
+    rule: Rule<'_>,
     layout: &Layout,
     counter: u64,
-) -> Option<Result<Shares, DealerError>> {
-    let rule = Rule::of(request)?;
-    let n = layout.free.first()?.len();
-    if layout.free.iter().chain(&layout.dependent).any(|c| c.len() != n) {
-        return None;
-    }
+    keep: bool,
+) -> Result<(Shares, Option<Values>), DealerError> {
+    let n = uniform(layout).ok_or_else(|| not_elementwise(kind, layout))?;
     let (nf, nd) = (layout.free.len(), layout.dependent.len());
     // The correction party's free components, and every other party's free and dependent
     // ones, each from a cursor at its place in that party's stream.
@@ -99,6 +54,11 @@ pub(crate) fn correction_shares_elementwise(
         .collect();
     let mut out_free: Vec<Vec<u64>> = (0..nf).map(|_| vec![0u64; n]).collect();
     let mut out_dep: Vec<Vec<u64>> = (0..nd).map(|_| vec![0u64; n]).collect();
+    let (mut true_free, mut true_dep): (Vec<Vec<u64>>, Vec<Vec<u64>>) = if keep {
+        ((0..nf).map(|_| vec![0u64; n]).collect(), (0..nd).map(|_| vec![0u64; n]).collect())
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let mut values: Vec<Vec<u64>> = vec![vec![0u64; CHUNK]; nf];
     let mut dep: Vec<Vec<u64>> = vec![vec![0u64; CHUNK]; nd];
     let mut scratch = vec![0u64; CHUNK];
@@ -116,7 +76,19 @@ pub(crate) fn correction_shares_elementwise(
                 fold(layout.free[j].kind, &mut values[j][..len], &scratch[..len], false);
             }
         }
-        rule.apply(&values, &mut dep, len);
+        {
+            let free_refs: Vec<&[u64]> = values.iter().map(|v| &v[..len]).collect();
+            let mut dep_refs: Vec<&mut [u64]> = dep.iter_mut().map(|v| &mut v[..len]).collect();
+            rule.apply(&free_refs, &mut dep_refs);
+        }
+        if keep {
+            for (t, v) in true_free.iter_mut().zip(&values) {
+                t[range.clone()].copy_from_slice(&v[..len]);
+            }
+            for (t, v) in true_dep.iter_mut().zip(&dep) {
+                t[range.clone()].copy_from_slice(&v[..len]);
+            }
+        }
         for (_, deps) in &mut others {
             for (d, prg) in deps.iter_mut().enumerate() {
                 prg.fill_u64(&mut scratch[..len]);
@@ -128,17 +100,20 @@ pub(crate) fn correction_shares_elementwise(
         }
         start += len;
     }
-    let tensors = |comps: &[crate::Component], data: Vec<Vec<u64>>| {
-        comps
-            .iter()
-            .zip(data)
-            .map(|(c, v)| RingTensor::from_vec(&c.shape, v).map_err(DealerError::from))
-            .collect::<Result<Vec<_>, _>>()
+    let shares = Shares {
+        free: tensors(&layout.free, out_free)?,
+        dependent: tensors(&layout.dependent, out_dep)?,
+        dealt: Vec::new(),
     };
-    Some((|| {
-        Ok(Shares {
-            free: tensors(&layout.free, out_free)?,
-            dependent: tensors(&layout.dependent, out_dep)?,
-        })
-    })())
+    let values = if keep {
+        Some((tensors(&layout.free, true_free)?, tensors(&layout.dependent, true_dep)?))
+    } else {
+        None
+    };
+    Ok((shares, values))
+}
+
+/// Flat words as tensors of the components' shapes.
+fn tensors(comps: &[Component], data: Vec<Vec<u64>>) -> Result<Vec<RingTensor<u64>>, DealerError> {
+    comps.iter().zip(data).map(|(c, v)| Ok(RingTensor::from_vec(&c.shape, v)?)).collect()
 }

@@ -48,6 +48,22 @@ pub enum DealerError {
         /// What was asked.
         what: &'static str,
     },
+    /// A request of a custom kind the dealer has no decoder for (see
+    /// [`Correlations`](crate::Correlations)).
+    #[error("the dealer does not know the correlation kind {kind:?}")]
+    UnknownCorrelation {
+        /// The kind asked for.
+        kind: String,
+    },
+    /// A custom correlation broke its own contract (values of shapes other than its
+    /// layout's, a decoder that made another kind, no relation at all).
+    #[error("correlation {kind:?}: {reason}")]
+    Correlation {
+        /// The kind.
+        kind: String,
+        /// What was wrong.
+        reason: String,
+    },
     /// The operating system could not provide entropy for fresh seeds.
     #[error("could not draw seeds: {0}")]
     Prg(#[from] cloak_prg::PrgError),

@@ -1,21 +1,28 @@
 //! The arithmetic of correlated randomness, apart from any I/O: a party's shares from its
-//! seed, and the correction the dealer computes from every party's seed.
+//! seed ([`party_shares`]), and what the dealer computes from every party's seed
+//! ([`correction_shares`]): the correction party's dependent shares and every party's part
+//! of the dealt components. A new provider (one made by the parties themselves, say) reuses
+//! these and adds only its delivery.
 //!
-//! Request number `k` of a party with seed `s` uses the stream
-//! `Prg(s.derive_indexed(REQUEST_LABEL, k))`: free components first, then (for every party
-//! but the correction party) the dependent ones, each filled in order. Both ends keep the
-//! same counter, so they draw the same streams without ever sending them.
-
-use std::time::Instant;
+//! Request number `k` of a party with seed `s` uses the stream [`stream`]`(s, k)`, that is
+//! `Prg(s.derive_indexed("cloak-dealer/request", k))`: free components first, then (for
+//! every party but the correction party) the dependent ones, each filled in order. Both
+//! ends keep the same counter, so they draw the same streams without ever sending them.
+//! The dealer's own randomness for request `k` (what it deals) is [`dealt_stream`] of a
+//! seed only the dealer holds.
 
 use cloak_prg::{Prg, Seed};
 use cloak_ring::RingTensor;
 
 use crate::persistent::MaskValues;
+use crate::relation::{Relation, check_values};
 use crate::{DealerError, Layout, Request, ShareKind, Shares};
 
 /// Label of the per-request stream derivation.
 const REQUEST_LABEL: &str = "cloak-dealer/request";
+
+/// Label of the derivation of the dealer's own per-request randomness.
+const DEALT_LABEL: &str = "cloak-dealer/dealt";
 
 /// The party whose dependent shares come from the dealer.
 pub const CORRECTION_PARTY: usize = 0;
@@ -35,19 +42,29 @@ pub(crate) fn draw(prg: &mut Prg, components: &[crate::Component]) -> Vec<RingTe
         .collect()
 }
 
-/// The stream of request `counter` under `seed`.
-pub(crate) fn stream(seed: &Seed, counter: u64) -> Prg {
+/// The stream of request `counter` under a party's `seed`.
+#[must_use]
+pub fn stream(seed: &Seed, counter: u64) -> Prg {
     Prg::new(&seed.derive_indexed(REQUEST_LABEL, counter))
 }
 
-/// Party `rank`'s shares of request `counter` with this layout. For the correction party
-/// only the free shares are drawn (`dependent` is left empty for the caller to fill).
-pub(crate) fn party_shares(seed: &Seed, rank: usize, counter: u64, layout: &Layout) -> Shares {
+/// The dealer's own randomness for request `counter`, under a seed only the dealer holds:
+/// what a [`Correlation`](crate::Correlation) deals from.
+#[must_use]
+pub fn dealt_stream(dealer_seed: &Seed, counter: u64) -> Prg {
+    Prg::new(&dealer_seed.derive_indexed(DEALT_LABEL, counter))
+}
+
+/// Party `rank`'s shares of request `counter` with this layout, from its seed alone. For
+/// the correction party only the free shares are drawn (`dependent` is left empty for the
+/// dealer's correction); the dealt parts are left empty for the dealer to deliver.
+#[must_use]
+pub fn party_shares(seed: &Seed, rank: usize, counter: u64, layout: &Layout) -> Shares {
     let mut prg = stream(seed, counter);
     let free = draw(&mut prg, &layout.free);
     let dependent =
         if rank == CORRECTION_PARTY { Vec::new() } else { draw(&mut prg, &layout.dependent) };
-    Shares { free, dependent }
+    Shares { free, dependent, dealt: Vec::new() }
 }
 
 /// Words drawn per step when folding another party's stream into a value: small enough
@@ -91,36 +108,102 @@ pub(crate) fn absorb(prg: &mut Prg, kind: ShareKind, subtract: bool, value: &mut
     }
 }
 
-/// The correction party's complete shares of request `counter` (its free shares from its
-/// seed, its dependent shares computed so that every component sums to the right value),
-/// from every party's seed (`seeds[i]` is party `i`'s). This is the dealer's whole job.
-pub(crate) fn correction_shares(
-    seeds: &[Seed],
-    request: &Request,
-    layout: &Layout,
-    counter: u64,
-    masks: &mut MaskValues,
-) -> Result<Shares, DealerError> {
-    if let Some(shares) =
-        crate::elementwise::correction_shares_elementwise(seeds, request, layout, counter)
-    {
-        return shares;
-    }
-    let own = party_shares(&seeds[CORRECTION_PARTY], CORRECTION_PARTY, counter, layout);
-    let dependent = correction_dependent(seeds, request, layout, counter, &own.free, masks)?;
-    Ok(Shares { free: own.free, dependent })
+/// What the dealer computes for one request.
+pub struct Correction {
+    /// The correction party's complete shares: its free shares from its seed, its
+    /// dependent shares computed so that every component sums to the right value, and its
+    /// dealt part.
+    pub shares: Shares,
+    /// Every party's dealt part, by rank (the correction party's moved into `shares`, its
+    /// entry left empty); empty when the layout deals nothing, so nothing is sent.
+    pub dealt: Vec<Vec<RingTensor<u64>>>,
 }
 
-/// The correction party's dependent shares of request `counter`, given its free shares
-/// (the general path: other parties' streams folded in chunks, then the request's rule).
-fn correction_dependent(
+impl std::fmt::Debug for Correction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Correction").field("shares", &self.shares).finish_non_exhaustive()
+    }
+}
+
+/// What the dealer computes for request `counter`, from every party's seed (`seeds[i]` is
+/// party `i`'s) and, for a layout with dealt components, its own `dealer_seed`. This is the
+/// dealer's whole job; elementwise requests take a chunked path that never holds another
+/// party's shares as whole tensors.
+///
+/// # Errors
+/// A typed error if the request is invalid or a custom kind breaks its own layout.
+pub fn correction_shares(
+    seeds: &[Seed],
+    dealer_seed: &Seed,
+    request: &Request,
+    layout: &Layout,
+    counter: u64,
+    masks: &mut MaskValues,
+) -> Result<Correction, DealerError> {
+    let keep = !layout.dealt.is_empty();
+    let (mut shares, values) = match request.relation() {
+        Relation::Elementwise(rule) => crate::elementwise::correction_shares_elementwise(
+            seeds,
+            request.name(),
+            rule,
+            layout,
+            counter,
+            keep,
+        )?,
+        _ => correction_general(seeds, request, layout, counter, masks, keep)?,
+    };
+    let mut dealt = Vec::new();
+    if let Some((free, dependent)) = values {
+        let mut rng = dealt_stream(dealer_seed, counter);
+        dealt = deal(request, layout, &free, &dependent, seeds.len(), &mut rng)?;
+        shares.dealt = std::mem::take(&mut dealt[CORRECTION_PARTY]);
+    }
+    Ok(Correction { shares, dealt })
+}
+
+/// True values of the free and dependent components, kept for dealing.
+pub(crate) type Values = (Vec<RingTensor<u64>>, Vec<RingTensor<u64>>);
+
+/// Every party's dealt part, checked against the layout.
+fn deal(
+    request: &Request,
+    layout: &Layout,
+    free: &[RingTensor<u64>],
+    dependent: &[RingTensor<u64>],
+    parties: usize,
+    rng: &mut Prg,
+) -> Result<Vec<Vec<RingTensor<u64>>>, DealerError> {
+    let Request::Custom(c) = request else {
+        return Err(DealerError::Correlation {
+            kind: request.name().into(),
+            reason: "a built-in request with dealt components".into(),
+        });
+    };
+    let parts = c.correlation().deal(free, dependent, parties, rng)?;
+    if parts.len() != parties {
+        return Err(DealerError::Correlation {
+            kind: request.name().into(),
+            reason: format!("dealt {} parts for {parties} parties", parts.len()),
+        });
+    }
+    for part in &parts {
+        check_values(request.name(), "dealt", &layout.dealt, part)?;
+    }
+    Ok(parts)
+}
+
+/// The correction party's shares by the general path: other parties' streams folded in
+/// chunks into the free values, the request's relation, then their dependent streams
+/// folded out. With `keep`, the true values too.
+fn correction_general(
     seeds: &[Seed],
     request: &Request,
     layout: &Layout,
     counter: u64,
-    own_free: &[RingTensor<u64>],
     masks: &mut MaskValues,
-) -> Result<Vec<RingTensor<u64>>, DealerError> {
+    keep: bool,
+) -> Result<(Shares, Option<Values>), DealerError> {
+    let own = party_shares(&seeds[CORRECTION_PARTY], CORRECTION_PARTY, counter, layout);
     let mut others: Vec<Prg> = seeds
         .iter()
         .enumerate()
@@ -128,49 +211,24 @@ fn correction_dependent(
         .map(|(_, s)| stream(s, counter))
         .collect();
     // Each other party's stream holds its free components, then its dependent ones.
-    let mut free_values = own_free.to_vec();
+    let mut free_values = own.free.clone();
     for prg in &mut others {
         for (value, c) in free_values.iter_mut().zip(&layout.free) {
             absorb(prg, c.kind, false, value);
         }
     }
-    let mut dependent = match request {
-        // The fixed operand's mask is not a component of the request (every party holds
-        // its share already): its value, kept from earlier products, is the right operand.
-        Request::TripleFixedRhs { op, mask } => {
-            vec![op.apply(&free_values[0], masks.get(seeds, *mask, op.rhs_shape()))?]
-        }
-        _ => request.dependents(&free_values)?,
+    // The fixed operand's mask is not a component of the request (every party holds its
+    // share already): its value, kept from earlier products, is the right operand.
+    let mask = match request {
+        Request::TripleFixedRhs { op, mask } => Some(masks.get(seeds, *mask, op.rhs_shape())),
+        _ => None,
     };
+    let mut dependent = request.dependents_in(layout, &free_values, mask)?;
+    let values = keep.then(|| (free_values, dependent.clone()));
     for prg in &mut others {
         for (value, c) in dependent.iter_mut().zip(&layout.dependent) {
             absorb(prg, c.kind, true, value);
         }
     }
-    Ok(dependent)
-}
-
-/// Time and volume of the correlated randomness a party has used.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct DealerStats {
-    /// Requests served.
-    pub requests: u64,
-    /// `u64` words of randomness this party obtained (its shares of every component).
-    pub words: u64,
-    /// Time spent producing them: drawing streams, computing corrections, and (for a
-    /// networked dealer) waiting for them.
-    pub time: std::time::Duration,
-}
-
-impl DealerStats {
-    pub(crate) fn record(&mut self, layout: &Layout, start: Instant) {
-        self.record_time(layout, start.elapsed());
-    }
-
-    pub(crate) fn record_time(&mut self, layout: &Layout, time: std::time::Duration) {
-        self.requests += 1;
-        self.words +=
-            layout.free.iter().chain(&layout.dependent).map(|c| c.len() as u64).sum::<u64>();
-        self.time += time;
-    }
+    Ok((Shares { free: own.free, dependent, dealt: Vec::new() }, values))
 }

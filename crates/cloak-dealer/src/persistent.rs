@@ -31,7 +31,11 @@ fn stream(seed: &Seed, mask: u64) -> Prg {
 }
 
 /// Checks that a mask's shape is one the dealer can hold (as a request's components).
-pub(crate) fn check_shape(shape: &[usize]) -> Result<(), DealerError> {
+///
+/// # Errors
+/// A shape error for a shape whose element count overflows or passes
+/// [`MAX_COMPONENT_WORDS`].
+pub fn check_shape(shape: &[usize]) -> Result<(), DealerError> {
     let words = checked_numel("persistent_mask", shape)?;
     if words > MAX_COMPONENT_WORDS {
         return Err(RingError::InvalidShape {
@@ -45,7 +49,8 @@ pub(crate) fn check_shape(shape: &[usize]) -> Result<(), DealerError> {
 }
 
 /// The share of mask `mask` of the party with this seed.
-pub(crate) fn share(seed: &Seed, mask: u64, shape: &[usize]) -> RingTensor<u64> {
+#[must_use]
+pub fn share(seed: &Seed, mask: u64, shape: &[usize]) -> RingTensor<u64> {
     let component = Component { kind: ShareKind::Arith, shape: shape.to_vec() };
     let mut prg = stream(seed, mask);
     draw(&mut prg, std::slice::from_ref(&component))
@@ -54,7 +59,8 @@ pub(crate) fn share(seed: &Seed, mask: u64, shape: &[usize]) -> RingTensor<u64> 
 }
 
 /// The value of mask `mask`: every party's share added, each stream folded in chunks.
-pub(crate) fn value(seeds: &[Seed], mask: u64, shape: &[usize]) -> RingTensor<u64> {
+#[must_use]
+pub fn value(seeds: &[Seed], mask: u64, shape: &[usize]) -> RingTensor<u64> {
     let mut value = RingTensor::<u64>::zeros(shape);
     for seed in seeds {
         absorb(&mut stream(seed, mask), ShareKind::Arith, false, &mut value);
@@ -67,13 +73,14 @@ pub(crate) fn value(seeds: &[Seed], mask: u64, shape: &[usize]) -> RingTensor<u6
 /// weights are reused at every inference. Holds as many words as the fixed operands (the
 /// model's size), at the dealer only.
 #[derive(Debug, Default)]
-pub(crate) struct MaskValues {
+pub struct MaskValues {
     values: HashMap<u64, RingTensor<u64>>,
 }
 
 impl MaskValues {
     /// The value of mask `mask` (of `shape`, already checked by [`MaskShapes`]).
-    pub(crate) fn get(&mut self, seeds: &[Seed], mask: u64, shape: &[usize]) -> &RingTensor<u64> {
+    #[must_use]
+    pub fn get(&mut self, seeds: &[Seed], mask: u64, shape: &[usize]) -> &RingTensor<u64> {
         self.values.entry(mask).or_insert_with(|| value(seeds, mask, shape))
     }
 }
@@ -81,14 +88,17 @@ impl MaskValues {
 /// The shape each mask number was first used with, so that a later use at another shape
 /// is refused before any stream is drawn or anything sent.
 #[derive(Debug, Default)]
-pub(crate) struct MaskShapes {
+pub struct MaskShapes {
     shapes: HashMap<u64, Vec<usize>>,
 }
 
 impl MaskShapes {
     /// This party's share of `mask`, from its own `seed`, after recording (or checking) the
     /// mask's shape: what every seed-based provider's `persistent_share` does.
-    pub(crate) fn share(
+    ///
+    /// # Errors
+    /// As [`MaskShapes::register`].
+    pub fn share(
         &mut self,
         seed: &Seed,
         mask: u64,
@@ -99,7 +109,10 @@ impl MaskShapes {
     }
 
     /// Records `mask` at `shape`, or checks it against the shape it was first used with.
-    pub(crate) fn register(&mut self, mask: u64, shape: &[usize]) -> Result<(), DealerError> {
+    ///
+    /// # Errors
+    /// A shape error for a shape too large or other than the mask's first one.
+    pub fn register(&mut self, mask: u64, shape: &[usize]) -> Result<(), DealerError> {
         check_shape(shape)?;
         match self.shapes.get(&mask) {
             Some(known) if known[..] != shape[..] => Err(RingError::ShapeMismatch {
@@ -119,11 +132,10 @@ impl MaskShapes {
     /// Checks a request that uses a persistent mask: with `require_known`, the mask must
     /// have been taken (by [`crate::Dealer::persistent_share`]) at the operand's shape; a
     /// third-party dealer, which never sees that call, records the shape at first use.
-    pub(crate) fn check(
-        &mut self,
-        request: &Request,
-        require_known: bool,
-    ) -> Result<(), DealerError> {
+    ///
+    /// # Errors
+    /// A typed error for a mask never taken (with `require_known`) or at another shape.
+    pub fn check(&mut self, request: &Request, require_known: bool) -> Result<(), DealerError> {
         let Request::TripleFixedRhs { op, mask } = request else { return Ok(()) };
         if require_known && !self.shapes.contains_key(mask) {
             return Err(RingError::InvalidArgument {

@@ -1,5 +1,7 @@
 //! The `Dealer` trait: where a party's correlated randomness comes from.
 
+use std::time::Duration;
+
 use cloak_comm::Communicator;
 use cloak_ring::RingTensor;
 
@@ -62,7 +64,7 @@ pub trait Dealer: Send {
         comm: &mut dyn Communicator,
     ) -> Result<Shares, DealerError> {
         let _ = comm;
-        Ok(pending.shares)
+        Ok(pending.into_shares())
     }
 
     /// What this party has obtained so far.
@@ -185,15 +187,17 @@ pub trait Dealer: Send {
     }
 }
 
-/// A request begun with [`Dealer::begin`] and not yet finished. Its `Debug` shows the
-/// request, never the shares.
+/// A request begun with [`Dealer::begin`] and not yet finished: the request, this party's
+/// shares so far, and whether they are complete. A provider makes one in `begin` and
+/// completes it in `finish` (filling in what arrives meanwhile through
+/// [`shares_mut`](Pending::shares_mut)). Its `Debug` shows the request, never the shares.
 pub struct Pending {
-    pub(crate) request: Request,
-    pub(crate) shares: Shares,
-    /// Whether the dependent shares are already in `shares`.
-    pub(crate) complete: bool,
-    /// Dealer time spent so far on it.
-    pub(crate) spent: std::time::Duration,
+    request: Request,
+    shares: Shares,
+    /// Whether the dependent shares (and the dealt parts) are already in `shares`.
+    complete: bool,
+    /// Provider time spent so far on it.
+    spent: Duration,
 }
 
 impl std::fmt::Debug for Pending {
@@ -206,10 +210,24 @@ impl std::fmt::Debug for Pending {
 }
 
 impl Pending {
+    /// A request with the shares obtained so far; `complete` says whether they are all
+    /// there (then [`Dealer::finish`] has nothing left to fetch).
+    #[must_use]
+    pub fn new(request: Request, shares: Shares, complete: bool) -> Self {
+        Pending { request, shares, complete, spent: Duration::ZERO }
+    }
+
     /// A request whose shares are all there.
     #[must_use]
     pub fn complete(request: Request, shares: Shares) -> Self {
-        Pending { request, shares, complete: true, spent: Default::default() }
+        Self::new(request, shares, true)
+    }
+
+    /// The same, noting `spent` of provider time so far (for its statistics at `finish`).
+    #[must_use]
+    pub fn with_spent(mut self, spent: Duration) -> Self {
+        self.spent = spent;
+        self
     }
 
     /// This party's shares of the free components (the masks to open against).
@@ -222,6 +240,35 @@ impl Pending {
     #[must_use]
     pub fn request(&self) -> &Request {
         &self.request
+    }
+
+    /// Whether every share is already there.
+    #[must_use]
+    pub fn is_complete(&self) -> bool {
+        self.complete
+    }
+
+    /// Provider time spent so far, as noted with [`with_spent`](Pending::with_spent).
+    #[must_use]
+    pub fn spent(&self) -> Duration {
+        self.spent
+    }
+
+    /// The shares obtained so far.
+    #[must_use]
+    pub fn shares(&self) -> &Shares {
+        &self.shares
+    }
+
+    /// The shares, to fill in what arrives in `finish`.
+    pub fn shares_mut(&mut self) -> &mut Shares {
+        &mut self.shares
+    }
+
+    /// The shares, the request done with.
+    #[must_use]
+    pub fn into_shares(self) -> Shares {
+        self.shares
     }
 }
 

@@ -9,6 +9,8 @@ pub struct Shares {
     pub free: Vec<RingTensor<u64>>,
     /// Shares of the dependent components.
     pub dependent: Vec<RingTensor<u64>>,
+    /// This party's own parts of the dealt components (empty for built-in requests).
+    pub dealt: Vec<RingTensor<u64>>,
 }
 
 /// A party's share of a Beaver triple `(a, b, c = op(a, b))`.
@@ -75,6 +77,12 @@ pub struct RandomBits {
 }
 
 impl Shares {
+    /// Shares of free and dependent components, with nothing dealt.
+    #[must_use]
+    pub fn new(free: Vec<RingTensor<u64>>, dependent: Vec<RingTensor<u64>>) -> Self {
+        Self { free, dependent, dealt: Vec::new() }
+    }
+
     /// The shares as a Beaver triple's named parts (for shares of a request of that kind).
     #[must_use]
     pub fn into_triple(self) -> Triple {
@@ -154,7 +162,7 @@ impl std::fmt::Debug for Shapes<'_, Vec<RingTensor<u64>>> {
     }
 }
 
-redacted_debug!(Shares { free, dependent });
+redacted_debug!(Shares { free, dependent, dealt });
 redacted_debug!(Triple { a, b, c });
 redacted_debug!(FixedRhsTriple { a, c });
 redacted_debug!(SquarePair { r, r2 });

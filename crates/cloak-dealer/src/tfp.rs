@@ -1,8 +1,13 @@
-//! Trusted first party: party 0 plays the dealer, with no communication per request.
+//! Trusted first party: party 0 plays the dealer, with no communication for built-in
+//! requests.
 //!
 //! Insecure against party 0, which knows every party's seed and so every mask; it is
 //! CrypTen's default and what tests and benchmarks use. Unlike CrypTen's, the other parties'
 //! shares come from seeds only they and party 0 hold, so no other party learns anything.
+//! For a request with dealt components party 0 computes every party's part and sends each
+//! its own, in one step under [`DEALER_LABEL`](crate::DEALER_LABEL); the others receive it
+//! in `begin`, before any later message of party 0's, which keeps the point-to-point order
+//! of the protocol.
 
 use std::time::Instant;
 
@@ -10,13 +15,27 @@ use cloak_comm::Communicator;
 use cloak_prg::Seed;
 use cloak_ring::RingTensor;
 
+use crate::deliver::{labelled, recv_dealt, send_dealt};
 use crate::generate::{CORRECTION_PARTY, correction_shares, party_shares};
 use crate::persistent::{MaskShapes, MaskValues};
 use crate::provider::check_layout;
-use crate::{DEALER_LABEL, Dealer, DealerError, DealerStats, Pending, Request, Shares};
+use crate::{Dealer, DealerError, DealerStats, Pending, Request, Shares};
 
 /// Label of the derivation of party seeds from a common master seed.
 const PARTY_SEED_LABEL: &str = "cloak-dealer/party-seed";
+
+/// Label of the derivation of the dealer's own seed from a common master seed.
+const DEALER_SEED_LABEL: &str = "cloak-dealer/dealer-seed";
+
+/// What party 0 holds as the dealer.
+struct DealerSide {
+    /// Every party's seed.
+    seeds: Vec<Seed>,
+    /// The dealer's own randomness (for dealt components).
+    seed: Seed,
+    /// Persistent mask values.
+    masks: MaskValues,
+}
 
 /// The trusted-first-party provider (one per party).
 pub struct TrustedFirstParty {
@@ -24,14 +43,12 @@ pub struct TrustedFirstParty {
     parties: usize,
     /// This party's seed.
     own: Seed,
-    /// Every party's seed, at party 0 only.
-    all: Vec<Seed>,
+    /// At party 0 only.
+    dealer: Option<DealerSide>,
     counter: u64,
     stats: DealerStats,
     /// The shape of every persistent mask taken.
     masks: MaskShapes,
-    /// Persistent mask values, at party 0 (the dealer) only.
-    mask_values: MaskValues,
 }
 
 impl std::fmt::Debug for TrustedFirstParty {
@@ -45,6 +62,18 @@ impl std::fmt::Debug for TrustedFirstParty {
 }
 
 impl TrustedFirstParty {
+    fn new(rank: usize, parties: usize, own: Seed, dealer: Option<DealerSide>) -> Self {
+        Self {
+            rank,
+            parties,
+            own,
+            dealer,
+            counter: 0,
+            stats: DealerStats::default(),
+            masks: MaskShapes::default(),
+        }
+    }
+
     /// Seeds derived from a master seed every party knows: no set-up message, but every
     /// party could compute every mask. For tests and benchmarks only.
     ///
@@ -53,22 +82,18 @@ impl TrustedFirstParty {
     pub fn from_master(master: &Seed, rank: usize, parties: usize) -> Result<Self, DealerError> {
         check_layout(rank, parties)?;
         let seed = |i: usize| master.derive_indexed(PARTY_SEED_LABEL, i as u64);
-        let all = if rank == CORRECTION_PARTY { (0..parties).map(seed).collect() } else { vec![] };
-        Ok(Self {
-            rank,
-            parties,
-            own: seed(rank),
-            all,
-            counter: 0,
-            stats: DealerStats::default(),
-            masks: MaskShapes::default(),
-            mask_values: MaskValues::default(),
-        })
+        let dealer = (rank == CORRECTION_PARTY).then(|| DealerSide {
+            seeds: (0..parties).map(seed).collect(),
+            seed: master.derive_indexed(DEALER_SEED_LABEL, 0),
+            masks: MaskValues::default(),
+        });
+        Ok(Self::new(rank, parties, seed(rank), dealer))
     }
 
     /// Party 0 draws a fresh seed per party from the operating system and sends each party
-    /// its own (one round, counted under [`DEALER_LABEL`]). Every computing party calls this;
-    /// the communicator's ranks `0..parties` are the computing parties.
+    /// its own (one round, counted under [`DEALER_LABEL`](crate::DEALER_LABEL)). Every
+    /// computing party calls this; the communicator's ranks `0..parties` are the computing
+    /// parties.
     ///
     /// # Errors
     /// [`DealerError::Setup`] for a bad layout, [`DealerError::Prg`] if the OS has no
@@ -84,42 +109,26 @@ impl TrustedFirstParty {
                 ),
             });
         }
-        let previous = comm.stats().label().to_owned();
-        comm.set_label(DEALER_LABEL);
-        let result = (|| {
+        labelled(comm, |comm| {
             if rank == CORRECTION_PARTY {
-                let all: Vec<Seed> =
+                let seeds: Vec<Seed> =
                     (0..parties).map(|_| Seed::from_os_entropy()).collect::<Result<_, _>>()?;
                 let sends: Vec<(usize, &[u8])> =
-                    (1..parties).map(|p| (p, &all[p].expose_bytes()[..])).collect();
+                    (1..parties).map(|p| (p, &seeds[p].expose_bytes()[..])).collect();
                 comm.step(cloak_comm::Op::new(cloak_comm::OpKind::PointToPoint), &sends, &[])?;
-                Ok(Self {
-                    rank,
-                    parties,
-                    own: all[rank].clone(),
-                    all,
-                    counter: 0,
-                    stats: DealerStats::default(),
-                    masks: MaskShapes::default(),
-                    mask_values: MaskValues::default(),
-                })
+                let own = seeds[rank].clone();
+                let dealer = DealerSide {
+                    seeds,
+                    seed: Seed::from_os_entropy()?,
+                    masks: MaskValues::default(),
+                };
+                Ok(Self::new(rank, parties, own, Some(dealer)))
             } else {
                 let bytes = comm.recv(CORRECTION_PARTY)?;
                 let own = crate::ttp::seed_from_bytes(&bytes, CORRECTION_PARTY)?;
-                Ok(Self {
-                    rank,
-                    parties,
-                    own,
-                    all: vec![],
-                    counter: 0,
-                    stats: DealerStats::default(),
-                    masks: MaskShapes::default(),
-                    mask_values: MaskValues::default(),
-                })
+                Ok(Self::new(rank, parties, own, None))
             }
-        })();
-        comm.set_label(&previous);
-        result
+        })
     }
 }
 
@@ -141,7 +150,8 @@ impl Dealer for TrustedFirstParty {
         request: &Request,
         comm: &mut dyn Communicator,
     ) -> Result<Shares, DealerError> {
-        Ok(self.begin(request, comm)?.shares)
+        let pending = self.begin(request, comm)?;
+        self.finish(pending, comm)
     }
 
     /// Everything at once: party 0 computes its correction while drawing its own shares
@@ -150,17 +160,35 @@ impl Dealer for TrustedFirstParty {
     fn begin(
         &mut self,
         request: &Request,
-        _comm: &mut dyn Communicator,
+        comm: &mut dyn Communicator,
     ) -> Result<Pending, DealerError> {
         let start = Instant::now();
         let layout = request.layout()?;
         self.masks.check(request, true)?;
         let counter = self.counter;
         self.counter += 1;
-        let shares = if self.rank == CORRECTION_PARTY {
-            correction_shares(&self.all, request, &layout, counter, &mut self.mask_values)?
-        } else {
-            party_shares(&self.own, self.rank, counter, &layout)
+        let shares = match &mut self.dealer {
+            Some(dealer) => {
+                let correction = correction_shares(
+                    &dealer.seeds,
+                    &dealer.seed,
+                    request,
+                    &layout,
+                    counter,
+                    &mut dealer.masks,
+                )?;
+                if !correction.dealt.is_empty() {
+                    send_dealt(comm, &correction.dealt, CORRECTION_PARTY, &[])?;
+                }
+                correction.shares
+            }
+            None => {
+                let mut shares = party_shares(&self.own, self.rank, counter, &layout);
+                if !layout.dealt.is_empty() {
+                    shares.dealt = recv_dealt(comm, CORRECTION_PARTY, &layout)?;
+                }
+                shares
+            }
         };
         self.stats.record(&layout, start);
         Ok(Pending::complete(request.clone(), shares))

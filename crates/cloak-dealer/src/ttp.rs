@@ -4,8 +4,14 @@
 //! fresh seed per party from the operating system and sends each party its own. Then, per
 //! request, every party derives its shares from its seed with no message at all, except
 //! party 0, which sends the request to the dealer and receives its dependent shares (the
-//! correction) back: one round trip, counted under [`DEALER_LABEL`], apart from the online
-//! protocol. No computing party ever sees another's masks.
+//! correction) back: one round trip, counted under [`DEALER_LABEL`](crate::DEALER_LABEL),
+//! apart from the online protocol. For a request with dealt components, party 0's reply
+//! also holds its part, and the dealer sends every other party its part in the same step;
+//! those parties receive it in `finish`. No computing party ever sees another's masks.
+//!
+//! The dealer learns each request from party 0's bytes: it decodes custom kinds with the
+//! decoders registered in its [`Correlations`] ([`run_dealer_with`]) and stops with
+//! [`DealerError::UnknownCorrelation`] at any other kind.
 //!
 //! The dealer waits for party 0's next request under the communicator's timeout, so give
 //! the dealer's communicator a timeout longer than the parties' longest local computation.
@@ -17,10 +23,12 @@ use cloak_prg::{SEED_LEN, Seed};
 use cloak_ring::RingTensor;
 
 use crate::bytes::{Reader, Writer};
+use crate::codec::{read_request, read_tensors, write_request, write_tensors};
+use crate::deliver::{labelled, send_dealt};
 use crate::generate::{CORRECTION_PARTY, correction_shares, party_shares};
 use crate::persistent::{MaskShapes, MaskValues};
 use crate::provider::check_layout;
-use crate::{DEALER_LABEL, Dealer, DealerError, DealerStats, Layout, Pending, Request, Shares};
+use crate::{Correlations, Dealer, DealerError, DealerStats, Layout, Pending, Request, Shares};
 
 /// Message kinds from party 0 to the dealer.
 const MSG_REQUEST: u8 = 1;
@@ -32,18 +40,6 @@ pub(crate) fn seed_from_bytes(bytes: &[u8], peer: usize) -> Result<Seed, DealerE
         reason: format!("seed of {} bytes, expected {SEED_LEN}", bytes.len()),
     })?;
     Ok(Seed::from_bytes(arr))
-}
-
-/// Runs `f` with the communicator's traffic counted under [`DEALER_LABEL`].
-fn labelled<R>(
-    comm: &mut dyn Communicator,
-    f: impl FnOnce(&mut dyn Communicator) -> Result<R, DealerError>,
-) -> Result<R, DealerError> {
-    let previous = comm.stats().label().to_owned();
-    comm.set_label(DEALER_LABEL);
-    let out = f(comm);
-    comm.set_label(&previous);
-    out
 }
 
 /// Checks that the communicator has the parties plus one dealer rank.
@@ -108,30 +104,22 @@ impl TtpClient {
     }
 }
 
-/// Decodes the dependent shares the dealer sent for a layout.
-fn decode_dependent(
-    bytes: &[u8],
-    layout: &Layout,
-    peer: usize,
-) -> Result<Vec<RingTensor<u64>>, DealerError> {
-    let expected: usize = layout.dependent.iter().map(|c| c.len() * 8).sum();
+/// Decodes party 0's reply: its dependent shares, then its dealt part.
+fn decode_reply(bytes: &[u8], layout: &Layout, peer: usize) -> Result<Shares, DealerError> {
+    let dependent_bytes: usize = layout.dependent.iter().map(|c| c.len() * 8).sum();
+    let expected = dependent_bytes + layout.dealt_bytes();
     if bytes.len() != expected {
         return Err(DealerError::Malformed {
             peer,
             reason: format!("correction of {} bytes, expected {expected}", bytes.len()),
         });
     }
-    let mut offset = 0;
-    layout
-        .dependent
-        .iter()
-        .map(|c| {
-            let len = c.len() * 8;
-            let t = RingTensor::from_le_bytes(&c.shape, &bytes[offset..offset + len])?;
-            offset += len;
-            Ok(t)
-        })
-        .collect()
+    let (dependent, dealt) = bytes.split_at(dependent_bytes);
+    Ok(Shares {
+        free: Vec::new(),
+        dependent: read_tensors(dependent, &layout.dependent, peer, "correction")?,
+        dealt: read_tensors(dealt, &layout.dealt, peer, "dealt part")?,
+    })
 }
 
 impl Dealer for TtpClient {
@@ -157,8 +145,8 @@ impl Dealer for TtpClient {
     }
 
     /// Party 0 sends the request to the dealer (without waiting for the answer); every
-    /// party draws its shares from its seed. Party 0's dependent shares arrive in
-    /// [`finish`](Dealer::finish).
+    /// party draws its shares from its seed. Party 0's dependent shares, and every party's
+    /// dealt part, arrive in [`finish`](Dealer::finish).
     fn begin(
         &mut self,
         request: &Request,
@@ -176,13 +164,13 @@ impl Dealer for TtpClient {
             let mut w = Writer::default();
             w.u8(MSG_REQUEST);
             w.u64(counter);
-            request.write(&mut w);
+            write_request(request, &mut w);
             let dealer = self.dealer_rank;
             labelled(comm, |c| Ok(c.send(dealer, &w.0)?))?;
         }
         let shares = party_shares(&self.seed, self.rank, counter, &layout);
-        let complete = self.rank != CORRECTION_PARTY;
-        Ok(Pending { request: request.clone(), shares, complete, spent: start.elapsed() })
+        let complete = self.rank != CORRECTION_PARTY && layout.dealt.is_empty();
+        Ok(Pending::new(request.clone(), shares, complete).with_spent(start.elapsed()))
     }
 
     fn finish(
@@ -191,14 +179,21 @@ impl Dealer for TtpClient {
         comm: &mut dyn Communicator,
     ) -> Result<Shares, DealerError> {
         let start = Instant::now();
-        let layout = pending.request.layout()?;
-        if !pending.complete {
+        let layout = pending.request().layout()?;
+        if !pending.is_complete() {
             let dealer = self.dealer_rank;
             let reply = labelled(comm, |c| Ok(c.recv(dealer)?))?;
-            pending.shares.dependent = decode_dependent(&reply, &layout, dealer)?;
+            let shares = pending.shares_mut();
+            if self.rank == CORRECTION_PARTY {
+                let got = decode_reply(&reply, &layout, dealer)?;
+                shares.dependent = got.dependent;
+                shares.dealt = got.dealt;
+            } else {
+                shares.dealt = read_tensors(&reply, &layout.dealt, dealer, "dealt part")?;
+            }
         }
-        self.stats.record_time(&layout, pending.spent + start.elapsed());
-        Ok(pending.shares)
+        self.stats.record_time(&layout, pending.spent() + start.elapsed());
+        Ok(pending.into_shares())
     }
 
     fn stats(&self) -> &DealerStats {
@@ -235,6 +230,10 @@ impl Dealer for TtpClient {
 pub struct TtpServer {
     parties: usize,
     seeds: Vec<Seed>,
+    /// The dealer's own randomness (for dealt components).
+    seed: Seed,
+    /// The custom kinds it serves.
+    correlations: Correlations,
     counter: u64,
     stats: DealerStats,
     /// The shape of every persistent mask asked for, recorded at its first use: party 0
@@ -279,6 +278,8 @@ impl TtpServer {
         Ok(Self {
             parties,
             seeds,
+            seed: Seed::from_os_entropy()?,
+            correlations: Correlations::new(),
             counter: 0,
             stats: DealerStats::default(),
             masks: MaskShapes::default(),
@@ -286,12 +287,21 @@ impl TtpServer {
         })
     }
 
+    /// Serves requests of these custom kinds too (besides the built-in ones).
+    #[must_use]
+    pub fn with_correlations(mut self, correlations: Correlations) -> Self {
+        self.correlations = correlations;
+        self
+    }
+
     /// Serves party 0's requests until it closes the session; returns what was served.
     ///
     /// # Errors
     /// A communication error (party 0 gone or silent past the timeout),
-    /// [`DealerError::Malformed`] for an undecodable request, or [`DealerError::OutOfSync`]
-    /// if party 0's request counter disagrees with the dealer's.
+    /// [`DealerError::Malformed`] for an undecodable request,
+    /// [`DealerError::UnknownCorrelation`] for a custom kind without a registered decoder,
+    /// or [`DealerError::OutOfSync`] if party 0's request counter disagrees with the
+    /// dealer's.
     pub fn serve(&mut self, comm: &mut dyn Communicator) -> Result<DealerStats, DealerError> {
         labelled(comm, |c| {
             loop {
@@ -311,10 +321,9 @@ impl TtpServer {
                         return Ok(self.stats);
                     }
                     MSG_REQUEST => {
-                        let request = Request::read(&mut r)?;
+                        let request = read_request(&mut r, &self.correlations)?;
                         r.finish()?;
-                        let reply = self.answer(&request)?;
-                        c.send(CORRECTION_PARTY, &reply)?;
+                        self.answer(c, &request)?;
                     }
                     other => return Err(r.malformed(format!("unknown message kind {other}"))),
                 }
@@ -322,20 +331,34 @@ impl TtpServer {
         })
     }
 
-    /// The correction party's dependent shares of the next request, as bytes.
-    fn answer(&mut self, request: &Request) -> Result<Vec<u8>, DealerError> {
+    /// Answers the next request: party 0's dependent shares (and dealt part), and every
+    /// other party's dealt part if the request has any.
+    fn answer(&mut self, c: &mut dyn Communicator, request: &Request) -> Result<(), DealerError> {
         let start = Instant::now();
         let layout = request.layout()?;
         self.masks.check(request, false)?;
-        let shares =
-            correction_shares(&self.seeds, request, &layout, self.counter, &mut self.mask_values)?;
+        let correction = correction_shares(
+            &self.seeds,
+            &self.seed,
+            request,
+            &layout,
+            self.counter,
+            &mut self.mask_values,
+        )?;
         self.counter += 1;
-        let mut out = Vec::with_capacity(layout.dependent.iter().map(|c| c.len() * 8).sum());
-        for t in &shares.dependent {
-            out.extend_from_slice(&t.to_le_bytes());
+        let shares = &correction.shares;
+        let mut reply = Vec::with_capacity(
+            layout.dependent.iter().map(|c| c.len() * 8).sum::<usize>() + layout.dealt_bytes(),
+        );
+        write_tensors(&mut reply, &shares.dependent);
+        write_tensors(&mut reply, &shares.dealt);
+        if correction.dealt.is_empty() {
+            c.send(CORRECTION_PARTY, &reply)?;
+        } else {
+            send_dealt(c, &correction.dealt, CORRECTION_PARTY, &[(CORRECTION_PARTY, &reply)])?;
         }
         self.stats.record(&layout, start);
-        Ok(out)
+        Ok(())
     }
 }
 
@@ -344,5 +367,17 @@ impl TtpServer {
 /// # Errors
 /// As [`TtpServer::setup`] and [`TtpServer::serve`].
 pub fn run_dealer(comm: &mut dyn Communicator, parties: usize) -> Result<DealerStats, DealerError> {
-    TtpServer::setup(comm, parties)?.serve(comm)
+    run_dealer_with(comm, parties, &Correlations::new())
+}
+
+/// [`run_dealer`], serving requests of the custom kinds in `correlations` too.
+///
+/// # Errors
+/// As [`TtpServer::setup`] and [`TtpServer::serve`].
+pub fn run_dealer_with(
+    comm: &mut dyn Communicator,
+    parties: usize,
+    correlations: &Correlations,
+) -> Result<DealerStats, DealerError> {
+    TtpServer::setup(comm, parties)?.with_correlations(correlations.clone()).serve(comm)
 }

@@ -1,6 +1,6 @@
 //! Failures are typed errors, never panics or hangs: invalid requests (with the session left
-//! usable, at party 0 and at the others, for both providers), impossible party layouts,
-//! communicators of the wrong size, malformed seeds, corrections and requests on the wire,
+//! usable at the third-party dealer; the conformance suite checks every provider),
+//! impossible party layouts, communicators of the wrong size, malformed seeds, corrections and requests on the wire,
 //! a replayed request (out of sync), a party 0 that vanishes without closing (the dealer
 //! returns a communication error), a dealer that vanishes (party 0's fetch fails), and
 //! fetching after `close`.
@@ -16,115 +16,24 @@ use std::time::{Duration, Instant};
 
 use cloak_comm::runner::{run_tcp_threads, run_threads};
 use cloak_comm::{CommConfig, CommError, Communicator, LocalComm};
+use cloak_dealer::conformance::Expect;
 use cloak_dealer::{
-    BilinearOp, Dealer, DealerError, Request, Shares, TrustedFirstParty, TtpClient, TtpServer,
-    encode_request, run_dealer,
+    Dealer, DealerError, Request, Shares, TrustedFirstParty, TtpClient, TtpServer, encode_request,
+    run_dealer,
 };
 use cloak_prg::Seed;
-use cloak_ring::{Conv2dSpec, RingError};
 use common::{check_run, unwrap_all};
 
 fn quick() -> CommConfig {
     CommConfig::with_timeouts(Duration::from_secs(5))
 }
 
-fn conv_spec(padding: usize) -> Conv2dSpec {
-    common::spec(1, padding, 1, 1)
-}
-
-/// Says whether a ring error is the expected one.
-type Expect = fn(&RingError) -> bool;
-
 /// A message party 0 sends to the dealer, from its request counter.
 type Message<'a> = Box<dyn Fn(u64) -> Vec<u8> + Sync + 'a>;
 
-/// Invalid requests and the ring error each must produce.
+/// Invalid requests and the ring error each must produce (the conformance suite's).
 fn invalid_requests() -> Vec<(Request, Expect)> {
-    vec![
-        (Request::Triple(BilinearOp::Matmul { lhs: vec![2, 3], rhs: vec![4, 5] }), |e| {
-            matches!(e, RingError::ShapeMismatch { op: "matmul", .. })
-        }),
-        (Request::Triple(BilinearOp::Matmul { lhs: vec![3], rhs: vec![3, 2] }), |e| {
-            matches!(e, RingError::ShapeMismatch { .. })
-        }),
-        (Request::Triple(BilinearOp::Mul { lhs: vec![2, 3], rhs: vec![4] }), |e| {
-            matches!(e, RingError::ShapeMismatch { op: "mul", .. })
-        }),
-        (
-            Request::Triple(BilinearOp::Conv2d {
-                input: vec![1, 2, 5, 5],
-                weight: vec![3, 4, 3, 3],
-                spec: conv_spec(1),
-            }),
-            |e| matches!(e, RingError::InvalidConv { .. }),
-        ),
-        (
-            Request::Triple(BilinearOp::Conv2d {
-                input: vec![2, 5, 5],
-                weight: vec![3, 2, 3, 3],
-                spec: conv_spec(1),
-            }),
-            |e| matches!(e, RingError::ShapeMismatch { .. }),
-        ),
-        (
-            Request::Triple(BilinearOp::Conv2d {
-                input: vec![1, 2, 2, 2],
-                weight: vec![3, 2, 3, 3],
-                spec: conv_spec(0),
-            }),
-            |e| matches!(e, RingError::InvalidConv { .. }),
-        ),
-        (
-            Request::Triple(BilinearOp::Conv1d {
-                input: vec![1, 2, 5, 5],
-                weight: vec![3, 2, 3],
-                spec: conv_spec(0),
-            }),
-            |e| matches!(e, RingError::ShapeMismatch { op: "conv1d", .. }),
-        ),
-        (
-            Request::Triple(BilinearOp::Conv2dInputGrad {
-                grad_out: vec![1, 3, 4, 4],
-                weight: vec![3, 2, 3, 3],
-                input_shape: vec![1, 2, 5, 5],
-                spec: conv_spec(1),
-            }),
-            |e| matches!(e, RingError::ShapeMismatch { op: "conv2d_input_grad", .. }),
-        ),
-        (
-            Request::Triple(BilinearOp::Conv2dWeightGrad {
-                input: vec![1, 2, 5, 5],
-                grad_out: vec![1, 3, 5, 4],
-                weight_shape: vec![3, 2, 3, 3],
-                spec: conv_spec(1),
-            }),
-            |e| matches!(e, RingError::ShapeMismatch { op: "conv2d_weight_grad", .. }),
-        ),
-        (
-            Request::Triple(BilinearOp::ConvTranspose2d {
-                input: vec![1, 2, 3, 3],
-                weight: vec![2, 3, 3, 3],
-                spec: conv_spec(0),
-                output_padding: (1, 1),
-            }),
-            |e| matches!(e, RingError::InvalidConv { .. }),
-        ),
-        (Request::TruncPair { shape: vec![4], bits: 0 }, |e| {
-            matches!(e, RingError::InvalidArgument { op: "trunc_pair", .. })
-        }),
-        (Request::TruncPair { shape: vec![4], bits: 64 }, |e| {
-            matches!(e, RingError::InvalidArgument { op: "trunc_pair", .. })
-        }),
-        (Request::TruncPair { shape: vec![4], bits: u32::MAX }, |e| {
-            matches!(e, RingError::InvalidArgument { op: "trunc_pair", .. })
-        }),
-        (Request::Square { shape: vec![usize::MAX, 2] }, |e| {
-            matches!(e, RingError::InvalidShape { .. })
-        }),
-        (Request::Triple(BilinearOp::Mul { lhs: vec![1 << 40, 1 << 40], rhs: vec![1] }), |e| {
-            matches!(e, RingError::InvalidShape { .. })
-        }),
-    ]
+    cloak_dealer::conformance::invalid()
 }
 
 fn assert_ring_error(request: &Request, result: Result<Shares, DealerError>, want: Expect) {
@@ -141,25 +50,6 @@ fn layout_rejects_invalid_requests() {
             Err(DealerError::Ring(e)) => assert!(want(&e), "{request:?}: {e:?}"),
             other => panic!("{request:?}: {other:?}"),
         }
-    }
-}
-
-/// Every party gets the typed error; the request does not count, and the next valid
-/// request still reconstructs correctly (no party's counter moved).
-#[test]
-fn tfp_invalid_requests_are_typed_and_harmless() {
-    let valid = Request::Triple(BilinearOp::Mul { lhs: vec![2, 3], rhs: vec![3] });
-    for parties in [2, 3] {
-        let outcomes = run_threads(parties, &CommConfig::default(), |mut comm| {
-            let seed = Seed::from_bytes([5; 16]);
-            let mut dealer = TrustedFirstParty::from_master(&seed, comm.rank(), parties)?;
-            for (request, want) in invalid_requests() {
-                assert_ring_error(&request, dealer.fetch(&request, &mut comm), want);
-            }
-            assert_eq!(dealer.stats().requests, 0);
-            Ok::<_, DealerError>(vec![dealer.fetch(&valid, &mut comm)?])
-        });
-        check_run(std::slice::from_ref(&valid), &unwrap_all(outcomes));
     }
 }
 

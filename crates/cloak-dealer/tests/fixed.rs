@@ -57,7 +57,7 @@ fn program(dealer: &mut dyn Dealer, comm: &mut dyn Communicator) -> Result<Got, 
         let first = dealer.fetch(&request, comm)?;
         let again = dealer.persistent_share(m, op.rhs_shape())?;
         let second = dealer.triple_fixed_rhs(&op, m, comm)?;
-        let second = Shares { free: vec![second.a], dependent: vec![second.c] };
+        let second = Shares::new(vec![second.a], vec![second.c]);
         masks.push([b, again, other]);
         triples.push([first, second]);
     }

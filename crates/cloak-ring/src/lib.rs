@@ -6,9 +6,12 @@
 //! - [`RingTensor`]: n-dimensional tensors with wrapping arithmetic, broadcasting, shape ops,
 //!   matmul and convolutions, little-endian wire encoding.
 //! - [`BitTensor`]: bit-packed booleans.
+//! - [`BilinearOp`]: the bilinear maps (products, matmuls, convolutions and their
+//!   gradients) a Beaver triple can be made for, with their shapes.
 //! - [`Backend`]: the seam where heavy kernels run ([`CpuBackend`] by default).
 
 pub mod backend;
+pub mod bilinear;
 pub mod bits;
 pub mod element;
 pub mod error;
@@ -20,6 +23,7 @@ mod pool_spec;
 pub mod tensor;
 
 pub use backend::{Backend, CpuBackend};
+pub use bilinear::BilinearOp;
 pub use bits::BitTensor;
 pub use element::RingElement;
 pub use error::{Result, RingError};

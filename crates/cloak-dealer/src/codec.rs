@@ -1,0 +1,125 @@
+//! The dealer's wire encoding of requests and of the tensors it sends back.
+//!
+//! A request is a tag byte and its fields as little-endian `u64`s (shapes as a length and
+//! the dimensions). A custom kind (tag 7) carries its kind name and its parameters, each as
+//! a length and the bytes, both bounded; a third-party dealer decodes it with the decoder
+//! registered for that name. Tensors go as their little-endian words, one after another,
+//! their shapes known to both ends from the request's layout.
+
+use cloak_ring::RingTensor;
+
+use crate::bytes::{Reader, Writer};
+use crate::correlation::{Correlations, MAX_KIND_LEN, MAX_PARAMS_LEN, check_kind};
+use crate::{Component, DealerError, Request};
+
+/// Tag of a custom kind.
+const TAG_CUSTOM: u8 = 7;
+
+/// Appends a request's encoding.
+pub(crate) fn write_request(request: &Request, w: &mut Writer) {
+    match request {
+        Request::Triple(op) => {
+            w.u8(0);
+            crate::op::write(op, w);
+        }
+        Request::Square { shape } => {
+            w.u8(1);
+            w.shape(shape);
+        }
+        Request::BinaryTriple { words } => {
+            w.u8(2);
+            w.usize(*words);
+        }
+        Request::TruncPair { shape, bits } => {
+            w.u8(3);
+            w.shape(shape);
+            w.u64(u64::from(*bits));
+        }
+        Request::RandomBits { count } => {
+            w.u8(4);
+            w.usize(*count);
+        }
+        Request::DivPair { shape, divisor } => {
+            w.u8(5);
+            w.shape(shape);
+            w.u64(*divisor);
+        }
+        Request::TripleFixedRhs { op, mask } => {
+            w.u8(6);
+            crate::op::write(op, w);
+            w.u64(*mask);
+        }
+        Request::Custom(c) => {
+            w.u8(TAG_CUSTOM);
+            w.bytes(c.correlation().kind().as_bytes());
+            w.bytes(&c.correlation().params());
+        }
+    }
+}
+
+/// Reads a request, decoding custom kinds with `correlations`.
+pub(crate) fn read_request(
+    r: &mut Reader<'_>,
+    correlations: &Correlations,
+) -> Result<Request, DealerError> {
+    Ok(match r.u8()? {
+        0 => Request::Triple(crate::op::read(r)?),
+        1 => Request::Square { shape: r.shape()? },
+        2 => Request::BinaryTriple { words: r.usize()? },
+        3 => {
+            let shape = r.shape()?;
+            let bits = r.u64()?;
+            let bits = u32::try_from(bits).map_err(|_| r.malformed("truncation bits"))?;
+            Request::TruncPair { shape, bits }
+        }
+        4 => Request::RandomBits { count: r.usize()? },
+        5 => Request::DivPair { shape: r.shape()?, divisor: r.u64()? },
+        6 => Request::TripleFixedRhs { op: crate::op::read(r)?, mask: r.u64()? },
+        TAG_CUSTOM => {
+            let kind = r.bytes(MAX_KIND_LEN, "a kind name")?;
+            let kind = std::str::from_utf8(kind)
+                .ok()
+                .filter(|k| check_kind(k).is_ok())
+                .ok_or_else(|| r.malformed("a kind name that is not a name"))?;
+            let params = r.bytes(MAX_PARAMS_LEN, "parameters")?;
+            Request::Custom(correlations.decode(kind, params)?)
+        }
+        tag => return Err(r.malformed(format!("unknown request tag {tag}"))),
+    })
+}
+
+/// Appends tensors' little-endian words.
+pub(crate) fn write_tensors<'a>(
+    out: &mut Vec<u8>,
+    tensors: impl IntoIterator<Item = &'a RingTensor<u64>>,
+) {
+    for t in tensors {
+        out.extend_from_slice(&t.to_le_bytes());
+    }
+}
+
+/// Reads tensors of the given components from `bytes`, which must hold exactly them.
+pub(crate) fn read_tensors(
+    bytes: &[u8],
+    components: &[Component],
+    peer: usize,
+    what: &str,
+) -> Result<Vec<RingTensor<u64>>, DealerError> {
+    let expected: usize = components.iter().map(|c| c.len() * 8).sum();
+    if bytes.len() != expected {
+        return Err(DealerError::Malformed {
+            peer,
+            reason: format!("{what} of {} bytes, expected {expected}", bytes.len()),
+        });
+    }
+    let mut offset = 0;
+    components
+        .iter()
+        .map(|c| {
+            let len = c.len() * 8;
+            let t = RingTensor::from_le_bytes(&c.shape, &bytes[offset..offset + len])?;
+            offset += len;
+            Ok(t)
+        })
+        .collect()
+}
