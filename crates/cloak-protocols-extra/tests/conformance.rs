@@ -86,3 +86,29 @@ fn the_full_adder_strategy_is_the_one_that_runs() {
     assert_eq!(rounds, builtin_rounds);
     assert!(bytes > 3 * builtin_bytes, "{bytes} bytes against {builtin_bytes}");
 }
+
+#[test]
+fn the_counting_dealer_passes_the_dealer_suite() {
+    // Around both built-in providers: a counter must pass every relation through untouched,
+    // custom and dealt kinds included.
+    let around_tfp =
+        cloak_dealer::conformance::Provider::new("counting(tfp)", 0, |comm, _, parties| {
+            let inner = TrustedFirstParty::setup(comm, parties)?;
+            Ok(Some(Box::new(CountingDealer::new(inner)) as Box<dyn cloak_dealer::Dealer>))
+        });
+    cloak_dealer::conformance::run(&around_tfp).unwrap_or_else(|e| panic!("{e}"));
+    let around_ttp =
+        cloak_dealer::conformance::Provider::new("counting(ttp)", 1, |comm, rank, parties| {
+            if rank == parties {
+                cloak_dealer::run_dealer_with(
+                    comm,
+                    parties,
+                    &cloak_dealer::conformance::correlations(),
+                )?;
+                return Ok(None);
+            }
+            let inner = cloak_dealer::TtpClient::connect(comm, parties)?;
+            Ok(Some(Box::new(CountingDealer::new(inner)) as Box<dyn cloak_dealer::Dealer>))
+        });
+    cloak_dealer::conformance::run(&around_ttp).unwrap_or_else(|e| panic!("{e}"));
+}
