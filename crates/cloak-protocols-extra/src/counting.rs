@@ -7,7 +7,8 @@ use cloak_comm::Communicator;
 use cloak_dealer::{Dealer, DealerError, DealerStats, Pending, Request, Shares};
 use cloak_ring::RingTensor;
 
-/// Requests passed on, by kind (the request's name), with the words of each kind's layout.
+/// Requests passed on, by kind (the request's name), with the words of each kind's layout
+/// (free, dependent and dealt components).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct RequestCounts {
     /// Per request name: (requests, `u64` words of every component).
@@ -51,9 +52,7 @@ impl<D: Dealer> CountingDealer<D> {
     }
 
     fn record(&self, request: &Request) {
-        let words = request
-            .layout()
-            .map_or(0, |l| l.free.iter().chain(&l.dependent).map(|c| c.len() as u64).sum::<u64>());
+        let words = request.layout().map_or(0, |l| l.words());
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
         let entry = counts.by_kind.entry(request.name()).or_default();
         entry.0 += 1;
