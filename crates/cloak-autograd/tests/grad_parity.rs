@@ -20,24 +20,8 @@
 use cloak_autograd::{Backend, Plain, Result, Secure, Var};
 use cloak_mpc::{Pool2dSpec, SessionConfig, run_local};
 use cloak_ring::Conv2dSpec;
+use cloak_ring::testing::TestRng;
 use ndarray::ArrayD;
-
-/// A tiny deterministic generator for test inputs (not for shares).
-#[derive(Debug)]
-struct Lcg(u64);
-
-impl Lcg {
-    fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((self.0 >> 11) as f64) / (1u64 << 53) as f64
-    }
-
-    fn array(&mut self, shape: &[usize], lo: f64, hi: f64) -> ArrayD<f64> {
-        let n = shape.iter().product();
-        let v = (0..n).map(|_| lo + (hi - lo) * self.uniform()).collect();
-        ArrayD::from_shape_vec(shape, v).unwrap()
-    }
-}
 
 #[derive(Clone, Copy, Debug)]
 enum Case {
@@ -116,9 +100,9 @@ impl Case {
     ];
 
     /// Input shapes and ranges.
-    fn inputs(self, rng: &mut Lcg) -> Vec<ArrayD<f64>> {
-        let g = |rng: &mut Lcg, s: &[usize]| rng.array(s, -2.0, 2.0);
-        let pos = |rng: &mut Lcg, s: &[usize]| rng.array(s, 0.5, 4.0);
+    fn inputs(self, rng: &mut TestRng) -> Vec<ArrayD<f64>> {
+        let g = |rng: &mut TestRng, s: &[usize]| rng.array(s, -2.0, 2.0);
+        let pos = |rng: &mut TestRng, s: &[usize]| rng.array(s, 0.5, 4.0);
         match self {
             Case::AddBroadcast => vec![g(rng, &[3, 4]), g(rng, &[4])],
             Case::SubMul => vec![g(rng, &[3, 4]), g(rng, &[3, 1])],
@@ -284,7 +268,7 @@ fn close(what: &str, got: &ArrayD<f64>, want: &ArrayD<f64>, (abs, rel): (f64, f6
 
 fn parity(parties: usize, config: &SessionConfig) {
     for (k, case) in Case::ALL.into_iter().enumerate() {
-        let mut rng = Lcg(1000 + k as u64);
+        let mut rng = TestRng::new(1000 + k as u64);
         let inputs = case.inputs(&mut rng);
         let seed = rng.array(&output_shape(case, &inputs), -1.0, 1.0);
         let (want_y, want_g) = run_graph(&Plain, case, &inputs, &seed).unwrap();
@@ -321,7 +305,7 @@ fn plain_gradients_match_finite_differences() {
     for (k, case) in Case::ALL.into_iter().enumerate() {
         // Kinks (relu, abs, hardtanh, max) are avoided by the inputs' spacing: a step of
         // 1e-6 does not cross one at these random points.
-        let mut rng = Lcg(5000 + k as u64);
+        let mut rng = TestRng::new(5000 + k as u64);
         let inputs = case.inputs(&mut rng);
         let seed = rng.array(&output_shape(case, &inputs), -1.0, 1.0);
         let (_, grads) = run_graph(&Plain, case, &inputs, &seed).unwrap();

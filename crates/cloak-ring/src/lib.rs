@@ -7,6 +7,7 @@
 //!   matmul and convolutions, little-endian wire encoding.
 //! - [`BitTensor`]: bit-packed booleans.
 //! - [`Backend`]: the seam where heavy kernels run ([`CpuBackend`] by default).
+//! - [`testing::TestRng`]: the workspace's seeded generator of test data (never of shares).
 
 pub mod backend;
 pub mod bits;
@@ -17,6 +18,7 @@ pub mod kernels;
 pub mod memory;
 pub mod planes;
 pub mod tensor;
+pub mod testing;
 
 pub use backend::{Backend, CpuBackend};
 pub use bits::BitTensor;
