@@ -7,10 +7,13 @@
 //!   matmul and convolutions, little-endian wire encoding.
 //! - [`BitTensor`]: bit-packed booleans.
 //! - [`Backend`]: the seam where heavy kernels run ([`CpuBackend`] by default).
+//! - [`conformance`]: the test suite every [`Backend`] must pass
+//!   ([`backend_conformance_tests!`]).
 //! - [`testing::TestRng`]: the workspace's seeded generator of test data (never of shares).
 
 pub mod backend;
 pub mod bits;
+pub mod conformance;
 pub mod element;
 pub mod error;
 pub mod fixed;
