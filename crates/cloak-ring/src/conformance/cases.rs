@@ -24,7 +24,7 @@ const SPECIAL: [u64; 14] = [
     0x7FFF_FFFF,
 ];
 
-/// `len` ring elements: one in three from [`SPECIAL`], the rest uniform.
+/// `len` ring elements: one in three from a list of limb-boundary words, the rest uniform.
 pub fn values<T: RingElement>(rng: &mut TestRng, len: usize) -> Vec<T> {
     (0..len)
         .map(|_| {

@@ -3,7 +3,7 @@
 //! A backend (the CPU one here, a device one in `cloak-gpu`) is only useful if it computes
 //! exactly what the protocols above expect: wrapping ring arithmetic, the same shapes and the
 //! same errors. This suite states that contract once, as checks against naive references
-//! written from the definitions ([`reference`]), so a new backend proves itself in one line,
+//! written from the definitions ([`reference`](mod@reference)), so a new backend proves itself in one line,
 //! as burn's `testgen_all!` does for its backends:
 //!
 //! ```ignore
