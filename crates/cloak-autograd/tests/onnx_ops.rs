@@ -18,20 +18,13 @@
 use cloak_autograd::{AutogradError, Backend, Plain, Result, Secure, Var};
 use cloak_mpc::{MpcError, SessionConfig, run_local};
 use cloak_ring::Conv2dSpec;
+use cloak_ring::testing::TestRng;
 use ndarray::{ArrayD, IxDyn, array};
 
-/// A tiny deterministic generator for test inputs (not for shares), on the 2^-16 grid.
-#[derive(Debug)]
-struct Lcg(u64);
-
-impl Lcg {
-    fn array(&mut self, shape: &[usize], lo: f64, hi: f64) -> ArrayD<f64> {
-        ArrayD::from_shape_simple_fn(IxDyn(shape), || {
-            self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            let u = ((self.0 >> 11) as f64) / (1u64 << 53) as f64;
-            ((lo + (hi - lo) * u) * 65536.0).round() / 65536.0
-        })
-    }
+/// Seeded test inputs uniform in `[lo, hi)`, rounded to the 2^-16 grid so that fixed-point
+/// encoding is exact.
+fn grid(rng: &mut TestRng, shape: &[usize], lo: f64, hi: f64) -> ArrayD<f64> {
+    rng.array(shape, lo, hi).mapv(|v| (v * 65536.0).round() / 65536.0)
 }
 
 fn close(what: &str, got: &ArrayD<f64>, want: &ArrayD<f64>, tol: f64) {
@@ -302,8 +295,8 @@ fn conv_transpose_cases() -> Vec<ConvTransposeCase> {
 #[test]
 fn conv_transpose2d_matches_the_definition() {
     for (k, (xs, ws, sp, op)) in conv_transpose_cases().into_iter().enumerate() {
-        let mut rng = Lcg(700 + k as u64);
-        let (x, w) = (rng.array(&xs, -2.0, 2.0), rng.array(&ws, -2.0, 2.0));
+        let mut rng = TestRng::new(700 + k as u64);
+        let (x, w) = (grid(&mut rng, &xs, -2.0, 2.0), grid(&mut rng, &ws, -2.0, 2.0));
         let want = conv_transpose_definition(&x, &w, &sp, op);
         // The documented output size.
         let extent = |i: usize, kk: usize, s: usize, p: usize, d: usize, e: usize| {
@@ -358,10 +351,10 @@ fn conv_transpose2d_is_the_adjoint_of_conv2d() {
             // conv2d(y, w) has extra rows then; the crop is checked by finite differences.
             continue;
         }
-        let mut rng = Lcg(800 + k as u64);
-        let (x, w) = (rng.array(&xs, -1.0, 1.0), rng.array(&ws, -1.0, 1.0));
+        let mut rng = TestRng::new(800 + k as u64);
+        let (x, w) = (grid(&mut rng, &xs, -1.0, 1.0), grid(&mut rng, &ws, -1.0, 1.0));
         let t = Plain.conv_transpose2d(&x, &w, &sp, op).unwrap();
-        let y = rng.array(t.shape(), -1.0, 1.0);
+        let y = grid(&mut rng, t.shape(), -1.0, 1.0);
         let c = Plain.conv2d(&y, &w, &sp).unwrap();
         let lhs: f64 = t.iter().zip(&y).map(|(a, b)| a * b).sum();
         let rhs: f64 = x.iter().zip(&c).map(|(a, b)| a * b).sum();

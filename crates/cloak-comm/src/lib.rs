@@ -23,6 +23,9 @@
 //! Every communication call counts its rounds, messages and bytes under a label
 //! ([`CommStats`]), because those numbers are part of each protocol's contract.
 //!
+//! Every transport passes the same [`conformance`] suite
+//! ([`communicator_conformance_tests!`]).
+//!
 //! The [`runner`] module runs N parties on one machine (threads or processes):
 //!
 //! ```
@@ -41,6 +44,7 @@
 mod codec;
 mod communicator;
 mod config;
+pub mod conformance;
 mod endpoint;
 mod error;
 mod launch;

@@ -8,8 +8,8 @@
 use cloak_prg::{Prg, Seed};
 use cloak_ring::RingTensor;
 
-use crate::generate::{CORRECTION_PARTY, Values, fold, stream};
 use crate::relation::{Rule, not_elementwise, uniform};
+use crate::streams::{CORRECTION_PARTY, Values, fold, stream};
 use crate::{Component, DealerError, Layout, Shares};
 
 /// Elements per chunk (32 KiB per component).

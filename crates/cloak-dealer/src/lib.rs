@@ -59,6 +59,7 @@ mod relation;
 mod request;
 mod shares;
 mod stats;
+mod streams;
 mod tfp;
 mod ttp;
 

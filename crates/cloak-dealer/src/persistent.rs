@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use cloak_prg::{Prg, Seed};
 use cloak_ring::{RingError, RingTensor, error::checked_numel};
 
-use crate::generate::{absorb, draw};
+use crate::streams::{absorb, draw};
 use crate::{Component, DealerError, MAX_COMPONENT_WORDS, Request, ShareKind};
 
 /// Label of the persistent-mask stream derivation.

@@ -12,10 +12,9 @@ use ndarray::{Array2, ArrayD, Axis};
 
 use crate::error::{NnError, Result, invalid};
 
-/// The most classes a data set may have: labels become one-hot rows of this width, so a
-/// stray huge label (a value column taken for the label, say) must be an error, not an
-/// allocation of petabytes.
-pub const MAX_CLASSES: usize = 1 << 16;
+/// The most classes a data set may have (defined beside [`crate::loss::one_hot`], which
+/// enforces it for every caller).
+pub use crate::loss::MAX_CLASSES;
 
 /// Features `[n, d]` and labels `0..classes`, in the clear at the party that holds them.
 #[derive(Clone, Debug)]

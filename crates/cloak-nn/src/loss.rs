@@ -11,6 +11,11 @@ use ndarray::ArrayD;
 
 use crate::error::{Result, invalid};
 
+/// The most classes a data set may have: labels become one-hot rows of this width, so a
+/// stray huge label (a value column taken for the label, say) must be an error, not an
+/// allocation of petabytes.
+pub const MAX_CLASSES: usize = 1 << 16;
+
 fn same_shape<B: Backend>(op: &'static str, a: &Var<B>, b: &Var<B>) -> Result<()> {
     if a.shape() != b.shape() {
         return Err(invalid(op, format!("prediction {:?}, target {:?}", a.shape(), b.shape())));
@@ -136,10 +141,10 @@ pub fn bce_with_logits_loss<B: Backend>(logits: &Var<B>, target: &Var<B>) -> Res
 /// # Errors
 /// A label `>= classes`.
 pub fn one_hot(labels: &[usize], classes: usize) -> Result<ArrayD<f64>> {
-    if classes > crate::data::MAX_CLASSES {
+    if classes > MAX_CLASSES {
         return Err(invalid(
             "one_hot",
-            format!("{classes} classes; at most {} are supported", crate::data::MAX_CLASSES),
+            format!("{classes} classes; at most {} are supported", MAX_CLASSES),
         ));
     }
     let mut out = ArrayD::zeros(vec![labels.len(), classes]);

@@ -10,7 +10,7 @@ use cloak_nn::loss::cross_entropy;
 use cloak_nn::optim::{Sgd, SgdConfig};
 use cloak_nn::train::{History, TrainConfig, evaluate, fit};
 use cloak_nn::{Init, ModuleExt, NnError, models};
-use common::{Lcg, close, secure};
+use common::{TestRng, close, secure};
 use ndarray::{Array2, s};
 
 #[test]
@@ -80,7 +80,7 @@ fn joint<B: Backend>(
 
 #[test]
 fn row_and_column_splits_give_the_joint_table() {
-    let full = Lcg(8).array(&[7, 5], -3.0, 3.0).into_dimensionality().unwrap();
+    let full = TestRng::new(8).array(&[7, 5], -3.0, 3.0).into_dimensionality().unwrap();
     for parties in [2, 3] {
         for by_rows in [true, false] {
             let got = secure(parties, |b| joint(b, &full, by_rows));
@@ -103,7 +103,7 @@ fn row_and_column_splits_give_the_joint_table() {
 
 /// Two epochs of an MLP on a separable toy problem.
 fn tiny_fit<B: Backend>(b: &B) -> cloak_nn::Result<(Vec<(f64, f64)>, f64)> {
-    let mut rng = Lcg(12);
+    let mut rng = TestRng::new(12);
     let x = rng.array(&[48, 2], -1.0, 1.0);
     let labels: Vec<usize> = x.rows().into_iter().map(|r| usize::from(r[0] + r[1] > 0.0)).collect();
     let y = cloak_nn::loss::one_hot(&labels, 2)?;
@@ -189,7 +189,7 @@ fn a_refused_block_or_state_is_an_error_at_every_party() {
 fn drop_last_skips_a_batch_batchnorm_cannot_train_on() {
     use cloak_nn::layers::{BatchNorm, Linear, Sequential};
     let b = Plain;
-    let x = Var::constant(&b, Lcg(3).array(&[17, 2], -1.0, 1.0));
+    let x = Var::constant(&b, TestRng::new(3).array(&[17, 2], -1.0, 1.0));
     let y = Var::constant(&b, cloak_nn::loss::one_hot(&[0; 17], 2).unwrap());
     let mut init = Init::new(&b, 0, 1);
     let model = Sequential::new()

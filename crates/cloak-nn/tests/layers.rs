@@ -24,7 +24,7 @@ use cloak_nn::layers::{
 };
 use cloak_nn::{Init, Module, ModuleExt, NnError};
 use cloak_ring::Conv2dSpec;
-use common::{Lcg, close, plain, secure};
+use common::{TestRng, close, plain, secure};
 use ndarray::{ArrayD, Axis, Ix2, Ix4};
 
 fn input<B: Backend>(b: &B, v: &ArrayD<f64>) -> Var<B> {
@@ -35,7 +35,7 @@ fn input<B: Backend>(b: &B, v: &ArrayD<f64>) -> Var<B> {
 
 #[test]
 fn linear_is_x_wt_plus_b() {
-    let x = Lcg(1).array(&[4, 3], -1.0, 1.0);
+    let x = TestRng::new(1).array(&[4, 3], -1.0, 1.0);
     let (y, w, bias) = plain(|b| {
         let layer = Linear::new(&mut Init::new(b, 0, 9), 3, 2, true)?;
         let y = layer.forward(&Var::constant(b, x.clone()))?.value();
@@ -50,7 +50,7 @@ fn linear_is_x_wt_plus_b() {
 
 #[test]
 fn conv2d_layer_matches_the_loop_definition() {
-    let x = Lcg(2).array(&[1, 2, 5, 5], -1.0, 1.0);
+    let x = TestRng::new(2).array(&[1, 2, 5, 5], -1.0, 1.0);
     let spec = Conv2dSpec { stride: (2, 2), padding: (1, 1), ..Conv2dSpec::default() };
     let (y, w, bias) = plain(|b| {
         let layer = Conv2d::new(&mut Init::new(b, 0, 3), 2, 3, (3, 3), spec, true)?;
@@ -83,7 +83,7 @@ fn conv2d_layer_matches_the_loop_definition() {
 
 #[test]
 fn batchnorm_normalises_with_batch_then_running_statistics() {
-    let x = Lcg(3).array(&[6, 2, 2, 2], -2.0, 3.0);
+    let x = TestRng::new(3).array(&[6, 2, 2, 2], -2.0, 3.0);
     let (train, eval, rm, rv) = plain(|b| {
         let bn = BatchNorm::new(&mut Init::new(b, 0, 0), 2)?;
         let xv = Var::constant(b, x.clone());
@@ -112,7 +112,7 @@ fn batchnorm_normalises_with_batch_then_running_statistics() {
 
 #[test]
 fn activation_and_pooling_layers_match_their_definitions() {
-    let x = Lcg(4).array(&[1, 2, 4, 4], -8.0, 8.0);
+    let x = TestRng::new(4).array(&[1, 2, 4, 4], -8.0, 8.0);
     let xs = x.clone();
     let outs = plain(move |b| {
         let v = Var::constant(b, xs.clone());
@@ -226,7 +226,7 @@ fn net_grads<B: Backend>(
 
 #[test]
 fn residual_cnn_forward_and_gradients_match_plain_for_2_and_3_parties() {
-    let mut rng = Lcg(6);
+    let mut rng = TestRng::new(6);
     let x = rng.array(&[2, 2, 4, 4], -4.0, 4.0);
     let seed = rng.array(&[2, 3], -1.0, 1.0);
     let want = plain(|b| net_grads(b, &x, &seed));
@@ -267,7 +267,7 @@ fn bad_inputs_are_typed_errors() {
 
 #[test]
 fn batchnorm_eval_follows_statistics_loaded_after_a_cached_forward() {
-    let x = Lcg(9).array(&[3, 2], -1.0, 1.0);
+    let x = TestRng::new(9).array(&[3, 2], -1.0, 1.0);
     let (first, second) = plain(|b| {
         let bn = BatchNorm::new(&mut Init::new(b, 0, 0), 2)?;
         bn.eval();
@@ -318,7 +318,7 @@ fn other_layers<B: Backend>(
 
 #[test]
 fn remaining_layers_match_plain_for_2_and_3_parties() {
-    let mut rng = Lcg(14);
+    let mut rng = TestRng::new(14);
     let x = rng.array(&[2, 2, 8], -3.0, 3.0);
     let seed = rng.array(&[1, 4], -1.0, 1.0);
     let want = plain(|b| other_layers(b, &x, &seed));

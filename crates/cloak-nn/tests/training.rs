@@ -21,7 +21,7 @@ use cloak_nn::optim::{
     Adam, AdamConfig, Optimizer, Sgd, SgdConfig, clip_grad_norm, clip_grad_value,
 };
 use cloak_nn::{Init, Module, ModuleExt, NnError, StateDict, models};
-use common::{Lcg, close, plain, secure};
+use common::{TestRng, close, plain, secure};
 use ndarray::ArrayD;
 
 fn owned<B: Backend>(b: &B, owner: usize, v: &ArrayD<f64>) -> Var<B> {
@@ -58,7 +58,7 @@ fn losses<B: Backend>(
 
 #[test]
 fn losses_and_their_gradients_match_plain() {
-    let mut rng = Lcg(21);
+    let mut rng = TestRng::new(21);
     let logits = rng.array(&[6, 4], -3.0, 3.0);
     let target = one_hot(&[0, 3, 1, 2, 2, 0], 4).unwrap();
     let prob_target = rng.array(&[6, 4], 0.0, 1.0).mapv(f64::round);
@@ -84,7 +84,7 @@ fn losses_and_their_gradients_match_plain() {
 
 /// Three steps of an MLP on a fixed batch; returns the losses and final parameters.
 fn train_steps<B: Backend>(b: &B, adam: bool) -> cloak_nn::Result<Vec<ArrayD<f64>>> {
-    let mut rng = Lcg(33);
+    let mut rng = TestRng::new(33);
     let x = owned(b, 1, &rng.array(&[8, 5], -1.0, 1.0));
     let y = owned(b, 1, &one_hot(&[0, 1, 2, 0, 1, 2, 0, 1], 3)?);
     let model = models::mlp(&mut Init::new(b, 0, 5), &[5, 6, 3])?;

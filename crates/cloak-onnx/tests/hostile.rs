@@ -6,6 +6,7 @@ mod common;
 use cloak_autograd::Plain;
 use cloak_onnx::proto::onnx::{GraphProto, ModelProto, NodeProto, OperatorSetIdProto, TensorProto};
 use cloak_onnx::{OnnxError, OnnxModel};
+use cloak_ring::testing::TestRng;
 use protobuf::Message;
 
 fn node(op: &str, inputs: &[&str], outputs: &[&str]) -> NodeProto {
@@ -52,17 +53,10 @@ fn truncated_and_random_bytes_are_decode_errors() {
         let r = OnnxModel::from_bytes(&good[..cut]);
         assert!(r.is_err(), "a file cut at {cut} of {} bytes was accepted", good.len());
     }
-    // Deterministic pseudo-random bytes (SplitMix64).
-    let mut s = 0x1234_5678u64;
+    // Deterministic pseudo-random bytes.
+    let mut rng = TestRng::new(0x1234_5678);
     for len in [0usize, 1, 16, 1000, 100_000] {
-        let junk: Vec<u8> = (0..len)
-            .map(|_| {
-                s = s.wrapping_add(0x9E37_79B9_7F4A_7C15);
-                let mut z = s;
-                z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-                (z ^ (z >> 27)) as u8
-            })
-            .collect();
+        let junk: Vec<u8> = rng.words(len).into_iter().map(|w| w as u8).collect();
         assert!(OnnxModel::from_bytes(&junk).is_err(), "{len} random bytes accepted");
     }
     assert!(matches!(OnnxModel::from_bytes(&[]), Err(OnnxError::Decode { .. })));

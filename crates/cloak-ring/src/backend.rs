@@ -186,3 +186,72 @@ impl<T: RingElement> Backend<T> for CpuBackend {
         RingTensor::from_vec(&out_shape, y)
     }
 }
+
+/// The tensor methods of the heavy operations: each runs on the default CPU backend. They
+/// are defined here, beside the seam, so that the tensor module (which the seam's
+/// signatures use) does not import the backends in turn.
+impl<T: RingElement> RingTensor<T> {
+    /// Wrapping matrix product (batched; see [`matmul_dims`]) on the default CPU backend.
+    pub fn matmul(&self, other: &Self) -> Result<Self> {
+        CpuBackend::default().matmul(self, other)
+    }
+
+    /// 2-d convolution on the default CPU backend.
+    pub fn conv2d(&self, weight: &Self, spec: &Conv2dSpec) -> Result<Self> {
+        CpuBackend::default().conv2d(self, weight, spec)
+    }
+
+    /// 1-d convolution: input `[N, C, L]`, weight `[O, C/groups, K]`; computed as a 2-d
+    /// convolution of height 1. `spec` uses its second components (width) for the 1-d
+    /// parameters and must have stride/dilation 1 and padding 0 in height.
+    pub fn conv1d(&self, weight: &Self, spec: &Conv2dSpec) -> Result<Self> {
+        if self.ndim() != 3 || weight.ndim() != 3 {
+            return Err(RingError::ShapeMismatch {
+                op: "conv1d",
+                lhs: self.shape().to_vec(),
+                rhs: weight.shape().to_vec(),
+            });
+        }
+        let x = self.unsqueeze(2)?;
+        let w = weight.unsqueeze(2)?;
+        let spec2 = Conv2dSpec {
+            stride: (1, spec.stride.1),
+            padding: (0, spec.padding.1),
+            dilation: (1, spec.dilation.1),
+            groups: spec.groups,
+        };
+        CpuBackend::default().conv2d(&x, &w, &spec2)?.squeeze(2)
+    }
+
+    /// Gradient of a conv2d with respect to its input (a transposed convolution of `self`,
+    /// the output gradient, with `weight`).
+    pub fn conv2d_input_grad(
+        &self,
+        weight: &Self,
+        input_shape: &[usize],
+        spec: &Conv2dSpec,
+    ) -> Result<Self> {
+        CpuBackend::default().conv2d_input_grad(self, weight, input_shape, spec)
+    }
+
+    /// Gradient of a conv2d with respect to its weight, from the input `self` and the output
+    /// gradient `grad_out`.
+    pub fn conv2d_weight_grad(
+        &self,
+        grad_out: &Self,
+        weight_shape: &[usize],
+        spec: &Conv2dSpec,
+    ) -> Result<Self> {
+        CpuBackend::default().conv2d_weight_grad(self, grad_out, weight_shape, spec)
+    }
+
+    /// Transposed 2-d convolution (PyTorch `conv_transpose2d`): weight `[I, O/groups, kh, kw]`.
+    pub fn conv_transpose2d(
+        &self,
+        weight: &Self,
+        spec: &Conv2dSpec,
+        output_padding: (usize, usize),
+    ) -> Result<Self> {
+        CpuBackend::default().conv_transpose2d(self, weight, spec, output_padding)
+    }
+}

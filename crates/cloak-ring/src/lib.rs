@@ -9,10 +9,14 @@
 //! - [`BilinearOp`]: the bilinear maps (products, matmuls, convolutions and their
 //!   gradients) a Beaver triple can be made for, with their shapes.
 //! - [`Backend`]: the seam where heavy kernels run ([`CpuBackend`] by default).
+//! - [`conformance`]: the test suite every [`Backend`] must pass
+//!   ([`backend_conformance_tests!`]).
+//! - [`testing::TestRng`]: the workspace's seeded generator of test data (never of shares).
 
 pub mod backend;
 pub mod bilinear;
 pub mod bits;
+pub mod conformance;
 pub mod element;
 pub mod error;
 pub mod fixed;
@@ -21,6 +25,7 @@ pub mod memory;
 pub mod planes;
 mod pool_spec;
 pub mod tensor;
+pub mod testing;
 
 pub use backend::{Backend, CpuBackend};
 pub use bilinear::BilinearOp;

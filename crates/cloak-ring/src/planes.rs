@@ -175,24 +175,7 @@ pub fn from_bit_planes(planes: &[Vec<u64>], n: usize) -> Result<Vec<u64>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// Deterministic xorshift64 stream.
-    struct XorShift(u64);
-
-    impl XorShift {
-        fn next(&mut self) -> u64 {
-            let mut x = self.0;
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            self.0 = x;
-            x
-        }
-
-        fn vec(&mut self, n: usize) -> Vec<u64> {
-            (0..n).map(|_| self.next()).collect()
-        }
-    }
+    use crate::testing::TestRng;
 
     const SIZES: [usize; 7] = [0, 1, 63, 64, 65, 1000, 70000];
 
@@ -220,8 +203,8 @@ mod tests {
 
     #[test]
     fn transpose64_matches_naive() {
-        let mut rng = XorShift(0x9E37_79B9_7F4A_7C15);
-        let original: [u64; 64] = std::array::from_fn(|_| rng.next());
+        let mut rng = TestRng::new(0x9E37_79B9_7F4A_7C15);
+        let original: [u64; 64] = std::array::from_fn(|_| rng.next_u64());
         let mut block = original;
         transpose64(&mut block);
         for (r, &row) in block.iter().enumerate() {
@@ -233,9 +216,9 @@ mod tests {
 
     #[test]
     fn transpose64_twice_is_identity() {
-        let mut rng = XorShift(42);
+        let mut rng = TestRng::new(42);
         for _ in 0..16 {
-            let original: [u64; 64] = std::array::from_fn(|_| rng.next());
+            let original: [u64; 64] = std::array::from_fn(|_| rng.next_u64());
             let mut block = original;
             transpose64(&mut block);
             assert_ne!(block, original);
@@ -249,9 +232,9 @@ mod tests {
 
     #[test]
     fn to_bit_planes_matches_naive() {
-        let mut rng = XorShift(0xDEAD_BEEF_CAFE_F00D);
+        let mut rng = TestRng::new(0xDEAD_BEEF_CAFE_F00D);
         for n in SIZES {
-            let values = rng.vec(n);
+            let values = rng.words(n);
             let planes = to_bit_planes(&values);
             assert_eq!(planes.len(), 64);
             assert!(planes.iter().all(|p| p.len() == n.div_ceil(64)), "n = {n}");
@@ -270,23 +253,23 @@ mod tests {
 
     #[test]
     fn from_bit_planes_matches_naive_and_roundtrips() {
-        let mut rng = XorShift(7);
+        let mut rng = TestRng::new(7);
         for n in SIZES {
-            let values = rng.vec(n);
+            let values = rng.words(n);
             let planes = to_bit_planes(&values);
             assert_eq!(from_bit_planes(&planes, n).unwrap(), values, "n = {n}");
             // Arbitrary planes (garbage past n included) agree with the reference.
             let words = n.div_ceil(64);
-            let random: Vec<Vec<u64>> = (0..64).map(|_| rng.vec(words)).collect();
+            let random: Vec<Vec<u64>> = (0..64).map(|_| rng.words(words)).collect();
             assert_eq!(from_bit_planes(&random, n).unwrap(), naive_values(&random, n), "n = {n}");
         }
     }
 
     #[test]
     fn parallel_and_serial_agree() {
-        let mut rng = XorShift(11);
+        let mut rng = TestRng::new(11);
         let n = PAR_THRESHOLD * 3 + 17;
-        let values = rng.vec(n);
+        let values = rng.words(n);
         let planes = to_bit_planes(&values);
         let mut serial: Vec<Vec<u64>> = (0..64).map(|_| vec![0u64; n.div_ceil(64)]).collect();
         let mut out: Vec<&mut [u64]> = serial.iter_mut().map(Vec::as_mut_slice).collect();
@@ -297,9 +280,9 @@ mod tests {
 
     #[test]
     fn from_bit_planes_with_fewer_planes() {
-        let mut rng = XorShift(99);
+        let mut rng = TestRng::new(99);
         for n in SIZES {
-            let values = rng.vec(n);
+            let values = rng.words(n);
             let planes = to_bit_planes(&values);
             for k in [0usize, 1, 8, 32, 63] {
                 let mask = if k == 0 { 0 } else { u64::MAX >> (64 - k) };
@@ -321,7 +304,7 @@ mod tests {
 
     #[test]
     fn from_bit_planes_rejects_short_planes() {
-        let mut planes = to_bit_planes(&XorShift(3).vec(130));
+        let mut planes = to_bit_planes(&TestRng::new(3).words(130));
         assert_eq!(from_bit_planes(&planes, 0).unwrap(), Vec::<u64>::new());
         planes[5].pop();
         let err = from_bit_planes(&planes, 130).unwrap_err();

@@ -3,20 +3,12 @@
 //! padding and dilation, for `u64` and `u32`, sequential and rayon.
 
 use cloak_ring::kernels::conv::{self, Conv2dParams};
+use cloak_ring::testing::TestRng;
 use cloak_ring::{Parallelism, RingElement};
 use proptest::prelude::*;
 
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
 fn random<T: RingElement>(seed: u64, len: usize) -> Vec<T> {
-    let mut s = seed;
-    (0..len).map(|_| T::from_u64_wrapping(splitmix(&mut s))).collect()
+    TestRng::new(seed).words(len).into_iter().map(T::from_u64_wrapping).collect()
 }
 
 /// A convolution case: input `[n, groups * ig, h, w]`, weight `[groups * og, ig, kh, kw]`.

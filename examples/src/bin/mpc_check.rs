@@ -47,6 +47,7 @@ use std::time::{Duration, Instant};
 use cloak_comm::runner::{ProcessRun, run_processes};
 use cloak_comm::{CommConfig, Communicator, Launch, TcpComm};
 use cloak_mpc::{AShare, DealerKind, FunctionConfig, Session, SessionConfig, Truncation};
+use cloak_ring::testing::TestRng;
 use cloak_ring::{Conv2dSpec, RingTensor};
 use ndarray::{ArrayD, IxDyn};
 
@@ -113,24 +114,21 @@ fn parse_options() -> Result<Options, String> {
 // ---------------------------------------------------------------------------------------
 // Test vectors
 
-/// SplitMix64: a fully specified generator, so every rank draws the same test vectors.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
+/// Fixed-point test vectors from `TestRng` (SplitMix64): a fully specified generator, so
+/// every rank draws the same test vectors.
+trait GridDraws {
     /// An integer uniform in `[-2^bits, 2^bits)`.
+    fn int(&mut self, bits: u32) -> i64;
+
+    /// `n` multiples of `2^-frac`, with numerators in `[-2^bits, 2^bits)`.
+    fn grid(&mut self, shape: &[usize], bits: u32, frac: i32) -> ArrayD<f64>;
+}
+
+impl GridDraws for TestRng {
     fn int(&mut self, bits: u32) -> i64 {
         (self.next_u64() >> (63 - bits)) as i64 - (1i64 << bits)
     }
 
-    /// `n` multiples of `2^-frac`, with numerators in `[-2^bits, 2^bits)`.
     fn grid(&mut self, shape: &[usize], bits: u32, frac: i32) -> ArrayD<f64> {
         let n = shape.iter().product();
         let v = (0..n).map(|_| self.int(bits) as f64 * 2f64.powi(-frac)).collect();
@@ -271,7 +269,7 @@ fn run_battery(s: &Session, dealer_pairs: bool) -> Result<Battery, Box<dyn Error
         checked: 0,
         skipped: 0,
     };
-    let mut g = SplitMix64(0x636c_6f61_6b2d_6d70); // "cloak-mp"
+    let mut g = TestRng::new(0x636c_6f61_6b2d_6d70); // "cloak-mp"
 
     // Elementwise operands: multiples of 2^-16 in [-16, 16), some equal pairs and zeros.
     let x = g.grid(&[4, 8], 20, 16);

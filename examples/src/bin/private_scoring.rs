@@ -46,6 +46,7 @@ use cloak_comm::runner::{ProcessRun, run_processes};
 use cloak_comm::{CommConfig, Communicator, Launch, Op, OpKind, TcpComm};
 use cloak_dealer::DealerStats;
 use cloak_mpc::{AShare, DealerKind, Session, SessionConfig};
+use cloak_ring::testing::TestRng;
 use ndarray::{ArrayD, IxDyn};
 
 /// Communication timeout: a dead or stalled peer ends every party's run within this.
@@ -134,24 +135,9 @@ fn parse_options() -> Result<Options, String> {
 // ---------------------------------------------------------------------------------------
 // Inputs
 
-/// SplitMix64 (Steele, Lea and Flood, 2014): a fully specified 64-bit generator, so the
-/// generated inputs are the same on every machine and in every language that implements it.
-struct SplitMix64(u64);
-
-impl SplitMix64 {
-    fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in `[lo, hi)`, from the top 53 bits.
-    fn uniform(&mut self, lo: f64, hi: f64) -> f64 {
-        lo + (hi - lo) * ((self.next_u64() >> 11) as f64 / (1u64 << 53) as f64)
-    }
-}
+// The generator is `TestRng`: SplitMix64 (Steele, Lea and Flood, 2014) seeded with its
+// state, `uniform(lo, hi)` from the top 53 bits of one draw. It is fully specified, so the
+// generated inputs are the same on every machine and in every language that implements it.
 
 /// Stream constants that keep the model's and the data's generators independent.
 const MODEL_STREAM: u64 = 0x6d6f_6465_6c00_0000; // "model"
@@ -170,19 +156,19 @@ struct Features {
     x: Vec<f64>,
 }
 
-/// The generated model: `SplitMix64(seed ^ MODEL_STREAM)` draws `w_0 .. w_{d-1}` uniform in
+/// The generated model: `TestRng::new(seed ^ MODEL_STREAM)` draws `w_0 .. w_{d-1}` uniform in
 /// `[-1, 1)`, then `b` uniform in `[-0.5, 0.5)`.
 fn generate_model(seed: u64, dims: usize) -> Model {
-    let mut g = SplitMix64(seed ^ MODEL_STREAM);
+    let mut g = TestRng::new(seed ^ MODEL_STREAM);
     let w = (0..dims).map(|_| g.uniform(-1.0, 1.0)).collect();
     Model { w, b: g.uniform(-0.5, 0.5) }
 }
 
-/// The generated data: `SplitMix64(seed ^ DATA_STREAM)` draws `X` row by row, each entry
+/// The generated data: `TestRng::new(seed ^ DATA_STREAM)` draws `X` row by row, each entry
 /// uniform in `[-2, 2)`.
 fn generate_features(seed: u64, rows: usize, dims: usize) -> Features {
-    let mut g = SplitMix64(seed ^ DATA_STREAM);
-    Features { rows, dims, x: (0..rows * dims).map(|_| g.uniform(-2.0, 2.0)).collect() }
+    let mut g = TestRng::new(seed ^ DATA_STREAM);
+    Features { rows, dims, x: g.vec_f64(rows * dims, -2.0, 2.0) }
 }
 
 fn read_npy(path: &Path) -> Result<npy::Array, String> {

@@ -4,8 +4,8 @@ use cloak_mpc::Pool2dSpec;
 use cloak_ring::Conv2dSpec;
 use ndarray::ArrayD;
 
-use super::Lcg;
 use crate::{Backend, Result, Var};
+use cloak_ring::testing::TestRng;
 
 /// One differentiable graph of the battery: a few inputs, one operation (or a short
 /// chain), a seed gradient.
@@ -89,9 +89,9 @@ impl Case {
 
     /// Inputs of the case's shapes and ranges.
     #[must_use]
-    pub fn inputs(self, rng: &mut Lcg) -> Vec<ArrayD<f64>> {
-        let g = |rng: &mut Lcg, s: &[usize]| rng.array(s, -2.0, 2.0);
-        let pos = |rng: &mut Lcg, s: &[usize]| rng.array(s, 0.5, 4.0);
+    pub fn inputs(self, rng: &mut TestRng) -> Vec<ArrayD<f64>> {
+        let g = |rng: &mut TestRng, s: &[usize]| rng.array(s, -2.0, 2.0);
+        let pos = |rng: &mut TestRng, s: &[usize]| rng.array(s, 0.5, 4.0);
         match self {
             Case::AddBroadcast => vec![g(rng, &[3, 4]), g(rng, &[4])],
             Case::SubMul => vec![g(rng, &[3, 4]), g(rng, &[3, 1])],

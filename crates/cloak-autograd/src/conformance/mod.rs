@@ -24,12 +24,11 @@
 //! `1e-6` relative is a safe bound.
 
 mod cases;
-mod rng;
 
 pub use cases::Case;
-pub use rng::Lcg;
 
 use cloak_mpc::{SessionConfig, run_local};
+use cloak_ring::testing::TestRng;
 use ndarray::ArrayD;
 
 use crate::{Backend, Plain, Result, Secure, Var};
@@ -111,7 +110,7 @@ pub fn parity(harness: &dyn Harness) -> Vec<Mismatch> {
 /// The first mismatch.
 pub fn parity_case(harness: &dyn Harness, case: Case, seed: u64) -> Result<(), Mismatch> {
     let fail = |reason: String| Mismatch { case, reason };
-    let mut rng = Lcg::new(seed);
+    let mut rng = TestRng::new(seed);
     let inputs = case.inputs(&mut rng);
     let shape = output_shape(case, &inputs).map_err(|e| fail(e.to_string()))?;
     let seed_grad = rng.array(&shape, -1.0, 1.0);

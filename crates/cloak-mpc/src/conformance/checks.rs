@@ -10,6 +10,7 @@
 use ndarray::{ArrayD, IxDyn};
 
 use cloak_ring::Conv2dSpec;
+use cloak_ring::testing::TestRng;
 
 use crate::ashare::AShare;
 use crate::error::Result;
@@ -48,23 +49,10 @@ pub const CHECKS: &[Check] = &[
     Check { name: "functions", run: functions },
 ];
 
-/// Inputs: multiples of `2^-12` in `[lo, hi)`, the same at every party (SplitMix64 from a
-/// fixed seed), so every party knows what the plain result must be.
+/// Inputs: multiples of `2^-12` in `[lo, hi)`, the same at every party (the shared test
+/// generator from a fixed seed), so every party knows what the plain result must be.
 fn data(seed: u64, shape: &[usize], lo: f64, hi: f64) -> ArrayD<f64> {
-    let mut state = seed;
-    let n: usize = shape.iter().product();
-    let v = (0..n)
-        .map(|_| {
-            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            let mut z = state;
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            z ^= z >> 31;
-            let unit = (z >> 11) as f64 / (1u64 << 53) as f64;
-            ((lo + (hi - lo) * unit) * 4096.0).floor() / 4096.0
-        })
-        .collect();
-    ArrayD::from_shape_vec(IxDyn(shape), v).unwrap_or_else(|_| unreachable!("length of shape"))
+    TestRng::new(seed).array(shape, lo, hi).mapv(|v| (v * 4096.0).floor() / 4096.0)
 }
 
 /// Shares `value` from `owner` (every party passes the value; only the owner's is used).

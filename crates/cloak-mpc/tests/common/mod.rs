@@ -8,6 +8,7 @@ use cloak_comm::runner::{PartyFailure, run_threads};
 use cloak_comm::{CommConfig, OpStats};
 use cloak_mpc::{AShare, BShare, MpcError, Session, SessionConfig};
 use cloak_prg::Seed;
+use cloak_ring::testing::TestRng;
 use cloak_ring::{FixedPoint, RingTensor};
 use ndarray::{ArrayD, IxDyn};
 
@@ -65,17 +66,9 @@ pub fn arr(shape: &[usize], values: Vec<f64>) -> ArrayD<f64> {
     ArrayD::from_shape_vec(IxDyn(shape), values).expect("shape matches values")
 }
 
-/// Deterministic pseudo-random values in `[lo, hi)` (a test-only xorshift, not for shares).
+/// Deterministic pseudo-random values in `[lo, hi)` (test data, never shares).
 pub fn values(n: usize, lo: f64, hi: f64, seed: u64) -> Vec<f64> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            lo + (hi - lo) * ((state >> 11) as f64 / (1u64 << 53) as f64)
-        })
-        .collect()
+    TestRng::new(seed).vec_f64(n, lo, hi)
 }
 
 /// Asserts every element is within `tol` of the reference, naming the worst element.
@@ -149,17 +142,9 @@ pub fn grid(a: &ArrayD<f64>) -> ArrayD<f64> {
     a.mapv(|v| (v * 65536.0).round() / 65536.0)
 }
 
-/// Deterministic pseudo-random 64-bit words (a test-only xorshift), covering all 64 bits.
+/// Deterministic pseudo-random 64-bit words covering all 64 bits (test data, never shares).
 pub fn words(n: usize, seed: u64) -> Vec<u64> {
-    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    (0..n)
-        .map(|_| {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            state.wrapping_mul(0x2545_F491_4F6C_DD1D)
-        })
-        .collect()
+    TestRng::new(seed).words(n)
 }
 
 /// XOR-shares public `value` words for real: party `p > 0` holds words drawn from seed `p`,

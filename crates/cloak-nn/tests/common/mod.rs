@@ -7,22 +7,8 @@ use cloak_autograd::{Plain, Secure};
 use cloak_mpc::{SessionConfig, run_local};
 use ndarray::ArrayD;
 
-/// A tiny deterministic generator for test inputs (not for shares).
-#[derive(Debug)]
-pub struct Lcg(pub u64);
-
-impl Lcg {
-    pub fn uniform(&mut self) -> f64 {
-        self.0 = self.0.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        ((self.0 >> 11) as f64) / (1u64 << 53) as f64
-    }
-
-    pub fn array(&mut self, shape: &[usize], lo: f64, hi: f64) -> ArrayD<f64> {
-        let n = shape.iter().product();
-        let v = (0..n).map(|_| lo + (hi - lo) * self.uniform()).collect();
-        ArrayD::from_shape_vec(shape, v).unwrap()
-    }
-}
+/// The workspace's seeded generator of test inputs (not for shares).
+pub use cloak_ring::testing::TestRng;
 
 /// Runs `f` on every party of a `parties`-party session (threads) and returns party 0's
 /// result after checking that every party returned the same.

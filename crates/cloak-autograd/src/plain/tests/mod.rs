@@ -1,36 +1,12 @@
 //! Tests of the plain backend against naive definitions, finite differences and adjoint
-//! identities, with a tiny deterministic generator (no test dependencies).
+//! identities, on seeded inputs uniform in `[-1, 1)` from the workspace's test generator.
 
 mod conv;
 mod ops;
 mod pool;
 
-use ndarray::{ArrayD, IxDyn};
-
-/// xorshift64*: deterministic, good enough for test data.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Self(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next_u64(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-
-    /// Uniform in `[-1, 1)`.
-    fn uniform(&mut self) -> f64 {
-        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
-    }
-
-    fn array(&mut self, shape: &[usize]) -> ArrayD<f64> {
-        ArrayD::from_shape_simple_fn(IxDyn(shape), || self.uniform())
-    }
-}
+use cloak_ring::testing::TestRng;
+use ndarray::ArrayD;
 
 /// `<a, b>`, the Frobenius inner product of two same-shape tensors.
 fn inner(a: &ArrayD<f64>, b: &ArrayD<f64>) -> f64 {

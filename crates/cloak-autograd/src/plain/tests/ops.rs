@@ -2,7 +2,7 @@
 
 use ndarray::{ArrayD, IxDyn, array};
 
-use super::{Rng, assert_close, assert_close_scalar, inner};
+use super::{TestRng, assert_close, assert_close_scalar, inner};
 use crate::{AutogradError, Backend, Plain};
 
 fn t(shape: &[usize], v: &[f64]) -> ArrayD<f64> {
@@ -60,9 +60,9 @@ fn words_round_trip_in_logical_order() {
 
 #[test]
 fn broadcasting_elementwise() {
-    let mut rng = Rng::new(20);
-    let a = rng.array(&[2, 1, 3]);
-    let b = rng.array(&[4, 1]);
+    let mut rng = TestRng::new(20);
+    let a = rng.array(&[2, 1, 3], -1.0, 1.0);
+    let b = rng.array(&[4, 1], -1.0, 1.0);
     let sum = Plain.add(&a, &b).unwrap();
     let diff = Plain.sub(&a, &b).unwrap();
     let prod = Plain.mul(&a, &b).unwrap();
@@ -84,15 +84,15 @@ fn broadcasting_elementwise() {
     // A scalar (0-d) broadcasts against anything.
     let s = t(&[], &[2.0]);
     assert_eq!(Plain.mul(&s, &a).unwrap(), a.mapv(|v| 2.0 * v));
-    let bad = rng.array(&[2]);
+    let bad = rng.array(&[2], -1.0, 1.0);
     assert!(matches!(Plain.add(&a, &bad), Err(AutogradError::ShapeMismatch { .. })));
-    assert!(Plain.mul(&rng.array(&[2, 3]), &rng.array(&[3, 2])).is_err());
-    assert!(Plain.sub(&rng.array(&[4]), &rng.array(&[3])).is_err());
+    assert!(Plain.mul(&rng.array(&[2, 3], -1.0, 1.0), &rng.array(&[3, 2], -1.0, 1.0)).is_err());
+    assert!(Plain.sub(&rng.array(&[4], -1.0, 1.0), &rng.array(&[3], -1.0, 1.0)).is_err());
 }
 
 #[test]
 fn sum_to_shape_is_the_adjoint_of_broadcast_to() {
-    let mut rng = Rng::new(21);
+    let mut rng = TestRng::new(21);
     let pairs: [(&[usize], &[usize]); 6] = [
         (&[3, 1], &[2, 3, 4]),
         (&[1], &[5]),
@@ -102,15 +102,15 @@ fn sum_to_shape_is_the_adjoint_of_broadcast_to() {
         (&[1, 1], &[1, 6]),
     ];
     for (small, big) in pairs {
-        let a = rng.array(small);
-        let g = rng.array(big);
+        let a = rng.array(small, -1.0, 1.0);
+        let g = rng.array(big, -1.0, 1.0);
         let b = Plain.broadcast_to(&a, big).unwrap();
         let s = Plain.sum_to_shape(&g, small).unwrap();
         assert_eq!(b.shape(), big);
         assert_eq!(s.shape(), small);
         assert_close_scalar(inner(&b, &g), inner(&a, &s), 1e-12, &format!("{small:?} {big:?}"));
     }
-    let a = rng.array(&[2, 3]);
+    let a = rng.array(&[2, 3], -1.0, 1.0);
     assert!(Plain.sum_to_shape(&a, &[3, 3]).is_err());
     assert!(Plain.sum_to_shape(&a, &[1, 2, 3]).is_err());
     assert!(Plain.broadcast_to(&a, &[3, 3]).is_err());
@@ -143,8 +143,8 @@ fn sums_and_maxima() {
 
 #[test]
 fn softmax_is_normalised_and_stable() {
-    let mut rng = Rng::new(22);
-    let a = rng.array(&[3, 5]).mapv(|v| 10.0 * v);
+    let mut rng = TestRng::new(22);
+    let a = rng.array(&[3, 5], -1.0, 1.0).mapv(|v| 10.0 * v);
     for axis in [0, 1] {
         let s = Plain.softmax(&a, axis).unwrap();
         let ls = Plain.log_softmax(&a, axis).unwrap();
@@ -174,19 +174,19 @@ fn softmax_is_normalised_and_stable() {
 
 #[test]
 fn matmul_shapes() {
-    let mut rng = Rng::new(23);
+    let mut rng = TestRng::new(23);
     let naive = |a: &ArrayD<f64>, b: &ArrayD<f64>| {
         let (m, k, n) = (a.shape()[0], a.shape()[1], b.shape()[1]);
         ArrayD::from_shape_fn(IxDyn(&[m, n]), |ix| {
             (0..k).map(|p| a[[ix[0], p]] * b[[p, ix[1]]]).sum()
         })
     };
-    let (a, b) = (rng.array(&[3, 4]), rng.array(&[4, 5]));
+    let (a, b) = (rng.array(&[3, 4], -1.0, 1.0), rng.array(&[4, 5], -1.0, 1.0));
     assert_close(&Plain.matmul(&a, &b).unwrap(), &naive(&a, &b), 1e-14, "2-d");
     assert_close(&Plain.matmul_public(&a, &b).unwrap(), &naive(&a, &b), 1e-14, "public");
     // Shared right matrix over a batch, and batched right matrices.
-    let a3 = rng.array(&[2, 3, 4]);
-    let b3 = rng.array(&[2, 4, 5]);
+    let a3 = rng.array(&[2, 3, 4], -1.0, 1.0);
+    let b3 = rng.array(&[2, 4, 5], -1.0, 1.0);
     let shared = Plain.matmul(&a3, &b).unwrap();
     let batched = Plain.matmul(&a3, &b3).unwrap();
     assert_eq!(shared.shape(), &[2, 3, 5]);
@@ -200,8 +200,8 @@ fn matmul_shapes() {
     }
     assert!(Plain.matmul(&a, &a).is_err());
     assert!(Plain.matmul(&a, &b3).is_err());
-    assert!(Plain.matmul(&a3, &rng.array(&[3, 4, 5])).is_err());
-    assert!(Plain.matmul(&rng.array(&[4]), &b).is_err());
+    assert!(Plain.matmul(&a3, &rng.array(&[3, 4, 5], -1.0, 1.0)).is_err());
+    assert!(Plain.matmul(&rng.array(&[4], -1.0, 1.0), &b).is_err());
     assert!(Plain.matmul_public(&a, &a).is_err());
 }
 
@@ -236,21 +236,21 @@ fn layout_operations() {
 
 #[test]
 fn pad2d_and_crop_are_adjoint() {
-    let mut rng = Rng::new(24);
-    let a = rng.array(&[2, 3, 4, 5]);
+    let mut rng = TestRng::new(24);
+    let a = rng.array(&[2, 3, 4, 5], -1.0, 1.0);
     let padded = Plain.pad2d(&a, (1, 2), false).unwrap();
     assert_eq!(padded.shape(), &[2, 3, 6, 9]);
     assert_eq!(padded[[1, 2, 1, 2]], a[[1, 2, 0, 0]]);
     assert_eq!(padded[[1, 2, 0, 3]], 0.0);
     assert_eq!(padded[[1, 2, 5, 8]], 0.0);
     assert_close_scalar(padded.sum(), a.sum(), 1e-12, "padding adds zeros");
-    let g = rng.array(padded.shape());
+    let g = rng.array(padded.shape(), -1.0, 1.0);
     let cropped = Plain.pad2d(&g, (1, 2), true).unwrap();
     assert_eq!(cropped.shape(), a.shape());
     assert_close_scalar(inner(&padded, &g), inner(&a, &cropped), 1e-12, "pad/crop");
     assert_eq!(Plain.pad2d(&padded, (1, 2), true).unwrap(), a);
     assert!(Plain.pad2d(&a, (3, 0), true).is_err());
-    assert!(Plain.pad2d(&rng.array(&[4]), (1, 1), false).is_err());
+    assert!(Plain.pad2d(&rng.array(&[4], -1.0, 1.0), (1, 1), false).is_err());
 }
 
 #[test]

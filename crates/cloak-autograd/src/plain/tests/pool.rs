@@ -4,7 +4,7 @@
 use cloak_mpc::Pool2dSpec;
 use ndarray::{ArrayD, IxDyn};
 
-use super::{Rng, assert_close, assert_close_scalar, inner};
+use super::{TestRng, assert_close, assert_close_scalar, inner};
 use crate::{Backend, Plain};
 
 fn pool(kernel: (usize, usize), stride: (usize, usize), padding: (usize, usize)) -> Pool2dSpec {
@@ -77,11 +77,11 @@ fn naive(
 
 #[test]
 fn pooling_matches_naive_loops() {
-    let mut rng = Rng::new(10);
+    let mut rng = TestRng::new(10);
     for (xs, sp) in cases() {
-        let x = rng.array(&xs);
+        let x = rng.array(&xs, -1.0, 1.0);
         let (out, onehot) = Plain.max_pool2d(&x, &sp).unwrap();
-        let g = rng.array(out.shape());
+        let g = rng.array(out.shape(), -1.0, 1.0);
         let (max, taps, avg, routed) = naive(&x, &sp, &g);
         let what = format!("{xs:?} {sp:?}");
         assert_eq!(out, max, "max {what}");
@@ -102,11 +102,11 @@ fn pooling_matches_naive_loops() {
 
 #[test]
 fn avg_pool_backward_is_the_adjoint() {
-    let mut rng = Rng::new(11);
+    let mut rng = TestRng::new(11);
     for (xs, sp) in cases() {
-        let x = rng.array(&xs);
+        let x = rng.array(&xs, -1.0, 1.0);
         let y = Plain.avg_pool2d(&x, &sp).unwrap();
-        let g = rng.array(y.shape());
+        let g = rng.array(y.shape(), -1.0, 1.0);
         let dx = Plain.avg_pool2d_backward(&g, &xs, &sp).unwrap();
         assert_close_scalar(inner(&y, &g), inner(&x, &dx), 1e-9, &format!("{xs:?} {sp:?}"));
     }
