@@ -32,6 +32,38 @@
 //! [`ComparisonStrategy::new`] or [`TruncationStrategy::new`]; every comparison, ReLU, max,
 //! pooling and function of the layers above then uses it.
 //!
+//! A comparison strategy in a few lines (CrypTen's: the top bit of the full binary sum):
+//!
+//! ```
+//! use cloak_mpc::primitives::{ComparisonProtocol, ComparisonStrategy, Context};
+//! use cloak_mpc::{AShare, Result, SessionConfig, run_local};
+//! use cloak_ring::RingTensor;
+//!
+//! struct FullAdder;
+//!
+//! impl ComparisonProtocol for FullAdder {
+//!     fn name(&self) -> &'static str {
+//!         "full-adder"
+//!     }
+//!     fn ltz_packed(&self, ctx: &mut Context, x: &RingTensor<u64>) -> Result<Vec<u64>> {
+//!         let values = ctx.own_as_binary_values(&x.as_slice());
+//!         let sums = ctx.add_binary_words(values)?;
+//!         let mut packed = vec![0u64; sums.len().div_ceil(64)];
+//!         for (k, w) in sums.iter().enumerate() {
+//!             packed[k / 64] |= (w >> 63) << (k % 64);
+//!         }
+//!         Ok(packed)
+//!     }
+//! }
+//!
+//! let config = SessionConfig { comparison: ComparisonStrategy::new(FullAdder), ..Default::default() };
+//! let x = ndarray::arr1(&[-1.5, 2.0]).into_dyn();
+//! let out = run_local(2, &config, |s| {
+//!     AShare::share(s, 0, (s.rank() == 0).then_some(&x), &[2])?.relu()?.reveal()
+//! });
+//! assert_eq!(out[0].as_ref().unwrap(), &ndarray::arr1(&[0.0, 2.0]).into_dyn());
+//! ```
+//!
 //! Round batching: every primitive that opens several things opens them in one message per
 //! peer; to batch across primitives, gather the masked values yourself and call
 //! [`open_parts`](Context::open_parts) once, as [`mul_by_xor_bits`](Context::mul_by_xor_bits)
