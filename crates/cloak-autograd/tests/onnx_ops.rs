@@ -34,17 +34,11 @@ fn close(what: &str, got: &ArrayD<f64>, want: &ArrayD<f64>, tol: f64) {
     }
 }
 
-fn to_mpc(e: AutogradError) -> MpcError {
-    MpcError::InvalidArgument { op: "test", reason: e.to_string() }
-}
-
 /// `f(backend)` revealed at every party of 2- and 3-party sessions, with the party count.
 fn secure_runs<R: Send>(f: impl Fn(&Secure) -> Result<R> + Sync) -> Vec<(usize, R)> {
     let mut out = Vec::new();
     for parties in [2, 3] {
-        for o in
-            run_local(parties, &SessionConfig::default(), |s| f(&Secure::new(s)).map_err(to_mpc))
-        {
+        for o in run_local(parties, &SessionConfig::default(), |s| f(&Secure::new(s))) {
             out.push((parties, o.expect("party failed")));
         }
     }

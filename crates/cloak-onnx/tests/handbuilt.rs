@@ -6,7 +6,7 @@
 mod common;
 
 use cloak_autograd::{Backend, Plain, Secure, Var};
-use cloak_mpc::{MpcError, SessionConfig, run_local};
+use cloak_mpc::{SessionConfig, run_local};
 use cloak_nn::{Module, ModuleExt};
 use cloak_onnx::OnnxModel;
 use cloak_onnx::proto::onnx::{
@@ -60,14 +60,14 @@ fn run_both(m: &OnnxModel, x: &ArrayD<f64>) -> (ArrayD<f64>, ArrayD<f64>) {
     net.load_state(0, m.weights()).expect("weights");
     let plain = net.forward(&Var::constant(&Plain, x.clone())).expect("runs").value();
     let private = run_local(2, &SessionConfig::default(), |s| {
-        let go = || -> Result<ArrayD<f64>, Box<dyn std::error::Error>> {
+        let go = || -> Result<ArrayD<f64>, Box<dyn std::error::Error + Send + Sync>> {
             let b = Secure::new(s);
             let net = m.build(&b, &shape)?;
             net.load_state(0, if s.rank() == 0 { m.weights() } else { None })?;
             let xv = Var::constant(&b, b.input(1, (s.rank() == 1).then_some(x), &shape)?);
             Ok(b.reveal(&net.forward(&xv)?.value())?)
         };
-        go().map_err(|e| MpcError::InvalidArgument { op: "handbuilt", reason: e.to_string() })
+        go()
     });
     (plain, private.into_iter().next().unwrap().expect("party 0"))
 }

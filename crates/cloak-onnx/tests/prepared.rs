@@ -5,7 +5,7 @@
 mod common;
 
 use cloak_autograd::{Backend, Secure, Var};
-use cloak_mpc::{MpcError, SessionConfig, run_local};
+use cloak_mpc::{SessionConfig, run_local};
 use cloak_nn::{Module, ModuleExt};
 use cloak_onnx::OnnxModel;
 
@@ -19,7 +19,7 @@ fn later_passes_send_less_and_agree() {
     let shape = x.shape().to_vec();
     for parties in [2, 3] {
         let out = run_local(parties, &SessionConfig::default(), |s| {
-            let go = || -> Result<Vec<(u64, f64)>, Box<dyn std::error::Error>> {
+            let go = || -> Result<Vec<(u64, f64)>, Box<dyn std::error::Error + Send + Sync>> {
                 let b = Secure::new(s);
                 let net = model.build(&b, &shape)?;
                 net.load_state(0, if s.rank() == 0 { model.weights() } else { None })?;
@@ -35,7 +35,7 @@ fn later_passes_send_less_and_agree() {
                 }
                 Ok(passes)
             };
-            go().map_err(|e| MpcError::InvalidArgument { op: "prepared", reason: e.to_string() })
+            go()
         });
         let passes = out.into_iter().next().unwrap().expect("party 0");
         println!("{parties} parties: {passes:?}");

@@ -16,7 +16,7 @@
 mod common;
 
 use cloak_autograd::{Backend, Secure, Var};
-use cloak_mpc::{MpcError, SessionConfig, run_local};
+use cloak_mpc::{SessionConfig, run_local};
 use cloak_nn::{Module, ModuleExt};
 use cloak_onnx::OnnxModel;
 use ndarray::ArrayD;
@@ -52,7 +52,7 @@ fn private_output(
     // The other parties see only the public part of the model.
     let public = OnnxModel::from_public_bytes(&model.public_bytes()).map_err(|e| e.to_string())?;
     let outcomes = run_local(parties, &SessionConfig::default(), |s| {
-        let run = || -> Result<Option<ArrayD<f64>>, Box<dyn std::error::Error>> {
+        let run = || -> Result<Option<ArrayD<f64>>, Box<dyn std::error::Error + Send + Sync>> {
             let b = Secure::new(s);
             let mine = if s.rank() == 0 { model } else { &public };
             let net = mine.build(&b, &shape)?;
@@ -61,7 +61,7 @@ fn private_output(
             let y = net.forward(&x)?;
             Ok(b.reveal_to(&y.value(), 1)?)
         };
-        run().map_err(|e| MpcError::InvalidArgument { op: "fixture", reason: e.to_string() })
+        run()
     });
     let mut revealed = None;
     for (rank, o) in outcomes.into_iter().enumerate() {

@@ -4,7 +4,7 @@
 mod common;
 
 use cloak_autograd::{Backend, Secure, Var};
-use cloak_mpc::{MpcError, SessionConfig, run_local};
+use cloak_mpc::{SessionConfig, run_local};
 use cloak_nn::{Module, ModuleExt};
 use cloak_onnx::OnnxModel;
 
@@ -17,7 +17,7 @@ fn measured(file: &str) -> (u64, u64, cloak_onnx::ModelReport) {
     let shape = input.shape().to_vec();
     let report = model.report(&shape).expect("report");
     let out = run_local(2, &SessionConfig::default(), |s| {
-        let go = || -> Result<(u64, u64), Box<dyn std::error::Error>> {
+        let go = || -> Result<(u64, u64), Box<dyn std::error::Error + Send + Sync>> {
             let b = Secure::new(s);
             let net = model.build(&b, &shape)?;
             net.load_state(0, if s.rank() == 0 { model.weights() } else { None })?;
@@ -28,7 +28,7 @@ fn measured(file: &str) -> (u64, u64, cloak_onnx::ModelReport) {
             let t = s.comm_stats().total();
             Ok((t.rounds, t.bytes_sent))
         };
-        go().map_err(|e| MpcError::InvalidArgument { op: "report", reason: e.to_string() })
+        go()
     });
     let (rounds, bytes) = out.into_iter().next().unwrap().expect("party 0");
     (rounds, bytes, report)
