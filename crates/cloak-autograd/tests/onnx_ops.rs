@@ -16,7 +16,7 @@
 //! absolute on values of at most 1).
 
 use cloak_autograd::{AutogradError, Backend, Plain, Result, Secure, Var};
-use cloak_mpc::{MpcError, SessionConfig, run_local};
+use cloak_mpc::{MpcError, SessionConfig, run_local_typed};
 use cloak_ring::Conv2dSpec;
 use cloak_ring::testing::TestRng;
 use ndarray::{ArrayD, IxDyn, array};
@@ -38,7 +38,7 @@ fn close(what: &str, got: &ArrayD<f64>, want: &ArrayD<f64>, tol: f64) {
 fn secure_runs<R: Send>(f: impl Fn(&Secure) -> Result<R> + Sync) -> Vec<(usize, R)> {
     let mut out = Vec::new();
     for parties in [2, 3] {
-        for o in run_local(parties, &SessionConfig::default(), |s| f(&Secure::new(s))) {
+        for o in run_local_typed(parties, &SessionConfig::default(), |s| f(&Secure::new(s))) {
             out.push((parties, o.expect("party failed")));
         }
     }

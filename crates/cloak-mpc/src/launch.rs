@@ -38,12 +38,23 @@ pub type PartyOutcomes<R, E = MpcError> = Vec<std::result::Result<R, PartyFailur
 /// [`DealerKind::TrustedThirdParty`] one more thread plays the dealer), and returns each
 /// party's result. For one-machine experiments and tests.
 ///
-/// `f` may fail with its own error type `E`, into which the protocol layer's errors
-/// convert (a layer above keeps its error enum). A party whose `f` fails tells the others
-/// why before it stops ([`Session::abort`] with the error's message), so their errors
-/// carry its reason, not only a disconnection.
+/// A party whose `f` fails tells the others why before it stops ([`Session::abort`] with
+/// the error's message), so their errors carry its reason, not only a disconnection. For a
+/// closure with its own error type, use [`run_local_typed`].
 #[must_use]
-pub fn run_local<R, E, F>(parties: usize, config: &SessionConfig, f: F) -> PartyOutcomes<R, E>
+pub fn run_local<R, F>(parties: usize, config: &SessionConfig, f: F) -> PartyOutcomes<R>
+where
+    R: Send,
+    F: Fn(&Session) -> Result<R> + Sync,
+{
+    run_local_typed(parties, config, f)
+}
+
+/// [`run_local`] for a closure that fails with its own error type `E`, into which the
+/// protocol layer's errors convert (a layer above keeps its error enum; no conversion into
+/// [`MpcError`] by hand). The failing party announces `E`'s message to the others.
+#[must_use]
+pub fn run_local_typed<R, E, F>(parties: usize, config: &SessionConfig, f: F) -> PartyOutcomes<R, E>
 where
     R: Send,
     E: From<MpcError> + std::fmt::Display + Send,

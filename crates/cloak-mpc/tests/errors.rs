@@ -740,7 +740,7 @@ fn a_party_that_fails_on_its_input_tells_the_others_why() {
     let x = arr(&[3], vec![1.0, 2.0, 3.0]);
     for n in PARTIES {
         let cfg = SessionConfig { timeout: Duration::from_secs(5), ..Default::default() };
-        let out = cloak_mpc::run_local(n, &cfg, |s| -> Result<(), AppError> {
+        let out = cloak_mpc::run_local_typed(n, &cfg, |s| -> Result<(), AppError> {
             let a = share0(s, &x)?;
             if s.rank() == n - 1 {
                 return Err(AppError::Input("row 7 has NaN".into()));

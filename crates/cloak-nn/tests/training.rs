@@ -215,7 +215,7 @@ fn weights_are_shared_from_their_owner_revealed_to_one_party_and_checkpointed() 
     let dir = std::env::temp_dir().join(format!("cloak-nn-ckpt-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let dir = dir.to_str().unwrap().to_string();
-    let outcomes = cloak_mpc::run_local(3, &cloak_mpc::SessionConfig::default(), |session| {
+    let outcomes = cloak_mpc::run_local_typed(3, &cloak_mpc::SessionConfig::default(), |session| {
         state_round_trip(&cloak_autograd::Secure::new(session), 2, &dir)
     });
     let results: Vec<_> = outcomes.into_iter().map(Result::unwrap).collect();

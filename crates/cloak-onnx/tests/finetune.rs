@@ -8,7 +8,7 @@
 mod common;
 
 use cloak_autograd::{Backend, Plain, Secure, Var};
-use cloak_mpc::{SessionConfig, run_local};
+use cloak_mpc::{SessionConfig, run_local_typed};
 use cloak_nn::{Module, ModuleExt};
 use cloak_onnx::OnnxModel;
 use ndarray::ArrayD;
@@ -45,7 +45,7 @@ fn weight_gradients_on_shares_match_plain() {
         let want = grads(&Plain, &model, &x).expect("plain backward");
         assert!(!want.is_empty(), "{file} has no parameters");
         for parties in [2, 3] {
-            let got = run_local(parties, &SessionConfig::default(), |s| {
+            let got = run_local_typed(parties, &SessionConfig::default(), |s| {
                 grads(&Secure::new(s), &model, &x)
             });
             let got = got.into_iter().next().unwrap().expect("party 0");

@@ -6,7 +6,7 @@
 mod common;
 
 use cloak_autograd::{Backend, Plain, Secure, Var};
-use cloak_mpc::{SessionConfig, run_local};
+use cloak_mpc::{SessionConfig, run_local_typed};
 use cloak_nn::{Module, ModuleExt};
 use cloak_onnx::OnnxModel;
 use cloak_onnx::proto::onnx::{
@@ -59,7 +59,7 @@ fn run_both(m: &OnnxModel, x: &ArrayD<f64>) -> (ArrayD<f64>, ArrayD<f64>) {
     let net = m.build(&Plain, &shape).expect("builds");
     net.load_state(0, m.weights()).expect("weights");
     let plain = net.forward(&Var::constant(&Plain, x.clone())).expect("runs").value();
-    let private = run_local(2, &SessionConfig::default(), |s| {
+    let private = run_local_typed(2, &SessionConfig::default(), |s| {
         let go = || -> Result<ArrayD<f64>, Box<dyn std::error::Error + Send + Sync>> {
             let b = Secure::new(s);
             let net = m.build(&b, &shape)?;

@@ -5,7 +5,7 @@
 mod common;
 
 use cloak_autograd::{Backend, Secure, Var};
-use cloak_mpc::{SessionConfig, run_local};
+use cloak_mpc::{SessionConfig, run_local_typed};
 use cloak_nn::{Module, ModuleExt};
 use cloak_onnx::OnnxModel;
 
@@ -18,7 +18,7 @@ fn later_passes_send_less_and_agree() {
     let want = common::read_npy(&common::fixtures().join("block_classifier.output.npy"));
     let shape = x.shape().to_vec();
     for parties in [2, 3] {
-        let out = run_local(parties, &SessionConfig::default(), |s| {
+        let out = run_local_typed(parties, &SessionConfig::default(), |s| {
             let go = || -> Result<Vec<(u64, f64)>, Box<dyn std::error::Error + Send + Sync>> {
                 let b = Secure::new(s);
                 let net = model.build(&b, &shape)?;

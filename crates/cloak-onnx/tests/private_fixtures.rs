@@ -16,7 +16,7 @@
 mod common;
 
 use cloak_autograd::{Backend, Secure, Var};
-use cloak_mpc::{SessionConfig, run_local};
+use cloak_mpc::{SessionConfig, run_local_typed};
 use cloak_nn::{Module, ModuleExt};
 use cloak_onnx::OnnxModel;
 use ndarray::ArrayD;
@@ -51,7 +51,7 @@ fn private_output(
     let shape = input.shape().to_vec();
     // The other parties see only the public part of the model.
     let public = OnnxModel::from_public_bytes(&model.public_bytes()).map_err(|e| e.to_string())?;
-    let outcomes = run_local(parties, &SessionConfig::default(), |s| {
+    let outcomes = run_local_typed(parties, &SessionConfig::default(), |s| {
         let run = || -> Result<Option<ArrayD<f64>>, Box<dyn std::error::Error + Send + Sync>> {
             let b = Secure::new(s);
             let mine = if s.rank() == 0 { model } else { &public };

@@ -4,7 +4,7 @@
 mod common;
 
 use cloak_autograd::{Backend, Secure, Var};
-use cloak_mpc::{SessionConfig, run_local};
+use cloak_mpc::{SessionConfig, run_local_typed};
 use cloak_nn::{Module, ModuleExt};
 use cloak_onnx::OnnxModel;
 
@@ -16,7 +16,7 @@ fn measured(file: &str) -> (u64, u64, cloak_onnx::ModelReport) {
     );
     let shape = input.shape().to_vec();
     let report = model.report(&shape).expect("report");
-    let out = run_local(2, &SessionConfig::default(), |s| {
+    let out = run_local_typed(2, &SessionConfig::default(), |s| {
         let go = || -> Result<(u64, u64), Box<dyn std::error::Error + Send + Sync>> {
             let b = Secure::new(s);
             let net = model.build(&b, &shape)?;

@@ -27,7 +27,7 @@ mod cases;
 
 pub use cases::Case;
 
-use cloak_mpc::{SessionConfig, run_local};
+use cloak_mpc::{SessionConfig, run_local_typed};
 use cloak_ring::testing::TestRng;
 use ndarray::ArrayD;
 
@@ -69,7 +69,7 @@ impl Harness for SecureHarness {
         inputs: &[ArrayD<f64>],
         seed: &ArrayD<f64>,
     ) -> Result<PartyResults, String> {
-        run_local(self.parties, &self.config, |session| {
+        run_local_typed(self.parties, &self.config, |session| {
             run_graph(&Secure::new(session), case, inputs, seed)
         })
         .into_iter()

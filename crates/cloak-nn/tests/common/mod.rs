@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use cloak_autograd::{Plain, Secure};
-use cloak_mpc::{SessionConfig, run_local};
+use cloak_mpc::{SessionConfig, run_local_typed};
 use ndarray::ArrayD;
 
 /// The workspace's seeded generator of test inputs (not for shares).
@@ -17,7 +17,7 @@ pub fn secure<R: Send + PartialEq + std::fmt::Debug>(
     f: impl Fn(&Secure) -> cloak_nn::Result<R> + Sync,
 ) -> R {
     let outcomes =
-        run_local(parties, &SessionConfig::default(), |session| f(&Secure::new(session)));
+        run_local_typed(parties, &SessionConfig::default(), |session| f(&Secure::new(session)));
     let mut results: Vec<R> = outcomes.into_iter().map(|o| o.unwrap()).collect();
     let first = results.remove(0);
     for r in &results {
