@@ -35,6 +35,10 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("bench") => bench(&args[1..]),
         Some("layers") if args.len() == 1 => check_layers(),
+        Some("layers") => {
+            eprintln!("xtask layers: takes no arguments\n\n{HELP}");
+            ExitCode::from(2)
+        }
         Some("help") | Some("--help") | Some("-h") | None => {
             print!("{HELP}");
             ExitCode::SUCCESS

@@ -42,8 +42,11 @@ impl std::fmt::Debug for Correction {
 /// dealer's whole job; elementwise requests take a chunked path that never holds another
 /// party's shares as whole tensors.
 ///
+/// `layout` must be `request.layout()` (providers compute it once per request).
+///
 /// # Errors
-/// A typed error if the request is invalid or a custom kind breaks its own layout.
+/// A typed error if the request is invalid, a custom kind breaks its own layout, `layout`
+/// is not the request's, or there are fewer than two seeds.
 pub fn correction_shares(
     seeds: &[Seed],
     dealer_seed: &Seed,
@@ -52,6 +55,15 @@ pub fn correction_shares(
     counter: u64,
     masks: &mut MaskValues,
 ) -> Result<Correction, DealerError> {
+    if seeds.len() < 2 {
+        return Err(DealerError::Setup { reason: format!("{} party seeds", seeds.len()) });
+    }
+    if *layout != request.layout()? {
+        return Err(DealerError::Correlation {
+            kind: request.name().into(),
+            reason: "the layout passed is not the request's".into(),
+        });
+    }
     let keep = !layout.dealt.is_empty();
     let (mut shares, values) = match request.relation() {
         Relation::Elementwise(rule) => crate::elementwise::correction_shares_elementwise(
@@ -129,7 +141,7 @@ fn correction_general(
     // The fixed operand's mask is not a component of the request (every party holds its
     // share already): its value, kept from earlier products, is the right operand.
     let mask = match request {
-        Request::TripleFixedRhs { op, mask } => Some(masks.get(seeds, *mask, op.rhs_shape())),
+        Request::TripleFixedRhs { op, mask } => Some(masks.get(seeds, *mask, op.rhs_shape())?),
         _ => None,
     };
     let mut dependent = request.dependents_in(layout, &free_values, mask)?;

@@ -10,6 +10,11 @@ use crate::DealerError;
 /// a third-party dealer must survive whatever party 0 asks.
 pub const MAX_COMPONENT_WORDS: usize = 1 << 30;
 
+/// Elements of one request over all its components (32 GiB of `u64`s; a dealt component
+/// counted once, though the dealer makes one per party): with [`MAX_COMPONENTS`] this
+/// bounds what one request can make a dealer allocate.
+pub const MAX_REQUEST_WORDS: usize = 1 << 32;
+
 /// Components one request may have, over its free, dependent and dealt lists: a custom
 /// correlation decoded from a hostile party 0's bytes cannot make the dealer allocate an
 /// unbounded number of them.
@@ -116,7 +121,8 @@ impl Layout {
     }
 
     /// Checks the limits every dealer enforces: at most [`MAX_COMPONENTS`] components,
-    /// each with an element count that fits and at most [`MAX_COMPONENT_WORDS`] elements.
+    /// each with an element count that fits and at most [`MAX_COMPONENT_WORDS`] elements,
+    /// and at most [`MAX_REQUEST_WORDS`] elements in all.
     ///
     /// # Errors
     /// [`RingError::InvalidShape`] (as a [`DealerError::Ring`]) naming `op`.
@@ -130,8 +136,20 @@ impl Layout {
             }
             .into());
         }
+        let mut total = 0usize;
         for c in self.components() {
             let words = checked_numel(op, &c.shape)?;
+            total = total.saturating_add(words);
+            if total > MAX_REQUEST_WORDS {
+                return Err(RingError::InvalidShape {
+                    op,
+                    shape: c.shape.clone(),
+                    reason: format!(
+                        "more than {MAX_REQUEST_WORDS} elements in one request's components"
+                    ),
+                }
+                .into());
+            }
             if words > MAX_COMPONENT_WORDS {
                 return Err(RingError::InvalidShape {
                     op,

@@ -69,7 +69,9 @@ pub use correlation::{
 };
 pub use error::DealerError;
 pub use generate::CORRECTION_PARTY;
-pub use layout::{Component, Layout, MAX_COMPONENT_WORDS, MAX_COMPONENTS, ShareKind};
+pub use layout::{
+    Component, Layout, MAX_COMPONENT_WORDS, MAX_COMPONENTS, MAX_REQUEST_WORDS, ShareKind,
+};
 pub use provider::{Dealer, Pending};
 pub use request::Request;
 pub use shares::{BinaryTriple, FixedRhsTriple, RandomBits, Shares, SquarePair, Triple, TruncPair};

@@ -71,17 +71,56 @@ pub fn value(seeds: &[Seed], mask: u64, shape: &[usize]) -> RingTensor<u64> {
 /// Mask values the dealer has computed, kept for the next product with the same fixed
 /// operand: recomputing one draws every party's stream over the whole weight, and a model's
 /// weights are reused at every inference. Holds as many words as the fixed operands (the
-/// model's size), at the dealer only.
-#[derive(Debug, Default)]
+/// model's size, at most [`MAX_MASK_WORDS`]), at the dealer only. Its `Debug` shows the
+/// number of masks only: a mask's value and the public `w - B` together give the weight.
+#[derive(Default)]
 pub struct MaskValues {
     values: HashMap<u64, RingTensor<u64>>,
+    words: usize,
+}
+
+/// Words of mask values one dealer keeps (32 GiB): a hostile party 0 asking for ever new
+/// masks gets a typed error, not an allocation that aborts the dealer.
+pub const MAX_MASK_WORDS: usize = 1 << 32;
+
+impl std::fmt::Debug for MaskValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MaskValues")
+            .field("masks", &self.values.len())
+            .field("words", &self.words)
+            .finish_non_exhaustive()
+    }
 }
 
 impl MaskValues {
     /// The value of mask `mask` (of `shape`, already checked by [`MaskShapes`]).
-    #[must_use]
-    pub fn get(&mut self, seeds: &[Seed], mask: u64, shape: &[usize]) -> &RingTensor<u64> {
-        self.values.entry(mask).or_insert_with(|| value(seeds, mask, shape))
+    ///
+    /// # Errors
+    /// A shape error if keeping a new mask would pass [`MAX_MASK_WORDS`].
+    pub fn get(
+        &mut self,
+        seeds: &[Seed],
+        mask: u64,
+        shape: &[usize],
+    ) -> Result<&RingTensor<u64>, DealerError> {
+        if !self.values.contains_key(&mask) {
+            let words = shape.iter().product::<usize>();
+            let total = self.words.saturating_add(words);
+            if total > MAX_MASK_WORDS {
+                return Err(RingError::InvalidShape {
+                    op: "persistent_mask",
+                    shape: shape.to_vec(),
+                    reason: format!(
+                        "{total} words of persistent masks; the dealer keeps at most \
+                         {MAX_MASK_WORDS}"
+                    ),
+                }
+                .into());
+            }
+            self.words = total;
+            self.values.insert(mask, value(seeds, mask, shape));
+        }
+        Ok(&self.values[&mask])
     }
 }
 

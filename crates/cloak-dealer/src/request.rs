@@ -143,7 +143,25 @@ impl Request {
                 crate::persistent::check_shape(op.rhs_shape())?;
                 Layout::new(vec![Component::arith(op.lhs_shape())], vec![Component::arith(&out)])
             }
-            Request::Custom(c) => c.correlation().layout()?,
+            Request::Custom(c) => {
+                // What a third-party dealer refuses on the wire, every provider refuses here,
+                // so that a request works alike with every dealer.
+                let corr = c.correlation();
+                let kind = corr.kind();
+                crate::correlation::check_kind(kind)
+                    .map_err(|reason| DealerError::Correlation { kind: kind.into(), reason })?;
+                let params = corr.params().len();
+                if params > crate::correlation::MAX_PARAMS_LEN {
+                    return Err(DealerError::Correlation {
+                        kind: kind.into(),
+                        reason: format!(
+                            "{params} bytes of parameters (at most {})",
+                            crate::correlation::MAX_PARAMS_LEN
+                        ),
+                    });
+                }
+                corr.layout()?
+            }
         };
         layout.check(self.name())?;
         Ok(layout)

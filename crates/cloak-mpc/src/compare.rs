@@ -39,7 +39,7 @@ pub(crate) fn one_minus(rank: usize, bits: &RingTensor<u64>) -> RingTensor<u64> 
 impl AShare {
     /// Scale-1 shares of `[self < 0]`.
     pub(crate) fn ltz_bits(&self) -> Result<RingTensor<u64>> {
-        self.session().context()?.ltz_bits(self.share_tensor())
+        self.session().context()?.ltz_arith(self.share_tensor())
     }
 
     /// `[self < 0]` as 0/1.

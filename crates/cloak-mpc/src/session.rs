@@ -264,18 +264,27 @@ impl Session {
 
     /// Communication statistics so far, one row per operation label (the dealer's traffic
     /// under [`cloak_dealer::DEALER_LABEL`]).
+    ///
+    /// # Panics
+    /// While this party holds the [`context`](Self::context).
     #[must_use]
     pub fn comm_stats(&self) -> CommStats {
         self.state().comm_ref().stats().clone()
     }
 
     /// Correlated randomness used so far, and the time spent producing it.
+    ///
+    /// # Panics
+    /// While this party holds the [`context`](Self::context).
     #[must_use]
     pub fn dealer_stats(&self) -> DealerStats {
         *self.state().dealer_ref().stats()
     }
 
     /// Forgets the communication statistics.
+    ///
+    /// # Panics
+    /// While this party holds the [`context`](Self::context).
     pub fn reset_stats(&self) {
         self.state().comm().reset_stats();
     }
@@ -330,11 +339,9 @@ impl Session {
         f: impl FnOnce() -> Result<R, E>,
     ) -> Result<R, E> {
         self.context()?.enter(label);
-        let out = f();
-        if let Ok(mut ctx) = self.context() {
-            ctx.leave();
-        }
-        out
+        // Leaves on every way out of `f`, unwinding included, so that no label sticks.
+        let _leave = Leave(self);
+        f()
     }
 }
 
@@ -360,4 +367,15 @@ fn agree_pair_seeds(
         pairs.push((peer, Seed::from_bytes(arr)));
     }
     Ok(PairwiseSeeds::from_peer_seeds(rank, parties, pairs)?)
+}
+
+/// Leaves a labelled region of [`Session::scoped`] when dropped.
+struct Leave<'a>(&'a Session);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut ctx) = self.0.inner.context.try_borrow_mut() {
+            ctx.leave();
+        }
+    }
 }

@@ -77,10 +77,10 @@ impl Dataset {
             let last = fields[fields.len() - 1];
             let label: usize = last
                 .parse()
-                .map_err(|_| format!("line {}: label {last:?} is not a class index", i + 1))?;
+                .map_err(|_| format!("line {}: the label is not a class index", i + 1))?;
             if label >= MAX_CLASSES {
                 return Err(format!(
-                    "line {}: label {label} is beyond the largest class index Cloak takes ({})",
+                    "line {}: the label is beyond the largest class index Cloak takes ({})",
                     i + 1,
                     MAX_CLASSES - 1
                 ));

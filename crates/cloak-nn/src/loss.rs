@@ -150,7 +150,11 @@ pub fn one_hot(labels: &[usize], classes: usize) -> Result<ArrayD<f64>> {
     let mut out = ArrayD::zeros(vec![labels.len(), classes]);
     for (i, &l) in labels.iter().enumerate() {
         if l >= classes {
-            return Err(invalid("one_hot", format!("label {l} of {classes} classes at row {i}")));
+            // The row, not the label: messages travel and are logged, labels are data.
+            return Err(invalid(
+                "one_hot",
+                format!("the label at row {i} is not a class index below {classes}"),
+            ));
         }
         out[[i, l]] = 1.0;
     }

@@ -59,9 +59,12 @@ pub enum RingError {
         /// Its flat (row-major) index in the input, 0 for scalars.
         index: usize,
     },
-    /// A value to encode is outside the range the fixed-point format represents.
+    /// A value to encode is outside the range the fixed-point format represents. The
+    /// message names the element, not its value: the value is often a private input, and
+    /// messages travel (a party's failure is announced to its peers) and get logged; the
+    /// owner reads it from the `value` field.
     #[error(
-        "cannot encode {value} (element {index}): outside [{min}, {max}] representable with \
+        "cannot encode element {index}: outside [{min}, {max}], the range representable with \
          {frac_bits} fractional bits in a {ring_bits}-bit ring"
     )]
     OutOfRange {

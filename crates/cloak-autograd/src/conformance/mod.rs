@@ -10,7 +10,7 @@
 //!
 //! Tolerances: with 16 fractional bits one unit is `u = 2^-16 = 1.5e-5`. A product costs at
 //! most one unit of truncation (2-party local truncation: one unit except with probability
-//! about `|v| 2^-32`; dealer pairs: within two units), so linear and bilinear graphs on
+//! about `|v| 2^-32`; dealer pairs: within one unit), so linear and bilinear graphs on
 //! inputs of size <= 2 with a few accumulations stay within `1e-4` absolute. Selections
 //! (index_select, pad, max and its one-hot) move or compare shares exactly and their
 //! backward rules add one product at most, so they share that bound; transposed

@@ -75,20 +75,23 @@ fn close(what: &str, got: &ArrayD<f64>, want: &ArrayD<f64>, tol: impl Fn(usize) 
     if got.shape() != want.shape() {
         return Err(format!("{what}: shape {:?}, expected {:?}", got.shape(), want.shape()));
     }
-    let worst = got
-        .iter()
-        .zip(want.iter())
-        .enumerate()
-        .map(|(i, (g, w))| (i, (g - w).abs() - tol(i), *g, *w))
-        .fold(None, |acc: Option<(usize, f64, f64, f64)>, e| match acc {
-            Some(a) if a.1 >= e.1 => Some(a),
-            _ => Some(e),
-        });
-    match worst {
-        Some((i, excess, g, w)) if excess > 0.0 || g.is_nan() => {
-            Err(format!("{what}: element {i} is {g}, expected {w} (tolerance {})", tol(i)))
+    // The worst element; NaN on either side counts as infinitely far.
+    let mut worst: Option<(usize, f64)> = None;
+    for (i, (g, w)) in got.iter().zip(want.iter()).enumerate() {
+        let excess = (g - w).abs() - tol(i);
+        let excess = if excess.is_nan() { f64::INFINITY } else { excess };
+        if excess > 0.0 && worst.is_none_or(|(_, e)| excess > e) {
+            worst = Some((i, excess));
         }
-        _ => Ok(()),
+    }
+    match worst {
+        Some((i, _)) => Err(format!(
+            "{what}: element {i} is {}, expected {} (tolerance {})",
+            got.iter().nth(i).copied().unwrap_or(f64::NAN),
+            want.iter().nth(i).copied().unwrap_or(f64::NAN),
+            tol(i)
+        )),
+        None => Ok(()),
     }
 }
 
@@ -208,6 +211,9 @@ fn truncate_many(s: &Session) -> Result<Verdict> {
         let mut ctx = s.context()?;
         ctx.truncate_many(vec![(scaled(f), f), (scaled(f / 2), f / 2), (scaled(0), 0)])?
     };
+    if out.len() != 3 {
+        return Ok(Err(format!("truncate_many: {} results for 3 pieces", out.len())));
+    }
     let mut v = Vec::new();
     for (piece, name) in out.into_iter().zip(["by f", "by f/2", "by 0"]) {
         let got = AShare::from_share(s, piece).reveal()?;

@@ -17,7 +17,7 @@ use crate::session::Session;
 /// of `parties + extra_ranks()` ranks (channels in one process).
 pub trait Factory: Sync {
     /// Whether the implementation runs with this many parties (a strategy for two parties
-    /// only says no to three). The default asks the configuration's strategies.
+    /// only says no to three); the built-in factories ask the configuration's strategies.
     fn supports(&self, parties: usize) -> bool;
 
     /// Ranks past the computing parties that the implementation needs (a third-party
@@ -140,7 +140,14 @@ pub(super) fn run_check(
             return Ok(None);
         }
         let session = factory.session(Box::new(comm), parties)?;
-        let verdict = (check.run)(&session)?;
+        let verdict = match (check.run)(&session) {
+            Ok(verdict) => verdict,
+            Err(e) => {
+                // Tell the others at once rather than leave them to their timeout.
+                session.abort(&format!("the {} check failed", check.name));
+                return Err(e);
+            }
+        };
         session.close()?;
         Ok(verdict.err())
     });

@@ -106,3 +106,24 @@ macro_rules! protocol_conformance_tests {
         )*
     };
 }
+
+#[cfg(test)]
+mod tests {
+    /// The macro's list of tests names every check, and nothing else.
+    #[test]
+    fn the_macro_runs_every_check() {
+        let source = include_str!("mod.rs");
+        let start = source.find("@tests run;").unwrap_or(0);
+        let end = source[start..].find(");").map_or(source.len(), |e| start + e);
+        let mut in_macro: Vec<&str> = source[start..end]
+            .trim_start_matches("@tests run;")
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .collect();
+        let mut checks: Vec<&str> = super::CHECKS.iter().map(|c| c.name).collect();
+        in_macro.sort_unstable();
+        checks.sort_unstable();
+        assert_eq!(in_macro, checks);
+    }
+}

@@ -181,7 +181,7 @@ pub(crate) fn mul_many_to(state: &mut Context, pairs: &[(&Fx, &Fx, u32)]) -> Res
     let op = BilinearOp::Mul { lhs: vec![total], rhs: vec![total] };
     let shift = |(a, b, out): &(&Fx, &Fx, u32)| a.frac + b.frac - out;
     let z = if pairs.iter().all(|p| shift(p) == shift(&pairs[0])) {
-        // One shift: the fused Beaver pass truncates in place.
+        // One shift: the product truncates in the same call (locally when it can).
         let z = state.beaver_truncated(&op, &x, &y, shift(&pairs[0]))?.into_vec();
         let mut offset = 0;
         pairs

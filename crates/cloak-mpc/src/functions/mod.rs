@@ -96,7 +96,7 @@ impl FnCtx<'_> {
         let n = x.len();
         let mut both = below.share;
         both.extend_from_slice(&above.share);
-        let bits = self.ltz_bits(&RingTensor::from_vec(&[2 * n], both)?)?.into_vec();
+        let bits = self.ltz_arith(&RingTensor::from_vec(&[2 * n], both)?)?.into_vec();
         let (lo_bits, hi_bits) = bits.split_at(n);
         Ok((lo_bits.to_vec(), hi_bits.to_vec()))
     }
@@ -105,7 +105,7 @@ impl FnCtx<'_> {
     /// tensor (scale 0): one comparison, 8 rounds for two parties.
     pub(crate) fn sign_fx(&mut self, x: &Fx) -> Result<(Vec<u64>, Fx)> {
         let n = x.len();
-        let ltz = self.ltz_bits(&RingTensor::from_vec(&[n], x.share.clone())?)?;
+        let ltz = self.ltz_arith(&RingTensor::from_vec(&[n], x.share.clone())?)?;
         let sign = one_minus(self.rank(), &ltz.mul_scalar(2));
         Ok((ltz.into_vec(), Fx { share: sign.into_vec(), frac: 0 }))
     }

@@ -14,7 +14,7 @@
 //!   of CrypTen's bytes.
 
 use super::context::Context;
-use crate::error::Result;
+use crate::error::{Result, invalid};
 
 /// Shift amounts of the Kogge-Stone levels for 64-bit words.
 const KS_SHIFTS: [u32; 6] = [1, 2, 4, 8, 16, 32];
@@ -66,8 +66,14 @@ impl Context {
     /// level after but the last), each opening two words to every peer.
     ///
     /// # Errors
-    /// A communication or dealer error.
+    /// [`MpcError::InvalidArgument`](crate::MpcError::InvalidArgument) for no values or
+    /// values of different lengths (before anything is sent); a communication or dealer
+    /// error.
     pub fn add_binary_words(&mut self, values: Vec<Vec<u64>>) -> Result<Vec<u64>> {
+        let len = values.first().map_or(0, Vec::len);
+        if values.is_empty() || values.iter().any(|v| v.len() != len) {
+            return Err(invalid("add_binary", "no values, or values of different lengths"));
+        }
         let mut values = self.csa_words(values)?;
         if values.len() == 1 {
             return Ok(values.remove(0));
@@ -135,8 +141,15 @@ impl Context {
     /// tree levels), one more per carry-save layer; 181 AND gates per element.
     ///
     /// # Errors
-    /// A communication or dealer error.
+    /// [`MpcError::InvalidArgument`](crate::MpcError::InvalidArgument) for no values or
+    /// values that are not 64 planes of one length (before anything is sent); a
+    /// communication or dealer error.
     pub fn msb_of_sum_planes(&mut self, values: Vec<Vec<Vec<u64>>>) -> Result<Vec<u64>> {
+        let words = values.first().and_then(|v| v.first()).map_or(0, Vec::len);
+        let well_formed = |v: &Vec<Vec<u64>>| v.len() == 64 && v.iter().all(|p| p.len() == words);
+        if values.is_empty() || !values.iter().all(well_formed) {
+            return Err(invalid("sign", "no values, or values not of 64 planes of one length"));
+        }
         let mut values = self.csa_planes(values)?;
         if values.len() == 1 {
             return Ok(values.remove(0).swap_remove(63));

@@ -5,6 +5,8 @@
 //! [`Context::and_words`] takes every AND gate of one circuit level at once, so a level
 //! costs one round and one message per peer, whatever its width.
 
+use cloak_dealer::Request;
+
 use super::context::Context;
 use crate::error::{Result, invalid};
 
@@ -21,7 +23,7 @@ impl Context {
         if pairs.iter().any(|(x, y)| x.len() != y.len()) {
             return Err(invalid("and", "operands of different lengths"));
         }
-        let triple = self.with_dealer(|d, c| d.binary_triple(total, c))?;
+        let triple = self.fetch(&Request::BinaryTriple { words: total })?.into_binary();
         let (a, b, c) = (triple.a.as_slice(), triple.b.as_slice(), triple.c.as_slice());
         let mut masked = Vec::with_capacity(2 * total);
         let mut offset = 0;

@@ -5,17 +5,23 @@
 //! wire; CrypTen sends a 64-bit word per bit) and rebuild each bit as `z + r - 2 z r`,
 //! linear in the additive shares of `r` once `z` is public.
 
+use cloak_dealer::Request;
+
 use super::context::Context;
-use crate::error::Result;
+use crate::error::{Result, invalid};
 
 impl Context {
     /// Additive shares (0/1, scale 1) of `n` XOR-shared bits packed 64 per word: one round,
     /// `ceil(n / 64)` words per peer, `n` random bits from the dealer.
     ///
     /// # Errors
-    /// A communication or dealer error.
+    /// [`MpcError::InvalidArgument`](crate::MpcError::InvalidArgument) for a packing of the
+    /// wrong length (before anything is sent); a communication or dealer error.
     pub fn bits_to_arith(&mut self, packed: &[u64], n: usize) -> Result<Vec<u64>> {
-        let bits = self.with_dealer(|d, c| d.random_bits(n, c))?;
+        if packed.len() != n.div_ceil(64) {
+            return Err(invalid("b2a", format!("{} words for {n} bits", packed.len())));
+        }
+        let bits = self.fetch(&Request::RandomBits { count: n })?.into_bits();
         let masked: Vec<u64> =
             packed.iter().zip(bits.xor.as_slice().iter()).map(|(x, r)| x ^ r).collect();
         let z = self.open_words("b2a", vec![masked], true)?.remove(0);
@@ -37,7 +43,7 @@ impl Context {
     /// A communication or dealer error.
     pub fn words_to_arith(&mut self, words: &[u64]) -> Result<Vec<u64>> {
         let n = words.len();
-        let bits = self.with_dealer(|d, c| d.random_bits(n * 64, c))?;
+        let bits = self.fetch(&Request::RandomBits { count: n * 64 })?.into_bits();
         let masked: Vec<u64> =
             words.iter().zip(bits.xor.as_slice().iter()).map(|(x, r)| x ^ r).collect();
         let z = self.open_words("b2a", vec![masked], true)?.remove(0);

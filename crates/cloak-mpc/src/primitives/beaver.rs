@@ -4,7 +4,8 @@
 //! `eps = x - a` and `delta = y - b` together (one round, one message per peer), and
 //! party `i` keeps `c_i + f(eps, b_i) + f(a_i, delta)`, party 0 adding `f(eps, delta)`.
 //! Party 0 folds that last term into its second product as `f(a_0 + eps, delta)`, so every
-//! party evaluates `f` twice; an elementwise product of equal shapes takes two fused passes.
+//! party evaluates `f` twice; an elementwise product of equal shapes takes two fused passes
+//! (then, with local truncation, one more over the result).
 //! The masks are taken before the product's share ([`cloak_dealer::Dealer::begin`]), so
 //! the openings go out while the dealer computes (or sends) the correction.
 
@@ -30,8 +31,7 @@ impl Context {
         x: &RingTensor<u64>,
         y: &RingTensor<u64>,
     ) -> Result<RingTensor<u64>> {
-        // Validates shapes before anything is asked of the dealer or sent.
-        op.output_shape()?;
+        check_operands(op, x, y)?;
         let pending = self.begin_triple(op)?;
         if matches!(op, BilinearOp::Mul { lhs, rhs } if lhs == rhs) {
             return self.beaver_elementwise(pending, x, y);
@@ -70,7 +70,7 @@ impl Context {
         }
         let shape = z.shape().to_vec();
         let mut words = z.into_vec();
-        if self.truncate_in_place(&mut words, bits) {
+        if self.truncate_local(&mut words, bits) {
             return Ok(RingTensor::from_vec(&shape, words)?);
         }
         self.truncate(RingTensor::from_vec(&shape, words)?, bits)
@@ -150,7 +150,7 @@ impl Context {
     /// # Errors
     /// A communication or dealer error.
     pub fn square(&mut self, x: &RingTensor<u64>) -> Result<RingTensor<u64>> {
-        let pair = self.with_dealer(|d, c| d.square(x.shape(), c))?;
+        let pair = self.fetch(&Request::Square { shape: x.shape().to_vec() })?.into_square();
         let eps = x.sub(&pair.r)?;
         let eps = self.open_tensors("square", vec![eps])?.remove(0);
         let rank0 = self.is_first();
@@ -184,7 +184,15 @@ impl Context {
         b: &RingTensor<u64>,
         d: &RingTensor<u64>,
     ) -> Result<RingTensor<u64>> {
-        op.output_shape()?;
+        check_operands(op, x, b)?;
+        if d.shape() != b.shape() {
+            return Err(cloak_ring::RingError::ShapeMismatch {
+                op: label,
+                lhs: d.shape().to_vec(),
+                rhs: b.shape().to_vec(),
+            }
+            .into());
+        }
         let request = Request::TripleFixedRhs { op: op.clone(), mask };
         let pending = self.begin(&request)?;
         let eps = x.sub(&pending.free()[0])?;
@@ -198,7 +206,8 @@ impl Context {
     }
 }
 
-/// `c + eps * b + (a [+ eps at party 0]) * delta` in one pass over equal-shaped tensors.
+/// `c + eps * b + (a [+ eps at the first party]) * delta` in one pass over equal-shaped
+/// tensors: a Beaver product's share once `eps` and `delta` are open.
 #[must_use]
 pub fn fused_mul(
     a: RingTensor<u64>,
@@ -206,7 +215,7 @@ pub fn fused_mul(
     mut c: RingTensor<u64>,
     eps: &RingTensor<u64>,
     delta: &RingTensor<u64>,
-    rank0: bool,
+    first: bool,
 ) -> RingTensor<u64> {
     ndarray::Zip::from(c.as_array_mut())
         .and(a.as_array())
@@ -214,8 +223,26 @@ pub fn fused_mul(
         .and(eps.as_array())
         .and(delta.as_array())
         .for_each(|c, &a, &b, &e, &d| {
-            let left = if rank0 { a.wrapping_add(e) } else { a };
+            let left = if first { a.wrapping_add(e) } else { a };
             *c = c.wrapping_add(e.wrapping_mul(b)).wrapping_add(left.wrapping_mul(d));
         });
     c
+}
+
+/// Checks, before anything is asked of the dealer or sent, that `op` is consistent and that
+/// the operands have its shapes: a request begun and then dropped would leave a networked
+/// dealer's reply unread.
+fn check_operands(op: &BilinearOp, x: &RingTensor<u64>, y: &RingTensor<u64>) -> Result<()> {
+    op.output_shape()?;
+    for (t, want) in [(x, op.lhs_shape()), (y, op.rhs_shape())] {
+        if t.shape() != want {
+            return Err(cloak_ring::RingError::ShapeMismatch {
+                op: op.name(),
+                lhs: t.shape().to_vec(),
+                rhs: want.to_vec(),
+            }
+            .into());
+        }
+    }
+    Ok(())
 }

@@ -10,7 +10,7 @@ use cloak_ring::{FixedPoint, RingTensor};
 
 use super::sign::ComparisonStrategy;
 use super::trunc::TruncationStrategy;
-use crate::error::Result;
+use crate::error::{MpcError, Result, invalid};
 
 /// One party's protocol context: its communicator, its dealer, its pairwise seeds, the
 /// fixed-point encoding and the strategies chosen for comparison and truncation.
@@ -42,6 +42,10 @@ pub struct Context {
     next_mask: u64,
     /// Per-session state of the protocols built on top (one value per type).
     extensions: HashMap<TypeId, Box<dyn Any>>,
+    /// The strategies running now: a strategy that calls back into its own dispatch would
+    /// recurse until the stack overflows, which no runner can catch.
+    in_comparison: bool,
+    in_truncation: bool,
 }
 
 impl std::fmt::Debug for Context {
@@ -83,6 +87,8 @@ impl Context {
             outer_label,
             next_mask: 0,
             extensions: HashMap::new(),
+            in_comparison: false,
+            in_truncation: false,
         }
     }
 
@@ -148,30 +154,41 @@ impl Context {
         self.dealer.name()
     }
 
-    /// This party's shares of `request` (see [`Dealer::fetch`]).
+    /// This party's shares of `request` (see [`Dealer::fetch`]), checked against the
+    /// request's layout, so that a provider that returns the wrong components is a typed
+    /// error here rather than a panic in the protocol that uses them.
     ///
     /// # Errors
-    /// A dealer error.
+    /// A dealer error, or [`MpcError::InvalidArgument`](crate::MpcError::InvalidArgument)
+    /// for shares that do not fit the request.
     pub fn fetch(&mut self, request: &Request) -> Result<Shares> {
-        Ok(self.dealer.fetch(request, self.comm.as_mut())?)
+        let shares = self.dealer.fetch(request, self.comm.as_mut())?;
+        check_shares(request, &shares, true)?;
+        Ok(shares)
     }
 
     /// Starts `request`: the free shares now, the dependent ones from
     /// [`finish`](Self::finish), so that openings can go out while the dealer works
-    /// (see [`Dealer::begin`]).
+    /// (see [`Dealer::begin`]). Every request begun must be finished, in the order begun,
+    /// before the next is begun or fetched.
     ///
     /// # Errors
-    /// A dealer error.
+    /// As [`fetch`](Self::fetch), for the free shares.
     pub fn begin(&mut self, request: &Request) -> Result<Pending> {
-        Ok(self.dealer.begin(request, self.comm.as_mut())?)
+        let pending = self.dealer.begin(request, self.comm.as_mut())?;
+        check_shares(request, pending.shares(), false)?;
+        Ok(pending)
     }
 
     /// Completes a request started with [`begin`](Self::begin), in the order begun.
     ///
     /// # Errors
-    /// A dealer error.
+    /// As [`fetch`](Self::fetch).
     pub fn finish(&mut self, pending: Pending) -> Result<Shares> {
-        Ok(self.dealer.finish(pending, self.comm.as_mut())?)
+        let request = pending.request().clone();
+        let shares = self.dealer.finish(pending, self.comm.as_mut())?;
+        check_shares(&request, &shares, true)?;
+        Ok(shares)
     }
 
     /// Runs `f` with the dealer and the communicator (the typed requests of [`Dealer`]).
@@ -243,17 +260,31 @@ impl Context {
     /// # Errors
     /// A communication or dealer error.
     pub fn ltz_packed(&mut self, x: &RingTensor<u64>) -> Result<Vec<u64>> {
-        let strategy = self.comparison.clone();
-        strategy.ltz_packed(self, x)
+        let packed = self.with_comparison(|s, ctx| s.ltz_packed(ctx, x))?;
+        if packed.len() != x.len().div_ceil(64) {
+            return Err(self.comparison_broke(format!(
+                "{} words of sign bits for {} elements",
+                packed.len(),
+                x.len()
+            )));
+        }
+        Ok(packed)
     }
 
     /// Additive shares at scale 1 of `[x < 0]`, by the comparison strategy.
     ///
     /// # Errors
     /// A communication or dealer error.
-    pub fn ltz_bits(&mut self, x: &RingTensor<u64>) -> Result<RingTensor<u64>> {
-        let strategy = self.comparison.clone();
-        strategy.ltz_arith(self, x)
+    pub fn ltz_arith(&mut self, x: &RingTensor<u64>) -> Result<RingTensor<u64>> {
+        let bits = self.with_comparison(|s, ctx| s.ltz_arith(ctx, x))?;
+        if bits.shape() != x.shape() {
+            return Err(self.comparison_broke(format!(
+                "sign bits of shape {:?} for an input of shape {:?}",
+                bits.shape(),
+                x.shape()
+            )));
+        }
+        Ok(bits)
     }
 
     /// Shares of `[x < 0] * x` and of `[x < 0]` (scale 1), by the comparison strategy.
@@ -261,8 +292,40 @@ impl Context {
     /// # Errors
     /// A communication or dealer error.
     pub fn times_ltz(&mut self, x: &RingTensor<u64>) -> Result<(RingTensor<u64>, RingTensor<u64>)> {
+        let (bx, b) = self.with_comparison(|s, ctx| s.times_ltz(ctx, x))?;
+        if bx.shape() != x.shape() || b.shape() != x.shape() {
+            return Err(self.comparison_broke(format!(
+                "products of shapes {:?} and {:?} for an input of shape {:?}",
+                bx.shape(),
+                b.shape(),
+                x.shape()
+            )));
+        }
+        Ok((bx, b))
+    }
+
+    /// Runs the comparison strategy, refusing a strategy that calls back into it.
+    fn with_comparison<R>(
+        &mut self,
+        f: impl FnOnce(&ComparisonStrategy, &mut Context) -> Result<R>,
+    ) -> Result<R> {
+        if self.in_comparison {
+            return Err(self.comparison_broke(
+                "it called the session's comparison from inside itself (endless recursion)".into(),
+            ));
+        }
         let strategy = self.comparison.clone();
-        strategy.times_ltz(self, x)
+        self.in_comparison = true;
+        let out = f(&strategy, self);
+        self.in_comparison = false;
+        out
+    }
+
+    fn comparison_broke(&self, what: String) -> MpcError {
+        invalid(
+            "comparison",
+            format!("the {} strategy broke its contract: {what}", self.comparison.name()),
+        )
     }
 
     /// This party's share of `x / 2^bits`, by the truncation strategy.
@@ -273,12 +336,16 @@ impl Context {
         if bits == 0 {
             return Ok(x);
         }
-        Ok(self.truncate_many(vec![(x, bits)])?.remove(0))
+        let mut out = self.truncate_many(vec![(x, bits)])?;
+        out.pop().ok_or_else(|| self.truncation_broke("no result".into()))
     }
 
-    /// Divides this party's `shares` by `2^bits` with no message if the truncation strategy
+    /// Divides this party's `shares` by `2^bits` (`bits < 64`) with no message if the truncation strategy
     /// can (see [`TruncationProtocol::truncate_local`](super::TruncationProtocol::truncate_local)); `false` if it needs a round.
-    pub fn truncate_in_place(&mut self, shares: &mut [u64], bits: u32) -> bool {
+    pub fn truncate_local(&mut self, shares: &mut [u64], bits: u32) -> bool {
+        if bits == 0 || bits >= 64 || self.in_truncation {
+            return bits == 0;
+        }
         let strategy = self.truncation.clone();
         strategy.truncate_local(self, shares, bits)
     }
@@ -292,11 +359,38 @@ impl Context {
         &mut self,
         pieces: Vec<(RingTensor<u64>, u32)>,
     ) -> Result<Vec<RingTensor<u64>>> {
+        if let Some((_, bits)) = pieces.iter().find(|(_, b)| *b >= 64) {
+            return Err(invalid("truncate", format!("truncation by {bits} bits (at most 63)")));
+        }
         if pieces.iter().all(|(_, b)| *b == 0) {
             return Ok(pieces.into_iter().map(|(x, _)| x).collect());
         }
+        if self.in_truncation {
+            return Err(self.truncation_broke(
+                "it called the session's truncation from inside itself (endless recursion)".into(),
+            ));
+        }
+        let shapes: Vec<Vec<usize>> = pieces.iter().map(|(x, _)| x.shape().to_vec()).collect();
         let strategy = self.truncation.clone();
-        strategy.truncate_many(self, pieces)
+        self.in_truncation = true;
+        let out = strategy.truncate_many(self, pieces);
+        self.in_truncation = false;
+        let out = out?;
+        if out.len() != shapes.len() || out.iter().zip(&shapes).any(|(t, s)| t.shape() != &s[..]) {
+            return Err(self.truncation_broke(format!(
+                "{} results for {} pieces, or of other shapes",
+                out.len(),
+                shapes.len()
+            )));
+        }
+        Ok(out)
+    }
+
+    fn truncation_broke(&self, what: String) -> MpcError {
+        invalid(
+            "truncate",
+            format!("the {} strategy broke its contract: {what}", self.truncation.name()),
+        )
     }
 
     /// Enters a labelled region: the outermost one sets the statistics label.
@@ -325,5 +419,25 @@ impl Context {
     /// The dealer, for the session's own bookkeeping.
     pub(crate) fn dealer_ref(&self) -> &dyn Dealer {
         self.dealer.as_ref()
+    }
+}
+
+/// Checks a provider's shares against the request's layout: the number of components of
+/// each kind and their shapes (`complete`: the dependent and dealt ones too).
+fn check_shares(request: &Request, shares: &Shares, complete: bool) -> Result<()> {
+    let layout = request.layout()?;
+    let fits = |got: &[RingTensor<u64>], want: &[cloak_dealer::Component]| {
+        got.len() == want.len() && got.iter().zip(want).all(|(t, c)| t.shape() == &c.shape[..])
+    };
+    let ok = fits(&shares.free, &layout.free)
+        && (!complete || fits(&shares.dependent, &layout.dependent))
+        && (!complete || fits(&shares.dealt, &layout.dealt));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(
+            "dealer",
+            format!("the provider's shares of a {} request do not fit its layout", request.name()),
+        ))
     }
 }

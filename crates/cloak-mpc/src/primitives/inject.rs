@@ -6,7 +6,7 @@
 //! in the shares once `z` is public. ReLU, abs and the selections of max are one round
 //! shorter than converting the bit first (B2A) and multiplying after, as CrypTen does.
 
-use cloak_dealer::BilinearOp;
+use cloak_dealer::{BilinearOp, Request};
 use cloak_ring::RingTensor;
 
 use super::beaver::fused_mul;
@@ -33,8 +33,10 @@ impl Context {
         }
         let shape = x.shape().to_vec();
         let op = BilinearOp::Mul { lhs: shape.clone(), rhs: shape.clone() };
-        let (bits, triple) =
-            self.with_dealer(|d, c| Ok((d.random_bits(n, c)?, d.triple(&op, c)?)))?;
+        let (bits, triple) = (
+            self.fetch(&Request::RandomBits { count: n })?.into_bits(),
+            self.fetch(&Request::Triple(op))?.into_triple(),
+        );
         let r = bits.arith.reshape(&shape)?;
         let masked: Vec<u64> =
             packed.iter().zip(bits.xor.as_slice().iter()).map(|(b, r)| b ^ r).collect();

@@ -9,21 +9,21 @@
 //! [`Session::scoped`](crate::Session::scoped); wrap results back with
 //! [`AShare::from_share`](crate::AShare::from_share).
 //!
-//! | primitive | rounds | bytes to each peer (`n` elements) | invariant |
+//! | primitive | rounds | sent to each peer (`n` elements) | invariant |
 //! |---|---|---|---|
-//! | [`open_words`](Context::open_words), [`open_parts`](Context::open_parts), [`open_tensors`](Context::open_tensors) | 1 | 8 per word, all parts in one message | everyone learns the sum (or XOR) of the shares |
-//! | [`open_words_to`](Context::open_words_to) | 1 | 8 per word, to the owner only | only the owner learns it |
-//! | [`beaver`](Context::beaver) (any [`BilinearOp`](cloak_dealer::BilinearOp)) | 1 | both operands' words | shares of `op(x, y)` at the product's scale |
-//! | [`beaver_fixed_rhs`](Context::beaver_fixed_rhs) | 1 | the left operand's words | as `beaver`, right operand opened once |
-//! | [`square`](Context::square) | 1 | `8n` | shares of `x * x` |
-//! | [`and_words`](Context::and_words) | 1 | 16 per word of gates | XOR shares of `x & y` |
-//! | [`add_binary_words`](Context::add_binary_words) (A2B adder) | 7 (2 parties) | 12 AND words per element | XOR shares of the sum of XOR-shared values |
-//! | [`msb_of_sum_planes`](Context::msb_of_sum_planes) (the sign circuit) | 7 (2 parties) | 181 AND gates per element | XOR shares of the top bit of the sum |
-//! | [`bits_to_arith`](Context::bits_to_arith) (B2A of bits) | 1 | `n / 8` | additive 0/1 shares of XOR-shared bits |
-//! | [`mul_by_xor_bits`](Context::mul_by_xor_bits) | 1 | `n / 8 + 16n` | shares of `b * x` for an XOR-shared bit `b` |
+//! | [`open_words`](Context::open_words), [`open_parts`](Context::open_parts), [`open_tensors`](Context::open_tensors) | 1 | 8 B per word, all parts in one message | everyone learns the sum (or XOR) of the shares |
+//! | [`open_words_to`](Context::open_words_to) | 1 | 8 B per word, to the owner only | only the owner learns it |
+//! | [`beaver`](Context::beaver) (any [`BilinearOp`](cloak_dealer::BilinearOp)) | 1 | 8 B per word of both operands | shares of `op(x, y)` at the product's scale |
+//! | [`beaver_fixed_rhs`](Context::beaver_fixed_rhs) | 1 | 8 B per word of the left operand | as `beaver`, right operand opened once |
+//! | [`square`](Context::square) | 1 | `8n` B | shares of `x * x` |
+//! | [`and_words`](Context::and_words) | 1 | 16 B per word of gates | XOR shares of `x & y` |
+//! | [`add_binary_words`](Context::add_binary_words) (A2B adder) | 7 (2 parties) | 192 B per element (12 AND words) | XOR shares of the sum of XOR-shared values |
+//! | [`msb_of_sum_planes`](Context::msb_of_sum_planes) (the sign circuit) | 7 (2 parties) | about 45 B per element (181 AND gates) | XOR shares of the top bit of the sum |
+//! | [`bits_to_arith`](Context::bits_to_arith) (B2A of bits) | 1 | `n / 8` B | additive 0/1 shares of XOR-shared bits |
+//! | [`mul_by_xor_bits`](Context::mul_by_xor_bits) | 1 | `n / 8 + 16n` B | shares of `b * x` for an XOR-shared bit `b` |
 //! | [`truncate`](Context::truncate), [`truncate_many`](Context::truncate_many) | 0 or 1 | by strategy | shares of `x / 2^bits`, within one unit |
-//! | [`divide_with_pair`](Context::divide_with_pair) | 1 | `8n` | shares of `x / d`, within two units |
-//! | [`ltz_packed`](Context::ltz_packed), [`ltz_bits`](Context::ltz_bits), [`times_ltz`](Context::times_ltz) | by strategy | by strategy | `[x < 0]`, XOR or additive |
+//! | [`divide_with_pair`](Context::divide_with_pair) | 1 | `8n` B | shares of `x / d`, within two units |
+//! | [`ltz_packed`](Context::ltz_packed), [`ltz_arith`](Context::ltz_arith), [`times_ltz`](Context::times_ltz) | by strategy | by strategy | `[x < 0]`, XOR or additive |
 //!
 //! Two choices that protocols differ in are strategies, selected in
 //! [`SessionConfig`](crate::SessionConfig): the comparison ([`ComparisonProtocol`], built in:
@@ -88,4 +88,4 @@ pub use context::Context;
 pub(crate) use context::Parts;
 pub use inject::gather_bits;
 pub use sign::{BitPlaneCarry, ComparisonProtocol, ComparisonStrategy};
-pub use trunc::{Truncation, TruncationProtocol, TruncationStrategy, local_truncate};
+pub use trunc::{Truncation, TruncationProtocol, TruncationStrategy};

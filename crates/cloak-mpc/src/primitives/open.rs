@@ -94,7 +94,8 @@ impl Context {
     /// share to the owner); `Some` at the owner, `None` elsewhere.
     ///
     /// # Errors
-    /// As [`open_words`](Self::open_words).
+    /// [`MpcError::InvalidArgument`] if `owner` is not a computing party (before anything is
+    /// sent); otherwise as [`open_words`](Self::open_words).
     pub fn open_words_to(
         &mut self,
         op: &'static str,
@@ -102,6 +103,13 @@ impl Context {
         parts: Vec<Vec<u64>>,
         xor: bool,
     ) -> Result<Option<Vec<Vec<u64>>>> {
+        if owner >= self.parties() {
+            // A rank past the parties (a third-party dealer's) must never gather shares.
+            return Err(crate::error::invalid(
+                "open_to",
+                format!("owner {owner} is not one of the {} parties", self.parties()),
+            ));
+        }
         let gather = Op::with_aux(OpKind::Gather, owner as u64);
         if self.rank() == owner {
             let peers = self.peers();

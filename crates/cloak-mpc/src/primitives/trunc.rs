@@ -18,7 +18,7 @@
 //!   CrypTen's `wraps` protocol for three or more parties instead drops a term and returns
 //!   values near `2^(64-f)` (its issue #402).
 
-use cloak_dealer::TruncPair;
+use cloak_dealer::{Request, TruncPair};
 use cloak_ring::RingTensor;
 
 use super::context::Context;
@@ -150,8 +150,8 @@ impl TruncationProtocol for Truncation {
 }
 
 /// Two-party local share division in place: party 0 shifts its share arithmetically, party
-/// 1 computes `-((-x) >> bits)`. No message.
-pub fn local_truncate(shares: &mut [u64], bits: u32, first: bool) {
+/// 1 computes `-((-x) >> bits)`. No message. `bits` is below 64 (the callers check).
+fn local_truncate(shares: &mut [u64], bits: u32, first: bool) {
     if bits == 0 {
         return;
     }
@@ -180,7 +180,14 @@ impl Context {
         x: RingTensor<u64>,
         divisor: u64,
     ) -> Result<RingTensor<u64>> {
-        let pair = self.with_dealer(|d, c| d.div_pair(x.shape(), divisor, c))?;
+        if divisor < 2 {
+            return Err(invalid(
+                "divide",
+                format!("division pair for divisor {divisor} (need 2 or more)"),
+            ));
+        }
+        let pair =
+            self.fetch(&Request::DivPair { shape: x.shape().to_vec(), divisor })?.into_trunc();
         let masked = self.mask_for_pair(x, &pair)?;
         let c = self.open_tensors("divide", vec![masked])?.remove(0);
         Ok(self.unmask_with_pair(&c, pair, Divisor::Int(divisor)))
@@ -199,7 +206,9 @@ impl Context {
         let mut pairs = Vec::new();
         let mut masked = Vec::new();
         for (x, bits) in pieces.iter().filter(|(_, b)| *b > 0) {
-            let pair = self.with_dealer(|d, c| d.trunc_pair(x.shape(), *bits, c))?;
+            let pair = self
+                .fetch(&Request::TruncPair { shape: x.shape().to_vec(), bits: *bits })?
+                .into_trunc();
             masked.push(self.mask_for_pair(x.clone(), &pair)?);
             pairs.push(pair);
         }
