@@ -39,6 +39,10 @@ pub(crate) fn write_request(request: &Request, w: &mut Writer) {
             w.u8(4);
             w.usize(*count);
         }
+        Request::EdaBits { count } => {
+            w.u8(8);
+            w.usize(*count);
+        }
         Request::DivPair { shape, divisor } => {
             w.u8(5);
             w.shape(shape);
@@ -73,6 +77,7 @@ pub(crate) fn read_request(
             Request::TruncPair { shape, bits }
         }
         4 => Request::RandomBits { count: r.usize()? },
+        8 => Request::EdaBits { count: r.usize()? },
         5 => Request::DivPair { shape: r.shape()?, divisor: r.u64()? },
         6 => Request::TripleFixedRhs { op: crate::op::read(r)?, mask: r.u64()? },
         TAG_CUSTOM => {

@@ -74,7 +74,9 @@ pub use layout::{
 };
 pub use provider::{Dealer, Pending};
 pub use request::Request;
-pub use shares::{BinaryTriple, FixedRhsTriple, RandomBits, Shares, SquarePair, Triple, TruncPair};
+pub use shares::{
+    BinaryTriple, EdaBitShares, FixedRhsTriple, RandomBits, Shares, SquarePair, Triple, TruncPair,
+};
 pub use stats::DealerStats;
 pub use tfp::TrustedFirstParty;
 pub use ttp::{TtpClient, TtpServer, run_dealer, run_dealer_with};

@@ -79,6 +79,8 @@ pub(crate) enum Relation<'a> {
     Bilinear(&'a BilinearOp),
     /// The arithmetic bits of `count` XOR-packed bits.
     Bits(usize),
+    /// The bit planes of ring values.
+    Planes,
     /// A custom kind's own `dependents`.
     Custom(&'a dyn Correlation),
 }
@@ -95,6 +97,7 @@ impl Request {
             Request::TruncPair { bits, .. } => builtin(Builtin::Trunc(*bits)),
             Request::DivPair { divisor, .. } => builtin(Builtin::Div(*divisor)),
             Request::RandomBits { count } => Relation::Bits(*count),
+            Request::EdaBits { .. } => Relation::Planes,
             Request::Custom(c) => match c.correlation().elementwise() {
                 Some(rule) => Relation::Elementwise(Rule::Custom(rule)),
                 None => Relation::Custom(c.correlation()),
@@ -166,6 +169,15 @@ impl Request {
                 }
                 let bits = (0..count).map(|i| (words[i / 64] >> (i % 64)) & 1).collect();
                 vec![RingTensor::from_vec(&[count], bits)?]
+            }
+            Relation::Planes => {
+                let r = free.first().ok_or_else(missing)?;
+                let planes: Vec<u64> = cloak_ring::planes::to_bit_planes(&r.as_slice())
+                    .into_iter()
+                    .flatten()
+                    .collect();
+                let words = planes.len();
+                vec![RingTensor::from_vec(&[words], planes)?]
             }
             Relation::Custom(c) => c.dependents(free)?,
         };

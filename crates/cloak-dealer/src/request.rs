@@ -48,6 +48,15 @@ pub enum Request {
         /// Number of bits.
         count: usize,
     },
+    /// `count` uniformly random ring values `r`, shared additively, with their 64 bits
+    /// XOR-shared as bit planes (plane `j`, `ceil(count / 64)` words long, holds bit `j` of
+    /// element `k` at bit `k % 64` of its word `k / 64`; the planes follow each other):
+    /// what a comparison needs to open `x + r` and finish on bits (edaBits). Free: `r`;
+    /// dependent: the planes.
+    EdaBits {
+        /// Number of values.
+        count: usize,
+    },
     /// A Beaver triple whose right mask is the persistent mask number `mask`:
     /// `(a, c = op(a, B))` with `a` fresh and `B` the value of that mask (every party takes
     /// its share of `B` once, with [`Dealer::persistent_share`](crate::Dealer::persistent_share)).
@@ -74,6 +83,7 @@ impl Request {
             Request::TruncPair { .. } => "trunc_pair",
             Request::DivPair { .. } => "div_pair",
             Request::RandomBits { .. } => "random_bits",
+            Request::EdaBits { .. } => "edabits",
             Request::TripleFixedRhs { .. } => "triple_fixed_rhs",
             Request::Custom(c) => c.correlation().kind(),
         }
@@ -136,6 +146,10 @@ impl Request {
             Request::RandomBits { count } => Layout::new(
                 vec![Component::xor(count.div_ceil(64))],
                 vec![Component::arith(&[*count])],
+            ),
+            Request::EdaBits { count } => Layout::new(
+                vec![Component::arith(&[*count])],
+                vec![Component::xor(count.div_ceil(64).saturating_mul(64))],
             ),
             Request::TripleFixedRhs { op, .. } => {
                 let out = op.output_shape()?;

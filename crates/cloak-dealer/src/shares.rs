@@ -67,6 +67,16 @@ pub struct TruncPair {
     pub r_msb: RingTensor<u64>,
 }
 
+/// A party's shares of edaBits ([`Request::EdaBits`](crate::Request::EdaBits)): random
+/// ring values and their bit planes.
+#[derive(Clone)]
+pub struct EdaBitShares {
+    /// Additive share of `r`.
+    pub r: RingTensor<u64>,
+    /// XOR share of `r`'s 64 bit planes, one after the other.
+    pub planes: RingTensor<u64>,
+}
+
 /// A party's shares of random bits, both ways.
 #[derive(Clone)]
 pub struct RandomBits {
@@ -124,6 +134,14 @@ impl Shares {
         TruncPair { r, r_shifted, r_msb }
     }
 
+    /// The shares as edaBits' named parts (for shares of a request of that kind).
+    #[must_use]
+    pub fn into_eda_bits(self) -> EdaBitShares {
+        let [r] = take(self.free);
+        let [planes] = take(self.dependent);
+        EdaBitShares { r, planes }
+    }
+
     /// The shares as random bits' named parts (for shares of a request of that kind).
     #[must_use]
     pub fn into_bits(self) -> RandomBits {
@@ -169,6 +187,7 @@ redacted_debug!(SquarePair { r, r2 });
 redacted_debug!(BinaryTriple { a, b, c });
 redacted_debug!(TruncPair { r, r_shifted, r_msb });
 redacted_debug!(RandomBits { xor, arith });
+redacted_debug!(EdaBitShares { r, planes });
 
 /// The components as an array; the layouts fix their number, so a mismatch is a bug here.
 fn take<const N: usize>(v: Vec<RingTensor<u64>>) -> [RingTensor<u64>; N] {

@@ -35,3 +35,22 @@ cloak_mpc::protocol_conformance_tests!(
         |comm, _, parties| { Ok(Box::new(cloak_dealer::TrustedFirstParty::setup(comm, parties)?)) }
     )
 );
+
+fn dealer_bits(truncation: Truncation, dealer: DealerKind) -> SessionConfig {
+    SessionConfig {
+        comparison: cloak_mpc::ComparisonStrategy::new(cloak_mpc::primitives::DealerBits),
+        ..config(truncation, dealer)
+    }
+}
+
+// The dealer-bits comparison through every check, with both built-in dealers (the third
+// party serves edaBits like any built-in request).
+cloak_mpc::protocol_conformance_tests!(
+    dealer_bits_tfp,
+    Configured::new(dealer_bits(Truncation::Auto, DealerKind::TrustedFirstParty))
+);
+
+cloak_mpc::protocol_conformance_tests!(
+    dealer_bits_ttp,
+    Configured::new(dealer_bits(Truncation::DealerPairs, DealerKind::TrustedThirdParty))
+);

@@ -79,6 +79,8 @@ pub fn builtin() -> Vec<Request> {
         Request::DivPair { shape: vec![5], divisor: 1 },
         Request::DivPair { shape: vec![5], divisor: u64::MAX },
         Request::RandomBits { count: 130 },
+        Request::EdaBits { count: 130 },
+        Request::EdaBits { count: 64 },
         Request::RandomBits { count: 64 },
     ]
 }
@@ -106,6 +108,7 @@ pub fn empty() -> Vec<Request> {
         Request::BinaryTriple { words: 0 },
         Request::TruncPair { shape: vec![0], bits: 8 },
         Request::RandomBits { count: 0 },
+        Request::EdaBits { count: 0 },
     ]
 }
 

@@ -155,6 +155,18 @@ pub fn relation(request: &Request, values: &Values, mask: Option<&RingTensor<u64
                 "r_msb != r >> 63".into()
             })
         }
+        Request::EdaBits { count } => {
+            let (r, planes) = (free[0].to_vec(), dependent[0].to_vec());
+            let words = count.div_ceil(64);
+            ensure(planes.len() == 64 * words, || "plane words".into())?;
+            for (k, &v) in r.iter().enumerate() {
+                for j in 0..64 {
+                    let bit = (planes[j * words + k / 64] >> (k % 64)) & 1;
+                    ensure(bit == (v >> j) & 1, || format!("bit {j} of element {k}"))?;
+                }
+            }
+            Ok(())
+        }
         Request::RandomBits { count } => {
             let (words, bits) = (free[0].to_vec(), dependent[0].to_vec());
             ensure(bits.len() == *count, || "bit count".into())?;

@@ -160,12 +160,41 @@ impl Context {
         let pairs: Vec<(&[u64], &[u64])> =
             (0..63).map(|j| (u[j].as_slice(), v[j].as_slice())).collect();
         let gs = self.and_words(&pairs)?;
+        let propagate: Vec<Vec<u64>> = (1..63).map(|j| xor2(&u[j], &v[j])).collect();
+        let carry = self.carry_tree(gs, propagate)?;
+        Ok(top.iter().zip(&carry).map(|(t, c)| t ^ c).collect())
+    }
+
+    /// The carry out of the top of a chain of bit positions, from XOR shares of each
+    /// position's generate bit (`generate[j]`, a carry starts at position `j`) and propagate
+    /// bit (`propagate[j - 1]` for positions `1..`, a carry passes position `j`; nothing
+    /// carries into position 0, so its propagate bit is never needed). Each entry is words
+    /// of packed bits, all of one length. A tree of `(g, p)` combinations,
+    /// `(g_hi ^ (p_hi & g_lo), p_hi & p_lo)`, one AND level per level of the tree:
+    /// `ceil(log2 n)` rounds for `n` positions, about `2n` AND words. The sign circuit and
+    /// a comparison with a public value both end in it.
+    ///
+    /// # Errors
+    /// [`MpcError::InvalidArgument`](crate::MpcError::InvalidArgument) for no positions,
+    /// a propagate list of other than `n - 1` entries or entries of different lengths
+    /// (before anything is sent); a communication or dealer error.
+    pub fn carry_tree(
+        &mut self,
+        generate: Vec<Vec<u64>>,
+        propagate: Vec<Vec<u64>>,
+    ) -> Result<Vec<u64>> {
+        let words = generate.first().map_or(0, Vec::len);
+        if generate.is_empty()
+            || propagate.len() + 1 != generate.len()
+            || generate.iter().chain(&propagate).any(|w| w.len() != words)
+        {
+            return Err(invalid("carry", "positions of other lengths or counts"));
+        }
         // Blocks from the low end: (generate, propagate); the lowest block's propagate is
         // never needed (nothing carries into bit 0).
-        let mut blocks: Vec<(Vec<u64>, Option<Vec<u64>>)> = gs
+        let mut blocks: Vec<(Vec<u64>, Option<Vec<u64>>)> = generate
             .into_iter()
-            .enumerate()
-            .map(|(j, g)| (g, (j > 0).then(|| xor2(&u[j], &v[j]))))
+            .zip(std::iter::once(None).chain(propagate.into_iter().map(Some)))
             .collect();
         while blocks.len() > 1 {
             let pairs_n = blocks.len() / 2;
@@ -193,7 +222,6 @@ impl Context {
             next.extend(old);
             blocks = next;
         }
-        let carry = &blocks[0].0;
-        Ok(top.iter().zip(carry).map(|(t, c)| t ^ c).collect())
+        Ok(blocks.swap_remove(0).0)
     }
 }

@@ -27,7 +27,7 @@
 //!
 //! Two choices that protocols differ in are strategies, selected in
 //! [`SessionConfig`](crate::SessionConfig): the comparison ([`ComparisonProtocol`], built in:
-//! [`BitPlaneCarry`]) and the truncation ([`TruncationProtocol`], built in: [`Truncation`]).
+//! [`BitPlaneCarry`], the default, and [`DealerBits`]) and the truncation ([`TruncationProtocol`], built in: [`Truncation`]).
 //! A new one is a type implementing the trait, handed to the configuration with
 //! [`ComparisonStrategy::new`] or [`TruncationStrategy::new`]; every comparison, ReLU, max,
 //! pooling and function of the layers above then uses it.
@@ -77,6 +77,7 @@ mod and;
 mod b2a;
 mod beaver;
 mod context;
+mod edabits;
 mod inject;
 mod open;
 mod sign;
@@ -86,6 +87,7 @@ mod trunc;
 pub use beaver::fused_mul;
 pub use context::Context;
 pub(crate) use context::Parts;
+pub use edabits::DealerBits;
 pub use inject::gather_bits;
 pub use sign::{BitPlaneCarry, ComparisonProtocol, ComparisonStrategy};
 pub use trunc::{Truncation, TruncationProtocol, TruncationStrategy};
