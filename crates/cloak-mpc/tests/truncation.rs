@@ -170,3 +170,28 @@ fn local_truncation_needs_two_parties() {
             .all(|o| matches!(o, Ok("local-shares")))
     );
 }
+
+/// 10^6 products with `|x y|` in `[2^28, 2^30)`, two parties: how many are off by more
+/// than one unit (local truncation fails by `2^32` in real value with probability about
+/// `|x y| / 2^32` each, so 6% to 25% here; dealer pairs never).
+fn large_errors_in_a_million_products(truncation: Truncation) -> usize {
+    const N: usize = 1 << 20;
+    let mag = |v: f64| (2f64.powf(14.0 + v)).round(); // 2^14 .. 2^15 in magnitude
+    let x = arr(&[N], values(N, 0.0, 1.0, 70).into_iter().map(mag).collect());
+    let sign = values(N, -1.0, 1.0, 72);
+    let y = arr(
+        &[N],
+        values(N, 0.0, 1.0, 71).iter().zip(&sign).map(|(v, s)| mag(*v).copysign(*s)).collect(),
+    );
+    let cfg = SessionConfig { truncation: truncation.into(), ..SessionConfig::default() };
+    let out = run(2, &cfg, |s| share0(s, &x)?.mul(&share_from(s, 1, &y)?)?.reveal());
+    out[0].iter().zip(x.iter().zip(&y)).filter(|(p, (a, b))| (**p - *a * *b).abs() > ULP).count()
+}
+
+#[test]
+fn exact_truncation_near_the_range_edge() {
+    assert_eq!(large_errors_in_a_million_products(Truncation::DealerPairs), 0);
+    // The same products with local truncation do go wrong, so the check can fail.
+    let local = large_errors_in_a_million_products(Truncation::LocalShares);
+    assert!(local > 10_000, "{local} local-truncation errors in 2^20 products");
+}
