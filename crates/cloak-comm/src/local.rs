@@ -11,7 +11,7 @@ use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 
 use crate::endpoint::{AbortNotice, Endpoint, Transport, guarded_transfer};
 use crate::op::check_tag;
-use crate::shaper::{LinkShaper, held_until};
+use crate::shaper::{LinkShaper, block_until, held_until};
 use crate::wire::{HEADER_LEN, sanitize_reason};
 use crate::{CommConfig, CommError, CommStats, Communicator, MessageTag, Op};
 
@@ -152,7 +152,8 @@ impl LocalComm {
     /// Waits until `deadline` for anything on any open link (so that an abort from a peer
     /// this call does not wait on is noticed too) and files it; fails with a timeout naming
     /// `waiting_on` if nothing comes. Returns without anything at `wake`, when that comes
-    /// first: when a held message is due.
+    /// first (a held message is due then): shortly before it, to spin the rest of the way
+    /// (see [`SPIN`](crate::shaper::SPIN)), and at once, after yielding, once that close.
     fn wait_any(
         &mut self,
         waiting_on: usize,
@@ -164,6 +165,11 @@ impl LocalComm {
             .collect();
         let timeout =
             || CommError::Timeout { peer: waiting_on, after: self.endpoint.config.timeout };
+        let wake = wake.map(block_until);
+        if wake.is_some_and(|w| w <= Instant::now()) && Instant::now() < deadline {
+            std::thread::yield_now();
+            return Ok(());
+        }
         let (peer, packet) = {
             let receivers: Vec<&Receiver<Packet>> = open
                 .iter()

@@ -36,7 +36,7 @@ use self::reader::{Frame, FrameReader, ReadStatus};
 use self::writer::Outgoing;
 use crate::endpoint::{AbortNotice, Endpoint, STALLED, Transport, guarded_transfer};
 use crate::op::check_tag;
-use crate::shaper::{LinkShaper, held_until};
+use crate::shaper::{LinkShaper, block_until, held_until};
 use crate::wire::{FrameKind, Header, abort_payload};
 use crate::{
     CommConfig, CommError, CommStats, Communicator, Launch, MessageTag, NetProfile, Op, OpKind,
@@ -727,7 +727,7 @@ impl TcpComm {
             let mut wait =
                 if spinning { Duration::ZERO } else { until.saturating_duration_since(now) };
             if let Some(hold) = hold.filter(|&h| h < until) {
-                wait = wait.min(wait_for_release(hold.saturating_duration_since(now)));
+                wait = wait.min(wait_for_release(hold, now));
             }
             self.poll
                 .poll(&mut self.events, Some(wait))
@@ -793,15 +793,21 @@ impl Transport for TcpComm {
     }
 }
 
-/// How long to poll when the next thing due is a held frame `left` from now. The poller
+/// How long to poll when the next thing due is a frame held until `release`. The poller
 /// counts whole milliseconds, rounding up, which would add up to a millisecond to every
-/// shaped message (five times a LAN's one-way latency): poll for the whole milliseconds
-/// before the release, and sleep the rest of a millisecond precisely, in this thread
-/// (reading the other links that little later does no harm).
-fn wait_for_release(left: Duration) -> Duration {
+/// shaped message (ten times a LAN's one-way latency): poll for the whole milliseconds
+/// before [`block_until`], sleep in this thread what is left of them (reading the other
+/// links that little later does no harm), and spin the last stretch (see
+/// [`SPIN`](crate::shaper::SPIN)), yielding the processor between looks.
+fn wait_for_release(release: Instant, now: Instant) -> Duration {
+    let left = block_until(release).saturating_duration_since(now);
     let whole = Duration::from_millis(left.as_millis() as u64);
     if whole.is_zero() {
-        std::thread::sleep(left);
+        if left.is_zero() {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(left);
+        }
     }
     whole
 }
