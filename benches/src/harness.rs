@@ -5,6 +5,17 @@
 
 use std::time::{Duration, Instant};
 
+use cloak_comm::NetProfile;
+
+/// What every suite is told about the run.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Options {
+    /// Fewer repetitions.
+    pub quick: bool,
+    /// The network the communicating suites imitate (`--net`), or `None` for loopback.
+    pub net: Option<NetProfile>,
+}
+
 /// Timing repetitions.
 #[derive(Clone, Copy, Debug)]
 pub struct Reps {
@@ -65,6 +76,9 @@ pub struct Row {
     pub better: Better,
     /// Anything else worth printing (kernel used, time per call, ...).
     pub note: String,
+    /// On a shaped network, the figure its profile predicts from the rounds and bytes
+    /// moved (`rounds * RTT + bytes / bandwidth`), in the row's unit.
+    pub estimate: Option<f64>,
 }
 
 impl Row {
@@ -91,15 +105,23 @@ fn fmt_num(v: f64) -> String {
     }
 }
 
-/// Prints the rows as one Markdown table.
+/// Prints the rows as one Markdown table; with an estimate column beside the measured one
+/// when any row has an estimate (a shaped run).
 pub fn print_table(rows: &[Row]) {
-    println!("| benchmark | measured | unit | compared with | limit | ratio | notes |");
-    println!("|---|---:|---|---|---:|---:|---|");
+    let shaped = rows.iter().any(|r| r.estimate.is_some());
+    let (est_head, est_rule) = if shaped { (" net estimate |", "---:|") } else { ("", "") };
+    println!("| benchmark | measured |{est_head} unit | compared with | limit | ratio | notes |");
+    println!("|---|---:|{est_rule}---|---|---:|---:|---|");
     for r in rows {
         let limit = r.limit.map(fmt_num).unwrap_or_else(|| "-".into());
         let ratio = r.ratio().map(|x| format!("{x:.2}x")).unwrap_or_else(|| "-".into());
+        let estimate = match (shaped, r.estimate) {
+            (false, _) => String::new(),
+            (true, Some(e)) => format!(" {} |", fmt_num(e)),
+            (true, None) => " - |".into(),
+        };
         println!(
-            "| {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} |{estimate} {} | {} | {} | {} | {} |",
             r.name,
             fmt_num(r.value),
             r.unit,
@@ -140,12 +162,13 @@ pub fn to_json(rows: &[Row]) -> String {
         .iter()
         .map(|r| {
             format!(
-                "  {{\"name\": {}, \"value\": {}, \"unit\": {}, \"limit\": {}, \"ratio\": {}, \"note\": {}}}",
+                "  {{\"name\": {}, \"value\": {}, \"unit\": {}, \"limit\": {}, \"ratio\": {}, \"estimate\": {}, \"note\": {}}}",
                 json_string(&r.name),
                 json_number(Some(r.value)),
                 json_string(r.unit),
                 json_number(r.limit),
                 json_number(r.ratio()),
+                json_number(r.estimate),
                 json_string(&r.note)
             )
         })
@@ -162,6 +185,7 @@ pub fn crypten_row(name: String, seconds: f64, baseline_s: Option<f64>, note: St
         limit: baseline_s,
         limit_label: "CrypTen 0.4.1",
         better: Better::Lower,
+        estimate: None,
         note,
     }
 }

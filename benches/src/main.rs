@@ -15,31 +15,48 @@ mod ring;
 
 use std::process::ExitCode;
 
+use cloak_comm::NetProfile;
+
+use crate::harness::Options;
+
+#[derive(Debug)]
 struct Args {
-    quick: bool,
+    opts: Options,
     json: Option<String>,
     filters: Vec<String>,
 }
 
-fn parse_args() -> Result<Args, String> {
-    let mut args = Args { quick: false, json: None, filters: Vec::new() };
-    let mut it = std::env::args().skip(1);
+/// Reads the arguments (without the program name).
+fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
+    let mut args_out = Args { opts: Options::default(), json: None, filters: Vec::new() };
+    let mut it = args.into_iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--quick" => args.quick = true,
-            "--json" => args.json = Some(it.next().ok_or("--json needs a path")?),
+            "--quick" => args_out.opts.quick = true,
+            "--json" => args_out.json = Some(it.next().ok_or("--json needs a path")?),
+            "--net" => {
+                let choice =
+                    it.next().ok_or("--net needs a profile (lan, wan, wan-mpspdz, RATE,RTT)")?;
+                args_out.opts.net =
+                    NetProfile::parse_choice(&choice).map_err(|e| format!("--net: {e}"))?;
+            }
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),
-            s => args.filters.push(s.to_lowercase()),
+            s => args_out.filters.push(s.to_lowercase()),
         }
     }
-    Ok(args)
+    Ok(args_out)
 }
 
 /// A suite builds its rows, measuring only those whose name the filter keeps.
-type Suite = (&'static str, fn(bool, &dyn Fn(&str) -> bool) -> Vec<harness::Row>);
+type Run = fn(&Options, &dyn Fn(&str) -> bool) -> Vec<harness::Row>;
+
+/// A suite: its name, whether it runs over a shaped network when `--net` asks for one
+/// (the others do not communicate, or not yet through a shaped configuration, and are
+/// left out of a shaped run rather than shown unshaped beside shaped figures), and its run.
+type Suite = (&'static str, bool, Run);
 
 fn main() -> ExitCode {
-    let args = match parse_args() {
+    let args = match parse_args(std::env::args().skip(1)) {
         Ok(a) => a,
         Err(e) => {
             eprintln!("cloak-benches: {e}");
@@ -50,27 +67,40 @@ fn main() -> ExitCode {
     // (see cloak_ring::memory), as a deployment would.
     let retained = cloak_ring::memory::retain_freed_memory();
     let suites: [Suite; 6] = [
-        ("ring", ring::rows),
-        ("prg", prg::rows),
-        ("comm", comm::rows),
-        ("mpc", mpc::rows),
-        ("nn", nn::rows),
-        ("onnx", onnx::rows),
+        ("ring", false, ring::rows),
+        ("prg", false, prg::rows),
+        ("comm", true, comm::rows),
+        ("mpc", true, mpc::rows),
+        ("nn", false, nn::rows),
+        ("onnx", false, onnx::rows),
     ];
+    let net = match args.opts.net {
+        Some(p) => format!(
+            ", network shaped to {p} ({} Mbit/s, RTT {:?}; estimate = rounds x RTT + bytes / \
+             bandwidth)",
+            p.bits_per_second() as f64 / 1e6,
+            p.rtt()
+        ),
+        None => String::new(),
+    };
     println!(
-        "Cloak benchmarks: {} CPU thread(s) in the rayon pool, freed memory {}{}\n",
+        "Cloak benchmarks: {} CPU thread(s) in the rayon pool, freed memory {}{}{net}\n",
         rayon::current_num_threads(),
         if retained { "retained" } else { "returned to the OS" },
-        if args.quick { ", quick mode" } else { "" }
+        if args.opts.quick { ", quick mode" } else { "" }
     );
     let mut rows = Vec::new();
-    for (suite, run) in suites {
+    for (suite, shapes, run) in suites {
+        if args.opts.net.is_some() && !shapes {
+            eprintln!("cloak-benches: {suite} rows are not run over a shaped network; skipped");
+            continue;
+        }
         // A filter matches a suite's name (all its rows) or part of a row's name.
         let whole_suite = args.filters.is_empty() || args.filters.iter().any(|f| suite == f);
         let wanted = |name: &str| {
             whole_suite || args.filters.iter().any(|f| name.to_lowercase().contains(f.as_str()))
         };
-        rows.extend(run(args.quick, &wanted));
+        rows.extend(run(&args.opts, &wanted));
     }
     if rows.is_empty() {
         eprintln!("cloak-benches: no benchmark matches {:?}", args.filters);
@@ -84,4 +114,32 @@ fn main() -> ExitCode {
         return ExitCode::FAILURE;
     }
     ExitCode::SUCCESS
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Args, String> {
+        parse_args(args.iter().map(|a| a.to_string()))
+    }
+
+    #[test]
+    fn net_takes_a_profile() {
+        let args = parse(&["--net", "wan", "--quick", "mpc"]).expect("valid arguments");
+        assert_eq!(args.opts.net, Some(NetProfile::WAN));
+        assert!(args.opts.quick);
+        assert_eq!(args.filters, ["mpc"]);
+        let custom = parse(&["--net", "1gbit,10ms"]).expect("valid arguments");
+        assert_eq!(custom.opts.net.map(|p| p.rtt()), Some(std::time::Duration::from_millis(10)));
+        assert_eq!(parse(&["--net", "loopback"]).expect("valid").opts.net, None);
+        assert_eq!(parse(&[]).expect("valid").opts.net, None);
+    }
+
+    #[test]
+    fn a_bad_net_is_an_error_not_a_panic() {
+        assert!(parse(&["--net"]).unwrap_err().contains("needs a profile"));
+        assert!(parse(&["--net", "fast"]).unwrap_err().contains("unknown network profile"));
+        assert!(parse(&["--net", "1gbps,1ms"]).unwrap_err().contains("bad rate"));
+    }
 }

@@ -6,17 +6,22 @@
 //! the correlated randomness, as CrypTen's does; the dealer's share of it is in the notes.
 //! Rounds and bytes are party 0's, from the warm-up run, bytes sent plus received. Sessions
 //! are set up securely (fresh seeds from the operating system), outside the timing.
+//!
+//! With `--net`, the links imitate that network, each case runs at most 5 repetitions (the
+//! network dominates, and varies little), and each row shows the profile's estimate from
+//! party 0's rounds and bytes: `rounds * RTT + bytes / bandwidth`, where the bytes are the
+//! larger of what it sent and received (the two directions of a link move at once).
 
 use std::time::{Duration, Instant};
 
 use cloak_comm::runner::run_parties;
-use cloak_comm::{CommConfig, TcpComm};
+use cloak_comm::{CommConfig, NetProfile, TcpComm};
 use cloak_mpc::{AShare, MpcError, Session, SessionConfig};
 use cloak_ring::Conv2dSpec;
 use ndarray::{ArrayD, IxDyn};
 
 use crate::crypten::{self, Baseline};
-use crate::harness::{Better, Row};
+use crate::harness::{Better, Options, Row};
 
 /// An operation on two shared inputs.
 type Op = fn(&AShare, &AShare) -> Result<AShare, MpcError>;
@@ -271,16 +276,21 @@ struct PartyRun {
     times: Vec<Duration>,
     dealer: Vec<Duration>,
     rounds: u64,
-    bytes: u64,
+    bytes_sent: u64,
+    bytes_received: u64,
     result: ArrayD<f64>,
 }
 
-fn run_case(case: &Case, reps: usize) -> Result<(Vec<PartyRun>, ArrayD<f64>), String> {
+fn run_case(
+    case: &Case,
+    reps: usize,
+    net: Option<NetProfile>,
+) -> Result<(Vec<PartyRun>, ArrayD<f64>), String> {
     let x = inputs(&case.x_shape, 1, case.x_input);
     let y = inputs(&case.y_shape, 2, Input::Uniform(-1.0, 1.0));
     let want = (case.reference)(&x, &y);
-    let comms = TcpComm::create_local(2, &CommConfig::with_timeouts(Duration::from_secs(60)))
-        .map_err(|e| e.to_string())?;
+    let config = CommConfig::with_timeouts(Duration::from_secs(60)).with_network(net);
+    let comms = TcpComm::create_local(2, &config).map_err(|e| e.to_string())?;
     let outcomes = run_parties(comms, |comm| -> Result<PartyRun, MpcError> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(1)
@@ -311,7 +321,8 @@ fn run_case(case: &Case, reps: usize) -> Result<(Vec<PartyRun>, ArrayD<f64>), St
                 times,
                 dealer,
                 rounds: op_stats.rounds,
-                bytes: op_stats.bytes_sent + op_stats.bytes_received,
+                bytes_sent: op_stats.bytes_sent,
+                bytes_received: op_stats.bytes_received,
                 result,
             })
         })
@@ -328,15 +339,20 @@ pub(crate) fn median(mut v: Vec<Duration>) -> Duration {
     v.get(v.len() / 2).copied().unwrap_or_default()
 }
 
-pub fn rows(quick: bool, wanted: &dyn Fn(&str) -> bool) -> Vec<Row> {
+pub fn rows(opts: &Options, wanted: &dyn Fn(&str) -> bool) -> Vec<Row> {
+    let (quick, net) = (opts.quick, opts.net);
     let mut rows = Vec::new();
     for case in cases() {
         let name = format!("mpc {}", case.name);
         if !wanted(&name) {
             continue;
         }
-        let reps = if quick { 3 } else { case.reps };
-        let (runs, want) = match run_case(&case, reps) {
+        let reps = match (quick, net) {
+            (true, _) => 3,
+            (false, Some(_)) => case.reps.min(5),
+            (false, None) => case.reps,
+        };
+        let (runs, want) = match run_case(&case, reps, net) {
             Ok(r) => r,
             Err(e) => {
                 eprintln!("cloak-benches: {e}");
@@ -361,7 +377,11 @@ pub fn rows(quick: bool, wanted: &dyn Fn(&str) -> bool) -> Vec<Row> {
             .filter(|(_, w)| w.abs() >= 0.1)
             .map(|(g, w)| (g - w).abs() / w.abs())
             .fold(0.0f64, f64::max);
-        let mib = runs[0].bytes as f64 / (1u64 << 20) as f64;
+        let p0 = &runs[0];
+        let mib = (p0.bytes_sent + p0.bytes_received) as f64 / (1u64 << 20) as f64;
+        let estimate =
+            net.map(|p| p.estimate(p0.rounds, p0.bytes_sent.max(p0.bytes_received)).as_secs_f64());
+        let net_note = net.map_or(String::new(), |p| format!(", links shaped to {p}"));
         let b = case.baseline;
         let rel_note = match b.max_rel_err {
             Some(r) => format!(", max rel err {rel:.3e} (CrypTen {r:.3e})"),
@@ -371,12 +391,14 @@ pub fn rows(quick: bool, wanted: &dyn Fn(&str) -> bool) -> Vec<Row> {
             name,
             value: t,
             unit: "s",
-            limit: Some(b.median_s),
+            // CrypTen's time was measured on loopback: no ratio beside a shaped time.
+            limit: net.is_none().then_some(b.median_s),
             limit_label: "CrypTen 0.4.1",
             better: Better::Lower,
+            estimate,
             note: format!(
                 "rounds {} (CrypTen {}), P0 bytes {mib:.2} MiB (CrypTen {:.2}, {:.2}x fewer), \
-                 max abs err {err:.3e} (CrypTen {:.3e}){rel_note}, dealer {:.4} s at P0",
+                 max abs err {err:.3e} (CrypTen {:.3e}){rel_note}, dealer {:.4} s at P0{net_note}",
                 runs[0].rounds,
                 b.rounds,
                 b.bytes_mib,

@@ -22,7 +22,7 @@ use cloak_nn::{Init, Module, ModuleExt, StateDict, models};
 use ndarray::ArrayD;
 
 use crate::crypten::{self, Baseline};
-use crate::harness::{Row, crypten_row, measured_rows};
+use crate::harness::{Options, Row, crypten_row, measured_rows};
 use crate::mpc::{Input, inputs, median, uniform};
 use crate::parties::two_parties_tcp_secured;
 
@@ -372,7 +372,8 @@ fn measure(case: &Case, reps: usize) -> Result<Row, String> {
     Ok(crypten_row(format!("nn {}", case.name), t, case.baseline.map(|b| b.median_s), note))
 }
 
-pub fn rows(quick: bool, wanted: &dyn Fn(&str) -> bool) -> Vec<Row> {
+pub fn rows(opts: &Options, wanted: &dyn Fn(&str) -> bool) -> Vec<Row> {
+    let quick = opts.quick;
     let name = |c: &Case| format!("nn {}", c.name);
     measured_rows(cases(), name, wanted, |c| measure(c, if quick { 2 } else { c.reps }))
 }

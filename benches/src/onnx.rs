@@ -27,7 +27,7 @@ use ndarray::ArrayD;
 use ndarray_npy::ReadNpyExt;
 
 use crate::crypten::{self, Baseline};
-use crate::harness::{Row, crypten_row, measured_rows};
+use crate::harness::{Options, Row, crypten_row, measured_rows};
 use crate::mpc::median;
 use crate::parties::two_parties_tcp_secured;
 
@@ -204,7 +204,8 @@ fn measure(case: &Case, reps: usize) -> Result<Row, String> {
     Ok(crypten_row(format!("onnx {}", case.name), t, case.baseline.map(|b| b.median_s), note))
 }
 
-pub fn rows(quick: bool, wanted: &dyn Fn(&str) -> bool) -> Vec<Row> {
+pub fn rows(opts: &Options, wanted: &dyn Fn(&str) -> bool) -> Vec<Row> {
+    let quick = opts.quick;
     let name = |c: &Case| format!("onnx {}", c.name);
     measured_rows(cases(), name, wanted, |c| measure(c, if quick { 1 } else { c.reps }))
 }

@@ -15,7 +15,7 @@ pub fn two_parties_tcp_secured<R: Send>(
     tls: bool,
     party: impl Fn(&Session) -> Result<R, String> + Sync,
 ) -> Result<Vec<R>, String> {
-    let comms = TcpComm::create_local_each(&crate::comm::pair_configs(tls, timeout))
+    let comms = TcpComm::create_local_each(&crate::comm::pair_configs(tls, timeout, None))
         .map_err(|e| e.to_string())?;
     let outcomes = run_parties(comms, |comm| -> Result<R, String> {
         let pool =

@@ -2,7 +2,7 @@
 
 use cloak_prg::{Prg, Seed, aes_backend};
 
-use crate::harness::{Better, Reps, Row, time};
+use crate::harness::{Better, Options, Reps, Row, time};
 use crate::limits;
 
 const BUFFER_BYTES: usize = 64 << 20;
@@ -26,12 +26,14 @@ fn row(name: String, parallel: bool, reps: Reps) -> Row {
         limit: Some(limits::AES_CTR_GBPS * threads as f64),
         limit_label: "C AES-NI CTR, per core x threads",
         better: Better::Higher,
+        estimate: None,
         note: format!("aes backend {}", aes_backend()),
     }
 }
 
 /// The PRG rows that `wanted` keeps.
-pub fn rows(quick: bool, wanted: &dyn Fn(&str) -> bool) -> Vec<Row> {
+pub fn rows(opts: &Options, wanted: &dyn Fn(&str) -> bool) -> Vec<Row> {
+    let quick = opts.quick;
     let reps = if quick { Reps { warmup: 1, timed: 3 } } else { Reps { warmup: 2, timed: 15 } };
     let threads = rayon::current_num_threads();
     [(false, "1 thread".to_string()), (true, format!("{threads} threads"))]

@@ -3,7 +3,7 @@
 use cloak_ring::kernels::{self, Parallelism};
 use cloak_ring::{Conv2dSpec, RingTensor};
 
-use crate::harness::{Better, Reps, Row, time};
+use crate::harness::{Better, Options, Reps, Row, time};
 use crate::limits;
 
 fn pseudo_random(n: usize, salt: u64) -> Vec<u64> {
@@ -24,6 +24,7 @@ fn gemm_row(name: String, size: usize, par: Parallelism, threads: usize, reps: R
         limit: Some(limits::GEMM_GMACS_PER_CORE * threads as f64),
         limit_label: "C AVX-512, per core x threads",
         better: Better::Higher,
+        estimate: None,
         note: format!(
             "kernel {}, median {:.2} ms, min {:.2} ms",
             kernels::gemm_u64_kernel_name(),
@@ -46,6 +47,7 @@ fn gemm_u32_row(name: String, size: usize, reps: Reps) -> Row {
         limit: None,
         limit_label: "-",
         better: Better::Higher,
+        estimate: None,
         note: format!("{:.2} ms", t.median.as_secs_f64() * 1e3),
     }
 }
@@ -67,6 +69,7 @@ fn conv_row(name: String, par: Parallelism, threads: usize, reps: Reps) -> Row {
         limit: Some(macs / (limits::GEMM_GMACS_PER_CORE * threads as f64 * 1e9) * 1e3),
         limit_label: "GEMM-bound time at C GEMM speed",
         better: Better::Lower,
+        estimate: None,
         note: format!(
             "{:.2} G MAC/s, min {:.2} ms",
             macs / t.median.as_secs_f64() / 1e9,
@@ -80,7 +83,8 @@ fn threads_label(threads: usize) -> String {
 }
 
 /// The ring rows that `wanted` keeps.
-pub fn rows(quick: bool, wanted: &dyn Fn(&str) -> bool) -> Vec<Row> {
+pub fn rows(opts: &Options, wanted: &dyn Fn(&str) -> bool) -> Vec<Row> {
+    let quick = opts.quick;
     let threads = rayon::current_num_threads();
     let r =
         |warmup, timed| if quick { Reps { warmup: 1, timed: 2 } } else { Reps { warmup, timed } };

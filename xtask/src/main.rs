@@ -1,7 +1,8 @@
 //! `cargo xtask`: cross-crate tasks of the Cloak workspace.
 //!
-//! - `cargo xtask bench [--quick] [FILTER...]`: builds the benchmark suite in release mode and
-//!   prints one table (figures beside the machine limits they are compared with).
+//! - `cargo xtask bench [--quick] [--net PROFILE] [FILTER...]`: builds the benchmark suite in
+//!   release mode and prints one table (figures beside the machine limits they are compared
+//!   with); `--net` imitates a network on the communicating rows.
 //! - `cargo xtask layers`: checks that workspace crates depend only on the layers below them
 //!   ([`layers`]) and that no crate's top-level modules import each other in a cycle
 //!   ([`modules`]).
@@ -18,10 +19,14 @@ const HELP: &str = "\
 usage: cargo xtask <task> [args]
 
 tasks:
-  bench [--quick] [--json PATH] [FILTER...]
+  bench [--quick] [--json PATH] [--net PROFILE] [FILTER...]
         run the cross-crate benchmarks (release build) and print one table;
         FILTER keeps rows whose name contains it, or a whole suite by name
         (ring, prg, comm, mpc, nn, onnx); --quick uses fewer repetitions.
+        --net runs the comm and mpc rows over links shaped to PROFILE (lan:
+        3 Gbit/s, 0.2 ms RTT; wan: 400 Mbit/s, 40 ms; wan-mpspdz: 100 Mbit/s,
+        100 ms; or RATE,RTT such as 1gbit,10ms) and prints beside each time
+        the estimate rounds x RTT + bytes / bandwidth; other suites are skipped.
         The onnx rows need the models of benches/models/make_models.py
   layers
         check the crate layering (xtask/src/layers.rs) and that no crate's

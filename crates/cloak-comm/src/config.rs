@@ -5,6 +5,7 @@ use std::time::Duration;
 use std::path::Path;
 
 use crate::CommError;
+use crate::net::NetProfile;
 use crate::tls::TlsConfig;
 
 /// How [`TcpComm`](crate::TcpComm) protects its links.
@@ -88,6 +89,32 @@ pub struct CommConfig {
     /// though it would finish over [`LocalComm`](crate::LocalComm), which reads ahead
     /// without limit (its messages are in this process's memory anyway).
     pub recv_buffer: u64,
+    /// The network to imitate, or `None` (the default) to deliver messages as fast as the
+    /// transport moves them. Shaping only delays: what is sent, and the statistics, are the
+    /// same.
+    ///
+    /// Each directed link (sender to receiver) is modelled as in [`NetProfile`]: a message
+    /// handed to the link at `t` is delivered no earlier than `t` plus its transmit time
+    /// (queued behind the earlier messages on that link) plus half the round-trip time.
+    /// Every message counts its payload and a 32-byte frame header; abort notices are not
+    /// delayed (a failure should still reach every party at once), so an abort may overtake
+    /// messages held before it. The receiver holds each message until then, and a wait for a
+    /// held message counts toward `timeout` like any other.
+    ///
+    /// What "handed to the link" means differs by transport, since parties on TCP share no
+    /// clock: over [`LocalComm`](crate::LocalComm) it is when the sender sent it, exactly;
+    /// over [`TcpComm`](crate::TcpComm) it is when the receiver reads the frame's header off
+    /// the socket, which on loopback is when it was sent as long as the receiver is inside a
+    /// call (it reads every link while it waits). A frame sent while its receiver is busy
+    /// computing is stamped when the receiver next reads, so on an otherwise idle link its
+    /// delay runs from then; on a busy link the queue behind earlier frames decides, and
+    /// the late stamp costs nothing.
+    ///
+    /// [`TcpComm::from_env`](crate::TcpComm::from_env) fills this from [`NET_VAR`]
+    /// (`CLOAK_NET`) when it is `None`.
+    ///
+    /// [`NET_VAR`]: crate::NET_VAR
+    pub network: Option<NetProfile>,
 }
 
 impl Default for CommConfig {
@@ -100,6 +127,7 @@ impl Default for CommConfig {
             send_buffer: 64 << 20,
             security: Security::Auto,
             recv_buffer: 64 << 20,
+            network: None,
         }
     }
 }
@@ -155,5 +183,12 @@ impl CommConfig {
     /// The defaults with both timeouts set to `timeout`: what tests want.
     pub fn with_timeouts(timeout: Duration) -> Self {
         CommConfig { timeout, connect_timeout: timeout, ..CommConfig::default() }
+    }
+
+    /// This configuration imitating `network` (see [`CommConfig::network`]); `None` turns
+    /// shaping off.
+    #[must_use]
+    pub fn with_network(self, network: Option<NetProfile>) -> Self {
+        CommConfig { network, ..self }
     }
 }

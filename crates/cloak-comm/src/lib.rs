@@ -23,6 +23,11 @@
 //! Every communication call counts its rounds, messages and bytes under a label
 //! ([`CommStats`]), because those numbers are part of each protocol's contract.
 //!
+//! Either transport can imitate a LAN or WAN ([`NetProfile`], chosen by
+//! [`CommConfig::network`] or `CLOAK_NET`): each message is then delivered no earlier than
+//! a link of that bandwidth and round-trip time would deliver it, so that times measured on
+//! one machine show what rounds and bytes cost on a network.
+//!
 //! Every transport passes the same [`conformance`] suite
 //! ([`communicator_conformance_tests!`]).
 //!
@@ -49,9 +54,11 @@ mod endpoint;
 mod error;
 mod launch;
 mod local;
+mod net;
 mod op;
 mod peers;
 pub mod runner;
+mod shaper;
 mod stats;
 mod tcp;
 pub mod tls;
@@ -63,6 +70,7 @@ pub use config::{CommConfig, PLAINTEXT_VAR, Security, TLS_DIR_VAR};
 pub use error::CommError;
 pub use launch::{LAUNCHERS, Launch, Rendezvous};
 pub use local::LocalComm;
+pub use net::{NET_VAR, NetParseError, NetProfile};
 pub use op::{MessageTag, Op, OpKind};
 pub use peers::{PeerEntry, PeersFile};
 pub use stats::{CommStats, DEFAULT_LABEL, OpStats};

@@ -11,13 +11,16 @@ use crossbeam_channel::{Receiver, Select, Sender, TryRecvError};
 
 use crate::endpoint::{AbortNotice, Endpoint, Transport, guarded_transfer};
 use crate::op::check_tag;
-use crate::wire::sanitize_reason;
+use crate::shaper::{LinkShaper, block_until, held_until};
+use crate::wire::{HEADER_LEN, sanitize_reason};
 use crate::{CommConfig, CommError, CommStats, Communicator, MessageTag, Op};
 
 /// One message in flight between two threads.
 struct Message {
     tag: MessageTag,
     payload: Vec<u8>,
+    /// When a shaped link delivers it (see [`CommConfig::network`]); `None` unshaped.
+    release: Option<Instant>,
 }
 
 impl fmt::Debug for Message {
@@ -48,6 +51,10 @@ pub(crate) struct Link {
     closed: bool,
     /// The peer's abort, once it has arrived.
     aborted: Option<CommError>,
+    /// The model of the link to the peer, when the network is shaped. The sender stamps
+    /// each message with its release time: both ends share this process's clock, so the
+    /// model runs from the true send time.
+    shaper: Option<LinkShaper>,
 }
 
 impl fmt::Debug for Link {
@@ -133,6 +140,7 @@ impl LocalComm {
                             inbox: VecDeque::new(),
                             closed: false,
                             aborted: None,
+                            shaper: config.network.map(LinkShaper::new),
                         })
                     })
                     .collect();
@@ -143,13 +151,25 @@ impl LocalComm {
 
     /// Waits until `deadline` for anything on any open link (so that an abort from a peer
     /// this call does not wait on is noticed too) and files it; fails with a timeout naming
-    /// `waiting_on` if nothing comes.
-    fn wait_any(&mut self, waiting_on: usize, deadline: Instant) -> Result<(), CommError> {
+    /// `waiting_on` if nothing comes. Returns without anything at `wake`, when that comes
+    /// first (a held message is due then): shortly before it, to spin the rest of the way
+    /// (see [`SPIN`](crate::shaper::SPIN)), and at once, after yielding, once that close.
+    fn wait_any(
+        &mut self,
+        waiting_on: usize,
+        deadline: Instant,
+        wake: Option<Instant>,
+    ) -> Result<(), CommError> {
         let open: Vec<usize> = (0..self.endpoint.world)
             .filter(|&p| self.endpoint.links[p].as_ref().is_some_and(|l| !l.closed))
             .collect();
         let timeout =
             || CommError::Timeout { peer: waiting_on, after: self.endpoint.config.timeout };
+        let wake = wake.map(block_until);
+        if wake.is_some_and(|w| w <= Instant::now()) && Instant::now() < deadline {
+            std::thread::yield_now();
+            return Ok(());
+        }
         let (peer, packet) = {
             let receivers: Vec<&Receiver<Packet>> = open
                 .iter()
@@ -159,7 +179,12 @@ impl LocalComm {
             for r in &receivers {
                 select.recv(r);
             }
-            let ready = select.select_deadline(deadline).map_err(|_| timeout())?;
+            let until = wake.map_or(deadline, |w| w.min(deadline));
+            let ready = match select.select_deadline(until) {
+                Ok(ready) => ready,
+                Err(_) if until < deadline => return Ok(()),
+                Err(_) => return Err(timeout()),
+            };
             let index = ready.index();
             (open[index], ready.recv(receivers[index]).ok())
         };
@@ -189,7 +214,10 @@ impl Transport for LocalComm {
             let link = self.endpoint.link(to)?;
             let tag = MessageTag { seq: link.send_seq, op };
             link.send_seq += 1;
-            if link.tx.send(Packet::Message(Message { tag, payload: data.to_vec() })).is_err() {
+            let bytes = (data.len() + HEADER_LEN) as u64;
+            let release = link.shaper.as_mut().map(|s| s.release(Instant::now(), bytes));
+            let message = Message { tag, payload: data.to_vec(), release };
+            if link.tx.send(Packet::Message(message)).is_err() {
                 link.drain(to);
                 send_error.get_or_insert(CommError::Disconnected { peer: to });
             }
@@ -202,12 +230,18 @@ impl Transport for LocalComm {
         let mut drained = false;
         loop {
             let mut waiting_on = None;
+            // The earliest time a message this call waits for is held until.
+            let mut wake: Option<Instant> = None;
+            let now = Instant::now();
             for (slot, &peer) in recv_from.iter().enumerate() {
                 if received[slot].is_some() {
                     continue;
                 }
                 let link = self.endpoint.link(peer)?;
-                if let Some(message) = link.inbox.pop_front() {
+                if let Some(held) = held_until(link.inbox.front().and_then(|m| m.release), now) {
+                    wake = Some(wake.map_or(held, |w| w.min(held)));
+                    waiting_on.get_or_insert(peer);
+                } else if let Some(message) = link.inbox.pop_front() {
                     check_tag(peer, MessageTag { seq: link.recv_seq, op }, message.tag)?;
                     link.recv_seq += 1;
                     received[slot] = Some(message.payload);
@@ -235,7 +269,7 @@ impl Transport for LocalComm {
             if let Some(abort) = take_abort(&mut self.endpoint.links) {
                 return Err(abort);
             }
-            self.wait_any(waiting_on, deadline)?;
+            self.wait_any(waiting_on, deadline, wake)?;
         }
         match send_error {
             Some(error) => Err(take_abort(&mut self.endpoint.links).unwrap_or(error)),

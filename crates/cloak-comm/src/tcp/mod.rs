@@ -36,10 +36,11 @@ use self::reader::{Frame, FrameReader, ReadStatus};
 use self::writer::Outgoing;
 use crate::endpoint::{AbortNotice, Endpoint, STALLED, Transport, guarded_transfer};
 use crate::op::check_tag;
+use crate::shaper::{LinkShaper, block_until, held_until};
 use crate::wire::{FrameKind, Header, abort_payload};
 use crate::{
-    CommConfig, CommError, CommStats, Communicator, Launch, MessageTag, Op, OpKind, Rendezvous,
-    Security,
+    CommConfig, CommError, CommStats, Communicator, Launch, MessageTag, NetProfile, Op, OpKind,
+    Rendezvous, Security,
 };
 
 /// Bytes moved on one link before the loop turns to the others: keeps a fast stream in one
@@ -327,14 +328,18 @@ impl TcpComm {
     /// Joins the mesh described by the launcher variables of this process (see
     /// [`Launch::from_env`]). When `config` leaves security at [`Security::Auto`], the
     /// environment may choose it ([`Security::from_env`]: `CLOAK_TLS_DIR`,
-    /// `CLOAK_PLAINTEXT`).
+    /// `CLOAK_PLAINTEXT`); when it leaves [`CommConfig::network`] at `None`, so may
+    /// [`NET_VAR`](crate::NET_VAR) (`CLOAK_NET`, see [`NetProfile::from_env`]).
     pub fn from_env(config: &CommConfig) -> Result<TcpComm, CommError> {
         let launch = Launch::from_env()?;
+        let mut config = config.clone();
         if config.security == Security::Auto {
-            let security = Security::from_env(launch.rank, launch.world_size)?;
-            return Self::from_launch(&launch, &CommConfig { security, ..config.clone() });
+            config.security = Security::from_env(launch.rank, launch.world_size)?;
         }
-        Self::from_launch(&launch, config)
+        if config.network.is_none() {
+            config.network = NetProfile::from_env()?;
+        }
+        Self::from_launch(&launch, &config)
     }
 
     /// A whole `n`-party mesh over loopback in this process, in rank order: for tests and
@@ -403,7 +408,8 @@ impl TcpComm {
                 .map_err(io_err)?;
             out.push(Some(Link {
                 stream,
-                reader: FrameReader::new(peer, world, config.max_message),
+                reader: FrameReader::new(peer, world, config.max_message)
+                    .shaped(config.network.map(LinkShaper::new)),
                 inbox: VecDeque::new(),
                 inbox_bytes: 0,
                 eof: false,
@@ -580,13 +586,19 @@ impl TcpComm {
                     }
                 }
             }
+            // The earliest time a frame this call waits for is held until (a shaped
+            // network's delivery time).
+            let mut hold: Option<Instant> = None;
+            let before = Instant::now();
             for (slot, &peer) in recv_from.iter().enumerate() {
                 if received[slot].is_some() {
                     continue;
                 }
                 let link = self.endpoint.link(peer)?;
                 let expected = MessageTag { seq: link.recv_seq, op };
-                if let Some(frame) = link.pop() {
+                if let Some(held) = held_until(link.inbox.front().and_then(|f| f.release), before) {
+                    hold = Some(hold.map_or(held, |h| h.min(held)));
+                } else if let Some(frame) = link.pop() {
                     check_tag(peer, expected, frame.tag)?;
                     link.recv_seq += 1;
                     received[slot] = Some(frame.payload);
@@ -712,7 +724,11 @@ impl TcpComm {
             // within microseconds, and waking a sleeping thread costs tens of them.
             let spinning = now < last_progress + spin;
             let until = lost.as_ref().map_or(deadline, |(_, until)| deadline.min(*until));
-            let wait = if spinning { Duration::ZERO } else { until.saturating_duration_since(now) };
+            let mut wait =
+                if spinning { Duration::ZERO } else { until.saturating_duration_since(now) };
+            if let Some(hold) = hold.filter(|&h| h < until) {
+                wait = wait.min(wait_for_release(hold, now));
+            }
             self.poll
                 .poll(&mut self.events, Some(wait))
                 .or_else(
@@ -775,6 +791,25 @@ impl Transport for TcpComm {
             let _ = link.stream.socket().shutdown(Shutdown::Both);
         }
     }
+}
+
+/// How long to poll when the next thing due is a frame held until `release`. The poller
+/// counts whole milliseconds, rounding up, which would add up to a millisecond to every
+/// shaped message (ten times a LAN's one-way latency): poll for the whole milliseconds
+/// before [`block_until`], sleep in this thread what is left of them (reading the other
+/// links that little later does no harm), and spin the last stretch (see
+/// [`SPIN`](crate::shaper::SPIN)), yielding the processor between looks.
+fn wait_for_release(release: Instant, now: Instant) -> Duration {
+    let left = block_until(release).saturating_duration_since(now);
+    let whole = Duration::from_millis(left.as_millis() as u64);
+    if whole.is_zero() {
+        if left.is_zero() {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(left);
+        }
+    }
+    whole
 }
 
 /// What a call of party `rank` that began at `started` reports for `abort`, or `None` to

@@ -9,7 +9,9 @@
 use std::collections::VecDeque;
 use std::fmt;
 use std::io::{self, Read};
+use std::time::Instant;
 
+use crate::shaper::LinkShaper;
 use crate::wire::{FrameKind, HEADER_LEN, Header, MAX_ABORT_PAYLOAD, decode_abort};
 use crate::{CommError, MessageTag, Op};
 
@@ -28,6 +30,9 @@ const ZERO_STEP: usize = 1 << 20;
 pub(crate) struct Frame {
     pub(crate) tag: MessageTag,
     pub(crate) payload: Vec<u8>,
+    /// When a shaped link delivers it (see [`CommConfig::network`](crate::CommConfig)):
+    /// the call that consumes it holds it until then. `None` unshaped.
+    pub(crate) release: Option<Instant>,
 }
 
 impl Frame {
@@ -75,6 +80,8 @@ struct Partial {
     /// next. The capacity grows with what has arrived ([`Partial::room`]).
     payload: Vec<u8>,
     filled: usize,
+    /// When its header was read, if the link is shaped: the stand-in for when it was sent.
+    begun: Option<Instant>,
 }
 
 impl Partial {
@@ -126,6 +133,9 @@ pub(crate) struct FrameReader {
     start: usize,
     end: usize,
     partial: Option<Partial>,
+    /// The model of the link from the peer, when the network is shaped: every frame is
+    /// stamped with its release time as it completes.
+    shaper: Option<LinkShaper>,
 }
 
 impl fmt::Debug for FrameReader {
@@ -152,7 +162,16 @@ impl FrameReader {
             start: 0,
             end: 0,
             partial: None,
+            shaper: None,
         }
+    }
+
+    /// This reader, stamping every frame with the release time `shaper` gives it (reading
+    /// the header stands for sending the frame: see [`CommConfig::network`]).
+    ///
+    /// [`CommConfig::network`]: crate::CommConfig::network
+    pub(crate) fn shaped(self, shaper: Option<LinkShaper>) -> Self {
+        FrameReader { shaper, ..self }
     }
 
     /// The tag of the operation frame being read, if its payload is incomplete: lets the
@@ -242,10 +261,15 @@ impl FrameReader {
 
     /// Hands a complete frame out: a message into `out`, an abort as the error that ends
     /// this link.
-    fn finish(&self, done: Partial, out: &mut VecDeque<Frame>) -> Result<(), CommError> {
+    fn finish(&mut self, done: Partial, out: &mut VecDeque<Frame>) -> Result<(), CommError> {
         match done.pending {
             Pending::Op(tag) => {
-                out.push_back(Frame { tag, payload: done.payload });
+                let bytes = (done.len + HEADER_LEN) as u64;
+                let release = match (&mut self.shaper, done.begun) {
+                    (Some(shaper), Some(begun)) => Some(shaper.release(begun, bytes)),
+                    _ => None,
+                };
+                out.push_back(Frame { tag, payload: done.payload, release });
                 Ok(())
             }
             Pending::Abort => {
@@ -305,7 +329,8 @@ impl FrameReader {
         }
         let len = usize::try_from(header.len).map_err(|_| too_large())?;
         self.start += HEADER_LEN;
-        self.partial = Some(Partial { pending, len, payload: Vec::new(), filled: 0 });
+        let begun = self.shaper.is_some().then(Instant::now);
+        self.partial = Some(Partial { pending, len, payload: Vec::new(), filled: 0, begun });
         Ok(())
     }
 }
@@ -381,6 +406,28 @@ mod tests {
                 Err(e) => return (out.into(), Err(e)),
             }
         }
+    }
+
+    #[test]
+    fn a_shaped_reader_stamps_each_frame_behind_the_last() {
+        let profile = crate::NetProfile::new(8_000_000, std::time::Duration::from_millis(10))
+            .expect("valid profile");
+        let mut reader = FrameReader::new(3, 4, 1 << 20).shaped(Some(LinkShaper::new(profile)));
+        let stream = [frame(0, &[1; 968]), frame(1, &[2; 1968])].concat();
+        let mut src = Trickle { data: stream, at: 0, chunk: 1 << 20, blocked: true };
+        let mut out = VecDeque::new();
+        let before = Instant::now();
+        reader.read_from(&mut src, &mut out, usize::MAX, false).expect("valid frames");
+        let after = Instant::now();
+        let releases: Vec<Instant> = out.iter().filter_map(|f| f.release).collect();
+        assert_eq!(releases.len(), 2);
+        // 1000 and 2000 bytes with their headers, a byte per microsecond, then 5 ms.
+        let us = std::time::Duration::from_micros;
+        assert!(releases[0] >= before + us(6_000) && releases[0] <= after + us(6_000));
+        assert_eq!(releases[1] - releases[0], us(2_000));
+        // Unshaped, nothing is held.
+        let (frames, _) = read_all(frame(0, b"x"), 7);
+        assert!(frames.iter().all(|f| f.release.is_none()));
     }
 
     #[test]
