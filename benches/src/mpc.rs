@@ -37,6 +37,8 @@ struct Case {
     reference: fn(&ArrayD<f64>, &ArrayD<f64>) -> ArrayD<f64>,
     baseline: Baseline,
     reps: usize,
+    /// The session's configuration (strategies).
+    config: fn() -> SessionConfig,
 }
 
 /// How a case's inputs are drawn (as the baseline drew them).
@@ -127,6 +129,14 @@ fn f64_conv(x: &ArrayD<f64>, w: &ArrayD<f64>) -> ArrayD<f64> {
     out
 }
 
+/// The dealer-bits comparison strategy, everything else default.
+fn dealer_bits() -> SessionConfig {
+    SessionConfig {
+        comparison: cloak_mpc::ComparisonStrategy::new(cloak_mpc::primitives::DealerBits),
+        ..SessionConfig::default()
+    }
+}
+
 fn cases() -> Vec<Case> {
     // CrypTen's "1M" is 10^6 elements (its 30.52 MiB for mul is 32 * 10^6 bytes).
     let m = 1_000_000;
@@ -141,6 +151,7 @@ fn cases() -> Vec<Case> {
             reference: |x, y| x * y,
             baseline: crypten::MUL_1M,
             reps: 20,
+            config: SessionConfig::default,
         },
         Case {
             name: "matmul 256x256",
@@ -152,6 +163,7 @@ fn cases() -> Vec<Case> {
             reference: f64_matmul,
             baseline: crypten::MATMUL_256,
             reps: 30,
+            config: SessionConfig::default,
         },
         Case {
             name: "matmul 1024x1024",
@@ -163,6 +175,7 @@ fn cases() -> Vec<Case> {
             reference: f64_matmul,
             baseline: crypten::MATMUL_1024,
             reps: 10,
+            config: SessionConfig::default,
         },
         Case {
             name: "conv2d 1x64x56x56 k64x64x3x3 p1",
@@ -174,6 +187,7 @@ fn cases() -> Vec<Case> {
             reference: f64_conv,
             baseline: crypten::CONV2D,
             reps: 20,
+            config: SessionConfig::default,
         },
         Case {
             name: "relu 1M",
@@ -185,6 +199,7 @@ fn cases() -> Vec<Case> {
             reference: |x, _| x.mapv(|v| v.max(0.0)),
             baseline: crypten::RELU_1M,
             reps: 10,
+            config: SessionConfig::default,
         },
         Case {
             name: "lt 1M",
@@ -201,6 +216,34 @@ fn cases() -> Vec<Case> {
             },
             baseline: crypten::LT_1M,
             reps: 10,
+            config: SessionConfig::default,
+        },
+        Case {
+            name: "relu 1M, dealer bits",
+            label: "relu",
+            x_shape: vec![m],
+            x_input: Input::Uniform(-1.0, 1.0),
+            y_shape: vec![1],
+            op: |x, _| x.relu(),
+            reference: |x, _| x.mapv(|v| v.max(0.0)),
+            baseline: crypten::RELU_1M,
+            reps: 10,
+            config: dealer_bits,
+        },
+        Case {
+            name: "lt 1M, dealer bits",
+            label: "lt",
+            x_shape: vec![m],
+            x_input: Input::Uniform(-1.0, 1.0),
+            y_shape: vec![m],
+            op: |x, y| x.lt(y),
+            reference: |x, y| {
+                let q = |v: f64| (v * 65536.0).round();
+                ndarray::Zip::from(x).and(y).map_collect(|&a, &b| f64::from(u8::from(q(a) < q(b))))
+            },
+            baseline: crypten::LT_1M,
+            reps: 10,
+            config: dealer_bits,
         },
         Case {
             name: "sigmoid 100k",
@@ -212,6 +255,7 @@ fn cases() -> Vec<Case> {
             reference: |x, _| x.mapv(|v| 1.0 / (1.0 + (-v).exp())),
             baseline: crypten::SIGMOID_100K,
             reps: 10,
+            config: SessionConfig::default,
         },
         Case {
             name: "exp 100k",
@@ -223,6 +267,7 @@ fn cases() -> Vec<Case> {
             reference: |x, _| x.mapv(f64::exp),
             baseline: crypten::EXP_100K,
             reps: 10,
+            config: SessionConfig::default,
         },
         Case {
             name: "reciprocal 100k",
@@ -234,6 +279,7 @@ fn cases() -> Vec<Case> {
             reference: |x, _| x.mapv(f64::recip),
             baseline: crypten::RECIPROCAL_100K,
             reps: 10,
+            config: SessionConfig::default,
         },
         Case {
             name: "sqrt 100k",
@@ -245,6 +291,7 @@ fn cases() -> Vec<Case> {
             reference: |x, _| x.mapv(f64::sqrt),
             baseline: crypten::SQRT_100K,
             reps: 10,
+            config: SessionConfig::default,
         },
         Case {
             name: "log 100k",
@@ -256,6 +303,7 @@ fn cases() -> Vec<Case> {
             reference: |x, _| x.mapv(f64::ln),
             baseline: crypten::LOG_100K,
             reps: 10,
+            config: SessionConfig::default,
         },
         Case {
             name: "softmax 1000x100 dim=-1",
@@ -267,6 +315,7 @@ fn cases() -> Vec<Case> {
             reference: |x, _| softmax_rows(x),
             baseline: crypten::SOFTMAX_1000X100,
             reps: 10,
+            config: SessionConfig::default,
         },
     ]
 }
@@ -298,7 +347,7 @@ fn run_case(
             .map_err(|e| MpcError::InvalidArgument { op: "bench", reason: e.to_string() })?;
         pool.install(|| {
             // A secure set-up (fresh seeds), as a deployment would; it is not timed.
-            let s = Session::setup(Box::new(comm), SessionConfig::default())?;
+            let s = Session::setup(Box::new(comm), (case.config)())?;
             let xs = AShare::share(&s, 0, (s.rank() == 0).then_some(&x), x.shape())?;
             let ys = AShare::share(&s, 1, (s.rank() == 1).then_some(&y), y.shape())?;
             s.barrier()?;
