@@ -8,10 +8,11 @@ use crate::error::{MpcError, Result};
 use crate::session::Session;
 
 impl SessionConfig {
-    /// The communicator settings this configuration implies (its timeout for every step).
+    /// The communicator settings this configuration implies (its timeout for every step,
+    /// and its network profile).
     #[must_use]
     pub fn comm_config(&self) -> CommConfig {
-        CommConfig::with_timeouts(self.timeout)
+        CommConfig::with_timeouts(self.timeout).with_network(self.network)
     }
 }
 

@@ -187,3 +187,11 @@ fn trusted_third_party_dealer() {
         assert_eq!(served, party0_requests, "{p} parties: requests served");
     }
 }
+
+#[test]
+fn the_network_profile_reaches_the_runners_communicators() {
+    let wan = cloak_comm::NetProfile::WAN;
+    let config = SessionConfig { network: Some(wan), ..SessionConfig::default() };
+    assert_eq!(config.comm_config().network, Some(wan));
+    assert_eq!(SessionConfig::default().comm_config().network, None);
+}

@@ -2,6 +2,7 @@
 
 use std::time::Duration;
 
+use cloak_comm::NetProfile;
 use cloak_ring::DEFAULT_FRAC_BITS;
 
 mod functions;
@@ -46,6 +47,10 @@ pub struct SessionConfig {
     /// Timeout for every communication step, used where the session builds its own
     /// communicator (the runners); a communicator passed in keeps its own.
     pub timeout: Duration,
+    /// The network the runners' links imitate (bandwidth and round-trip time, see
+    /// [`NetProfile`]), or `None` for the bare transport; like `timeout`, for
+    /// communicators the session builds itself.
+    pub network: Option<NetProfile>,
     /// The methods of the non-linear functions (`exp`, `reciprocal`, `sigmoid`, ...).
     pub functions: FunctionConfig,
 }
@@ -58,6 +63,7 @@ impl Default for SessionConfig {
             comparison: ComparisonStrategy::default(),
             dealer: DealerKind::TrustedFirstParty,
             timeout: Duration::from_secs(60),
+            network: None,
             functions: FunctionConfig::default(),
         }
     }

@@ -67,6 +67,7 @@ pub(crate) fn serve(
     let config = CommConfig {
         security,
         timeout: timeout.saturating_mul(2),
+        network: cloak::comm::NetProfile::from_env()?,
         ..CommConfig::with_timeouts(timeout)
     };
     let mut comm = TcpComm::from_launch(launch, &config)?;

@@ -201,7 +201,9 @@ pub(crate) fn run(args: &PartyArgs) -> CliResult<()> {
     }
     let roles = args.roles.roles();
     roles.check(parties).map_err(|e| CliError::new(UNUSABLE, e.to_string()))?;
-    let config = SessionConfig { dealer, timeout, ..SessionConfig::default() };
+    // CLOAK_NET imitates a network on the links (for measuring; see the README).
+    let network = cloak::comm::NetProfile::from_env()?;
+    let config = SessionConfig { dealer, timeout, network, ..SessionConfig::default() };
     let mut comm = TcpComm::from_launch(&launch, &CommConfig { security, ..config.comm_config() })?;
     let rank = launch.rank;
 
