@@ -58,3 +58,56 @@ fn dealer_bits_take_seven_rounds_for_any_number_of_parties_and_fewer_bytes() {
         );
     }
 }
+
+#[test]
+fn fss_takes_one_online_round_and_eight_bytes_per_element() {
+    use cloak_mpc::primitives::FunctionSecretSharing;
+    let config = SessionConfig {
+        comparison: ComparisonStrategy::new(FunctionSecretSharing),
+        ..Default::default()
+    };
+    let x = ArrayD::from_shape_fn(IxDyn(&[N]), |i| i[0] as f64 - 2047.5);
+    let out = run_local(2, &config, |s| {
+        let a = AShare::share(s, 0, (s.rank() == 0).then_some(&x), &[N])?;
+        s.reset_stats();
+        let packed = s.scoped("sign", || s.context()?.ltz_packed(a.share_tensor()))?;
+        let stats = s.comm_stats();
+        let online = stats.get("sign").copied().unwrap_or_default();
+        let offline = stats.get(cloak_dealer::DEALER_LABEL).copied().unwrap_or_default();
+        let words = cloak_mpc::BShare::from_share(
+            s,
+            cloak_mpc::RingTensor::from_vec(&[packed.len()], packed)?,
+        )
+        .reveal()?;
+        let right =
+            (0..N).all(|k| ((words.as_slice()[k / 64] >> (k % 64)) & 1 == 1) == (x[k] < 0.0));
+        Ok::<_, MpcError>((online, offline, right))
+    });
+    for (rank, o) in out.into_iter().enumerate() {
+        let (online, offline, right) = o.unwrap();
+        assert!(right, "party {rank}: wrong sign bits");
+        assert_eq!(online.rounds, 1, "party {rank}");
+        assert_eq!(online.bytes_sent, 8 * N as u64, "party {rank}");
+        // Offline: party 0 (the trusted first party) sends party 1 its keys, about 1 KiB
+        // per element; party 1 sends nothing.
+        let per_element = offline.bytes_sent as f64 / N as f64;
+        eprintln!("party {rank}: offline {per_element:.0} B per element");
+        if rank == 0 {
+            assert!((900.0..1200.0).contains(&per_element), "{per_element}");
+        } else {
+            assert_eq!(offline.bytes_sent, 0);
+        }
+    }
+}
+
+#[test]
+fn fss_refuses_three_parties() {
+    use cloak_mpc::primitives::FunctionSecretSharing;
+    let config = SessionConfig {
+        comparison: ComparisonStrategy::new(FunctionSecretSharing),
+        ..Default::default()
+    };
+    for o in run_local(3, &config, |_| Ok(())) {
+        assert!(o.is_err());
+    }
+}

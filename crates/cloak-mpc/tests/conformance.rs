@@ -54,3 +54,14 @@ cloak_mpc::protocol_conformance_tests!(
     dealer_bits_ttp,
     Configured::new(dealer_bits(Truncation::DealerPairs, DealerKind::TrustedThirdParty))
 );
+
+// The FSS comparison (two parties only: the suite skips three), trusted first party.
+cloak_mpc::protocol_conformance_tests!(
+    fss_tfp,
+    Configured::new(SessionConfig {
+        comparison: cloak_mpc::ComparisonStrategy::new(
+            cloak_mpc::primitives::FunctionSecretSharing
+        ),
+        ..config(Truncation::Auto, DealerKind::TrustedFirstParty)
+    })
+);
