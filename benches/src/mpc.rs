@@ -137,6 +137,16 @@ fn dealer_bits() -> SessionConfig {
     }
 }
 
+/// The function-secret-sharing comparison (two parties), everything else default.
+fn fss() -> SessionConfig {
+    SessionConfig {
+        comparison: cloak_mpc::ComparisonStrategy::new(
+            cloak_mpc::primitives::FunctionSecretSharing,
+        ),
+        ..SessionConfig::default()
+    }
+}
+
 fn cases() -> Vec<Case> {
     // CrypTen's "1M" is 10^6 elements (its 30.52 MiB for mul is 32 * 10^6 bytes).
     let m = 1_000_000;
@@ -244,6 +254,34 @@ fn cases() -> Vec<Case> {
             baseline: crypten::LT_1M,
             reps: 10,
             config: dealer_bits,
+        },
+        Case {
+            name: "relu 1M, fss",
+            label: "relu",
+            x_shape: vec![m],
+            x_input: Input::Uniform(-1.0, 1.0),
+            y_shape: vec![1],
+            op: |x, _| x.relu(),
+            reference: |x, _| x.mapv(|v| v.max(0.0)),
+            baseline: crypten::RELU_1M,
+            // Key generation and delivery (about 1 KiB per element) dominate: few repeats.
+            reps: 3,
+            config: fss,
+        },
+        Case {
+            name: "lt 1M, fss",
+            label: "lt",
+            x_shape: vec![m],
+            x_input: Input::Uniform(-1.0, 1.0),
+            y_shape: vec![m],
+            op: |x, y| x.lt(y),
+            reference: |x, y| {
+                let q = |v: f64| (v * 65536.0).round();
+                ndarray::Zip::from(x).and(y).map_collect(|&a, &b| f64::from(u8::from(q(a) < q(b))))
+            },
+            baseline: crypten::LT_1M,
+            reps: 3,
+            config: fss,
         },
         Case {
             name: "sigmoid 100k",

@@ -6,8 +6,7 @@
 //!
 //! The keys share one path down a binary tree of 128-bit seeds, expanded by the fixed-key
 //! AES hash [`FixedKeyAes`]: each level stores a seed correction, two control-bit
-//! corrections and a value correction, so a key is `2 + 2m` words of seeds and corrections
-//! and `ceil((3m + 1) / 64)` words of bits. Gen and eval work on a whole batch of elements
+//! corrections and a value correction: `2 + 2m` words and `3m + 1` bits per element. Gen and eval work on a whole batch of elements
 //! one level at a time, so AES runs in hardware batches.
 
 use cloak_prg::{FixedKeyAes, Prg};
@@ -16,11 +15,43 @@ use cloak_prg::{FixedKeyAes, Prg};
 /// rest is the next seed.
 const SEED_MASK: u128 = !3;
 
-/// Words of one key for `m`-bit inputs.
+/// The words of one party's keys for `n` elements of `m`-bit inputs. The keys of a batch
+/// are stored level by level (every element's seed, then every element's correction of
+/// level 0, ...), so that gen and eval, which go one level at a time over all elements,
+/// read memory in order.
 #[must_use]
-pub(crate) fn key_words(m: u32) -> usize {
-    let m = m as usize;
-    2 + 2 * m + (3 * m + 1).div_ceil(64)
+pub(crate) fn keys_len(n: usize, m: u32) -> usize {
+    let (m, w) = (m as usize, n.div_ceil(64));
+    2 * n * (1 + m) + (3 * m + 1) * w
+}
+
+/// Where each part of a batch's keys lives.
+#[derive(Clone, Copy)]
+struct Layout {
+    n: usize,
+    m: usize,
+    w: usize,
+}
+
+impl Layout {
+    fn new(n: usize, m: u32) -> Self {
+        Self { n, m: m as usize, w: n.div_ceil(64) }
+    }
+
+    /// The root seed of element `k` (2 words).
+    fn root(self, k: usize) -> usize {
+        2 * k
+    }
+
+    /// The seed correction of `level` for element `k` (2 words).
+    fn seed_cw(self, level: usize, k: usize) -> usize {
+        2 * self.n * (1 + level) + 2 * k
+    }
+
+    /// Bit `k` of bit row `row` (`3 level + {0: t_L, 1: t_R, 2: v}`, then `3 m`: the last).
+    fn bit(self, row: usize, k: usize) -> (usize, u32) {
+        (2 * self.n * (1 + self.m) + row * self.w + k / 64, (k % 64) as u32)
+    }
 }
 
 /// `(seed, t, v)` of a hashed block.
@@ -28,49 +59,43 @@ fn split(block: u128) -> (u128, bool, bool) {
     (block & SEED_MASK, block & 1 == 1, block & 2 == 2)
 }
 
-/// Bit `i` of the `bits` region of a key (after the seed words).
-fn bit(key: &[u64], m: u32, i: usize) -> bool {
-    let base = 2 + 2 * m as usize;
-    (key[base + i / 64] >> (i % 64)) & 1 == 1
+fn read_bit(keys: &[u64], (word, shift): (usize, u32)) -> bool {
+    (keys[word] >> shift) & 1 == 1
 }
 
-fn set_bit(key: &mut [u64], m: u32, i: usize, value: bool) {
-    let base = 2 + 2 * m as usize;
-    key[base + i / 64] |= u64::from(value) << (i % 64);
+fn write_bit(keys: &mut [u64], (word, shift): (usize, u32), value: bool) {
+    keys[word] |= u64::from(value) << shift;
 }
 
-fn seed_at(key: &[u64], at: usize) -> u128 {
-    u128::from(key[at]) | (u128::from(key[at + 1]) << 64)
+fn read_seed(keys: &[u64], at: usize) -> u128 {
+    u128::from(keys[at]) | (u128::from(keys[at + 1]) << 64)
 }
 
-fn put_seed(key: &mut [u64], at: usize, s: u128) {
-    key[at] = s as u64;
-    key[at + 1] = (s >> 64) as u64;
+fn write_seed(keys: &mut [u64], at: usize, s: u128) {
+    keys[at] = s as u64;
+    keys[at + 1] = (s >> 64) as u64;
 }
 
-/// Keys of both parties for every `alphas[k]` (`m`-bit, `m <= 64`), laid out one after the
-/// other (`key_words(m)` words each), from the dealer's `rng`.
+/// Both parties' keys (each [`keys_len`] words) for every `alphas[k]` (`m`-bit,
+/// `m <= 64`), from the dealer's `rng`.
 pub(crate) fn keys(alphas: &[u64], m: u32, rng: &mut Prg) -> [Vec<u64>; 2] {
-    let (n, kw) = (alphas.len(), key_words(m));
+    let n = alphas.len();
+    let lay = Layout::new(n, m);
     let g = FixedKeyAes::new();
-    let mut keys = [vec![0u64; n * kw], vec![0u64; n * kw]];
-    let mut random = vec![0u64; 4 * n];
-    rng.fill_u64(&mut random);
-    let mut s: [Vec<u128>; 2] = [Vec::with_capacity(n), Vec::with_capacity(n)];
-    for k in 0..n {
-        for (b, seeds) in s.iter_mut().enumerate() {
-            let seed = (u128::from(random[4 * k + 2 * b])
-                | (u128::from(random[4 * k + 2 * b + 1]) << 64))
-                & SEED_MASK;
-            seeds.push(seed);
-            put_seed(&mut keys[b][k * kw..(k + 1) * kw], 0, seed);
+    let mut keys = [vec![0u64; keys_len(n, m)], vec![0u64; keys_len(n, m)]];
+    let mut s: [Vec<u128>; 2] = [vec![0; n], vec![0; n]];
+    for (key, seeds) in keys.iter_mut().zip(&mut s) {
+        rng.fill_u64(&mut key[..2 * n]);
+        for (k, seed) in seeds.iter_mut().enumerate() {
+            *seed = read_seed(key, lay.root(k)) & SEED_MASK;
+            write_seed(key, lay.root(k), *seed);
         }
     }
     let mut t = [vec![false; n], vec![true; n]];
     let mut v_alpha = vec![false; n];
     let (mut e0, mut e1) = (Vec::new(), Vec::new());
-    for level in 0..m {
-        let j = m - 1 - level;
+    for level in 0..lay.m {
+        let j = lay.m - 1 - level;
         g.expand(&s[0], &mut e0);
         g.expand(&s[1], &mut e1);
         for k in 0..n {
@@ -87,12 +112,10 @@ pub(crate) fn keys(alphas: &[u64], m: u32, rng: &mut Prg) -> [Vec<u64>; 2] {
             let t_cw_r = r0.1 ^ r1.1 ^ a;
             let t_cw_keep = if a { t_cw_r } else { t_cw_l };
             for (b, key) in keys.iter_mut().enumerate() {
-                let key = &mut key[k * kw..(k + 1) * kw];
-                put_seed(key, 2 + 2 * level as usize, s_cw);
-                let i = 3 * level as usize;
-                set_bit(key, m, i, t_cw_l);
-                set_bit(key, m, i + 1, t_cw_r);
-                set_bit(key, m, i + 2, v_cw);
+                write_seed(key, lay.seed_cw(level, k), s_cw);
+                write_bit(key, lay.bit(3 * level, k), t_cw_l);
+                write_bit(key, lay.bit(3 * level + 1, k), t_cw_r);
+                write_bit(key, lay.bit(3 * level + 2, k), v_cw);
                 let (s_keep, t_keep) =
                     if b == 0 { (keep.0.0, keep.0.1) } else { (keep.1.0, keep.1.1) };
                 let tb = t[b][k];
@@ -105,7 +128,7 @@ pub(crate) fn keys(alphas: &[u64], m: u32, rng: &mut Prg) -> [Vec<u64>; 2] {
     for k in 0..n {
         let last = convert(s[0][k]) ^ convert(s[1][k]) ^ v_alpha[k];
         for key in &mut keys {
-            set_bit(&mut key[k * kw..(k + 1) * kw], m, 3 * m as usize, last);
+            write_bit(key, lay.bit(3 * lay.m, k), last);
         }
     }
     keys
@@ -116,29 +139,28 @@ fn convert(s: u128) -> bool {
     (s >> 2) & 1 == 1
 }
 
-/// Party `party`'s (0 or 1) XOR shares of `[xs[k] < alpha_k]` for its `keys` (one per
-/// element, `key_words(m)` each), packed 64 per word.
+/// Party `party`'s (0 or 1) XOR shares of `[xs[k] < alpha_k]` from its `keys` for
+/// `xs.len()` elements ([`keys_len`] words), packed 64 per word.
 pub(crate) fn eval(party: usize, keys: &[u64], xs: &[u64], m: u32) -> Vec<u64> {
-    let (n, kw) = (xs.len(), key_words(m));
+    let n = xs.len();
+    let lay = Layout::new(n, m);
     let g = FixedKeyAes::new();
-    let mut s: Vec<u128> = (0..n).map(|k| seed_at(&keys[k * kw..], 0)).collect();
+    let mut s: Vec<u128> = (0..n).map(|k| read_seed(keys, lay.root(k))).collect();
     let mut t = vec![party == 1; n];
     let mut v = vec![false; n];
     let mut e = Vec::new();
-    for level in 0..m {
-        let j = m - 1 - level;
+    for level in 0..lay.m {
+        let j = lay.m - 1 - level;
         g.expand(&s, &mut e);
         for k in 0..n {
-            let key = &keys[k * kw..(k + 1) * kw];
             let ((mut sl, mut tl, vl), (mut sr, mut tr, vr)) = (split(e[k].0), split(e[k].1));
-            let i = 3 * level as usize;
-            let v_cw = bit(key, m, i + 2);
+            let v_cw = read_bit(keys, lay.bit(3 * level + 2, k));
             if t[k] {
-                let s_cw = seed_at(key, 2 + 2 * level as usize);
+                let s_cw = read_seed(keys, lay.seed_cw(level, k));
                 sl ^= s_cw;
                 sr ^= s_cw;
-                tl ^= bit(key, m, i);
-                tr ^= bit(key, m, i + 1);
+                tl ^= read_bit(keys, lay.bit(3 * level, k));
+                tr ^= read_bit(keys, lay.bit(3 * level + 1, k));
             }
             let go_right = (xs[k] >> j) & 1 == 1;
             let (vb, sn, tn) = if go_right { (vr, sr, tr) } else { (vl, sl, tl) };
@@ -149,8 +171,7 @@ pub(crate) fn eval(party: usize, keys: &[u64], xs: &[u64], m: u32) -> Vec<u64> {
     }
     let mut packed = vec![0u64; n.div_ceil(64)];
     for k in 0..n {
-        let key = &keys[k * kw..(k + 1) * kw];
-        let out = v[k] ^ convert(s[k]) ^ (t[k] & bit(key, m, 3 * m as usize));
+        let out = v[k] ^ convert(s[k]) ^ (t[k] & read_bit(keys, lay.bit(3 * lay.m, k)));
         packed[k / 64] |= u64::from(out) << (k % 64);
     }
     packed

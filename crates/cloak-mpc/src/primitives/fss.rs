@@ -21,7 +21,7 @@ use crate::error::{Result, invalid};
 const INPUT_BITS: u32 = 63;
 
 /// The dealer's material for `count` comparisons: `r` (additive), its top bits (XOR,
-/// packed), and each party's comparison keys (dealt, [`dcf::key_words`] words per element).
+/// packed), and each party's comparison keys (dealt, about 1 KiB per element).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct SignKeys {
     /// Number of elements.
@@ -43,9 +43,17 @@ impl Correlation for SignKeys {
     }
 
     fn layout(&self) -> std::result::Result<Layout, DealerError> {
-        let words = self.count.checked_mul(dcf::key_words(INPUT_BITS)).ok_or_else(|| {
-            DealerError::Correlation { kind: Self::KIND.into(), reason: "too many keys".into() }
-        })?;
+        if self.count > cloak_dealer::MAX_COMPONENT_WORDS / 128 {
+            return Err(DealerError::Correlation {
+                kind: Self::KIND.into(),
+                reason: format!(
+                    "{} elements of keys; at most {}",
+                    self.count,
+                    cloak_dealer::MAX_COMPONENT_WORDS / 128
+                ),
+            });
+        }
+        let words = dcf::keys_len(self.count, INPUT_BITS);
         Ok(Layout::new(
             vec![Component::arith(&[self.count])],
             vec![Component::xor(self.count.div_ceil(64))],
