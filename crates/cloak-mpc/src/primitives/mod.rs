@@ -27,7 +27,8 @@
 //!
 //! Two choices that protocols differ in are strategies, selected in
 //! [`SessionConfig`](crate::SessionConfig): the comparison ([`ComparisonProtocol`], built in:
-//! [`BitPlaneCarry`], the default, and [`DealerBits`]) and the truncation ([`TruncationProtocol`], built in: [`Truncation`]).
+//! [`BitPlaneCarry`], the default; [`DealerBits`]; and, for two parties,
+//! [`FunctionSecretSharing`], one online round) and the truncation ([`TruncationProtocol`], built in: [`Truncation`]).
 //! A new one is a type implementing the trait, handed to the configuration with
 //! [`ComparisonStrategy::new`] or [`TruncationStrategy::new`]; every comparison, ReLU, max,
 //! pooling and function of the layers above then uses it.
