@@ -147,10 +147,50 @@ fn fss() -> SessionConfig {
     }
 }
 
+/// `relu` and `lt` on 10^6 elements with the comparison strategy of `config`.
+fn comparison_cases(
+    names: [&'static str; 2],
+    reps: usize,
+    config: fn() -> SessionConfig,
+) -> [Case; 2] {
+    let m = 1_000_000;
+    [
+        Case {
+            name: names[0],
+            label: "relu",
+            x_shape: vec![m],
+            x_input: Input::Uniform(-1.0, 1.0),
+            y_shape: vec![1],
+            op: |x, _| x.relu(),
+            reference: |x, _| x.mapv(|v| v.max(0.0)),
+            baseline: crypten::RELU_1M,
+            reps,
+            config,
+        },
+        Case {
+            name: names[1],
+            label: "lt",
+            x_shape: vec![m],
+            x_input: Input::Uniform(-1.0, 1.0),
+            y_shape: vec![m],
+            op: |x, y| x.lt(y),
+            // Comparisons are exact on the encoded inputs: compare the values rounded to the
+            // 2^-16 grid (a few of a million pairs differ by less than that).
+            reference: |x, y| {
+                let q = |v: f64| (v * 65536.0).round();
+                ndarray::Zip::from(x).and(y).map_collect(|&a, &b| f64::from(u8::from(q(a) < q(b))))
+            },
+            baseline: crypten::LT_1M,
+            reps,
+            config,
+        },
+    ]
+}
+
 fn cases() -> Vec<Case> {
     // CrypTen's "1M" is 10^6 elements (its 30.52 MiB for mul is 32 * 10^6 bytes).
     let m = 1_000_000;
-    vec![
+    let mut out = vec![
         Case {
             name: "mul 1M",
             label: "mul",
@@ -199,90 +239,12 @@ fn cases() -> Vec<Case> {
             reps: 20,
             config: SessionConfig::default,
         },
-        Case {
-            name: "relu 1M",
-            label: "relu",
-            x_shape: vec![m],
-            x_input: Input::Uniform(-1.0, 1.0),
-            y_shape: vec![1],
-            op: |x, _| x.relu(),
-            reference: |x, _| x.mapv(|v| v.max(0.0)),
-            baseline: crypten::RELU_1M,
-            reps: 10,
-            config: SessionConfig::default,
-        },
-        Case {
-            name: "lt 1M",
-            label: "lt",
-            x_shape: vec![m],
-            x_input: Input::Uniform(-1.0, 1.0),
-            y_shape: vec![m],
-            op: |x, y| x.lt(y),
-            // Comparisons are exact on the encoded inputs: compare the values rounded to the
-            // 2^-16 grid (a few of a million pairs differ by less than that).
-            reference: |x, y| {
-                let q = |v: f64| (v * 65536.0).round();
-                ndarray::Zip::from(x).and(y).map_collect(|&a, &b| f64::from(u8::from(q(a) < q(b))))
-            },
-            baseline: crypten::LT_1M,
-            reps: 10,
-            config: SessionConfig::default,
-        },
-        Case {
-            name: "relu 1M, dealer bits",
-            label: "relu",
-            x_shape: vec![m],
-            x_input: Input::Uniform(-1.0, 1.0),
-            y_shape: vec![1],
-            op: |x, _| x.relu(),
-            reference: |x, _| x.mapv(|v| v.max(0.0)),
-            baseline: crypten::RELU_1M,
-            reps: 10,
-            config: dealer_bits,
-        },
-        Case {
-            name: "lt 1M, dealer bits",
-            label: "lt",
-            x_shape: vec![m],
-            x_input: Input::Uniform(-1.0, 1.0),
-            y_shape: vec![m],
-            op: |x, y| x.lt(y),
-            reference: |x, y| {
-                let q = |v: f64| (v * 65536.0).round();
-                ndarray::Zip::from(x).and(y).map_collect(|&a, &b| f64::from(u8::from(q(a) < q(b))))
-            },
-            baseline: crypten::LT_1M,
-            reps: 10,
-            config: dealer_bits,
-        },
-        Case {
-            name: "relu 1M, fss",
-            label: "relu",
-            x_shape: vec![m],
-            x_input: Input::Uniform(-1.0, 1.0),
-            y_shape: vec![1],
-            op: |x, _| x.relu(),
-            reference: |x, _| x.mapv(|v| v.max(0.0)),
-            baseline: crypten::RELU_1M,
-            // Key generation and delivery (about 1 KiB per element) dominate: few repeats.
-            reps: 3,
-            config: fss,
-        },
-        Case {
-            name: "lt 1M, fss",
-            label: "lt",
-            x_shape: vec![m],
-            x_input: Input::Uniform(-1.0, 1.0),
-            y_shape: vec![m],
-            op: |x, y| x.lt(y),
-            reference: |x, y| {
-                let q = |v: f64| (v * 65536.0).round();
-                ndarray::Zip::from(x).and(y).map_collect(|&a, &b| f64::from(u8::from(q(a) < q(b))))
-            },
-            baseline: crypten::LT_1M,
-            reps: 3,
-            config: fss,
-        },
+    ];
+    // The comparison rows, once per strategy (FSS: key delivery dominates, few repeats).
+    out.extend(comparison_cases(["relu 1M", "lt 1M"], 10, SessionConfig::default));
+    out.extend(comparison_cases(["relu 1M, dealer bits", "lt 1M, dealer bits"], 10, dealer_bits));
+    out.extend(comparison_cases(["relu 1M, fss", "lt 1M, fss"], 3, fss));
+    out.extend([
         Case {
             name: "sigmoid 100k",
             label: "sigmoid",
@@ -355,7 +317,8 @@ fn cases() -> Vec<Case> {
             reps: 10,
             config: SessionConfig::default,
         },
-    ]
+    ]);
+    out
 }
 
 /// What one party measured.

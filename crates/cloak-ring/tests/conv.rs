@@ -1,7 +1,9 @@
-//! Convolutions (im2col + GEMM) against naive nested loops written from the definitions:
+//! Convolutions (im2col + GEMM) against the naive nested loops of the conformance suite's
+//! references, written from the definitions:
 //! forward, input gradient, weight gradient and transposed convolution, with groups, stride,
 //! padding and dilation, for `u64` and `u32`, sequential and rayon.
 
+use cloak_ring::conformance::reference;
 use cloak_ring::kernels::conv::{self, Conv2dParams};
 use cloak_ring::testing::TestRng;
 use cloak_ring::{Parallelism, RingElement};
@@ -49,114 +51,6 @@ fn case() -> impl Strategy<Value = Case> {
         })
 }
 
-/// Input pixel `(ih, iw)` seen at output `(oh, ow)` by tap `(kh, kw)`, if inside the input.
-fn tap(
-    p: &Conv2dParams,
-    hw: (usize, usize),
-    o: (usize, usize),
-    k: (usize, usize),
-) -> Option<(usize, usize)> {
-    let ih = (o.0 * p.stride.0 + k.0 * p.dilation.0).checked_sub(p.padding.0)?;
-    let iw = (o.1 * p.stride.1 + k.1 * p.dilation.1).checked_sub(p.padding.1)?;
-    (ih < hw.0 && iw < hw.1).then_some((ih, iw))
-}
-
-/// Calls `f(x index, w index, y index)` for every product term of the convolution.
-fn for_each_term(c: &Case, out_hw: (usize, usize), mut f: impl FnMut(usize, usize, usize)) {
-    let [n, ci, h, w] = c.x_shape();
-    let [o, ig, kh, kw] = c.w_shape();
-    for ni in 0..n {
-        for oi in 0..o {
-            let g = oi / c.og;
-            for oh in 0..out_hw.0 {
-                for ow in 0..out_hw.1 {
-                    for cc in 0..ig {
-                        for a in 0..kh {
-                            for b in 0..kw {
-                                if let Some((ih, iw)) = tap(&c.p, (h, w), (oh, ow), (a, b)) {
-                                    let xi = ((ni * ci + g * ig + cc) * h + ih) * w + iw;
-                                    let wi = ((oi * ig + cc) * kh + a) * kw + b;
-                                    let yi = ((ni * o + oi) * out_hw.0 + oh) * out_hw.1 + ow;
-                                    f(xi, wi, yi);
-                                }
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-}
-
-fn conv_ref<T: RingElement>(c: &Case, x: &[T], w: &[T], out_hw: (usize, usize)) -> Vec<T> {
-    let mut y = vec![T::zero(); c.n * c.groups * c.og * out_hw.0 * out_hw.1];
-    for_each_term(c, out_hw, |xi, wi, yi| y[yi] = y[yi].wrapping_add(&x[xi].wrapping_mul(&w[wi])));
-    y
-}
-
-fn input_grad_ref<T: RingElement>(c: &Case, dy: &[T], w: &[T], out_hw: (usize, usize)) -> Vec<T> {
-    let mut dx = vec![T::zero(); c.x_shape().iter().product()];
-    for_each_term(c, out_hw, |xi, wi, yi| {
-        dx[xi] = dx[xi].wrapping_add(&dy[yi].wrapping_mul(&w[wi]))
-    });
-    dx
-}
-
-fn weight_grad_ref<T: RingElement>(c: &Case, x: &[T], dy: &[T], out_hw: (usize, usize)) -> Vec<T> {
-    let mut dw = vec![T::zero(); c.w_shape().iter().product()];
-    for_each_term(c, out_hw, |xi, wi, yi| {
-        dw[wi] = dw[wi].wrapping_add(&dy[yi].wrapping_mul(&x[xi]))
-    });
-    dw
-}
-
-/// PyTorch's ConvTranspose2d by its own definition: each input pixel scatters `x * w` to
-/// output `i * stride - padding + k * dilation`. `x` is `[n, groups * ic, h, w]`, `w` is
-/// `[groups * ic, oc, kh, kw]`.
-#[allow(clippy::too_many_arguments)]
-fn conv_transpose_ref<T: RingElement>(
-    x: &[T],
-    xs: [usize; 4],
-    w: &[T],
-    ws: [usize; 4],
-    p: &Conv2dParams,
-    out_hw: (usize, usize),
-) -> Vec<T> {
-    let [n, ci, h, wd] = xs;
-    let [_, oc, kh, kw] = ws;
-    let icg = ci / p.groups;
-    let co = oc * p.groups;
-    let mut y = vec![T::zero(); n * co * out_hw.0 * out_hw.1];
-    for ni in 0..n {
-        for c in 0..ci {
-            let g = c / icg;
-            for ih in 0..h {
-                for iw in 0..wd {
-                    for o in 0..oc {
-                        for a in 0..kh {
-                            for b in 0..kw {
-                                let oy =
-                                    (ih * p.stride.0 + a * p.dilation.0).checked_sub(p.padding.0);
-                                let ox =
-                                    (iw * p.stride.1 + b * p.dilation.1).checked_sub(p.padding.1);
-                                let (Some(oy), Some(ox)) = (oy, ox) else { continue };
-                                if oy >= out_hw.0 || ox >= out_hw.1 {
-                                    continue;
-                                }
-                                let xv = x[((ni * ci + c) * h + ih) * wd + iw];
-                                let wv = w[((c * oc + o) * kh + a) * kw + b];
-                                let yi = ((ni * co + g * oc + o) * out_hw.0 + oy) * out_hw.1 + ox;
-                                y[yi] = y[yi].wrapping_add(&xv.wrapping_mul(&wv));
-                            }
-                        }
-                    }
-                }
-            }
-        }
-    }
-    y
-}
-
 const PARS: [Parallelism; 2] = [Parallelism::Sequential, Parallelism::Rayon];
 
 /// A three-thread pool, so that the parallel paths run whatever the machine's core count.
@@ -173,9 +67,9 @@ fn check_conv<T: RingElement>(c: &Case, seed: u64) -> Result<(), TestCaseError> 
     let x: Vec<T> = random(seed, xs.iter().product());
     let w: Vec<T> = random(seed ^ 1, ws.iter().product());
     let dy: Vec<T> = random(seed ^ 2, ys.iter().product());
-    let y_want = conv_ref(c, &x, &w, out_hw);
-    let dx_want = input_grad_ref(c, &dy, &w, out_hw);
-    let dw_want = weight_grad_ref(c, &x, &dy, out_hw);
+    let y_want = reference::conv2d(&x, xs, &w, ws, &c.p, out_hw);
+    let dx_want = reference::conv2d_input_grad(&dy, &w, xs, ws, &c.p, out_hw);
+    let dw_want = reference::conv2d_weight_grad(&x, &dy, xs, ws, &c.p, out_hw);
     for par in PARS {
         let (y, dx, dw) = pool().install(|| {
             (
@@ -212,7 +106,7 @@ fn check_transpose<T: RingElement>(
     let ys = [c.n, c.groups * c.og, oh, ow];
     let x: Vec<T> = random(seed, xs.iter().product());
     let w: Vec<T> = random(seed ^ 3, ws.iter().product());
-    let want = conv_transpose_ref(&x, xs, &w, ws, p, (oh, ow));
+    let want = reference::conv_transpose2d(&x, xs, &w, ws, p, (oh, ow));
     for par in PARS {
         let y = pool().install(|| conv::conv_transpose2d(&x, xs, &w, ws, p, op, par));
         prop_assert!(y == want, "conv_transpose2d {c:?} op {op:?} {par:?}");

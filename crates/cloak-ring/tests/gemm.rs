@@ -1,68 +1,25 @@
-//! The wrapping GEMM kernels against a naive triple loop: every kernel this CPU can run, both
+//! The wrapping GEMM kernels against the conformance suite's naive triple loop: every kernel this CPU can run, both
 //! widths, sequential and rayon, ragged and blocked sizes, and values at the limb boundaries of
 //! the split-multiply kernels.
 
 use cloak_ring::Parallelism;
+use cloak_ring::conformance::{cases, reference};
 use cloak_ring::kernels::{self, GemmKernel};
 use cloak_ring::testing::TestRng;
 use proptest::prelude::*;
 
-/// Values that stress the limb splits: the 52-bit IFMA boundary, 32- and 16-bit halves with
-/// their sign bits, and the extremes, mixed with uniform words (a proptest-chosen seed).
+/// Values that stress the limb splits (the suite's limb-boundary words mixed with uniform
+/// ones), from a proptest-chosen seed.
 fn tricky(seed: u64, len: usize) -> Vec<u64> {
-    const SPECIAL: [u64; 12] = [
-        0,
-        1,
-        u64::MAX,
-        (1 << 52) - 1,
-        1 << 52,
-        (1 << 63) | ((1 << 52) - 1),
-        0xFFF0_0000_0000_0FFF,
-        0x8000_8000_8000_8000,
-        0x7FFF_7FFF_7FFF_7FFF,
-        0xFFFF_FFFF_0000_0000,
-        0x0000_0000_FFFF_FFFF,
-        1 << 63,
-    ];
-    let mut rng = TestRng::new(seed);
-    (0..len)
-        .map(|_| {
-            let r = rng.next_u64();
-            if r.is_multiple_of(3) {
-                SPECIAL[(r >> 8) as usize % SPECIAL.len()]
-            } else {
-                rng.next_u64()
-            }
-        })
-        .collect()
+    cases::values(&mut TestRng::new(seed), len)
 }
 
 fn naive_u64(m: usize, k: usize, n: usize, a: &[u64], b: &[u64]) -> Vec<u64> {
-    let mut c = vec![0u64; m * n];
-    for i in 0..m {
-        for j in 0..n {
-            let mut acc = 0u64;
-            for p in 0..k {
-                acc = acc.wrapping_add(a[i * k + p].wrapping_mul(b[p * n + j]));
-            }
-            c[i * n + j] = acc;
-        }
-    }
-    c
+    reference::matmul((1, m, k, n), a, b, false)
 }
 
 fn naive_u32(m: usize, k: usize, n: usize, a: &[u32], b: &[u32]) -> Vec<u32> {
-    let mut c = vec![0u32; m * n];
-    for i in 0..m {
-        for j in 0..n {
-            let mut acc = 0u32;
-            for p in 0..k {
-                acc = acc.wrapping_add(a[i * k + p].wrapping_mul(b[p * n + j]));
-            }
-            c[i * n + j] = acc;
-        }
-    }
-    c
+    reference::matmul((1, m, k, n), a, b, false)
 }
 
 fn u64_kernels() -> Vec<GemmKernel> {
