@@ -141,7 +141,7 @@ fn dealer_bits() -> SessionConfig {
 fn fss() -> SessionConfig {
     SessionConfig {
         comparison: cloak_mpc::ComparisonStrategy::new(
-            cloak_mpc::primitives::FunctionSecretSharing,
+            cloak_mpc::primitives::FunctionSecretSharing::default(),
         ),
         ..SessionConfig::default()
     }

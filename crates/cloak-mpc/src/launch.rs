@@ -68,6 +68,22 @@ where
         .collect()
 }
 
+/// Serves a session as its third-party dealer until every party has closed
+/// ([`cloak_dealer::run_dealer_with`]), with the custom correlations of Cloak's own
+/// strategies registered (the function-secret-sharing keys of
+/// [`primitives::fss_correlations`](crate::primitives::fss_correlations)), so that any
+/// built-in comparison or truncation strategy can run with a third-party dealer.
+///
+/// # Errors
+/// A communication or dealer error.
+pub fn run_dealer(
+    comm: &mut dyn Communicator,
+    parties: usize,
+) -> Result<cloak_dealer::DealerStats, MpcError> {
+    let correlations = crate::primitives::fss_correlations()?;
+    Ok(cloak_dealer::run_dealer_with(comm, parties, &correlations)?)
+}
+
 /// [`run_local`] for a closure with its own error type, into which the protocol layer's
 /// errors convert (a layer above, or an application, keeps its error enum: no conversion
 /// into [`MpcError`] by hand), and a failing party announces its error to the others, as
@@ -88,8 +104,7 @@ where
     let world = if ttp { parties + 1 } else { parties };
     run_threads(world, &config.comm_config(), |mut comm| -> std::result::Result<Option<R>, E> {
         if ttp && comm.rank() == parties {
-            cloak_dealer::run_dealer(&mut comm as &mut dyn Communicator, parties)
-                .map_err(MpcError::from)?;
+            run_dealer(&mut comm as &mut dyn Communicator, parties)?;
             return Ok(None);
         }
         let session = Session::setup(Box::new(comm), config.clone())?;

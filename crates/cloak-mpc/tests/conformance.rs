@@ -60,7 +60,41 @@ cloak_mpc::protocol_conformance_tests!(
     fss_tfp,
     Configured::new(SessionConfig {
         comparison: cloak_mpc::ComparisonStrategy::new(
-            cloak_mpc::primitives::FunctionSecretSharing
+            cloak_mpc::primitives::FunctionSecretSharing::default()
+        ),
+        ..config(Truncation::Auto, DealerKind::TrustedFirstParty)
+    })
+);
+
+fn fss_everything(dealer: DealerKind) -> SessionConfig {
+    SessionConfig {
+        comparison: cloak_mpc::ComparisonStrategy::new(
+            cloak_mpc::primitives::FunctionSecretSharing::default(),
+        ),
+        truncation: cloak_mpc::primitives::FssTruncation::default().into(),
+        dealer,
+        ..SessionConfig::default()
+    }
+}
+
+// FSS for comparisons and exact truncation together, from the trusted first party and
+// from a third-party dealer (which serves the keys as registered custom correlations).
+cloak_mpc::protocol_conformance_tests!(
+    fss_exact_tfp,
+    Configured::new(fss_everything(DealerKind::TrustedFirstParty))
+);
+
+cloak_mpc::protocol_conformance_tests!(
+    fss_exact_ttp,
+    Configured::new(fss_everything(DealerKind::TrustedThirdParty))
+);
+
+// Narrow comparison keys: 48-bit inputs cover the suite's values (below 2^31 at 16 bits).
+cloak_mpc::protocol_conformance_tests!(
+    fss_narrow,
+    Configured::new(SessionConfig {
+        comparison: cloak_mpc::ComparisonStrategy::new(
+            cloak_mpc::primitives::FunctionSecretSharing::with_input_bits(48).unwrap()
         ),
         ..config(Truncation::Auto, DealerKind::TrustedFirstParty)
     })

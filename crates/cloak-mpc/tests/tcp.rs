@@ -24,7 +24,7 @@ fn check(parties: usize, dealer: DealerKind) {
     let comm_cfg = CommConfig::with_timeouts(Duration::from_secs(20));
     let outcomes = run_tcp_threads(world, &comm_cfg, |mut comm| -> Result<_, MpcError> {
         if ttp && comm.rank() == parties {
-            cloak_dealer::run_dealer(&mut comm as &mut dyn Communicator, parties)?;
+            cloak_mpc::run_dealer(&mut comm as &mut dyn Communicator, parties)?;
             return Ok(None);
         }
         let s = Session::setup(Box::new(comm), config.clone())?;

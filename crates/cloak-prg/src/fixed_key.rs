@@ -59,6 +59,34 @@ impl FixedKeyAes {
             }
         }
     }
+
+    /// `width` hashed blocks of every seed, `AES_k(s ^ i) ^ s ^ i` for `i` in `0..width`,
+    /// seed after seed in `out` (`width` of 1 to 64). The first two are [`expand`]'s pair;
+    /// the others carry the values of a tree whose leaves hold ring elements.
+    ///
+    /// [`expand`]: Self::expand
+    pub fn expand_wide(&self, seeds: &[u128], width: usize, out: &mut Vec<u128>) {
+        let width = width.clamp(1, BATCH);
+        out.clear();
+        out.reserve(seeds.len() * width);
+        let mut blocks = [Array::<u8, _>::default(); BATCH];
+        for chunk in seeds.chunks(BATCH / width) {
+            let used = width * chunk.len();
+            for (i, &s) in chunk.iter().enumerate() {
+                for j in 0..width {
+                    blocks[width * i + j] = Array::from((s ^ j as u128).to_le_bytes());
+                }
+            }
+            self.cipher.encrypt_blocks(&mut blocks[..used]);
+            for (i, &s) in chunk.iter().enumerate() {
+                for j in 0..width {
+                    let mut bytes = [0u8; 16];
+                    bytes.copy_from_slice(&blocks[width * i + j]);
+                    out.push(u128::from_le_bytes(bytes) ^ s ^ j as u128);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -76,6 +104,11 @@ mod tests {
             g.expand(&[*s], &mut one);
             assert_eq!(one[0], all[k], "seed {k}: batching changes nothing");
             assert_ne!(one[0].0, one[0].1);
+        }
+        let mut wide = Vec::new();
+        g.expand_wide(&seeds, 3, &mut wide);
+        for (k, pair) in all.iter().enumerate() {
+            assert_eq!((wide[3 * k], wide[3 * k + 1]), *pair, "seed {k}: the wide hash extends G");
         }
         // Neighbouring seeds give unrelated outputs: about half the bits differ.
         let diff = (all[0].0 ^ all[1].0).count_ones();

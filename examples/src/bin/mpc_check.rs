@@ -409,7 +409,7 @@ fn rank_main(opts: &Options) -> Result<bool, Box<dyn Error>> {
         );
     }
     if ttp && comm.rank() == parties {
-        let stats = cloak_dealer::run_dealer(&mut comm, parties)?;
+        let stats = cloak_mpc::run_dealer(&mut comm, parties)?;
         println!(
             "{{\"dealer\":{parties},\"requests\":{},\"words\":{},\"ms\":{:.3},\"rounds\":{}}}",
             stats.requests,

@@ -495,7 +495,7 @@ fn report(
 /// The trusted third party's process: serves party 0's requests until the session closes.
 fn dealer(mut comm: TcpComm, parties: usize) -> Result<(), Box<dyn Error>> {
     let start = Instant::now();
-    let stats = cloak_dealer::run_dealer(&mut comm, parties)?;
+    let stats = cloak_mpc::run_dealer(&mut comm, parties)?;
     let mut out =
         format!("dealer (rank {parties} of {}, trusted third party)\n", comm.world_size());
     out += &format!("  wall time          : {:.3} ms\n", start.elapsed().as_secs_f64() * 1e3);

@@ -249,7 +249,7 @@ fn run_launched(opts: &Options) -> Result<(), Box<dyn Error>> {
     let parties = launch.world_size - 1;
     if launch.rank == parties {
         let mut comm = TcpComm::from_env(&config().comm_config())?;
-        cloak_dealer::run_dealer(&mut comm as &mut dyn Communicator, parties)?;
+        cloak_mpc::run_dealer(&mut comm as &mut dyn Communicator, parties)?;
         return Ok(());
     }
     let session = Session::from_env(config())?;

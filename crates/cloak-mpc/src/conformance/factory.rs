@@ -67,7 +67,7 @@ impl Factory for Configured {
     }
 
     fn serve(&self, mut comm: Box<dyn Communicator>, parties: usize) -> Result<()> {
-        cloak_dealer::run_dealer(comm.as_mut(), parties)?;
+        crate::run_dealer(comm.as_mut(), parties)?;
         Ok(())
     }
 

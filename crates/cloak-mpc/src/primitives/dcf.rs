@@ -1,41 +1,48 @@
-//! A distributed comparison function (DCF) for two parties, with outputs in `Z_2`: keys
-//! `k0, k1` for a secret `alpha` such that `eval(k0, x) ^ eval(k1, x) = [x < alpha]` for
-//! every public `m`-bit `x`, while each key alone looks random (Boyle, Chandran, Gilboa,
-//! Gupta, Ishai, Kumar, Rathee, "Function Secret Sharing for Mixed-Mode and Fixed-Point
-//! Secure Computation", Eurocrypt 2021, the DCF of its figure 1 with `beta = 1` in `Z_2`).
+//! A distributed comparison function (DCF) for two parties with outputs in the ring: keys
+//! `k0, k1` for a secret threshold `alpha` and payload `beta` (a vector of `w` ring
+//! words) such that `eval(k0, x) + eval(k1, x) = beta * [x < alpha]` for every public
+//! `m`-bit `x`, while each key alone looks random (Boyle, Chandran, Gilboa, Gupta, Ishai,
+//! Kumar, Rathee, "Function Secret Sharing for Mixed-Mode and Fixed-Point Secure
+//! Computation", Eurocrypt 2021, the DCF of its figure 1 over `G = Z_{2^64}^w`).
 //!
 //! The keys share one path down a binary tree of 128-bit seeds, expanded by the fixed-key
-//! AES hash [`FixedKeyAes`]: each level stores a seed correction, two control-bit
-//! corrections and a value correction: `2 + 2m` words and `3m + 1` bits per element. Gen and eval work on a whole batch of elements
-//! one level at a time, so AES runs in hardware batches.
+//! AES hash ([`FixedKeyAes::expand_wide`]: two blocks for the children's seeds and control
+//! bits, `w` more for their values). Each level stores a seed correction (2 words), a value
+//! correction (`w` words) and two control-bit corrections; the root seed and the final
+//! correction add `2 + w` words: `(2 + w) (m + 1)` words and `2 m` bits per element.
+//! Additive shares of a bit are also XOR shares of it in their low bits, so one kind of key
+//! serves packed and arithmetic comparisons.
+//!
+//! Gen and eval work on a whole batch one level at a time (AES in hardware batches), and
+//! the keys of a batch are stored level by level so that both read memory in order.
 
 use cloak_prg::{FixedKeyAes, Prg};
 
-/// The two low bits of a hashed block are the control bit `t` and the value bit `v`; the
-/// rest is the next seed.
-const SEED_MASK: u128 = !3;
-
-/// The words of one party's keys for `n` elements of `m`-bit inputs. The keys of a batch
-/// are stored level by level (every element's seed, then every element's correction of
-/// level 0, ...), so that gen and eval, which go one level at a time over all elements,
-/// read memory in order.
-#[must_use]
-pub(crate) fn keys_len(n: usize, m: u32) -> usize {
-    let (m, w) = (m as usize, n.div_ceil(64));
-    2 * n * (1 + m) + (3 * m + 1) * w
+/// The shape of a batch of keys: `n` elements, `m` input bits, `w` payload words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Shape {
+    pub n: usize,
+    pub m: usize,
+    pub w: usize,
 }
 
-/// Where each part of a batch's keys lives.
-#[derive(Clone, Copy)]
-struct Layout {
-    n: usize,
-    m: usize,
-    w: usize,
-}
+impl Shape {
+    pub(crate) fn new(n: usize, m: u32, w: usize) -> Self {
+        Self { n, m: m as usize, w }
+    }
 
-impl Layout {
-    fn new(n: usize, m: u32) -> Self {
-        Self { n, m: m as usize, w: n.div_ceil(64) }
+    /// Words of one party's keys.
+    pub(crate) fn len(self) -> usize {
+        (2 + self.w) * self.n * (self.m + 1) + 2 * self.m * self.bit_words()
+    }
+
+    fn bit_words(self) -> usize {
+        self.n.div_ceil(64)
+    }
+
+    /// Words per level: seed corrections, value corrections, two bit rows.
+    fn level_words(self) -> usize {
+        (2 + self.w) * self.n + 2 * self.bit_words()
     }
 
     /// The root seed of element `k` (2 words).
@@ -43,20 +50,40 @@ impl Layout {
         2 * k
     }
 
-    /// The seed correction of `level` for element `k` (2 words).
-    fn seed_cw(self, level: usize, k: usize) -> usize {
-        2 * self.n * (1 + level) + 2 * k
+    fn level(self, level: usize) -> usize {
+        2 * self.n + level * self.level_words()
     }
 
-    /// Bit `k` of bit row `row` (`3 level + {0: t_L, 1: t_R, 2: v}`, then `3 m`: the last).
-    fn bit(self, row: usize, k: usize) -> (usize, u32) {
-        (2 * self.n * (1 + self.m) + row * self.w + k / 64, (k % 64) as u32)
+    fn seed_cw(self, level: usize, k: usize) -> usize {
+        self.level(level) + 2 * k
+    }
+
+    fn value_cw(self, level: usize, k: usize) -> usize {
+        self.level(level) + 2 * self.n + self.w * k
+    }
+
+    /// Bit `k` of the left (`side` 0) or right (1) control-bit correction row.
+    fn bit(self, level: usize, side: usize, k: usize) -> (usize, u32) {
+        let row = self.level(level) + (2 + self.w) * self.n + side * self.bit_words();
+        (row + k / 64, (k % 64) as u32)
+    }
+
+    /// The final correction of element `k` (`w` words).
+    fn last(self, k: usize) -> usize {
+        self.level(self.m) + self.w * k
+    }
+
+    /// Hashed blocks per seed: two for the children, `w` for their values (rounded up to
+    /// whole blocks: two words per block).
+    fn width(self) -> usize {
+        2 + self.w
     }
 }
 
-/// `(seed, t, v)` of a hashed block.
-fn split(block: u128) -> (u128, bool, bool) {
-    (block & SEED_MASK, block & 1 == 1, block & 2 == 2)
+/// The words of one party's keys for `n` elements of `m`-bit inputs and `w`-word payloads.
+#[must_use]
+pub(crate) fn keys_len(n: usize, m: u32, w: usize) -> usize {
+    Shape::new(n, m, w).len()
 }
 
 fn read_bit(keys: &[u64], (word, shift): (usize, u32)) -> bool {
@@ -76,105 +103,182 @@ fn write_seed(keys: &mut [u64], at: usize, s: u128) {
     keys[at + 1] = (s >> 64) as u64;
 }
 
-/// Both parties' keys (each [`keys_len`] words) for every `alphas[k]` (`m`-bit,
-/// `m <= 64`), from the dealer's `rng`.
-pub(crate) fn keys(alphas: &[u64], m: u32, rng: &mut Prg) -> [Vec<u64>; 2] {
-    let n = alphas.len();
-    let lay = Layout::new(n, m);
+/// One expanded node: the children's seeds and control bits, and their values (word `j`
+/// of the left value is `left_value(j)`).
+struct Node<'a> {
+    blocks: &'a [u128],
+    w: usize,
+}
+
+impl Node<'_> {
+    fn child(&self, right: bool) -> (u128, bool) {
+        let b = self.blocks[usize::from(right)];
+        (b & !1, b & 1 == 1)
+    }
+
+    /// Word `j` of a child's value: the value blocks hold the left words, then the right.
+    fn value(&self, right: bool, j: usize) -> u64 {
+        let i = j + if right { self.w } else { 0 };
+        let block = self.blocks[2 + i / 2];
+        if i % 2 == 0 { block as u64 } else { (block >> 64) as u64 }
+    }
+}
+
+/// `x` or `-x`.
+fn signed(negative: bool, x: u64) -> u64 {
+    if negative { x.wrapping_neg() } else { x }
+}
+
+/// The `w` words a leaf seed converts to (its hash, so every word is uniform).
+fn convert(g: &FixedKeyAes, seeds: &[u128], w: usize, out: &mut Vec<u64>) {
+    let mut blocks = Vec::new();
+    g.expand_wide(seeds, w.div_ceil(2), &mut blocks);
+    out.clear();
+    let per = w.div_ceil(2);
+    for k in 0..seeds.len() {
+        for j in 0..w {
+            let b = blocks[k * per + j / 2];
+            out.push(if j % 2 == 0 { b as u64 } else { (b >> 64) as u64 });
+        }
+    }
+}
+
+/// Both parties' keys ([`keys_len`] words each) for thresholds `alphas[k]` (`m`-bit,
+/// `1 <= m <= 64`) and payloads `betas[k * w..(k + 1) * w]`, from the dealer's `rng`.
+pub(crate) fn keys(
+    alphas: &[u64],
+    betas: &[u64],
+    m: u32,
+    w: usize,
+    rng: &mut Prg,
+) -> [Vec<u64>; 2] {
+    let sh = Shape::new(alphas.len(), m, w);
+    let n = sh.n;
+    debug_assert_eq!(betas.len(), n * w);
     let g = FixedKeyAes::new();
-    let mut keys = [vec![0u64; keys_len(n, m)], vec![0u64; keys_len(n, m)]];
+    let mut keys = [vec![0u64; sh.len()], vec![0u64; sh.len()]];
     let mut s: [Vec<u128>; 2] = [vec![0; n], vec![0; n]];
     for (key, seeds) in keys.iter_mut().zip(&mut s) {
         rng.fill_u64(&mut key[..2 * n]);
         for (k, seed) in seeds.iter_mut().enumerate() {
-            *seed = read_seed(key, lay.root(k)) & SEED_MASK;
-            write_seed(key, lay.root(k), *seed);
+            *seed = read_seed(key, sh.root(k)) & !1;
+            write_seed(key, sh.root(k), *seed);
         }
     }
     let mut t = [vec![false; n], vec![true; n]];
-    let mut v_alpha = vec![false; n];
+    // V_alpha: what the parties' values on alpha's path add up to so far.
+    let mut v_alpha = vec![0u64; n * w];
     let (mut e0, mut e1) = (Vec::new(), Vec::new());
-    for level in 0..lay.m {
-        let j = lay.m - 1 - level;
-        g.expand(&s[0], &mut e0);
-        g.expand(&s[1], &mut e1);
+    let width = sh.width();
+    for level in 0..sh.m {
+        let j = sh.m - 1 - level;
+        g.expand_wide(&s[0], width, &mut e0);
+        g.expand_wide(&s[1], width, &mut e1);
         for k in 0..n {
             let a = (alphas[k] >> j) & 1 == 1;
-            let (l0, r0) = (split(e0[k].0), split(e0[k].1));
-            let (l1, r1) = (split(e1[k].0), split(e1[k].1));
+            let n0 = Node { blocks: &e0[k * width..(k + 1) * width], w };
+            let n1 = Node { blocks: &e1[k * width..(k + 1) * width], w };
             // Keep the branch alpha takes; the lost one gets the correction.
-            let (keep, lose) = if a { ((r0, r1), (l0, l1)) } else { ((l0, l1), (r0, r1)) };
-            let s_cw = lose.0.0 ^ lose.1.0;
-            // Leaving alpha's path to the left (where alpha's bit is 1) means x < alpha.
-            let v_cw = lose.0.2 ^ lose.1.2 ^ v_alpha[k] ^ a;
-            v_alpha[k] ^= keep.0.2 ^ keep.1.2 ^ v_cw;
-            let t_cw_l = l0.1 ^ l1.1 ^ a ^ true;
-            let t_cw_r = r0.1 ^ r1.1 ^ a;
-            let t_cw_keep = if a { t_cw_r } else { t_cw_l };
-            for (b, key) in keys.iter_mut().enumerate() {
-                write_seed(key, lay.seed_cw(level, k), s_cw);
-                write_bit(key, lay.bit(3 * level, k), t_cw_l);
-                write_bit(key, lay.bit(3 * level + 1, k), t_cw_r);
-                write_bit(key, lay.bit(3 * level + 2, k), v_cw);
-                let (s_keep, t_keep) =
-                    if b == 0 { (keep.0.0, keep.0.1) } else { (keep.1.0, keep.1.1) };
+            let (keep, lose) = (a, !a);
+            let s_cw = n0.child(lose).0 ^ n1.child(lose).0;
+            let neg = t[1][k];
+            for i in 0..w {
+                let at = k * w + i;
+                let mut v_cw =
+                    n1.value(lose, i).wrapping_sub(n0.value(lose, i)).wrapping_sub(v_alpha[at]);
+                // Leaving alpha's path to the left (alpha's bit is 1) means x < alpha.
+                if a {
+                    v_cw = v_cw.wrapping_add(betas[at]);
+                }
+                let v_cw = signed(neg, v_cw);
+                v_alpha[at] = v_alpha[at]
+                    .wrapping_sub(n1.value(keep, i))
+                    .wrapping_add(n0.value(keep, i))
+                    .wrapping_add(signed(neg, v_cw));
+                for key in &mut keys {
+                    key[sh.value_cw(level, k) + i] = v_cw;
+                }
+            }
+            let t_cw_l = n0.child(false).1 ^ n1.child(false).1 ^ a ^ true;
+            let t_cw_r = n0.child(true).1 ^ n1.child(true).1 ^ a;
+            let t_cw_keep = if keep { t_cw_r } else { t_cw_l };
+            for (b, node) in [&n0, &n1].into_iter().enumerate() {
+                let key = &mut keys[b];
+                write_seed(key, sh.seed_cw(level, k), s_cw);
+                write_bit(key, sh.bit(level, 0, k), t_cw_l);
+                write_bit(key, sh.bit(level, 1, k), t_cw_r);
+                let (s_keep, t_keep) = node.child(keep);
                 let tb = t[b][k];
                 s[b][k] = s_keep ^ if tb { s_cw } else { 0 };
                 t[b][k] = t_keep ^ (tb & t_cw_keep);
             }
         }
     }
-    // The last correction makes the leaves' converted seeds add up to the value.
+    // The last correction makes the leaves' converted seeds add up to alpha's value.
+    let (mut c0, mut c1) = (Vec::new(), Vec::new());
+    convert(&g, &s[0], w, &mut c0);
+    convert(&g, &s[1], w, &mut c1);
     for k in 0..n {
-        let last = convert(s[0][k]) ^ convert(s[1][k]) ^ v_alpha[k];
-        for key in &mut keys {
-            write_bit(key, lay.bit(3 * lay.m, k), last);
+        for i in 0..w {
+            let at = k * w + i;
+            let last = signed(t[1][k], c1[at].wrapping_sub(c0[at]).wrapping_sub(v_alpha[at]));
+            for key in &mut keys {
+                key[sh.last(k) + i] = last;
+            }
         }
     }
     keys
 }
 
-/// The bit a leaf seed converts to.
-fn convert(s: u128) -> bool {
-    (s >> 2) & 1 == 1
-}
-
-/// Party `party`'s (0 or 1) XOR shares of `[xs[k] < alpha_k]` from its `keys` for
-/// `xs.len()` elements ([`keys_len`] words), packed 64 per word.
-pub(crate) fn eval(party: usize, keys: &[u64], xs: &[u64], m: u32) -> Vec<u64> {
-    let n = xs.len();
-    let lay = Layout::new(n, m);
+/// Party `party`'s (0 or 1) additive shares of `beta_k * [xs[k] < alpha_k]` from its
+/// `keys` ([`keys_len`] words for `xs.len()` elements): `w` words per element, element
+/// after element.
+pub(crate) fn eval(party: usize, keys: &[u64], xs: &[u64], m: u32, w: usize) -> Vec<u64> {
+    let sh = Shape::new(xs.len(), m, w);
+    let n = sh.n;
+    let neg = party == 1;
     let g = FixedKeyAes::new();
-    let mut s: Vec<u128> = (0..n).map(|k| read_seed(keys, lay.root(k))).collect();
-    let mut t = vec![party == 1; n];
-    let mut v = vec![false; n];
+    let mut s: Vec<u128> = (0..n).map(|k| read_seed(keys, sh.root(k))).collect();
+    let mut t = vec![neg; n];
+    let mut v = vec![0u64; n * w];
     let mut e = Vec::new();
-    for level in 0..lay.m {
-        let j = lay.m - 1 - level;
-        g.expand(&s, &mut e);
+    let width = sh.width();
+    for level in 0..sh.m {
+        let j = sh.m - 1 - level;
+        g.expand_wide(&s, width, &mut e);
         for k in 0..n {
-            let ((mut sl, mut tl, vl), (mut sr, mut tr, vr)) = (split(e[k].0), split(e[k].1));
-            let v_cw = read_bit(keys, lay.bit(3 * level + 2, k));
-            if t[k] {
-                let s_cw = read_seed(keys, lay.seed_cw(level, k));
-                sl ^= s_cw;
-                sr ^= s_cw;
-                tl ^= read_bit(keys, lay.bit(3 * level, k));
-                tr ^= read_bit(keys, lay.bit(3 * level + 1, k));
+            let node = Node { blocks: &e[k * width..(k + 1) * width], w };
+            let right = (xs[k] >> j) & 1 == 1;
+            let (mut sn, mut tn) = node.child(right);
+            let on = t[k];
+            if on {
+                sn ^= read_seed(keys, sh.seed_cw(level, k));
+                tn ^= read_bit(keys, sh.bit(level, usize::from(right), k));
             }
-            let go_right = (xs[k] >> j) & 1 == 1;
-            let (vb, sn, tn) = if go_right { (vr, sr, tr) } else { (vl, sl, tl) };
-            v[k] ^= vb ^ (t[k] & v_cw);
+            let cw = sh.value_cw(level, k);
+            for i in 0..w {
+                let mut add = node.value(right, i);
+                if on {
+                    add = add.wrapping_add(keys[cw + i]);
+                }
+                v[k * w + i] = v[k * w + i].wrapping_add(signed(neg, add));
+            }
             s[k] = sn;
             t[k] = tn;
         }
     }
-    let mut packed = vec![0u64; n.div_ceil(64)];
+    let mut c = Vec::new();
+    convert(&g, &s, w, &mut c);
     for k in 0..n {
-        let out = v[k] ^ convert(s[k]) ^ (t[k] & read_bit(keys, lay.bit(3 * lay.m, k)));
-        packed[k / 64] |= u64::from(out) << (k % 64);
+        for i in 0..w {
+            let mut add = c[k * w + i];
+            if t[k] {
+                add = add.wrapping_add(keys[sh.last(k) + i]);
+            }
+            v[k * w + i] = v[k * w + i].wrapping_add(signed(neg, add));
+        }
     }
-    packed
+    v
 }
 
 #[cfg(test)]
@@ -183,28 +287,35 @@ mod tests {
 
     use super::{eval, keys};
 
-    fn lt_bits(keys: &[Vec<u64>; 2], xs: &[u64], m: u32) -> Vec<bool> {
-        let (a, b) = (eval(0, &keys[0], xs, m), eval(1, &keys[1], xs, m));
-        (0..xs.len()).map(|k| ((a[k / 64] ^ b[k / 64]) >> (k % 64)) & 1 == 1).collect()
+    fn outputs(keys: &[Vec<u64>; 2], xs: &[u64], m: u32, w: usize) -> Vec<u64> {
+        let (a, b) = (eval(0, &keys[0], xs, m, w), eval(1, &keys[1], xs, m, w));
+        a.iter().zip(&b).map(|(a, b)| a.wrapping_add(*b)).collect()
     }
 
     #[test]
-    fn the_shares_of_both_keys_give_the_comparison() {
+    fn the_shares_of_both_keys_give_the_comparison_times_the_payload() {
         let mut rng = Prg::new(&Seed::from_bytes([3; 16]));
-        for m in [1u32, 2, 5, 8, 63, 64] {
+        for (m, w) in [(1u32, 1usize), (2, 2), (5, 1), (8, 3), (16, 1), (63, 2), (64, 1)] {
             let top = if m == 64 { u64::MAX } else { (1u64 << m) - 1 };
-            // Edge alphas and inputs: 0, 1, the top, and random ones.
+            // Edge alphas and inputs: 0, 1, the top, the middle, and random ones.
             let mut words = vec![0u64; 40];
             rng.fill_u64(&mut words);
             let mut alphas: Vec<u64> = vec![0, 1, top, top - 1, top / 2, top / 2 + 1];
-            alphas.extend(words[..20].iter().map(|w| w & top));
+            alphas.extend(words[..20].iter().map(|x| x & top));
             let mut xs: Vec<u64> = vec![0, 1, top, top - 1, top / 2, top / 2 + 1];
-            xs.extend(words[20..].iter().map(|w| w & top));
-            for &alpha in &alphas {
-                let keys = keys(&vec![alpha; xs.len()], m, &mut rng);
-                let got = lt_bits(&keys, &xs, m);
-                for (x, g) in xs.iter().zip(got) {
-                    assert_eq!(g, *x < alpha, "m {m}: [{x} < {alpha}]");
+            xs.extend(words[20..].iter().map(|x| x & top));
+            for (a, &alpha) in alphas.iter().enumerate() {
+                let mut betas = vec![0u64; xs.len() * w];
+                rng.fill_u64(&mut betas);
+                betas[0] = 1;
+                betas[w] = u64::MAX;
+                let keys = keys(&vec![alpha; xs.len()], &betas, m, w, &mut rng);
+                let got = outputs(&keys, &xs, m, w);
+                for (k, x) in xs.iter().enumerate() {
+                    for i in 0..w {
+                        let want = if *x < alpha { betas[k * w + i] } else { 0 };
+                        assert_eq!(got[k * w + i], want, "m {m} w {w} alpha #{a}: [{x} < {alpha}]");
+                    }
                 }
             }
         }
@@ -212,19 +323,19 @@ mod tests {
 
     #[test]
     fn one_key_alone_looks_random() {
-        // The same alpha or its opposite: a single party's key and its evaluations do not
-        // depend on alpha. Check that party 0's output bits are balanced over many
-        // independent keys for alpha = 0 (always 0 in total) and alpha = max (mostly 1).
+        // A single party's outputs do not depend on alpha: for alpha = 0 (the comparison is
+        // always 0) and alpha = max (almost always 1), party 0's output bits over many
+        // independent keys are balanced, bit by bit.
         let mut rng = Prg::new(&Seed::from_bytes([5; 16]));
-        let m = 63;
-        let n = 4096;
+        let (m, n) = (63, 4096);
         for alpha in [0u64, (1 << 63) - 1] {
-            let keys = keys(&vec![alpha; n], m, &mut rng);
-            let xs = vec![12345u64; n];
-            let share = eval(0, &keys[0], &xs, m);
-            let ones: u32 = share.iter().map(|w| w.count_ones()).sum();
-            // Binomial(4096, 1/2): 5 standard deviations is 160.
-            assert!((ones as i64 - 2048).abs() < 160, "alpha {alpha}: {ones} ones of {n}");
+            let keys = keys(&vec![alpha; n], &vec![1; n], m, 1, &mut rng);
+            let share = eval(0, &keys[0], &vec![12345u64; n], m, 1);
+            for bit in [0, 1, 31, 63] {
+                let ones = share.iter().filter(|v| (*v >> bit) & 1 == 1).count();
+                // Binomial(4096, 1/2): 5 standard deviations is 160.
+                assert!(ones.abs_diff(2048) < 160, "alpha {alpha}, bit {bit}: {ones} of {n}");
+            }
         }
     }
 }

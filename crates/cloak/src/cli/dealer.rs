@@ -71,7 +71,7 @@ pub(crate) fn serve(
         ..CommConfig::with_timeouts(timeout)
     };
     let mut comm = TcpComm::from_launch(launch, &config)?;
-    let stats = cloak::dealer::run_dealer(&mut comm as &mut dyn Communicator, parties)
+    let stats = cloak::mpc::run_dealer(&mut comm as &mut dyn Communicator, parties)
         .map_err(|e| tell_others(e.into(), |reason| comm.abort(reason)))?;
     if verbose {
         let sent = comm.stats().total();
