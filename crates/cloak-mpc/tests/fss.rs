@@ -33,6 +33,9 @@ fn edge_inputs(bits: u32, n: usize) -> Vec<i64> {
     xs
 }
 
+/// A party's (rounds, bytes sent) of the step, and bytes sent for the dealer.
+type PartyCosts = ((u64, u64), u64);
+
 /// Runs `f` on the raw inputs shared by party 0, with stats reset after sharing; returns
 /// party 0's revealed words, and every party's (rounds, bytes sent) of the step and of the
 /// dealer.
@@ -40,7 +43,7 @@ fn raw_run(
     cfg: &SessionConfig,
     xs: &[i64],
     f: impl Fn(&AShare) -> Result<Vec<RingTensor<u64>>, MpcError> + Sync,
-) -> (Vec<Vec<u64>>, Vec<((u64, u64), u64)>) {
+) -> (Vec<Vec<u64>>, Vec<PartyCosts>) {
     let n = xs.len();
     let words: Vec<u64> = xs.iter().map(|v| *v as u64).collect();
     let out = run(2, cfg, |s| {

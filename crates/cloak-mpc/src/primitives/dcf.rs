@@ -120,7 +120,7 @@ impl Node<'_> {
     fn value(&self, right: bool, j: usize) -> u64 {
         let i = j + if right { self.w } else { 0 };
         let block = self.blocks[2 + i / 2];
-        if i % 2 == 0 { block as u64 } else { (block >> 64) as u64 }
+        if i.is_multiple_of(2) { block as u64 } else { (block >> 64) as u64 }
     }
 }
 
@@ -138,7 +138,7 @@ fn convert(g: &FixedKeyAes, seeds: &[u128], w: usize, out: &mut Vec<u64>) {
     for k in 0..seeds.len() {
         for j in 0..w {
             let b = blocks[k * per + j / 2];
-            out.push(if j % 2 == 0 { b as u64 } else { (b >> 64) as u64 });
+            out.push(if j.is_multiple_of(2) { b as u64 } else { (b >> 64) as u64 });
         }
     }
 }
