@@ -147,6 +147,58 @@ fn fss() -> SessionConfig {
     }
 }
 
+/// The FSS comparison with 48-bit inputs (values below 2^31 at 16 bits): keys a quarter
+/// smaller.
+fn fss_narrow() -> SessionConfig {
+    SessionConfig {
+        comparison: cloak_mpc::ComparisonStrategy::new(
+            cloak_mpc::primitives::FunctionSecretSharing::with_input_bits(48)
+                .expect("48 is a valid width"),
+        ),
+        ..SessionConfig::default()
+    }
+}
+
+/// Local share truncation (two parties; wrong by 2^32 now and then on large products).
+fn local_shares() -> SessionConfig {
+    SessionConfig {
+        truncation: cloak_mpc::Truncation::LocalShares.into(),
+        ..SessionConfig::default()
+    }
+}
+
+/// Dealer truncation pairs (one round; off by at most one unit).
+fn dealer_pairs() -> SessionConfig {
+    SessionConfig {
+        truncation: cloak_mpc::Truncation::DealerPairs.into(),
+        ..SessionConfig::default()
+    }
+}
+
+/// Exact truncation by FSS (one round; exact to the bit).
+fn fss_exact() -> SessionConfig {
+    SessionConfig {
+        truncation: cloak_mpc::primitives::FssTruncation::default().into(),
+        ..SessionConfig::default()
+    }
+}
+
+/// `mul` on 10^6 elements with the truncation of `config`.
+fn mul_case(name: &'static str, reps: usize, config: fn() -> SessionConfig) -> Case {
+    Case {
+        name,
+        label: "mul",
+        x_shape: vec![1_000_000],
+        x_input: Input::Uniform(-1.0, 1.0),
+        y_shape: vec![1_000_000],
+        op: |x, y| x.mul(y),
+        reference: |x, y| x * y,
+        baseline: crypten::MUL_1M,
+        reps,
+        config,
+    }
+}
+
 /// `relu` and `lt` on 10^6 elements with the comparison strategy of `config`.
 fn comparison_cases(
     names: [&'static str; 2],
@@ -189,20 +241,11 @@ fn comparison_cases(
 
 fn cases() -> Vec<Case> {
     // CrypTen's "1M" is 10^6 elements (its 30.52 MiB for mul is 32 * 10^6 bytes).
-    let m = 1_000_000;
     let mut out = vec![
-        Case {
-            name: "mul 1M",
-            label: "mul",
-            x_shape: vec![m],
-            x_input: Input::Uniform(-1.0, 1.0),
-            y_shape: vec![m],
-            op: |x, y| x.mul(y),
-            reference: |x, y| x * y,
-            baseline: crypten::MUL_1M,
-            reps: 20,
-            config: SessionConfig::default,
-        },
+        mul_case("mul 1M", 20, SessionConfig::default),
+        mul_case("mul 1M, local shares", 20, local_shares),
+        mul_case("mul 1M, dealer pairs", 20, dealer_pairs),
+        mul_case("mul 1M, fss exact", 3, fss_exact),
         Case {
             name: "matmul 256x256",
             label: "matmul",
@@ -244,6 +287,7 @@ fn cases() -> Vec<Case> {
     out.extend(comparison_cases(["relu 1M", "lt 1M"], 10, SessionConfig::default));
     out.extend(comparison_cases(["relu 1M, dealer bits", "lt 1M, dealer bits"], 10, dealer_bits));
     out.extend(comparison_cases(["relu 1M, fss", "lt 1M, fss"], 3, fss));
+    out.extend(comparison_cases(["relu 1M, fss 48-bit", "lt 1M, fss 48-bit"], 3, fss_narrow));
     out.extend([
         Case {
             name: "sigmoid 100k",
@@ -328,6 +372,8 @@ struct PartyRun {
     rounds: u64,
     bytes_sent: u64,
     bytes_received: u64,
+    /// Bytes sent for the dealer's material (offline traffic) in the warm-up run.
+    offline_sent: u64,
     result: ArrayD<f64>,
 }
 
@@ -356,6 +402,7 @@ fn run_case(
             let warm = (case.op)(&xs, &ys)?;
             let stats = s.comm_stats();
             let op_stats = stats.get(case.label).copied().unwrap_or_default();
+            let offline_sent = stats.get(cloak_dealer::DEALER_LABEL).map_or(0, |o| o.bytes_sent);
             let result = warm.reveal()?;
             let (mut times, mut dealer) = (Vec::new(), Vec::new());
             for _ in 0..reps {
@@ -373,6 +420,7 @@ fn run_case(
                 rounds: op_stats.rounds,
                 bytes_sent: op_stats.bytes_sent,
                 bytes_received: op_stats.bytes_received,
+                offline_sent,
                 result,
             })
         })
@@ -413,6 +461,22 @@ pub fn rows(opts: &Options, wanted: &dyn Fn(&str) -> bool) -> Vec<Row> {
             (0..reps).map(|i| runs.iter().map(|r| r.times[i]).max().unwrap_or_default()).collect();
         let t = median(per_rep).as_secs_f64();
         let dealer = median(runs[0].dealer.clone()).as_secs_f64();
+        // Online: each repetition's slower party, without the time it spent obtaining the
+        // dealer's material (making it, for party 0 as the trusted first party, or waiting
+        // for it), which a deployment does ahead of time.
+        let online = median(
+            (0..reps)
+                .map(|i| {
+                    runs.iter()
+                        .map(|r| r.times[i].saturating_sub(r.dealer[i]))
+                        .max()
+                        .unwrap_or_default()
+                })
+                .collect(),
+        )
+        .as_secs_f64();
+        let offline_mib =
+            runs.iter().map(|r| r.offline_sent).sum::<u64>() as f64 / (1u64 << 20) as f64;
         let err = runs[0]
             .result
             .iter()
@@ -448,7 +512,8 @@ pub fn rows(opts: &Options, wanted: &dyn Fn(&str) -> bool) -> Vec<Row> {
             estimate,
             note: format!(
                 "rounds {} (CrypTen {}), P0 bytes {mib:.2} MiB (CrypTen {:.2}, {:.2}x fewer), \
-                 max abs err {err:.3e} (CrypTen {:.3e}){rel_note}, dealer {:.4} s at P0{net_note}",
+                 max abs err {err:.3e} (CrypTen {:.3e}){rel_note}, dealer {:.4} s at P0, online {online:.4} s, \
+                 offline {offline_mib:.1} MiB{net_note}",
                 runs[0].rounds,
                 b.rounds,
                 b.bytes_mib,
