@@ -488,6 +488,23 @@ fn attention_with_masks_matches_its_definition() {
 }
 
 #[test]
+fn unbatched_inputs_match_a_batch_of_one() {
+    let x = TestRng::new(15).array(&[5, 8], -1.0, 1.0);
+    let pad = ArrayD::from_shape_fn(IxDyn(&[5]), |ix| ix[0] >= 3);
+    let (single, batch) = plain(|b| {
+        let cfg = small_config(false, FeedForwardActivation::Relu);
+        let layer = TransformerEncoderLayer::new(&mut Init::new(b, 0, 16), &cfg, 0)?;
+        let one = Var::constant(b, x.clone());
+        let single = layer.forward_masked(&one, &AttentionMask::key_padding(pad.clone()))?;
+        let batched = Var::constant(b, x.clone().insert_axis(Axis(0)));
+        let mask = AttentionMask::key_padding(pad.clone().insert_axis(Axis(0)));
+        Ok((single.value(), layer.forward_masked(&batched, &mask)?.value()))
+    });
+    assert_eq!(single.shape(), &[5, 8]);
+    assert_eq!(single.insert_axis(Axis(0)), batch);
+}
+
+#[test]
 fn encoder_blocks_match_their_definition() {
     let x = TestRng::new(8).array(&[2, 5, 8], -1.5, 1.5);
     let pad = padding();
@@ -748,6 +765,33 @@ fn pre_norm_gelu_block_matches_plain_for_2_and_3_parties() {
     against_plain!(case_pre_norm_gelu, 5e-3, 1e-3);
 }
 
+/// Training mode with dropout: the masks are public and drawn alike on both backends, so
+/// the private block still matches the plain one, and dropout changes the output.
+fn case_dropout<B: Backend>(b: &B) -> cloak_nn::Result<Named> {
+    let cfg = EncoderLayerConfig {
+        dropout: 0.25,
+        ..small_config(true, FeedForwardActivation::Gelu(GeluApproximate::Tanh))
+    };
+    let layer = TransformerEncoderLayer::new(&mut Init::new(b, 0, 42), &cfg, 7)?;
+    randomize(b, &layer, 43, 0.5)?;
+    let x = input(b, &TestRng::new(44).array(&[2, 5, 8], -1.5, 1.5));
+    let y = layer.forward_masked(&x, &AttentionMask::key_padding(padding()))?;
+    let mut out = forward_and_grads(b, &layer, &x, &y, 45)?;
+    layer.eval();
+    let z = cloak_autograd::no_grad(|| {
+        layer.forward_masked(&x, &AttentionMask::key_padding(padding()))
+    })?;
+    out.push(("eval output".into(), b.reveal(&z.value())?));
+    Ok(out)
+}
+
+#[test]
+fn dropout_in_training_matches_plain_for_2_and_3_parties() {
+    let want = against_plain!(case_dropout, 5e-3, 1e-3);
+    let (train, eval) = (&want[0].1, &want.last().unwrap().1);
+    assert!((train - eval).iter().any(|v| v.abs() > 1e-2), "dropout changed nothing");
+}
+
 // ----- long rows -------------------------------------------------------------------------
 
 /// Softmax rows of `keys` logits in `[-6, 6]` (attention scores of that size are typical),
@@ -787,6 +831,40 @@ fn softmax_over_long_masked_rows_is_within_a_few_units() {
         let err = long_row_error(keys);
         println!("softmax over {keys} keys, a quarter masked: largest error {err:.2e}");
         assert!(err < 8.0 * (-16f64).exp2(), "{keys} keys: error {err}");
+    }
+}
+
+/// With CrypTen's limit `exp` (`(1 + z/256)^256`) the masked score `-256` puts the base
+/// near 0, so masked keys still get no weight (within a few units), even when their logit
+/// beats every kept one, and the rows still sum to 1. (The kept weights carry the limit's
+/// own error, several percent at differences of -10: not checked here.)
+#[test]
+fn masked_keys_get_no_weight_with_crypten_exp() {
+    let (rows, keys) = (4, 32);
+    let logits = TestRng::new(46).array(&[rows, keys], -6.0, 6.0);
+    let masked = |j: usize| j.is_multiple_of(3);
+    let additive =
+        ArrayD::from_shape_fn(
+            IxDyn(&[rows, keys]),
+            |ix| if masked(ix[1]) { MASKED_SCORE } else { 0.0 },
+        );
+    let config = SessionConfig {
+        functions: cloak_mpc::FunctionConfig::crypten(),
+        ..SessionConfig::default()
+    };
+    let outcomes = run_local_typed(2, &config, |session| {
+        let b = cloak_autograd::Secure::new(session);
+        let x = Var::constant(&b, b.input(1, (b.rank() == 1).then_some(&logits), &[rows, keys])?);
+        Ok::<_, NnError>(b.reveal(&x.add_public(&additive)?.softmax(1)?.value())?)
+    });
+    let got = outcomes.into_iter().next().unwrap().unwrap();
+    let unit = (-16f64).exp2();
+    for i in 0..rows {
+        let sum: f64 = (0..keys).map(|j| got[[i, j]]).sum();
+        assert!((sum - 1.0).abs() < 1e-3, "row {i} sums to {sum}");
+        for j in (0..keys).filter(|&j| masked(j)) {
+            assert!(got[[i, j]].abs() < 4.0 * unit, "masked [{i}, {j}]: {}", got[[i, j]]);
+        }
     }
 }
 

@@ -152,7 +152,9 @@ impl<B: Backend> MultiheadAttention<B> {
             let s = v.shape();
             Ok(v.reshape(&[1, s[0], s[1]])?)
         };
-        let (out, w) = self.batched(&batch(query)?, &batch(key)?, &batch(value)?, sharing, mask)?;
+        let mask = mask.as_batch_of_one();
+        let (out, w) =
+            self.batched(&batch(query)?, &batch(key)?, &batch(value)?, sharing, &mask)?;
         let (os, ws) = (out.shape(), w.shape());
         Ok((out.reshape(&os[1..])?, w.reshape(&ws[1..])?))
     }

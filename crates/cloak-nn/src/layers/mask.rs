@@ -6,7 +6,8 @@
 //! keys. PyTorch uses `-inf`; fixed point has no infinity, so a masked score gets
 //! [`MASKED_SCORE`] added instead, and additive values below it (`-inf` included) are
 //! raised to it. That is enough for the secure softmax to give a masked key a weight of a
-//! unit or two of the encoding (about `1.5e-5`), and f64 exactly 0:
+//! unit or two of the encoding (about `1.5e-5`), and for f64 a weight `exp(-256)` (about
+//! `1e-111`) times the kept keys' at most:
 //!
 //! - Cloak's `exp` (the default): the softmax subtracts the row's maximum, then clamps the
 //!   differences below at `-16` (`exp(-16) = 1.1e-7`, under a unit). A masked key's
@@ -42,7 +43,7 @@ pub enum AttnMask {
 /// The masks of one attention call; the default masks nothing.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct AttentionMask {
-    /// `[N, S]`, `true` = ignore that key (padding).
+    /// `[N, S]` (or `[S]` for an unbatched input), `true` = ignore that key (padding).
     pub key_padding: Option<ArrayD<bool>>,
     /// The attention mask.
     pub attn: Option<AttnMask>,
@@ -55,7 +56,8 @@ impl AttentionMask {
         Self::default()
     }
 
-    /// A key-padding mask `[N, S]`: `true` marks padding keys, which no query attends to.
+    /// A key-padding mask `[N, S]` (`[S]` for an unbatched input): `true` marks padding
+    /// keys, which no query attends to.
     #[must_use]
     pub fn key_padding(mask: ArrayD<bool>) -> Self {
         Self { key_padding: Some(mask), attn: None }
@@ -87,6 +89,18 @@ impl AttentionMask {
     #[must_use]
     pub fn is_empty(&self) -> bool {
         self.key_padding.is_none() && self.attn.is_none()
+    }
+
+    /// This mask for one unbatched sequence seen as a batch of one: a key-padding mask `[S]`
+    /// (PyTorch's unbatched form) becomes `[1, S]`.
+    pub(crate) fn as_batch_of_one(&self) -> Self {
+        let mut m = self.clone();
+        if let Some(p) = &self.key_padding
+            && p.ndim() == 1
+        {
+            m.key_padding = Some(p.clone().insert_axis(Axis(0)));
+        }
+        m
     }
 
     /// The key-padding mask checked against `n` sequences of `s` tokens.
