@@ -88,6 +88,57 @@ impl<B: Backend> Init<B> {
         self.uniform_param(shape, 1.0 / (fan_in as f64).sqrt())
     }
 
+    /// Glorot's (Xavier's) uniform initialisation, `U(-b, b)` with
+    /// `b = sqrt(6 / (fan_in + fan_out))`: PyTorch's `xavier_uniform_`, which multi-head
+    /// attention uses for its packed input projection.
+    ///
+    /// # Errors
+    /// Zero fans; the backend's errors.
+    pub fn xavier_uniform(
+        &mut self,
+        shape: &[usize],
+        fan_in: usize,
+        fan_out: usize,
+    ) -> Result<Var<B>> {
+        if fan_in + fan_out == 0 {
+            return Err(invalid("xavier_uniform", "fan_in and fan_out of 0"));
+        }
+        self.uniform_param(shape, (6.0 / (fan_in + fan_out) as f64).sqrt())
+    }
+
+    /// A trained parameter of `shape` drawn from `N(0, std^2)` at the owner (Box-Muller on
+    /// the owner's generator): PyTorch's default for `Embedding` weights (`std = 1`).
+    ///
+    /// # Errors
+    /// A non-finite or negative `std`; the backend's errors.
+    pub fn normal_param(&mut self, shape: &[usize], std: f64) -> Result<Var<B>> {
+        if !std.is_finite() || std < 0.0 {
+            return Err(invalid("init", format!("standard deviation {std}")));
+        }
+        let value = self.is_owner().then(|| self.normal(shape, std));
+        self.param_from(shape, value.as_ref())
+    }
+
+    /// Normal values: each pair of uniform draws `(u1, u2)` in `(0, 1]` gives
+    /// `sqrt(-2 ln u1) (cos, sin)(2 pi u2)`.
+    fn normal(&mut self, shape: &[usize], std: f64) -> ArrayD<f64> {
+        let n: usize = shape.iter().product();
+        let mut words = vec![0u64; n.div_ceil(2) * 2];
+        self.prg.fill_u64(&mut words);
+        // 53 random bits, shifted into (0, 1] so that the log is finite.
+        let unit = |w: u64| ((w >> 11) as f64 + 1.0) * (-53f64).exp2();
+        let values = words
+            .chunks_exact(2)
+            .flat_map(|pair| {
+                let radius = (-2.0 * unit(pair[0]).ln()).sqrt() * std;
+                let angle = std::f64::consts::TAU * unit(pair[1]);
+                [radius * angle.cos(), radius * angle.sin()]
+            })
+            .take(n)
+            .collect();
+        ArrayD::from_shape_vec(shape, values).unwrap_or_else(|_| ArrayD::zeros(shape))
+    }
+
     /// A trained parameter filled with `value` (BatchNorm's weight and bias).
     ///
     /// # Errors

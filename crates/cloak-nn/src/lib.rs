@@ -11,7 +11,11 @@
 //!   [`reveal_state_to`](ModuleExt::reveal_state_to) to open them to one party), and
 //!   [`checkpoint`] for saving each party's shares.
 //! - [`layers`]: Linear, Conv1d, Conv2d, BatchNorm, activations, pooling, Dropout, Flatten,
-//!   Sequential and Residual.
+//!   Sequential and Residual; for transformers, Embedding (public ids, or ids private to
+//!   their owner as a shared one-hot), learned and sinusoidal positions, LayerNorm, GELU
+//!   (erf and tanh forms), MultiheadAttention with key-padding and attention masks,
+//!   TransformerEncoderLayer (pre- and post-norm) and TransformerEncoder, and mean or
+//!   first-token pooling.
 //! - [`loss`]: MSE, L1, cross-entropy, BCE and BCE-with-logits.
 //! - [`optim`]: SGD (momentum, weight decay), Adam, gradient clipping.
 //! - [`data`]: CSV data sets, seeded splits, and row- or column-split ownership.
