@@ -67,22 +67,22 @@ impl FixedKeyAes {
     /// [`expand`]: Self::expand
     pub fn expand_wide(&self, seeds: &[u128], width: usize, out: &mut Vec<u128>) {
         let width = width.clamp(1, BATCH);
-        out.clear();
-        out.reserve(seeds.len() * width);
-        let mut blocks = [Array::<u8, _>::default(); BATCH];
-        for chunk in seeds.chunks(BATCH / width) {
-            let used = width * chunk.len();
+        let per = BATCH / width;
+        out.resize(seeds.len() * width, 0);
+        let mut blocks = [[0u8; 16]; BATCH];
+        for (chunk, dst) in seeds.chunks(per).zip(out.chunks_mut(per * width)) {
             for (i, &s) in chunk.iter().enumerate() {
                 for j in 0..width {
-                    blocks[width * i + j] = Array::from((s ^ j as u128).to_le_bytes());
+                    blocks[width * i + j] = (s ^ j as u128).to_le_bytes();
                 }
             }
-            self.cipher.encrypt_blocks(&mut blocks[..used]);
+            // Always a whole batch: the `aes` crate encrypts blocks past its last full
+            // batch one at a time, at the latency of one AES call each (a width of 3 would
+            // leave 63 of 64 blocks to that slow path).
+            self.cipher.encrypt_blocks(Array::cast_slice_from_core_mut(&mut blocks));
             for (i, &s) in chunk.iter().enumerate() {
                 for j in 0..width {
-                    let mut bytes = [0u8; 16];
-                    bytes.copy_from_slice(&blocks[width * i + j]);
-                    out.push(u128::from_le_bytes(bytes) ^ s ^ j as u128);
+                    dst[width * i + j] = u128::from_le_bytes(blocks[width * i + j]) ^ s ^ j as u128;
                 }
             }
         }

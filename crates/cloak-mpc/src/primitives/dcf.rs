@@ -155,48 +155,63 @@ pub(crate) fn keys(
     let sh = Shape::new(alphas.len(), m, w);
     let n = sh.n;
     debug_assert_eq!(betas.len(), n * w);
-    let g = FixedKeyAes::new();
     let mut keys = [vec![0u64; sh.len()], vec![0u64; sh.len()]];
-    let mut s: [Vec<u128>; 2] = [vec![0; n], vec![0; n]];
-    for (key, seeds) in keys.iter_mut().zip(&mut s) {
+    for key in &mut keys {
         rng.fill_u64(&mut key[..2 * n]);
-        for (k, seed) in seeds.iter_mut().enumerate() {
-            *seed = read_seed(key, sh.root(k)) & !1;
-            write_seed(key, sh.root(k), *seed);
+        for k in 0..n {
+            let seed = read_seed(key, sh.root(k)) & !1;
+            write_seed(key, sh.root(k), seed);
         }
     }
-    let mut t = [vec![false; n], vec![true; n]];
+    for start in (0..n).step_by(CHUNK) {
+        keys_chunk(alphas, betas, sh, start..(start + CHUNK).min(n), &mut keys);
+    }
+    keys
+}
+
+fn keys_chunk(
+    alphas: &[u64],
+    betas: &[u64],
+    sh: Shape,
+    range: std::ops::Range<usize>,
+    keys: &mut [Vec<u64>; 2],
+) {
+    let (w, len) = (sh.w, range.len());
+    let g = FixedKeyAes::new();
+    let mut s: [Vec<u128>; 2] =
+        [0, 1].map(|b| range.clone().map(|k| read_seed(&keys[b], sh.root(k))).collect());
+    let mut t = [vec![false; len], vec![true; len]];
     // V_alpha: what the parties' values on alpha's path add up to so far.
-    let mut v_alpha = vec![0u64; n * w];
+    let mut v_alpha = vec![0u64; len * w];
     let (mut e0, mut e1) = (Vec::new(), Vec::new());
     let width = sh.width();
     for level in 0..sh.m {
         let j = sh.m - 1 - level;
         g.expand_wide(&s[0], width, &mut e0);
         g.expand_wide(&s[1], width, &mut e1);
-        for k in 0..n {
+        for (i, k) in range.clone().enumerate() {
             let a = (alphas[k] >> j) & 1 == 1;
-            let n0 = Node { blocks: &e0[k * width..(k + 1) * width], w };
-            let n1 = Node { blocks: &e1[k * width..(k + 1) * width], w };
+            let n0 = Node { blocks: &e0[i * width..(i + 1) * width], w };
+            let n1 = Node { blocks: &e1[i * width..(i + 1) * width], w };
             // Keep the branch alpha takes; the lost one gets the correction.
             let (keep, lose) = (a, !a);
             let s_cw = n0.child(lose).0 ^ n1.child(lose).0;
-            let neg = t[1][k];
-            for i in 0..w {
-                let at = k * w + i;
+            let neg = t[1][i];
+            for x in 0..w {
+                let at = i * w + x;
                 let mut v_cw =
-                    n1.value(lose, i).wrapping_sub(n0.value(lose, i)).wrapping_sub(v_alpha[at]);
+                    n1.value(lose, x).wrapping_sub(n0.value(lose, x)).wrapping_sub(v_alpha[at]);
                 // Leaving alpha's path to the left (alpha's bit is 1) means x < alpha.
                 if a {
-                    v_cw = v_cw.wrapping_add(betas[at]);
+                    v_cw = v_cw.wrapping_add(betas[k * w + x]);
                 }
                 let v_cw = signed(neg, v_cw);
                 v_alpha[at] = v_alpha[at]
-                    .wrapping_sub(n1.value(keep, i))
-                    .wrapping_add(n0.value(keep, i))
+                    .wrapping_sub(n1.value(keep, x))
+                    .wrapping_add(n0.value(keep, x))
                     .wrapping_add(signed(neg, v_cw));
-                for key in &mut keys {
-                    key[sh.value_cw(level, k) + i] = v_cw;
+                for key in keys.iter_mut() {
+                    key[sh.value_cw(level, k) + x] = v_cw;
                 }
             }
             let t_cw_l = n0.child(false).1 ^ n1.child(false).1 ^ a ^ true;
@@ -208,9 +223,9 @@ pub(crate) fn keys(
                 write_bit(key, sh.bit(level, 0, k), t_cw_l);
                 write_bit(key, sh.bit(level, 1, k), t_cw_r);
                 let (s_keep, t_keep) = node.child(keep);
-                let tb = t[b][k];
-                s[b][k] = s_keep ^ if tb { s_cw } else { 0 };
-                t[b][k] = t_keep ^ (tb & t_cw_keep);
+                let tb = t[b][i];
+                s[b][i] = s_keep ^ if tb { s_cw } else { 0 };
+                t[b][i] = t_keep ^ (tb & t_cw_keep);
             }
         }
     }
@@ -218,16 +233,15 @@ pub(crate) fn keys(
     let (mut c0, mut c1) = (Vec::new(), Vec::new());
     convert(&g, &s[0], w, &mut c0);
     convert(&g, &s[1], w, &mut c1);
-    for k in 0..n {
-        for i in 0..w {
-            let at = k * w + i;
-            let last = signed(t[1][k], c1[at].wrapping_sub(c0[at]).wrapping_sub(v_alpha[at]));
-            for key in &mut keys {
-                key[sh.last(k) + i] = last;
+    for (i, k) in range.enumerate() {
+        for x in 0..w {
+            let at = i * w + x;
+            let last = signed(t[1][i], c1[at].wrapping_sub(c0[at]).wrapping_sub(v_alpha[at]));
+            for key in keys.iter_mut() {
+                key[sh.last(k) + x] = last;
             }
         }
     }
-    keys
 }
 
 /// Party `party`'s (0 or 1) additive shares of `beta_k * [xs[k] < alpha_k]` from its
@@ -235,54 +249,96 @@ pub(crate) fn keys(
 /// after element.
 pub(crate) fn eval(party: usize, keys: &[u64], xs: &[u64], m: u32, w: usize) -> Vec<u64> {
     let sh = Shape::new(xs.len(), m, w);
-    let n = sh.n;
+    let mut v = vec![0u64; sh.n * w];
+    for start in (0..sh.n).step_by(CHUNK) {
+        let end = (start + CHUNK).min(sh.n);
+        eval_chunk(party, keys, sh, xs, start..end, &mut v[start * w..end * w]);
+    }
+    v
+}
+
+/// Elements walked through every level together: their seeds and hashes stay in cache,
+/// while each level's corrections are read in order.
+const CHUNK: usize = 2048;
+
+fn eval_chunk(
+    party: usize,
+    keys: &[u64],
+    sh: Shape,
+    xs: &[u64],
+    range: std::ops::Range<usize>,
+    v: &mut [u64],
+) {
+    let w = sh.w;
     let neg = party == 1;
     let g = FixedKeyAes::new();
-    let mut s: Vec<u128> = (0..n).map(|k| read_seed(keys, sh.root(k))).collect();
-    let mut t = vec![neg; n];
-    let mut v = vec![0u64; n * w];
+    let mut s: Vec<u128> = range.clone().map(|k| read_seed(keys, sh.root(k))).collect();
+    let mut t = vec![neg; range.len()];
     let mut e = Vec::new();
     let width = sh.width();
     for level in 0..sh.m {
         let j = sh.m - 1 - level;
         g.expand_wide(&s, width, &mut e);
-        for k in 0..n {
-            let node = Node { blocks: &e[k * width..(k + 1) * width], w };
+        for (i, k) in range.clone().enumerate() {
+            let node = Node { blocks: &e[i * width..(i + 1) * width], w };
             let right = (xs[k] >> j) & 1 == 1;
             let (mut sn, mut tn) = node.child(right);
-            let on = t[k];
+            let on = t[i];
             if on {
                 sn ^= read_seed(keys, sh.seed_cw(level, k));
                 tn ^= read_bit(keys, sh.bit(level, usize::from(right), k));
             }
             let cw = sh.value_cw(level, k);
-            for i in 0..w {
-                let mut add = node.value(right, i);
+            for a in 0..w {
+                let mut add = node.value(right, a);
                 if on {
-                    add = add.wrapping_add(keys[cw + i]);
+                    add = add.wrapping_add(keys[cw + a]);
                 }
-                v[k * w + i] = v[k * w + i].wrapping_add(signed(neg, add));
+                v[i * w + a] = v[i * w + a].wrapping_add(signed(neg, add));
             }
-            s[k] = sn;
-            t[k] = tn;
+            s[i] = sn;
+            t[i] = tn;
         }
     }
     let mut c = Vec::new();
     convert(&g, &s, w, &mut c);
-    for k in 0..n {
-        for i in 0..w {
-            let mut add = c[k * w + i];
-            if t[k] {
-                add = add.wrapping_add(keys[sh.last(k) + i]);
+    for (i, k) in range.enumerate() {
+        for a in 0..w {
+            let mut add = c[i * w + a];
+            if t[i] {
+                add = add.wrapping_add(keys[sh.last(k) + a]);
             }
-            v[k * w + i] = v[k * w + i].wrapping_add(signed(neg, add));
+            v[i * w + a] = v[i * w + a].wrapping_add(signed(neg, add));
         }
     }
-    v
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    #[ignore = "a timing probe: cargo test --release -p cloak-mpc --lib dcf_speed -- --ignored --nocapture"]
+    fn dcf_speed() {
+        let mut rng = Prg::new(&Seed::from_bytes([1; 16]));
+        let n = 1 << 18;
+        let mut alphas = vec![0u64; n];
+        rng.fill_u64(&mut alphas);
+        for w in [1usize, 2] {
+            let betas = vec![1u64; n * w];
+            let t = std::time::Instant::now();
+            let k = keys(&alphas, &betas, 63, w, &mut rng);
+            let gen_s = t.elapsed().as_secs_f64();
+            let t = std::time::Instant::now();
+            let out = eval(0, &k[0], &alphas, 63, w);
+            let eval_s = t.elapsed().as_secs_f64();
+            eprintln!(
+                "w {w}: gen {:.1} ns, eval {:.1} ns per element and level ({})",
+                gen_s * 1e9 / (n as f64 * 63.0),
+                eval_s * 1e9 / (n as f64 * 63.0),
+                out[0]
+            );
+        }
+    }
+
     use cloak_prg::{Prg, Seed};
 
     use super::{eval, keys};
