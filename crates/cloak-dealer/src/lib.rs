@@ -54,6 +54,7 @@ pub mod generate;
 mod layout;
 mod op;
 pub mod persistent;
+mod preprocess;
 mod provider;
 mod relation;
 mod request;
@@ -72,6 +73,7 @@ pub use generate::CORRECTION_PARTY;
 pub use layout::{
     Component, Layout, MAX_COMPONENT_WORDS, MAX_COMPONENTS, MAX_REQUEST_WORDS, ShareKind,
 };
+pub use preprocess::{PreprocessHandle, PreprocessStats, Preprocessed};
 pub use provider::{Dealer, Pending};
 pub use request::Request;
 pub use shares::{

@@ -70,6 +70,17 @@ pub trait Dealer: Send {
     /// What this party has obtained so far.
     fn stats(&self) -> &DealerStats;
 
+    /// Obtains ahead of time whatever material the provider has planned (the offline phase
+    /// of [`Preprocessed`](crate::Preprocessed)); every party calls it at the same point of
+    /// the program. The default has nothing planned.
+    ///
+    /// # Errors
+    /// As [`fetch`](Dealer::fetch).
+    fn prepare(&mut self, comm: &mut dyn Communicator) -> Result<(), DealerError> {
+        let _ = comm;
+        Ok(())
+    }
+
     /// This party's share of the persistent mask number `mask` at `shape`, from its own
     /// seed with no communication: the right mask of every [`Request::TripleFixedRhs`]
     /// naming `mask`. The same mask gives the same share every time; a mask has one shape.
@@ -305,6 +316,9 @@ impl<D: Dealer + ?Sized> Dealer for Box<D> {
     }
     fn stats(&self) -> &DealerStats {
         (**self).stats()
+    }
+    fn prepare(&mut self, comm: &mut dyn Communicator) -> Result<(), DealerError> {
+        (**self).prepare(comm)
     }
     fn persistent_share(
         &mut self,

@@ -169,12 +169,9 @@ fn product_relu_and_reveal_through_a_custom_dealer() {
         // Set-up and sharing and revealing use no correlated randomness.
         assert!(p.phases[0].is_empty(), "{n}: requests at set-up: {:?}", p.phases[0]);
         assert!(p.phases[1].is_empty(), "{n}: requests to share/reveal: {:?}", p.phases[1]);
-        // A product: one triple, and with 3 parties (automatic truncation uses dealer pairs
-        // beyond two parties) one truncation pair.
-        let mut want: BTreeMap<&str, usize> = BTreeMap::from([("mul", 1)]);
-        if n > 2 {
-            want.insert("trunc_pair", 1);
-        }
+        // A product: one triple and one truncation pair (automatic truncation uses dealer
+        // pairs for any number of parties).
+        let want: BTreeMap<&str, usize> = BTreeMap::from([("mul", 1), ("trunc_pair", 1)]);
         assert_eq!(delta(&p.phases[1], &p.phases[2]), want, "{n}: product's requests");
         // relu: a comparison (binary triples for the carry, random bits to convert the sign
         // back) and one product by the bit (a triple, no truncation).

@@ -182,8 +182,7 @@ fn measure(s: &Session, label: &str, op: impl FnOnce() -> Result<(), MpcError>) 
 }
 
 /// `fix` costs one round of the weight's size; each fixed product opens only the left
-/// operand (then truncates as `conv2d` does: nothing for two parties, one opening of the
-/// output for more), strictly fewer bytes than `conv2d` / `matmul`, whose difference is
+/// operand (then truncates as `conv2d` does: one opening of the output), strictly fewer bytes than `conv2d` / `matmul`, whose difference is
 /// exactly the weight's opening. Shapes of a small ResNet layer: x `[1, 64, 16, 16]`
 /// (16384 words), w `[64, 64, 3, 3]` (36864 words), output `[1, 64, 16, 16]`.
 #[test]
@@ -194,7 +193,7 @@ fn bytes_of_fix_and_of_each_product() {
     let m = rand_arr(&[6, 5], -1.0, 1.0, 142);
     let r = rand_arr(&[5, 3], -1.0, 1.0, 143);
     for p in PARTIES {
-        let trunc = |n: u64| if p == 2 { (0, 0) } else { (1, n) };
+        let trunc = |n: u64| (1, n);
         let sent = run(p, &SessionConfig::default(), |s| {
             let (xs, ws) = (share0(s, &x)?, share_from(s, p - 1, &w)?);
             let (ms, rs) = (share0(s, &m)?, share_from(s, 1, &r)?);

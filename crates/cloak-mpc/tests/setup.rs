@@ -155,11 +155,11 @@ fn trusted_third_party_dealer() {
                 Role::Party { computed, dealer, total_dealer, requests, ops } => {
                     check(&computed, &x, &y, &what);
                     // The dealer's traffic stays out of the operations' labels: a mul of
-                    // [4, 6] by [4, 1] opens 28 words (and truncates 24 for 3+ parties), a
+                    // [4, 6] by [4, 1] opens 28 words and truncates 24, a
                     // relu has as many rounds as with the first-party dealer.
                     let peers = p as u64 - 1;
                     let mul = ops.get("mul").copied().unwrap_or_default();
-                    let (rounds, words) = if p == 2 { (1, 28) } else { (2, 28 + 24) };
+                    let (rounds, words) = (2, 28 + 24);
                     assert_eq!((mul.rounds, mul.bytes_sent), (rounds, peers * words * 8), "{what}");
                     let relu = ops.get("relu").map(|o| o.rounds);
                     assert_eq!(relu, Some([8, 9, 10][p - 2]), "{what}: relu rounds");

@@ -5,8 +5,8 @@
 //! word, every round one message to each peer, as much received as sent):
 //! - `share`: no communication; `reveal` of `n`: 1 round, `(P-1) 8n` bytes; `reveal_to`: 1
 //!   round, the target receives and the others send.
-//! - truncation: none for 2 parties (local shares), else one opening of the product:
-//!   1 round, `(P-1) 8n`.
+//! - truncation (dealer pairs, the default for any number of parties): one opening of the
+//!   product: 1 round, `(P-1) 8n`.
 //! - Beaver products (`mul`, `matmul`, convolutions): one opening of both operands, then the
 //!   truncation; `square` opens one operand.
 //! - AND (`and_words`): one round, 2 words per AND word.
@@ -51,7 +51,8 @@ fn ltz_cost(p: usize, n: usize) -> (u64, u64) {
 
 /// Rounds and words per peer of truncating `n` elements.
 fn trunc_cost(p: usize, n: usize) -> (u64, u64) {
-    if p == 2 { (0, 0) } else { (1, n as u64) }
+    let _ = p;
+    (1, n as u64)
 }
 
 /// The expected counters of `rounds` rounds sending `words_per_peer` words to each peer.
@@ -243,7 +244,7 @@ fn comparisons() {
 fn round_counts_as_documented() {
     // The headline numbers, independent of the formulas above.
     let x = rand_arr(&[10], -5.0, 5.0, 91);
-    for (p, ltz, relu, a2b, mul) in [(2, 8, 8, 7, 1), (3, 9, 9, 8, 2), (4, 10, 10, 9, 2)] {
+    for (p, ltz, relu, a2b, mul) in [(2, 8, 8, 7, 2), (3, 9, 9, 8, 2), (4, 10, 10, 9, 2)] {
         run(p, &SessionConfig::default(), |s| {
             let a = share0(s, &x)?;
             let rounds = |label: &str, st: CommStats| st.get(label).map_or(0, |o| o.rounds);
@@ -326,8 +327,8 @@ fn test_sessions_have_no_dealer_traffic_and_count_requests() {
             let a = share0(s, &x)?;
             let d0 = s.dealer_stats().requests;
             a.mul(&a)?;
-            // A triple, and a truncation pair for 3+ parties.
-            let mul_requests = if p == 2 { 1 } else { 2 };
+            // A triple and a truncation pair.
+            let mul_requests = 2;
             assert_eq!(s.dealer_stats().requests - d0, mul_requests, "mul requests");
             let d0 = s.dealer_stats().requests;
             a.relu()?;

@@ -103,6 +103,10 @@ impl<D: Dealer> Dealer for CountingDealer<D> {
         self.inner.stats()
     }
 
+    fn prepare(&mut self, comm: &mut dyn Communicator) -> Result<(), DealerError> {
+        self.inner.prepare(comm)
+    }
+
     fn persistent_share(
         &mut self,
         mask: u64,

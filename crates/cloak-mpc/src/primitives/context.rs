@@ -191,6 +191,16 @@ impl Context {
         Ok(shares)
     }
 
+    /// The offline phase: the dealer obtains whatever it has planned ahead of time
+    /// ([`Dealer::prepare`]; a [`cloak_dealer::Preprocessed`] dealer fetches the material of
+    /// its recorded pass). Every party calls it at the same point.
+    ///
+    /// # Errors
+    /// The dealer's error.
+    pub fn prepare_dealer(&mut self) -> Result<()> {
+        Ok(self.dealer.prepare(self.comm.as_mut())?)
+    }
+
     /// Runs `f` with the dealer and the communicator (the typed requests of [`Dealer`]).
     ///
     /// # Errors
