@@ -36,9 +36,11 @@ mod attr;
 mod error;
 mod fold;
 mod graph;
+mod inputs;
 mod model;
 mod ops;
 mod report;
+mod rewrite;
 pub mod tensor;
 mod value;
 
@@ -52,6 +54,7 @@ pub mod proto {
 
 pub use error::{OnnxError, Result, UnsupportedNode};
 pub use graph::{NodeRecord, OnnxGraph, StepInfo};
+pub use inputs::{InputKind, PublicInput};
 pub use model::{ImportOptions, MAX_FILE_BYTES, MAX_OPSET, MIN_OPSET, OnnxModel, PrivateTensor};
 pub use ops::SUPPORTED_OPS;
 pub use report::{COSTS, KindCost, ModelReport, OpCount};

@@ -10,7 +10,9 @@ use ndarray::{ArrayD, IxDyn};
 use super::Ctx;
 use crate::error::Result;
 use crate::tensor::DType;
-use crate::value::{Val, broadcast_public, broadcast_shape, broadcast_var, scalar_of, zip_public};
+use crate::value::{
+    Val, broadcast_public, broadcast_shape, broadcast_var, finite, scalar_of, zip_public,
+};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Bin {
@@ -55,6 +57,7 @@ pub(crate) fn bin_vals<B: Backend>(
         }
         (Val::Private(v), Val::Public(p, _)) => {
             let v = broadcast_var(v, &shape)?;
+            let p = &*finite(p);
             let scalar = scalar_of(p);
             Ok(Val::Private(match (op, scalar) {
                 (Bin::Add, Some(s)) => v.add_scalar(s)?,

@@ -24,7 +24,10 @@ pub fn read_npy(path: &Path) -> ArrayD<f64> {
     if let Ok(a) = ArrayD::<i64>::read_npy(&bytes[..]) {
         return a.mapv(|v| v as f64);
     }
-    panic!("{}: not a float32/float64/int64 .npy", path.display())
+    if let Ok(a) = ArrayD::<bool>::read_npy(&bytes[..]) {
+        return a.mapv(|v| f64::from(u8::from(v)));
+    }
+    panic!("{}: not a float32/float64/int64/bool .npy", path.display())
 }
 
 /// One model file with its case's input and torch's output.
@@ -33,6 +36,28 @@ pub struct Fixture {
     pub name: String,
     pub input: ArrayD<f64>,
     pub expected: ArrayD<f64>,
+    /// The values of the model's public inputs (`CASE.NAME.npy`), by input name.
+    pub public: Vec<(String, ArrayD<f64>)>,
+}
+
+impl Fixture {
+    /// The model, with its public inputs set.
+    pub fn load(&self) -> Result<cloak_onnx::OnnxModel, cloak_onnx::OnnxError> {
+        let mut model = cloak_onnx::OnnxModel::load(&self.file)?;
+        self.set_public(&mut model)?;
+        Ok(model)
+    }
+
+    /// Sets the public inputs of `model` (any party's view of it).
+    pub fn set_public(
+        &self,
+        model: &mut cloak_onnx::OnnxModel,
+    ) -> Result<(), cloak_onnx::OnnxError> {
+        for (name, value) in &self.public {
+            model.set_public_input(name, value)?;
+        }
+        Ok(())
+    }
 }
 
 /// Every `CASE.EXPORTER.onnx` whose input and output are present, sorted by name.
@@ -53,7 +78,26 @@ pub fn all() -> Vec<Fixture> {
         if !input.exists() || !output.exists() {
             continue;
         }
-        out.push(Fixture { input: read_npy(&input), expected: read_npy(&output), file, name });
+        let mut public = Vec::new();
+        let prefix = format!("{case}.");
+        for extra in std::fs::read_dir(&dir).expect("fixtures").map(|e| e.expect("entry").path()) {
+            let fname = extra.file_name().unwrap().to_string_lossy().into_owned();
+            if let Some(input_name) =
+                fname.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".npy"))
+                && input_name != "input"
+                && input_name != "output"
+            {
+                public.push((input_name.to_string(), read_npy(&extra)));
+            }
+        }
+        public.sort_by(|a, b| a.0.cmp(&b.0));
+        out.push(Fixture {
+            input: read_npy(&input),
+            expected: read_npy(&output),
+            file,
+            name,
+            public,
+        });
     }
     out
 }
