@@ -108,6 +108,15 @@ pub fn max_abs_diff(a: &ArrayD<f64>, b: &ArrayD<f64>) -> f64 {
 
 /// A float tensor's type and shape, for hand-built graphs' inputs and outputs.
 pub fn value_info(name: &str, dims: &[i64]) -> cloak_onnx::proto::onnx::ValueInfoProto {
+    typed_value_info(name, dims, 1)
+}
+
+/// A tensor's type (an ONNX `DataType` code: 1 float, 7 int64, 9 bool) and shape.
+pub fn typed_value_info(
+    name: &str,
+    dims: &[i64],
+    elem_type: i32,
+) -> cloak_onnx::proto::onnx::ValueInfoProto {
     use cloak_onnx::proto::onnx::{
         TensorShapeProto, TypeProto, ValueInfoProto, tensor_shape_proto, type_proto,
     };
@@ -118,7 +127,7 @@ pub fn value_info(name: &str, dims: &[i64]) -> cloak_onnx::proto::onnx::ValueInf
         shape.dim.push(dim);
     }
     let mut t = type_proto::Tensor::new();
-    t.elem_type = Some(1);
+    t.elem_type = Some(elem_type);
     t.shape = Some(shape).into();
     let mut tp = TypeProto::new();
     tp.value = Some(type_proto::Value::TensorType(t));
