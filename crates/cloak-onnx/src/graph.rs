@@ -366,8 +366,11 @@ impl<B: Backend> OnnxGraph<B> {
     ) -> Result<Var<B>> {
         let plan = &self.plan;
         if x.shape() != plan.encoded_shape {
-            let what =
-                if plan.ids { "token ids, one-hot (OnnxModel::encode_input), of" } else { "" };
+            let what = if plan.ids {
+                "the one-hot token ids (OnnxModel::encode_input) of shape"
+            } else {
+                "shape"
+            };
             return Err(OnnxError::Input {
                 reason: format!(
                     "shape {:?}, but the graph was built for {what} {:?}",

@@ -361,6 +361,14 @@ fn token_ids_are_read_only_by_lookups() {
             assert_eq!(y[[k / 3, k % 3, j]], (id * 4.0 + j as f64) * 0.25);
         }
     }
+    // Size (and Shape) see the ids' public shape: y = table[ids] * size(ids).
+    let mut size = op("Size", &["ids"], None);
+    size.output = vec!["n".into()];
+    let mut gather = op("Gather", &["table", "ids"], None);
+    gather.output = vec!["g".into()];
+    let scaled = ids_model(vec![size, gather, op("Mul", &["g", "n"], None)], 7).expect("reads");
+    let y6 = plain(&scaled, &ids).expect("runs");
+    assert!(common::max_abs_diff(&y6, &y.mapv(|v| v * 6.0)) < 1e-12);
     let refused = [
         (vec![op("Add", &["ids", "ids"], None)], 7, "Add"),
         (vec![op("Gather", &["table", "ids"], Some(1))], 7, "Gather"),
