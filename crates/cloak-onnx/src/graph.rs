@@ -17,6 +17,7 @@ use ndarray::{ArrayD, IxDyn};
 
 use crate::attr::NodeRef;
 use crate::error::{OnnxError, Result, UnsupportedNode, malformed};
+use crate::inputs::InputKind;
 use crate::model::{OnnxModel, PrivateTensor};
 use crate::ops::{self, Ctx, Prep, PrepEntry, SUPPORTED_OPS};
 use crate::proto::onnx::ModelProto;
@@ -40,6 +41,8 @@ pub struct NodeRecord {
     pub folded: bool,
     /// Node attributes the report needs (kernel shape, group, ...), as integers.
     pub kernel: Vec<usize>,
+    /// A `Pow` node's exponent, when it is one public scalar (what it costs depends on it).
+    pub exponent: Option<f64>,
 }
 
 /// A node that runs at inference time.
@@ -63,6 +66,10 @@ pub(crate) struct Plan {
     pub(crate) private: Vec<PrivateTensor>,
     input_name: String,
     pub(crate) input_shape: Vec<usize>,
+    /// The shape of the shared input (the one-hot's, for token ids).
+    encoded_shape: Vec<usize>,
+    /// Whether the input holds token ids (its readers then go through `ops::embed`).
+    ids: bool,
     output_name: String,
     pub(crate) output_shape: Vec<usize>,
     pub(crate) records: Vec<NodeRecord>,
@@ -134,7 +141,19 @@ impl OnnxModel {
         let private_names: HashSet<&str> = self.private.iter().map(|p| p.name.as_str()).collect();
         let mut values: HashMap<String, Val<Plain>> = HashMap::new();
         let zeros = |s: &[usize]| Val::Private(Var::constant(&Plain, ArrayD::zeros(IxDyn(s))));
-        values.insert(self.input_name.clone(), zeros(input_shape));
+        let encoded_shape = self.encoded_input_shape(input_shape);
+        values.insert(self.input_name.clone(), zeros(&encoded_shape));
+        for p in &self.public_inputs {
+            let value = p.value.as_ref().ok_or_else(|| OnnxError::Input {
+                reason: format!(
+                    "public input {} has no value; every party sets it with \
+                     OnnxModel::set_public_input",
+                    p.name
+                ),
+            })?;
+            values.insert(p.name.clone(), Val::Public(value.clone(), p.dtype));
+        }
+        let ids = matches!(self.input_kind, InputKind::TokenIds { .. });
         for p in &self.private {
             values.insert(p.name.clone(), zeros(&p.shape));
         }
@@ -160,7 +179,7 @@ impl OnnxModel {
                 })
                 .collect::<Result<_>>()?;
             let ctx = Ctx { node, backend: &Plain, inputs, prep: None };
-            let outs = ops::run(&ctx)?;
+            let outs = run_node(&ctx, ids.then_some(self.input_name.as_str()))?;
             let wanted = n.output.iter().filter(|o| !o.is_empty()).count();
             if outs.len() < n.output.len() && outs.len() < wanted {
                 return Err(node.shape_error(format!(
@@ -183,6 +202,12 @@ impl OnnxModel {
                 output_shapes: outs.iter().map(Val::shape).collect(),
                 folded,
                 kernel: kernel_of(n),
+                exponent: match ctx.inputs.get(1) {
+                    Some(Some(Val::Public(e, _))) if n.op_type() == "Pow" && e.len() == 1 => {
+                        e.iter().next().copied()
+                    }
+                    _ => None,
+                },
             });
             if !folded {
                 for (x, v) in n.input.iter().zip(&ctx.inputs) {
@@ -238,6 +263,8 @@ impl OnnxModel {
             private: self.private.clone(),
             input_name: self.input_name.clone(),
             input_shape: input_shape.to_vec(),
+            encoded_shape,
+            ids,
             output_name: self.output_name.clone(),
             output_shape: out.shape(),
             records,
@@ -267,6 +294,16 @@ impl OnnxModel {
     }
 }
 
+/// Runs one node; a node that reads the token ids goes to the embedding lookup instead.
+fn run_node<B: Backend>(ctx: &Ctx<'_, B>, ids: Option<&str>) -> Result<Vec<Val<B>>> {
+    match ids {
+        Some(name) if ctx.node.proto.input.iter().any(|x| x == name) => {
+            ops::embed::run(ctx, name).map_err(|e| ops::at_node(&ctx.node, e))
+        }
+        _ => ops::run(ctx),
+    }
+}
+
 /// An imported model on a backend: a [`Module`] whose parameters are the model owner's
 /// tensors (by their ONNX names), so it can be loaded, run, revealed, checkpointed and
 /// fine-tuned like any other module. BatchNorm and Dropout keep their inference behaviour in
@@ -291,10 +328,18 @@ impl<B: Backend> std::fmt::Debug for OnnxGraph<B> {
 }
 
 impl<B: Backend> OnnxGraph<B> {
-    /// The input shape this graph was built for.
+    /// The input shape this graph was built for (of the token ids, for a model that reads
+    /// ids).
     #[must_use]
     pub fn input_shape(&self) -> &[usize] {
         &self.plan.input_shape
+    }
+
+    /// The shape [`forward`](Module::forward) takes: the input's, or for token ids their
+    /// one-hot's ([`OnnxModel::encode_input`]).
+    #[must_use]
+    pub fn encoded_input_shape(&self) -> &[usize] {
+        &self.plan.encoded_shape
     }
 
     /// The output's shape.
@@ -320,12 +365,17 @@ impl<B: Backend> OnnxGraph<B> {
         observe: &mut dyn FnMut(StepInfo<'_>),
     ) -> Result<Var<B>> {
         let plan = &self.plan;
-        if x.shape() != plan.input_shape {
+        if x.shape() != plan.encoded_shape {
+            let what = if plan.ids {
+                "the one-hot token ids (OnnxModel::encode_input) of shape"
+            } else {
+                "shape"
+            };
             return Err(OnnxError::Input {
                 reason: format!(
-                    "shape {:?}, but the graph was built for {:?}",
+                    "shape {:?}, but the graph was built for {what} {:?}",
                     x.shape(),
-                    plan.input_shape
+                    plan.encoded_shape
                 ),
             });
         }
@@ -361,7 +411,7 @@ impl<B: Backend> OnnxGraph<B> {
                 })
                 .collect::<Result<Vec<_>>>()?;
             let ctx = Ctx { node, backend: &self.backend, inputs, prep: Some(&prep) };
-            let outs = ops::run(&ctx)?;
+            let outs = run_node(&ctx, plan.ids.then_some(plan.input_name.as_str()))?;
             drop(ctx);
             for (name, v) in step.outputs.iter().zip(outs) {
                 if !name.is_empty() {

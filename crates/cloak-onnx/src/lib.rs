@@ -17,6 +17,19 @@
 //! - [`OnnxModel::report`] describes the model before any party starts: operators,
 //!   parameters, multiply-accumulates, non-linear elements and the estimated rounds and bytes
 //!   per party, and lists every node that is not supported.
+//! - The first graph input is the data owner's: real numbers, or integer **token ids**
+//!   ([`InputKind::TokenIds`]), which the data owner encodes one-hot in the clear
+//!   ([`OnnxModel::encode_input`], checking every id) before sharing, so that each embedding
+//!   lookup `Gather(table, ids)` is one product `one_hot @ table` (one round; each of two
+//!   parties sends `8 (n vocab + vocab d)` bytes for `n` ids into a `vocab x d` table). Further
+//!   graph inputs are **public** ([`OnnxModel::set_public_input`], the same value at every
+//!   party: a key-padding mask), and what depends on them alone is folded. A public `-inf`
+//!   (a mask's fill) that meets private data becomes `-32768`, which a softmax weighs as 0.
+//! - Transformer encoders as PyTorch exports them (`nn.TransformerEncoder`,
+//!   `nn.MultiheadAttention`, BERT-style models): LayerNormalization (or the ReduceMean, Sub,
+//!   Pow, Sqrt, Div it decomposes into, where `a / sqrt(v)` runs as `a * v^-0.5`,
+//!   [`ImportOptions::inv_sqrt`]), Erf-based GELU, products of two shared operands, Softmax,
+//!   head reshapes and transposes, masks.
 //!
 //! ```no_run
 //! use cloak_autograd::{Backend, Plain, Var};
@@ -36,9 +49,11 @@ mod attr;
 mod error;
 mod fold;
 mod graph;
+mod inputs;
 mod model;
 mod ops;
 mod report;
+mod rewrite;
 pub mod tensor;
 mod value;
 
@@ -52,6 +67,7 @@ pub mod proto {
 
 pub use error::{OnnxError, Result, UnsupportedNode};
 pub use graph::{NodeRecord, OnnxGraph, StepInfo};
+pub use inputs::{InputKind, PublicInput};
 pub use model::{ImportOptions, MAX_FILE_BYTES, MAX_OPSET, MIN_OPSET, OnnxModel, PrivateTensor};
 pub use ops::SUPPORTED_OPS;
 pub use report::{COSTS, KindCost, ModelReport, OpCount};

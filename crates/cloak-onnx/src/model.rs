@@ -8,8 +8,10 @@ use std::path::Path;
 use cloak_nn::StateDict;
 use protobuf::Message;
 
+use ndarray::ArrayD;
+
 use crate::error::{OnnxError, Result, malformed};
-use crate::proto::onnx::type_proto;
+use crate::inputs::{self, InputKind, PublicInput};
 use crate::proto::onnx::{ModelProto, NodeProto, StringStringEntryProto, TensorProto};
 use crate::tensor::{self, DType, Decoded};
 
@@ -33,11 +35,17 @@ pub struct ImportOptions {
     /// folded weights stay private, and inference saves one product and one inverse square
     /// root per layer. Turn off to fine-tune BatchNorm's own parameters.
     pub fold_batchnorm: bool,
+    /// Compute `a / sqrt(v)` (LayerNorm written out by hand) as `a * v^-0.5`: one inverse
+    /// square root and one product on shares, 18 rounds, instead of a square root, a
+    /// reciprocal and a product, 38 rounds. The inverse square root's relative error is
+    /// `4.9e-4` where the pair's is about `1e-4`; turn off for that accuracy. Made at the
+    /// model owner: the other parties receive the rewritten graph.
+    pub inv_sqrt: bool,
 }
 
 impl Default for ImportOptions {
     fn default() -> Self {
-        Self { fold_batchnorm: true }
+        Self { fold_batchnorm: true, inv_sqrt: true }
     }
 }
 
@@ -73,10 +81,14 @@ pub struct OnnxModel {
     pub(crate) private: Vec<PrivateTensor>,
     /// Their values, at the model owner only.
     pub(crate) weights: Option<StateDict>,
-    /// The graph input the data owner provides.
+    /// The graph input the data owner provides (the first graph input).
     pub(crate) input_name: String,
     /// Its declared dimensions (`None`: symbolic).
     pub(crate) input_dims: Vec<Option<usize>>,
+    /// Real numbers or token ids.
+    pub(crate) input_kind: InputKind,
+    /// The other graph inputs, whose values every party knows.
+    pub(crate) public_inputs: Vec<PublicInput>,
     /// The graph output.
     pub(crate) output_name: String,
 }
@@ -156,7 +168,7 @@ impl OnnxModel {
     /// As [`from_bytes`](Self::from_bytes); also a stripped tensor that carries values.
     pub fn from_public_bytes(bytes: &[u8]) -> Result<Self> {
         let proto = parse(bytes)?;
-        Self::from_proto(proto, &ImportOptions { fold_batchnorm: false }, false)
+        Self::from_proto(proto, &ImportOptions { fold_batchnorm: false, inv_sqrt: false }, false)
     }
 
     fn from_proto(mut proto: ModelProto, options: &ImportOptions, owner: bool) -> Result<Self> {
@@ -192,6 +204,9 @@ impl OnnxModel {
                 return Err(malformed(format!("two initializers are named {name}")));
             }
         }
+        if owner && options.inv_sqrt {
+            crate::rewrite::sqrt_div_to_inv_sqrt(&mut proto, &mut decoded);
+        }
         if owner && options.fold_batchnorm {
             crate::fold::fold_batchnorm(&mut proto, &mut decoded)?;
         } else {
@@ -201,20 +216,30 @@ impl OnnxModel {
         let node_names: Vec<String> =
             graph.node.iter().enumerate().map(|(i, n)| node_name(i, n)).collect();
 
-        // The one graph input that is not an initializer.
+        // The graph inputs that are not initializers: the first is the data owner's, the
+        // others are public.
         let inputs: Vec<_> =
             graph.input.iter().filter(|v| !decoded.contains_key(v.name())).collect();
-        let [input] = inputs.as_slice() else {
-            return Err(OnnxError::Input {
-                reason: format!(
-                    "the model has {} inputs ({}); Cloak runs models with exactly one",
-                    inputs.len(),
-                    inputs.iter().map(|v| v.name()).collect::<Vec<_>>().join(", ")
-                ),
-            });
+        let Some((input, rest)) = inputs.split_first() else {
+            return Err(OnnxError::Input { reason: "the model has no input".into() });
         };
         let input_name = input.name().to_string();
-        let input_dims = input_dims(input)?;
+        let (input_dtype, input_dims) = inputs::declared(input)?;
+        let mut public_inputs = Vec::new();
+        for v in rest {
+            let (dtype, dims) = inputs::declared(v)?;
+            if v.name() == input_name
+                || public_inputs.iter().any(|p: &PublicInput| p.name == v.name())
+            {
+                return Err(malformed(format!("two graph inputs are named {}", v.name())));
+            }
+            public_inputs.push(PublicInput {
+                name: v.name().to_string(),
+                dims,
+                dtype,
+                value: None,
+            });
+        }
         let [output] = graph.output.as_slice() else {
             return Err(OnnxError::Unsupported {
                 nodes: vec![crate::error::UnsupportedNode {
@@ -229,14 +254,30 @@ impl OnnxModel {
         };
         let output_name = output.name().to_string();
 
-        let order = topological_order(&proto, &decoded, &input_name, &node_names)?;
+        let mut input_names: HashSet<&str> = HashSet::from([input_name.as_str()]);
+        input_names.extend(public_inputs.iter().map(|p| p.name.as_str()));
+        let order = topological_order(&proto, &decoded, &input_names, &node_names)?;
         let graph = proto.graph.as_ref().ok_or_else(|| malformed("the model has no graph"))?;
         if !graph.node.iter().any(|n| n.output.contains(&output_name))
-            && output_name != input_name
+            && !input_names.contains(output_name.as_str())
             && !decoded.contains_key(&output_name)
         {
             return Err(malformed(format!("no node produces the graph output {output_name}")));
         }
+        let input_kind = match input_dtype {
+            DType::Float => InputKind::Float,
+            DType::Int => InputKind::TokenIds {
+                vocab: inputs::token_vocab(graph, &input_name, &decoded, &node_names)?,
+            },
+            DType::Bool => {
+                return Err(OnnxError::Input {
+                    reason: format!(
+                        "graph input {input_name}: the data owner's input is boolean; Cloak \
+                         takes real numbers or integer token ids"
+                    ),
+                });
+            }
+        };
 
         // Which initializers are weights: used at a data position by some node, and float.
         let mut data_use: HashSet<&str> = HashSet::new();
@@ -252,10 +293,13 @@ impl OnnxModel {
         let mut private = Vec::new();
         let mut weights = BTreeMap::new();
         for (name, (d, stripped)) in decoded {
+            // A tensor holding an infinity is a mask's fill (`masked_fill(mask, -inf)`), not a
+            // trained value: no fixed-point share can hold it, and it reveals nothing.
             let is_weight = stripped
                 || (d.dtype == DType::Float
                     && !d.data.is_empty()
-                    && data_use.contains(name.as_str()));
+                    && data_use.contains(name.as_str())
+                    && !d.data.iter().any(|v| v.is_infinite()));
             if is_weight {
                 private.push(PrivateTensor { name: name.clone(), shape: d.data.shape().to_vec() });
                 if !stripped {
@@ -290,6 +334,8 @@ impl OnnxModel {
             weights: owner.then_some(weights),
             input_name,
             input_dims,
+            input_kind,
+            public_inputs,
             output_name,
         })
     }
@@ -326,6 +372,66 @@ impl OnnxModel {
     #[must_use]
     pub fn input_dims(&self) -> &[Option<usize>] {
         &self.input_dims
+    }
+
+    /// What the data owner's input holds: real numbers, or token ids (shared one-hot).
+    #[must_use]
+    pub fn input_kind(&self) -> InputKind {
+        self.input_kind
+    }
+
+    /// The data owner's input as it is shared: real numbers as they are; token ids checked
+    /// (whole, in `[0, vocab)`) and encoded one-hot along a new last axis, in the clear, by
+    /// the data owner. Every party passes [`encoded_input_shape`](Self::encoded_input_shape)
+    /// as the shared tensor's shape.
+    ///
+    /// # Errors
+    /// [`OnnxError::Input`] for an id that is negative, not whole, or not below the
+    /// vocabulary size (named by its position, never its value);
+    /// [`OnnxError::TooLarge`] for a one-hot beyond the size limit.
+    pub fn encode_input(&self, x: &ArrayD<f64>) -> Result<ArrayD<f64>> {
+        match self.input_kind {
+            InputKind::Float => Ok(x.clone()),
+            InputKind::TokenIds { vocab } => inputs::one_hot(x, vocab),
+        }
+    }
+
+    /// The shape of the shared input for a graph input of `shape`: `shape` itself, or with the
+    /// vocabulary appended for token ids.
+    #[must_use]
+    pub fn encoded_input_shape(&self, shape: &[usize]) -> Vec<usize> {
+        let mut s = shape.to_vec();
+        if let InputKind::TokenIds { vocab } = self.input_kind {
+            s.push(vocab);
+        }
+        s
+    }
+
+    /// The graph inputs after the first, whose values every party knows, in graph order.
+    #[must_use]
+    pub fn public_inputs(&self) -> &[PublicInput] {
+        &self.public_inputs
+    }
+
+    /// Sets a public input's value. Every party sets the same value (it is public: a
+    /// key-padding mask, for instance); the dry run folds what depends on it alone.
+    ///
+    /// # Errors
+    /// [`OnnxError::Input`] for a name that is not a public input, a shape that does not fit
+    /// its declaration, or values that do not fit its type (booleans other than 0 and 1,
+    /// fractional integers, NaN).
+    pub fn set_public_input(&mut self, name: &str, value: &ArrayD<f64>) -> Result<()> {
+        let names = || self.public_inputs.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
+        let Some(p) = self.public_inputs.iter().find(|p| p.name == name) else {
+            return Err(OnnxError::Input {
+                reason: format!("{name} is not a public input of the model ({:?})", names()),
+            });
+        };
+        inputs::check_public(p, value)?;
+        if let Some(p) = self.public_inputs.iter_mut().find(|p| p.name == name) {
+            p.value = Some(value.clone());
+        }
+        Ok(())
     }
 
     /// The graph output's name.
@@ -420,37 +526,11 @@ fn default_opset(proto: &ModelProto) -> Result<i64> {
     Ok(version)
 }
 
-fn input_dims(v: &crate::proto::onnx::ValueInfoProto) -> Result<Vec<Option<usize>>> {
-    let bad = |why: String| OnnxError::Input { reason: format!("graph input {}: {why}", v.name()) };
-    let Some(tp) = v.type_.as_ref() else { return Ok(Vec::new()) };
-    let Some(type_proto::Value::TensorType(t)) = &tp.value else {
-        return Err(bad("not a tensor".into()));
-    };
-    let elem = t.elem_type.unwrap_or(1);
-    if DType::from_onnx(elem) != Some(DType::Float) {
-        return Err(bad(format!(
-            "element type {}, expected a float type",
-            tensor::type_name(elem)
-        )));
-    }
-    let Some(shape) = t.shape.as_ref() else { return Ok(Vec::new()) };
-    shape
-        .dim
-        .iter()
-        .map(|d| match &d.value {
-            Some(crate::proto::onnx::tensor_shape_proto::dimension::Value::DimValue(v)) => {
-                usize::try_from(*v).map(Some).map_err(|_| bad(format!("dimension {v}")))
-            }
-            _ => Ok(None),
-        })
-        .collect()
-}
-
 /// Kahn's algorithm over value names: every node after the producers of its inputs.
 fn topological_order(
     proto: &ModelProto,
     initializers: &BTreeMap<String, (Decoded, bool)>,
-    input: &str,
+    inputs: &HashSet<&str>,
     names: &[String],
 ) -> Result<Vec<usize>> {
     let graph = proto.graph.as_ref().ok_or_else(|| malformed("the model has no graph"))?;
@@ -460,7 +540,7 @@ fn topological_order(
             return Err(malformed(format!("node {} has no operator type", names[i])));
         }
         for o in n.output.iter().filter(|o| !o.is_empty()) {
-            if o == input || initializers.contains_key(o.as_str()) {
+            if inputs.contains(o.as_str()) || initializers.contains_key(o.as_str()) {
                 return Err(malformed(format!("node {} overwrites {o}", names[i])));
             }
             if let Some(j) = producer.insert(o, i) {
@@ -478,7 +558,7 @@ fn topological_order(
             if let Some(&p) = producer.get(x.as_str()) {
                 pending[i] += 1;
                 users[p].push(i);
-            } else if x != input && !initializers.contains_key(x.as_str()) {
+            } else if !inputs.contains(x.as_str()) && !initializers.contains_key(x.as_str()) {
                 return Err(malformed(format!(
                     "node {} reads {x}, which no node, initializer or input provides",
                     names[i]

@@ -170,7 +170,34 @@ fn node_cost(
         "Log" => add("log", out_n, bytes, rounds),
         "Sqrt" => add("sqrt", out_n, bytes, rounds),
         "Reciprocal" => add("reciprocal", out_n, bytes, rounds),
-        "Pow" => add("exp", out_n, bytes, rounds),
+        "Pow" => match r.exponent {
+            Some(e) if e == 0.0 || e == 1.0 => {}
+            Some(e) if e == 0.5 || e == -0.5 => add("sqrt", out_n, bytes, rounds),
+            Some(e) if e.fract() == 0.0 && e.abs() <= 64.0 => {
+                // Square-and-multiply: one product per bit below the top, one more per set
+                // bit; a negative exponent takes a reciprocal after.
+                let n = e.abs() as u64;
+                let products = u64::from(63 - n.leading_zeros()) + u64::from(n.count_ones()) - 1;
+                for _ in 0..products {
+                    beaver(out_n, out_n, bytes, rounds);
+                }
+                if e < 0.0 {
+                    add("reciprocal", out_n, bytes, rounds);
+                }
+            }
+            _ => {
+                add("log", out_n, bytes, rounds);
+                add("exp", out_n, bytes, rounds);
+            }
+        },
+        // An embedding lookup by private token ids: one-hot (ids x vocab) times the table.
+        "Gather" if private(1) => {
+            let rest = in_n(0) / in_s(0).first().copied().unwrap_or(1).max(1) as u64;
+            *macs += in_n(1) * rest;
+            if private(0) {
+                beaver(in_n(1), in_n(0), bytes, rounds);
+            }
+        }
         "MaxPool" => {
             let k: u64 = r.kernel.iter().map(|&d| d as u64).product::<u64>().max(1);
             compare_tree(out_n * (k - 1), k, bytes, rounds);

@@ -38,13 +38,33 @@ impl<B: Backend> Val<B> {
     }
 
     /// The value as a tensor of the backend (a public value becomes a constant, which costs
-    /// no communication).
+    /// no communication; infinities become [`MASK_FILL`]).
     pub fn to_var(&self, b: &B) -> Result<Var<B>> {
         match self {
             Val::Private(v) => Ok(v.clone()),
-            Val::Public(a, _) => Ok(Var::constant(b, b.public(a)?)),
+            Val::Public(a, _) => Ok(Var::constant(b, b.public(&finite(a))?)),
         }
     }
+}
+
+/// What a public infinity becomes when it meets private data (with the sign kept): fixed
+/// point holds no infinity. Attention masks add `-inf` to the logits of the keys they hide
+/// before a softmax, which subtracts the row's maximum and, on shares, clamps the differences
+/// at -16 before its `exp`: any fill below `-(16 + the spread of the kept logits)` then gives
+/// the hidden keys the same zero weight as `-inf` (in `f64` too: `exp(-32768)` is 0). A row
+/// with every key hidden, where PyTorch's softmax gives NaN, gets uniform weights instead.
+/// `2^15` leaves the logits a wide margin while a product of two such values still fits the
+/// ring at 16 fractional bits.
+pub(crate) const MASK_FILL: f64 = -32768.0;
+
+/// `a` with every infinity replaced by [`MASK_FILL`] (of the same sign); borrowed when finite.
+pub(crate) fn finite(a: &ArrayD<f64>) -> std::borrow::Cow<'_, ArrayD<f64>> {
+    if a.iter().all(|v| !v.is_infinite()) {
+        return std::borrow::Cow::Borrowed(a);
+    }
+    std::borrow::Cow::Owned(
+        a.mapv(|v| if v.is_infinite() { MASK_FILL.abs().copysign(v) } else { v }),
+    )
 }
 
 /// The shape two operands broadcast to (NumPy rules), or `None`.

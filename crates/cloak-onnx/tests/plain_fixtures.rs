@@ -10,7 +10,6 @@ mod common;
 
 use cloak_autograd::{Backend, Plain, Var};
 use cloak_nn::{Module, ModuleExt};
-use cloak_onnx::OnnxModel;
 
 #[test]
 fn every_fixture_matches_torch_in_f64() {
@@ -19,11 +18,12 @@ fn every_fixture_matches_torch_in_f64() {
     let mut failures = Vec::new();
     for f in &fixtures {
         let result = (|| -> Result<f64, Box<dyn std::error::Error>> {
-            let model = OnnxModel::load(&f.file)?;
+            let model = f.load()?;
             let shape = f.input.shape().to_vec();
             let net = model.build(&Plain, &shape)?;
             net.load_state(0, model.weights())?;
-            let x = Var::constant(&Plain, Plain.input(0, Some(&f.input), &shape)?);
+            let encoded = model.encode_input(&f.input)?;
+            let x = Var::constant(&Plain, Plain.input(0, Some(&encoded), encoded.shape())?);
             let y = net.forward(&x)?.value();
             if y.shape() != f.expected.shape() && y.len() != f.expected.len() {
                 return Err(format!(

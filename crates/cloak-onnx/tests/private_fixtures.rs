@@ -42,22 +42,28 @@ const SMOOTH: &[&str] = &[
     "ReduceMean",
 ];
 
-/// Runs `model` privately with `parties` and returns the output revealed to party 1.
+/// Runs `model` privately with `parties` and returns the output revealed to party 1, who
+/// holds `input` (token ids are encoded one-hot by it before sharing).
 fn private_output(
     model: &OnnxModel,
-    input: &ArrayD<f64>,
+    f: &common::Fixture,
     parties: usize,
 ) -> Result<ArrayD<f64>, String> {
-    let shape = input.shape().to_vec();
-    // The other parties see only the public part of the model.
-    let public = OnnxModel::from_public_bytes(&model.public_bytes()).map_err(|e| e.to_string())?;
+    let input = &model.encode_input(&f.input).map_err(|e| e.to_string())?;
+    let shape = f.input.shape().to_vec();
+    let encoded = model.encoded_input_shape(&shape);
+    // The other parties see only the public part of the model, and set the public inputs.
+    let mut public =
+        OnnxModel::from_public_bytes(&model.public_bytes()).map_err(|e| e.to_string())?;
+    f.set_public(&mut public).map_err(|e| e.to_string())?;
+    let public = &public;
     let outcomes = run_local_typed(parties, &SessionConfig::default(), |s| {
         let run = || -> Result<Option<ArrayD<f64>>, Box<dyn std::error::Error + Send + Sync>> {
             let b = Secure::new(s);
-            let mine = if s.rank() == 0 { model } else { &public };
+            let mine = if s.rank() == 0 { model } else { public };
             let net = mine.build(&b, &shape)?;
             net.load_state(0, if s.rank() == 0 { model.weights() } else { None })?;
-            let x = Var::constant(&b, b.input(1, (s.rank() == 1).then_some(input), &shape)?);
+            let x = Var::constant(&b, b.input(1, (s.rank() == 1).then_some(input), &encoded)?);
             let y = net.forward(&x)?;
             Ok(b.reveal_to(&y.value(), 1)?)
         };
@@ -81,14 +87,14 @@ fn check(filter: impl Fn(&str) -> bool, parties: usize) {
     let mut count = 0;
     for f in common::all().iter().filter(|f| filter(&f.name)) {
         count += 1;
-        let model = OnnxModel::load(&f.file).expect("fixture loads");
+        let model = f.load().expect("fixture loads");
         let smooth = model
             .report(f.input.shape())
             .map(|r| r.ops.iter().any(|o| SMOOTH.contains(&o.op.as_str())))
             .unwrap_or(true);
         let scale = f.expected.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         let tol = if smooth { 3e-3 } else { 3e-4 } * (1.0 + scale);
-        match private_output(&model, &f.input, parties) {
+        match private_output(&model, f, parties) {
             Ok(y) => {
                 let y = y
                     .as_standard_layout()

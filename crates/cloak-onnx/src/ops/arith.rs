@@ -10,7 +10,9 @@ use ndarray::{ArrayD, IxDyn};
 use super::Ctx;
 use crate::error::Result;
 use crate::tensor::DType;
-use crate::value::{Val, broadcast_public, broadcast_shape, broadcast_var, scalar_of, zip_public};
+use crate::value::{
+    Val, broadcast_public, broadcast_shape, broadcast_var, finite, scalar_of, zip_public,
+};
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Bin {
@@ -55,6 +57,7 @@ pub(crate) fn bin_vals<B: Backend>(
         }
         (Val::Private(v), Val::Public(p, _)) => {
             let v = broadcast_var(v, &shape)?;
+            let p = &*finite(p);
             let scalar = scalar_of(p);
             Ok(Val::Private(match (op, scalar) {
                 (Bin::Add, Some(s)) => v.add_scalar(s)?,
@@ -102,8 +105,16 @@ pub(super) fn binary<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
 pub(super) fn unary<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
     let op = c.node.op();
     if let Val::Public(a, d) = c.input(0)? {
-        // Neg and Abs fold natively (they are exact on integers too).
-        return Ok(Val::Public(if op == "Neg" { a.mapv(|v| -v) } else { a.mapv(f64::abs) }, *d));
+        // Folded in f64: Neg and Abs keep the type (exact on integers too); the others are
+        // float functions (PyTorch's attention scale is `1 / sqrt(head_dim)` of a cast shape).
+        return Ok(match op {
+            "Neg" => Val::Public(a.mapv(|v| -v), *d),
+            "Abs" => Val::Public(a.mapv(f64::abs), *d),
+            "Exp" => Val::float(a.mapv(f64::exp)),
+            "Log" => Val::float(a.mapv(f64::ln)),
+            "Sqrt" => Val::float(a.mapv(f64::sqrt)),
+            _ => Val::float(a.mapv(f64::recip)),
+        });
     }
     let x = c.var(0)?;
     Ok(Val::Private(match op {

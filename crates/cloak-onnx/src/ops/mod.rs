@@ -8,6 +8,7 @@
 mod activation;
 mod arith;
 mod conv;
+pub(crate) mod embed;
 mod logic;
 mod norm;
 mod pool;

@@ -24,7 +24,10 @@ pub fn read_npy(path: &Path) -> ArrayD<f64> {
     if let Ok(a) = ArrayD::<i64>::read_npy(&bytes[..]) {
         return a.mapv(|v| v as f64);
     }
-    panic!("{}: not a float32/float64/int64 .npy", path.display())
+    if let Ok(a) = ArrayD::<bool>::read_npy(&bytes[..]) {
+        return a.mapv(|v| f64::from(u8::from(v)));
+    }
+    panic!("{}: not a float32/float64/int64/bool .npy", path.display())
 }
 
 /// One model file with its case's input and torch's output.
@@ -33,6 +36,28 @@ pub struct Fixture {
     pub name: String,
     pub input: ArrayD<f64>,
     pub expected: ArrayD<f64>,
+    /// The values of the model's public inputs (`CASE.NAME.npy`), by input name.
+    pub public: Vec<(String, ArrayD<f64>)>,
+}
+
+impl Fixture {
+    /// The model, with its public inputs set.
+    pub fn load(&self) -> Result<cloak_onnx::OnnxModel, cloak_onnx::OnnxError> {
+        let mut model = cloak_onnx::OnnxModel::load(&self.file)?;
+        self.set_public(&mut model)?;
+        Ok(model)
+    }
+
+    /// Sets the public inputs of `model` (any party's view of it).
+    pub fn set_public(
+        &self,
+        model: &mut cloak_onnx::OnnxModel,
+    ) -> Result<(), cloak_onnx::OnnxError> {
+        for (name, value) in &self.public {
+            model.set_public_input(name, value)?;
+        }
+        Ok(())
+    }
 }
 
 /// Every `CASE.EXPORTER.onnx` whose input and output are present, sorted by name.
@@ -53,7 +78,26 @@ pub fn all() -> Vec<Fixture> {
         if !input.exists() || !output.exists() {
             continue;
         }
-        out.push(Fixture { input: read_npy(&input), expected: read_npy(&output), file, name });
+        let mut public = Vec::new();
+        let prefix = format!("{case}.");
+        for extra in std::fs::read_dir(&dir).expect("fixtures").map(|e| e.expect("entry").path()) {
+            let fname = extra.file_name().unwrap().to_string_lossy().into_owned();
+            if let Some(input_name) =
+                fname.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".npy"))
+                && input_name != "input"
+                && input_name != "output"
+            {
+                public.push((input_name.to_string(), read_npy(&extra)));
+            }
+        }
+        public.sort_by(|a, b| a.0.cmp(&b.0));
+        out.push(Fixture {
+            input: read_npy(&input),
+            expected: read_npy(&output),
+            file,
+            name,
+            public,
+        });
     }
     out
 }
@@ -64,6 +108,15 @@ pub fn max_abs_diff(a: &ArrayD<f64>, b: &ArrayD<f64>) -> f64 {
 
 /// A float tensor's type and shape, for hand-built graphs' inputs and outputs.
 pub fn value_info(name: &str, dims: &[i64]) -> cloak_onnx::proto::onnx::ValueInfoProto {
+    typed_value_info(name, dims, 1)
+}
+
+/// A tensor's type (an ONNX `DataType` code: 1 float, 7 int64, 9 bool) and shape.
+pub fn typed_value_info(
+    name: &str,
+    dims: &[i64],
+    elem_type: i32,
+) -> cloak_onnx::proto::onnx::ValueInfoProto {
     use cloak_onnx::proto::onnx::{
         TensorShapeProto, TypeProto, ValueInfoProto, tensor_shape_proto, type_proto,
     };
@@ -74,7 +127,7 @@ pub fn value_info(name: &str, dims: &[i64]) -> cloak_onnx::proto::onnx::ValueInf
         shape.dim.push(dim);
     }
     let mut t = type_proto::Tensor::new();
-    t.elem_type = Some(1);
+    t.elem_type = Some(elem_type);
     t.shape = Some(shape).into();
     let mut tp = TypeProto::new();
     tp.value = Some(type_proto::Value::TensorType(t));
