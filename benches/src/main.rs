@@ -72,7 +72,7 @@ fn main() -> ExitCode {
         ("comm", true, comm::rows),
         ("mpc", true, mpc::rows),
         ("nn", false, nn::rows),
-        ("onnx", false, onnx::rows),
+        ("onnx", true, onnx::rows),
     ];
     let net = match args.opts.net {
         Some(p) => format!(

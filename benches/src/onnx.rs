@@ -20,7 +20,9 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use cloak_autograd::{Backend, Secure, Var, no_grad};
-use cloak_mpc::Session;
+use cloak_comm::NetProfile;
+use cloak_dealer::PreprocessHandle;
+use cloak_mpc::{Session, SessionConfig};
 use cloak_nn::{Module, ModuleExt};
 use cloak_onnx::OnnxModel;
 use ndarray::ArrayD;
@@ -29,7 +31,7 @@ use ndarray_npy::ReadNpyExt;
 use crate::crypten::{self, Baseline};
 use crate::harness::{Options, Row, crypten_row, measured_rows};
 use crate::mpc::median;
-use crate::parties::two_parties_tcp_secured;
+use crate::parties::{Setup, two_parties_tcp};
 
 type BoxError = Box<dyn Error + Send + Sync>;
 
@@ -45,59 +47,105 @@ struct Case {
     audio_s: Option<f64>,
     /// Links under mutual TLS (a row beside the plain one, for the cost of encryption).
     tls: bool,
+    /// The sessions' strategies.
+    config: fn() -> SessionConfig,
+    /// Timed passes run on material prepared ahead of time (an offline phase, timed and
+    /// counted apart): the row's time is the online phase.
+    prepared: bool,
+}
+
+/// A plain-loopback case with the default strategies.
+fn case(name: &'static str, file: &'static str, baseline: Option<Baseline>, reps: usize) -> Case {
+    Case {
+        name,
+        file,
+        baseline,
+        reps,
+        audio_s: None,
+        tls: false,
+        config: SessionConfig::default,
+        prepared: false,
+    }
+}
+
+fn dealer_bits() -> SessionConfig {
+    SessionConfig {
+        comparison: cloak_mpc::ComparisonStrategy::new(cloak_mpc::primitives::DealerBits),
+        ..SessionConfig::default()
+    }
+}
+
+/// FSS comparisons with 48-bit keys (activations below 2^31), exact dealer-pair truncation.
+fn fss_48() -> SessionConfig {
+    SessionConfig {
+        comparison: cloak_mpc::ComparisonStrategy::new(
+            cloak_mpc::primitives::FunctionSecretSharing::with_input_bits(48)
+                .expect("48 is a valid width"),
+        ),
+        ..SessionConfig::default()
+    }
+}
+
+/// The comparison-strategy rows of a model: the default circuit, dealer bits, and FSS, each
+/// with its dealer's material prepared ahead of time (the online phase timed), for the
+/// network profiles.
+fn strategy_cases(
+    name: [&'static str; 3],
+    file: &'static str,
+    audio_s: Option<f64>,
+    reps: usize,
+) -> [Case; 3] {
+    let with = |name, config: fn() -> SessionConfig| Case {
+        name,
+        file,
+        baseline: None,
+        reps,
+        audio_s,
+        tls: false,
+        config,
+        prepared: true,
+    };
+    [with(name[0], SessionConfig::default), with(name[1], dealer_bits), with(name[2], fss_48)]
 }
 
 fn cases() -> Vec<Case> {
-    vec![
+    let wav = |name, tls| Case {
+        audio_s: Some(1.0),
+        tls,
+        ..case(name, "wav2letter", crypten::ONNX_WAV2LETTER, 3)
+    };
+    let mut out = vec![
+        case("ResNet-18 1x3x224x224", "resnet18", crypten::ONNX_RESNET18, 2),
+        case("ResNet-50 1x3x224x224", "resnet50", crypten::ONNX_RESNET50, 1),
+        case("MobileNetV2 1x3x224x224", "mobilenet_v2", crypten::ONNX_MOBILENET_V2, 2),
+        wav("Wav2Letter 1 s audio (1x13x100 MFCC)", false),
         Case {
-            name: "ResNet-18 1x3x224x224",
-            file: "resnet18",
-            baseline: crypten::ONNX_RESNET18,
-            reps: 2,
-            audio_s: None,
-            tls: false,
-        },
-        Case {
-            name: "ResNet-50 1x3x224x224",
-            file: "resnet50",
-            baseline: crypten::ONNX_RESNET50,
-            reps: 1,
-            audio_s: None,
-            tls: false,
-        },
-        Case {
-            name: "MobileNetV2 1x3x224x224",
-            file: "mobilenet_v2",
-            baseline: crypten::ONNX_MOBILENET_V2,
-            reps: 2,
-            audio_s: None,
-            tls: false,
-        },
-        Case {
-            name: "Wav2Letter 1 s audio (1x13x100 MFCC)",
-            file: "wav2letter",
-            baseline: crypten::ONNX_WAV2LETTER,
-            reps: 3,
-            audio_s: Some(1.0),
-            tls: false,
-        },
-        Case {
-            name: "ResNet-18 1x3x224x224, TLS",
-            file: "resnet18",
-            baseline: crypten::ONNX_RESNET18,
-            reps: 2,
-            audio_s: None,
             tls: true,
+            ..case("ResNet-18 1x3x224x224, TLS", "resnet18", crypten::ONNX_RESNET18, 2)
         },
-        Case {
-            name: "Wav2Letter 1 s audio (1x13x100 MFCC), TLS",
-            file: "wav2letter",
-            baseline: crypten::ONNX_WAV2LETTER,
-            reps: 3,
-            audio_s: Some(1.0),
-            tls: true,
-        },
-    ]
+        wav("Wav2Letter 1 s audio (1x13x100 MFCC), TLS", true),
+    ];
+    out.extend(strategy_cases(
+        [
+            "ResNet-18 1x3x224x224, prepared",
+            "ResNet-18 1x3x224x224, dealer bits, prepared",
+            "ResNet-18 1x3x224x224, fss 48-bit, prepared",
+        ],
+        "resnet18",
+        None,
+        2,
+    ));
+    out.extend(strategy_cases(
+        [
+            "Wav2Letter 1 s audio, prepared",
+            "Wav2Letter 1 s audio, dealer bits, prepared",
+            "Wav2Letter 1 s audio, fss 48-bit, prepared",
+        ],
+        "wav2letter",
+        Some(1.0),
+        3,
+    ));
+    out
 }
 
 fn models_dir() -> PathBuf {
@@ -118,14 +166,18 @@ struct PartyRun {
     first: (u64, u64),
     /// Rounds and bytes of a steady pass (after the second pass prepared the weights).
     steady: (u64, u64),
+    /// Prepared cases: seconds of each offline phase and the bytes this party sent in it.
+    offline: Vec<(f64, u64)>,
     out: ArrayD<f64>,
 }
 
 fn party(
     s: &Session,
+    handle: &PreprocessHandle,
     model: &OnnxModel,
     x: &ArrayD<f64>,
     reps: usize,
+    prepared: bool,
 ) -> Result<PartyRun, BoxError> {
     let b = Secure::new(s);
     let rank = s.rank();
@@ -146,19 +198,34 @@ fn party(
     let (first, y) = counted()?;
     let out = b.reveal(&y.value())?;
     forward()?;
+    if prepared {
+        handle.record();
+    }
     let (steady, _) = counted()?;
-    let mut times = Vec::new();
+    handle.stop();
+    let (mut times, mut offline) = (Vec::new(), Vec::new());
     for _ in 0..reps {
+        if prepared {
+            // The offline phase: the dealer's material for one pass, made and delivered.
+            s.barrier()?;
+            let sent = |s: &Session| s.comm_stats().total().bytes_sent;
+            let (t, before) = (Instant::now(), sent(s));
+            s.context()?.prepare_dealer()?;
+            offline.push((t.elapsed().as_secs_f64(), sent(s) - before));
+        }
         s.barrier()?;
         let t = Instant::now();
         forward()?;
         times.push(t.elapsed());
     }
     s.barrier()?;
-    Ok(PartyRun { times, first, steady, out })
+    if prepared && handle.stats().misses > 0 {
+        return Err(format!("{} requests missed the prepared plan", handle.stats().misses).into());
+    }
+    Ok(PartyRun { times, first, steady, offline, out })
 }
 
-fn measure(case: &Case, reps: usize) -> Result<Row, String> {
+fn measure(case: &Case, reps: usize, net: Option<NetProfile>) -> Result<Row, String> {
     let dir = models_dir();
     let file = dir.join(format!("{}.onnx", case.file));
     if !file.exists() {
@@ -172,8 +239,9 @@ fn measure(case: &Case, reps: usize) -> Result<Row, String> {
     let model = OnnxModel::load(&file).map_err(|e| err(e.into()))?;
     let x = read_npy(&dir.join(format!("{}.input.npy", case.file))).map_err(err)?;
     let want = read_npy(&dir.join(format!("{}.output.npy", case.file))).map_err(err)?;
-    let runs = two_parties_tcp_secured(Duration::from_secs(900), case.tls, |s| {
-        party(s, &model, &x, reps).map_err(|e| e.to_string())
+    let setup = Setup { tls: case.tls, net, config: (case.config)() };
+    let runs = two_parties_tcp(Duration::from_secs(1800), &setup, |s, handle| {
+        party(s, handle, &model, &x, reps, case.prepared).map_err(|e| e.to_string())
     })
     .map_err(|e| format!("onnx {}: {e}", case.name))?;
     let per_rep: Vec<Duration> =
@@ -185,6 +253,22 @@ fn measure(case: &Case, reps: usize) -> Result<Row, String> {
     let (mib, first_mib) = (mib_of(p0.steady.1), mib_of(p0.first.1));
     let realtime = case.audio_s.map_or(String::new(), |a| format!(", {:.2}x real time", a / t));
     let first = format!("; first pass {first_mib:.1} MiB, {} rounds", p0.first.0);
+    let offline = if case.prepared {
+        let secs: Vec<f64> =
+            (0..reps).map(|i| runs.iter().map(|r| r.offline[i].0).fold(0.0, f64::max)).collect();
+        let sent: u64 = runs.iter().map(|r| r.offline.first().map_or(0, |o| o.1)).sum();
+        format!(
+            "; online phase timed, offline {:.2} s and {:.1} MiB sent per pass",
+            median(secs.iter().map(|s| Duration::from_secs_f64(*s)).collect()).as_secs_f64(),
+            mib_of(sent)
+        )
+    } else {
+        String::new()
+    };
+    let first = format!("{first}{offline}");
+    let estimate = net.map(|p| p.estimate(p0.steady.0, p0.steady.1 / 2).as_secs_f64());
+    let net_note = net.map_or(String::new(), |p| format!(", links shaped to {p}"));
+    let first = format!("{first}{net_note}");
     let note = match case.baseline {
         Some(b) => format!(
             "rounds {} (CrypTen {}), P0 bytes {mib:.1} MiB (CrypTen {:.1}, {:.2}x fewer{first}), \
@@ -201,11 +285,15 @@ fn measure(case: &Case, reps: usize) -> Result<Row, String> {
             p0.steady.0
         ),
     };
-    Ok(crypten_row(format!("onnx {}", case.name), t, case.baseline.map(|b| b.median_s), note))
+    // CrypTen's time was measured on loopback: no ratio beside a shaped time.
+    let baseline = case.baseline.filter(|_| net.is_none()).map(|b| b.median_s);
+    let mut row = crypten_row(format!("onnx {}", case.name), t, baseline, note);
+    row.estimate = estimate;
+    Ok(row)
 }
 
 pub fn rows(opts: &Options, wanted: &dyn Fn(&str) -> bool) -> Vec<Row> {
-    let quick = opts.quick;
+    let (quick, net) = (opts.quick, opts.net);
     let name = |c: &Case| format!("onnx {}", c.name);
-    measured_rows(cases(), name, wanted, |c| measure(c, if quick { 1 } else { c.reps }))
+    measured_rows(cases(), name, wanted, |c| measure(c, if quick { 1 } else { c.reps }, net))
 }
