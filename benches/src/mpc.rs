@@ -129,10 +129,11 @@ fn f64_conv(x: &ArrayD<f64>, w: &ArrayD<f64>) -> ArrayD<f64> {
     out
 }
 
-/// The dealer-bits comparison strategy, everything else default.
-fn dealer_bits() -> SessionConfig {
+/// The bit-plane carry comparison circuit (the default before dealer bits), everything else
+/// default.
+fn bit_plane_carry() -> SessionConfig {
     SessionConfig {
-        comparison: cloak_mpc::ComparisonStrategy::new(cloak_mpc::primitives::DealerBits),
+        comparison: cloak_mpc::ComparisonStrategy::new(cloak_mpc::primitives::BitPlaneCarry),
         ..SessionConfig::default()
     }
 }
@@ -283,9 +284,14 @@ fn cases() -> Vec<Case> {
             config: SessionConfig::default,
         },
     ];
-    // The comparison rows, once per strategy (FSS: key delivery dominates, few repeats).
+    // The comparison rows, once per strategy: the default (dealer bits), the circuit, FSS
+    // (key delivery dominates: few repeats).
     out.extend(comparison_cases(["relu 1M", "lt 1M"], 10, SessionConfig::default));
-    out.extend(comparison_cases(["relu 1M, dealer bits", "lt 1M, dealer bits"], 10, dealer_bits));
+    out.extend(comparison_cases(
+        ["relu 1M, bit-plane carry", "lt 1M, bit-plane carry"],
+        10,
+        bit_plane_carry,
+    ));
     out.extend(comparison_cases(["relu 1M, fss", "lt 1M, fss"], 3, fss));
     out.extend(comparison_cases(["relu 1M, fss 48-bit", "lt 1M, fss 48-bit"], 3, fss_narrow));
     out.extend([

@@ -75,6 +75,13 @@ fn dealer_bits() -> SessionConfig {
     }
 }
 
+fn bit_plane_carry() -> SessionConfig {
+    SessionConfig {
+        comparison: cloak_mpc::ComparisonStrategy::new(cloak_mpc::primitives::BitPlaneCarry),
+        ..SessionConfig::default()
+    }
+}
+
 /// FSS comparisons with 48-bit keys (activations below 2^31), exact dealer-pair truncation.
 fn fss_48() -> SessionConfig {
     SessionConfig {
@@ -86,7 +93,8 @@ fn fss_48() -> SessionConfig {
     }
 }
 
-/// The comparison-strategy rows of a model: the default circuit, dealer bits, and FSS, each
+/// The comparison-strategy rows of a model: the bit-plane circuit, dealer bits (the default),
+/// and FSS, each
 /// with its dealer's material prepared ahead of time (the online phase timed), for the
 /// network profiles.
 fn strategy_cases(
@@ -105,7 +113,7 @@ fn strategy_cases(
         config,
         prepared: true,
     };
-    [with(name[0], SessionConfig::default), with(name[1], dealer_bits), with(name[2], fss_48)]
+    [with(name[0], bit_plane_carry), with(name[1], dealer_bits), with(name[2], fss_48)]
 }
 
 fn cases() -> Vec<Case> {
@@ -127,7 +135,7 @@ fn cases() -> Vec<Case> {
     ];
     out.extend(strategy_cases(
         [
-            "ResNet-18 1x3x224x224, prepared",
+            "ResNet-18 1x3x224x224, bit-plane carry, prepared",
             "ResNet-18 1x3x224x224, dealer bits, prepared",
             "ResNet-18 1x3x224x224, fss 48-bit, prepared",
         ],
@@ -137,7 +145,7 @@ fn cases() -> Vec<Case> {
     ));
     out.extend(strategy_cases(
         [
-            "Wav2Letter 1 s audio, prepared",
+            "Wav2Letter 1 s audio, bit-plane carry, prepared",
             "Wav2Letter 1 s audio, dealer bits, prepared",
             "Wav2Letter 1 s audio, fss 48-bit, prepared",
         ],

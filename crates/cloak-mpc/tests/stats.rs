@@ -32,6 +32,15 @@ use cloak_mpc::{AShare, BShare, Session, SessionConfig};
 use cloak_ring::{Conv2dSpec, RingTensor};
 use common::*;
 
+/// The bit-plane carry circuit, whose costs this file documents (the default comparison is
+/// dealer bits; `comparison_costs.rs` pins both).
+fn circuit() -> SessionConfig {
+    SessionConfig {
+        comparison: cloak_mpc::ComparisonStrategy::new(cloak_mpc::primitives::BitPlaneCarry),
+        ..SessionConfig::default()
+    }
+}
+
 /// Carry-save layers that reduce `p` summands to two.
 fn csa_layers(p: usize) -> u64 {
     let (mut v, mut layers) = (p, 0);
@@ -98,7 +107,7 @@ fn only(stats: &CommStats, label: &str, want: OpStats, what: &str) {
 fn share_reveal_and_reveal_to() {
     let x = rand_arr(&[10, 7], -5.0, 5.0, 80);
     for p in PARTIES {
-        run(p, &SessionConfig::default(), |s| {
+        run(p, &circuit(), |s| {
             let st = measure(s, || share_from(s, p - 1, &x).map(drop));
             assert_eq!(st.total(), OpStats::default(), "share is free");
             let a = share0(s, &x)?;
@@ -126,7 +135,7 @@ fn products() {
     let ker = rand_arr(&[6, 2, 3, 3], -1.0, 1.0, 85);
     let spec = Conv2dSpec { stride: (2, 2), padding: (1, 1), groups: 2, ..Conv2dSpec::default() };
     for p in PARTIES {
-        run(p, &SessionConfig::default(), |s| {
+        run(p, &circuit(), |s| {
             let a = share0(s, &x)?;
             let b = share_from(s, 1, &y)?;
             let c = share_from(s, p - 1, &m)?;
@@ -163,7 +172,7 @@ fn public_products_and_means() {
     let y = rand_arr(&[5], -5.0, 5.0, 87);
     let m = rand_arr(&[5, 3], -5.0, 5.0, 88);
     for p in PARTIES {
-        run(p, &SessionConfig::default(), |s| {
+        run(p, &circuit(), |s| {
             let a = share0(s, &x)?;
             let (tr, tw) = trunc_cost(p, 30);
             let st = measure(s, || a.mul_public(&y).map(drop));
@@ -195,7 +204,7 @@ fn comparisons() {
     let x = rand_arr(&[100], -5.0, 5.0, 89);
     let y = rand_arr(&[100], -5.0, 5.0, 90);
     for p in PARTIES {
-        run(p, &SessionConfig::default(), |s| {
+        run(p, &circuit(), |s| {
             let a = share0(s, &x)?;
             let b = share_from(s, 1, &y)?;
             let (r, words) = ltz_cost(p, 100);
@@ -245,7 +254,7 @@ fn round_counts_as_documented() {
     // The headline numbers, independent of the formulas above.
     let x = rand_arr(&[10], -5.0, 5.0, 91);
     for (p, ltz, relu, a2b, mul) in [(2, 8, 8, 7, 2), (3, 9, 9, 8, 2), (4, 10, 10, 9, 2)] {
-        run(p, &SessionConfig::default(), |s| {
+        run(p, &circuit(), |s| {
             let a = share0(s, &x)?;
             let rounds = |label: &str, st: CommStats| st.get(label).map_or(0, |o| o.rounds);
             assert_eq!(rounds("ltz", measure(s, || a.ltz().map(drop))), ltz);
@@ -268,7 +277,7 @@ fn round_counts_as_documented() {
 fn binary_conversions_and_and() {
     let x = rand_arr(&[150], -5.0, 5.0, 92);
     for p in PARTIES {
-        run(p, &SessionConfig::default(), |s| {
+        run(p, &circuit(), |s| {
             let a = share_from(s, p - 1, &x)?;
             let l = csa_layers(p);
             let st = measure(s, || a.to_binary().map(drop));
@@ -304,7 +313,7 @@ impl SliceWords for BShare {
 fn two_party_relu_is_under_a_third_of_crypten() {
     let n = 6400;
     let x = rand_arr(&[n], -5.0, 5.0, 93);
-    let out = run(2, &SessionConfig::default(), |s| {
+    let out = run(2, &circuit(), |s| {
         let a = share0(s, &x)?;
         let st = measure(s, || a.relu().map(drop));
         Ok(st.get("relu").copied().unwrap_or_default())
@@ -323,7 +332,7 @@ fn two_party_relu_is_under_a_third_of_crypten() {
 fn test_sessions_have_no_dealer_traffic_and_count_requests() {
     let x = rand_arr(&[64], -5.0, 5.0, 94);
     for p in PARTIES {
-        run(p, &SessionConfig::default(), |s| {
+        run(p, &circuit(), |s| {
             let a = share0(s, &x)?;
             let d0 = s.dealer_stats().requests;
             a.mul(&a)?;

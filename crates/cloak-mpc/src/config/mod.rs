@@ -28,8 +28,9 @@ pub enum DealerKind {
     TrustedThirdParty,
 }
 
-/// A session's configuration; `Default` is 16 fractional bits, automatic truncation, the
-/// bit-plane comparison circuit, the trusted first party, and a 60 s communication timeout.
+/// A session's configuration; `Default` is 16 fractional bits, automatic truncation (dealer
+/// pairs: exact up to one unit), the dealer-bits comparison, the trusted first party, and a
+/// 60 s communication timeout.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionConfig {
     /// Fractional bits of the fixed-point encoding.
@@ -39,7 +40,9 @@ pub struct SessionConfig {
     /// [`TruncationProtocol`](crate::primitives::TruncationProtocol).
     pub truncation: TruncationStrategy,
     /// How the sign bit of comparisons, ReLU, max and pooling is computed: the built-in
-    /// [`BitPlaneCarry`](crate::primitives::BitPlaneCarry) or any
+    /// [`DealerBits`](crate::primitives::DealerBits) (the default),
+    /// [`BitPlaneCarry`](crate::primitives::BitPlaneCarry),
+    /// [`FunctionSecretSharing`](crate::primitives::FunctionSecretSharing) or any
     /// [`ComparisonProtocol`](crate::primitives::ComparisonProtocol).
     pub comparison: ComparisonStrategy,
     /// The dealer [`Session::setup`](crate::Session::setup) arranges.
