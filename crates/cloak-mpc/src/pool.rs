@@ -13,10 +13,13 @@ use crate::ashare::AShare;
 use crate::error::{Result, invalid};
 use crate::reduce::MaxMethod;
 
-/// Ring value padded windows see for max pooling: `-2^62`, below every input whose
-/// difference with another input can be compared (`|x| < 2^(62 - f)` in real value), and
-/// far enough from the ring's edge that differences with it never overflow.
-const MAX_POOL_PAD: u64 = (1u64 << 62).wrapping_neg();
+/// Ring value padded windows see for max pooling with a comparison of `k`-bit inputs
+/// ([`ComparisonProtocol::input_bits`](crate::primitives::ComparisonProtocol::input_bits)):
+/// `-2^(k-2)` (`-2^62` for the whole ring), below every input with `|x| < 2^(k-2)`, whose
+/// differences with it stay within the `k` bits the comparison handles.
+fn max_pool_pad(bits: u32) -> u64 {
+    (1u64 << (bits.clamp(3, 64) - 2)).wrapping_neg()
+}
 
 /// Checks an NCHW input and returns `(n, c, h, w, oh, ow)`.
 fn dims(shape: &[usize], spec: &Pool2dSpec, op: &'static str) -> Result<[usize; 6]> {
@@ -65,7 +68,8 @@ impl AShare {
         let session = self.session().clone();
         session.scoped("max_pool2d", || {
             let (ph, pw) = spec.padding;
-            let fill = if session.rank() == 0 { MAX_POOL_PAD } else { 0 };
+            let bits = session.config().comparison.input_bits();
+            let fill = if session.rank() == 0 { max_pool_pad(bits) } else { 0 };
             let pads = [(0, 0), (0, 0), (ph, ph), (pw, pw)];
             let padded = AShare::from_share(&session, self.share_tensor().pad(&pads, fill)?);
             let windows = unfold(padded.share_tensor(), spec, oh, ow)?;

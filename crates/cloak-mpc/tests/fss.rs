@@ -130,6 +130,30 @@ fn relu_and_max_pooling_use_fss_and_match_plain() {
 }
 
 #[test]
+fn padded_max_pooling_stays_within_narrow_keys() {
+    // Max pooling pads with a value below every input; with 48-bit keys it must be one the
+    // keys can compare against (ResNet's 3x3 stride-2 stem pooling with padding 1).
+    // Negative inputs: a window's maximum is below zero, where a pad the keys cannot
+    // compare against would win.
+    let x = grid(&arr(&[1, 2, 7, 7], values(98, -8.0, -0.5, 12)));
+    let spec = cloak_mpc::Pool2dSpec { kernel: (3, 3), stride: (2, 2), padding: (1, 1) };
+    let out = run(2, &fss(48), |s| share0(s, &x)?.max_pool2d(&spec)?.0.reveal());
+    let want = ArrayD::from_shape_fn(ndarray::IxDyn(&[1, 2, 4, 4]), |i| {
+        let mut m = f64::MIN;
+        for dy in 0..3 {
+            for dx in 0..3 {
+                let (y, x0) = ((2 * i[2] + dy) as isize - 1, (2 * i[3] + dx) as isize - 1);
+                if (0..7).contains(&y) && (0..7).contains(&x0) {
+                    m = m.max(x[[0, i[1], y as usize, x0 as usize]]);
+                }
+            }
+        }
+        m
+    });
+    assert_close(&out[0], &want, 0.0, "padded max pooling, 48-bit keys");
+}
+
+#[test]
 fn key_bytes_are_offline_and_pinned() {
     let xs = edge_inputs(64, 4096);
     let n = xs.len() as f64;

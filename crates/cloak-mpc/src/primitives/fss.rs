@@ -296,6 +296,10 @@ impl ComparisonProtocol for FunctionSecretSharing {
         "fss"
     }
 
+    fn input_bits(&self) -> u32 {
+        self.input_bits
+    }
+
     fn check(&self, parties: usize) -> Result<()> {
         if parties != 2 {
             return Err(invalid(

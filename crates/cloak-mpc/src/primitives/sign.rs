@@ -29,6 +29,13 @@ pub trait ComparisonProtocol: Send + Sync + 'static {
         Ok(())
     }
 
+    /// The width `k` of the inputs the method compares correctly, `|x| < 2^(k-1)` in raw
+    /// ring values; 64 (the whole ring) by default. Protocols that compare against a fill
+    /// value (max pooling's padding) keep it within this range.
+    fn input_bits(&self) -> u32 {
+        64
+    }
+
     /// XOR shares of `[x < 0]`, packed 64 per word in row-major order (bit `k % 64` of
     /// word `k / 64` belongs to element `k`).
     ///
