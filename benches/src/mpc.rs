@@ -39,6 +39,9 @@ struct Case {
     reps: usize,
     /// The session's configuration (strategies).
     config: fn() -> SessionConfig,
+    /// Each timed repetition runs on material its dealer prepared ahead of time (an
+    /// offline phase, untimed): the time is the online phase's.
+    prepared: bool,
 }
 
 /// How a case's inputs are drawn (as the baseline drew them).
@@ -197,6 +200,7 @@ fn mul_case(name: &'static str, reps: usize, config: fn() -> SessionConfig) -> C
         baseline: crypten::MUL_1M,
         reps,
         config,
+        prepared: false,
     }
 }
 
@@ -205,6 +209,7 @@ fn comparison_cases(
     names: [&'static str; 2],
     reps: usize,
     config: fn() -> SessionConfig,
+    prepared: bool,
 ) -> [Case; 2] {
     let m = 1_000_000;
     [
@@ -219,6 +224,7 @@ fn comparison_cases(
             baseline: crypten::RELU_1M,
             reps,
             config,
+            prepared,
         },
         Case {
             name: names[1],
@@ -236,6 +242,7 @@ fn comparison_cases(
             baseline: crypten::LT_1M,
             reps,
             config,
+            prepared,
         },
     ]
 }
@@ -258,6 +265,7 @@ fn cases() -> Vec<Case> {
             baseline: crypten::MATMUL_256,
             reps: 30,
             config: SessionConfig::default,
+            prepared: false,
         },
         Case {
             name: "matmul 1024x1024",
@@ -270,6 +278,7 @@ fn cases() -> Vec<Case> {
             baseline: crypten::MATMUL_1024,
             reps: 10,
             config: SessionConfig::default,
+            prepared: false,
         },
         Case {
             name: "conv2d 1x64x56x56 k64x64x3x3 p1",
@@ -282,18 +291,26 @@ fn cases() -> Vec<Case> {
             baseline: crypten::CONV2D,
             reps: 20,
             config: SessionConfig::default,
+            prepared: false,
         },
     ];
     // The comparison rows, once per strategy: the default (dealer bits), the circuit, FSS
     // (key delivery dominates: few repeats).
-    out.extend(comparison_cases(["relu 1M", "lt 1M"], 10, SessionConfig::default));
+    out.extend(comparison_cases(["relu 1M", "lt 1M"], 10, SessionConfig::default, false));
     out.extend(comparison_cases(
         ["relu 1M, bit-plane carry", "lt 1M, bit-plane carry"],
         10,
         bit_plane_carry,
+        false,
     ));
-    out.extend(comparison_cases(["relu 1M, fss", "lt 1M, fss"], 3, fss));
-    out.extend(comparison_cases(["relu 1M, fss 48-bit", "lt 1M, fss 48-bit"], 3, fss_narrow));
+    out.extend(comparison_cases(["relu 1M, fss", "lt 1M, fss"], 3, fss, false));
+    out.extend(comparison_cases(["relu 1M, fss, prepared", "lt 1M, fss, prepared"], 3, fss, true));
+    out.extend(comparison_cases(
+        ["relu 1M, fss 48-bit, prepared", "lt 1M, fss 48-bit, prepared"],
+        3,
+        fss_narrow,
+        true,
+    ));
     out.extend([
         Case {
             name: "sigmoid 100k",
@@ -306,6 +323,7 @@ fn cases() -> Vec<Case> {
             baseline: crypten::SIGMOID_100K,
             reps: 10,
             config: SessionConfig::default,
+            prepared: false,
         },
         Case {
             name: "exp 100k",
@@ -318,6 +336,7 @@ fn cases() -> Vec<Case> {
             baseline: crypten::EXP_100K,
             reps: 10,
             config: SessionConfig::default,
+            prepared: false,
         },
         Case {
             name: "reciprocal 100k",
@@ -330,6 +349,7 @@ fn cases() -> Vec<Case> {
             baseline: crypten::RECIPROCAL_100K,
             reps: 10,
             config: SessionConfig::default,
+            prepared: false,
         },
         Case {
             name: "sqrt 100k",
@@ -342,6 +362,7 @@ fn cases() -> Vec<Case> {
             baseline: crypten::SQRT_100K,
             reps: 10,
             config: SessionConfig::default,
+            prepared: false,
         },
         Case {
             name: "log 100k",
@@ -354,6 +375,7 @@ fn cases() -> Vec<Case> {
             baseline: crypten::LOG_100K,
             reps: 10,
             config: SessionConfig::default,
+            prepared: false,
         },
         Case {
             name: "softmax 1000x100 dim=-1",
@@ -366,6 +388,7 @@ fn cases() -> Vec<Case> {
             baseline: crypten::SOFTMAX_1000X100,
             reps: 10,
             config: SessionConfig::default,
+            prepared: false,
         },
     ]);
     out
@@ -399,19 +422,32 @@ fn run_case(
             .build()
             .map_err(|e| MpcError::InvalidArgument { op: "bench", reason: e.to_string() })?;
         pool.install(|| {
-            // A secure set-up (fresh seeds), as a deployment would; it is not timed.
-            let s = Session::setup(Box::new(comm), (case.config)())?;
+            // A secure set-up (fresh seeds), as a deployment would; it is not timed. The
+            // trusted first party is wrapped for an offline phase (a pass-through unless the
+            // case is prepared).
+            let mut comm = comm;
+            let tfp = cloak_dealer::TrustedFirstParty::setup(&mut comm, 2)?;
+            let (dealer, handle) = cloak_dealer::Preprocessed::new(tfp);
+            let s = Session::with_dealer(Box::new(comm), (case.config)(), Box::new(dealer))?;
             let xs = AShare::share(&s, 0, (s.rank() == 0).then_some(&x), x.shape())?;
             let ys = AShare::share(&s, 1, (s.rank() == 1).then_some(&y), y.shape())?;
             s.barrier()?;
             s.reset_stats();
+            if case.prepared {
+                handle.record();
+            }
             let warm = (case.op)(&xs, &ys)?;
+            handle.stop();
             let stats = s.comm_stats();
             let op_stats = stats.get(case.label).copied().unwrap_or_default();
             let offline_sent = stats.get(cloak_dealer::DEALER_LABEL).map_or(0, |o| o.bytes_sent);
             let result = warm.reveal()?;
             let (mut times, mut dealer) = (Vec::new(), Vec::new());
             for _ in 0..reps {
+                if case.prepared {
+                    s.barrier()?;
+                    s.context()?.prepare_dealer()?;
+                }
                 s.barrier()?;
                 let d0 = s.dealer_stats().time;
                 let t = Instant::now();
