@@ -310,6 +310,12 @@ pub trait Backend: Clone + Debug + 'static {
         x: &Self::Tensor,
         spec: &Pool2dSpec,
     ) -> Result<(Self::Tensor, Self::Tensor)>;
+    /// Max pooling without the one-hot, when no gradient will flow back (inference). The
+    /// default drops [`max_pool2d`](Self::max_pool2d)'s one-hot; a backend whose one-hot
+    /// costs extra (the shared one) skips it.
+    fn max_pool2d_values(&self, x: &Self::Tensor, spec: &Pool2dSpec) -> Result<Self::Tensor> {
+        Ok(self.max_pool2d(x, spec)?.0)
+    }
     /// Routes the pooled gradient back through the one-hot.
     fn max_pool2d_backward(
         &self,

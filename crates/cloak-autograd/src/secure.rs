@@ -305,6 +305,10 @@ impl Backend for Secure {
         Ok(x.max_pool2d(spec)?)
     }
 
+    fn max_pool2d_values(&self, x: &AShare, spec: &Pool2dSpec) -> Result<AShare> {
+        Ok(x.max_pool2d_values(spec)?)
+    }
+
     fn max_pool2d_backward(
         &self,
         grad: &AShare,

@@ -67,15 +67,31 @@ impl AShare {
         let [_, _, _, _, oh, ow] = dims(self.shape(), spec, "max_pool2d")?;
         let session = self.session().clone();
         session.scoped("max_pool2d", || {
-            let (ph, pw) = spec.padding;
-            let bits = session.config().comparison.input_bits();
-            let fill = if session.rank() == 0 { max_pool_pad(bits) } else { 0 };
-            let pads = [(0, 0), (0, 0), (ph, ph), (pw, pw)];
-            let padded = AShare::from_share(&session, self.share_tensor().pad(&pads, fill)?);
-            let windows = unfold(padded.share_tensor(), spec, oh, ow)?;
-            let windows = AShare::from_share(&session, windows);
-            windows.max_with_argmax(4, false, MaxMethod::Tree)
+            self.pooling_windows(spec, oh, ow)?.max_with_argmax(4, false, MaxMethod::Tree)
         })
+    }
+
+    /// Max pooling without the one-hot, for inference: the same tree with no one-hot to
+    /// carry (the one-hot multiplies the selection's bytes by the window size).
+    ///
+    /// # Errors
+    /// As [`max_pool2d`](Self::max_pool2d).
+    pub fn max_pool2d_values(&self, spec: &Pool2dSpec) -> Result<AShare> {
+        let [_, _, _, _, oh, ow] = dims(self.shape(), spec, "max_pool2d")?;
+        let session = self.session().clone();
+        session.scoped("max_pool2d", || self.pooling_windows(spec, oh, ow)?.max(4, false))
+    }
+
+    /// The `[n, c, oh, ow, kh * kw]` windows of this tensor padded for max pooling.
+    fn pooling_windows(&self, spec: &Pool2dSpec, oh: usize, ow: usize) -> Result<AShare> {
+        let session = self.session();
+        let (ph, pw) = spec.padding;
+        let bits = session.config().comparison.input_bits();
+        let fill = if session.rank() == 0 { max_pool_pad(bits) } else { 0 };
+        let pads = [(0, 0), (0, 0), (ph, ph), (pw, pw)];
+        let padded = AShare::from_share(session, self.share_tensor().pad(&pads, fill)?);
+        let windows = unfold(padded.share_tensor(), spec, oh, ow)?;
+        Ok(AShare::from_share(session, windows))
     }
 
     /// Backward of [`max_pool2d`](Self::max_pool2d): routes `grad_out` (`[n, c, oh, ow]`)

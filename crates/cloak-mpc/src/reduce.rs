@@ -189,14 +189,15 @@ impl AShare {
             // b = [a < c] as XOR shares; the winner is a - b (a - c), ties keeping a.
             let diff = a.sub(&c)?;
             let k = rows * h;
-            let lt = self.session().context()?.ltz_packed(diff.share_tensor())?;
             let (new_vals, new_onehot) = match &onehot {
                 None => {
-                    let (bd, _) =
-                        self.session().context()?.mul_by_xor_bits(diff.share_tensor(), &lt)?;
+                    // The strategy's product by the sign: one round for FSS, the sign
+                    // circuit and one bit-injection round otherwise.
+                    let (bd, _) = self.session().context()?.times_ltz(diff.share_tensor())?;
                     (a.sub(&AShare::from_share(self.session(), bd))?, None)
                 }
                 Some(oh) => {
+                    let lt = self.session().context()?.ltz_packed(diff.share_tensor())?;
                     let oa = oh.slice(1, 0, 2 * h, 2)?;
                     let oc = oh.slice(1, 1, 2 * h, 2)?;
                     let odiff = oa.sub(&oc)?;

@@ -412,3 +412,28 @@ fn padding_never_beats_very_negative_inputs() {
         assert_close(&onehot, &want_onehot, 0.0, &format!("{p} parties: one-hot"));
     }
 }
+
+#[test]
+fn pooling_without_the_one_hot_gives_the_same_values_for_fewer_bytes() {
+    // Inference needs no one-hot: the values match max_pool2d's exactly (the same tree of
+    // exact comparisons), and the selection carries one value per pair instead of a
+    // one-hot row of the window's size as well.
+    let shape = [1, 3, 7, 7];
+    let x = tie_prone(&shape, 21);
+    let sp = spec((3, 3), (2, 2), (1, 1));
+    for p in [2, 3] {
+        let out = run(p, &SessionConfig::default(), |s| {
+            let a = share0(s, &x)?;
+            s.reset_stats();
+            let (with, _) = a.max_pool2d(&sp)?;
+            let with_bytes = s.comm_stats().total().bytes_sent;
+            s.reset_stats();
+            let without = a.max_pool2d_values(&sp)?;
+            let without_bytes = s.comm_stats().total().bytes_sent;
+            Ok((with.reveal()?, without.reveal()?, with_bytes, without_bytes))
+        });
+        let (with, without, with_bytes, without_bytes) = unanimous(out);
+        assert_close(&without, &with, 0.0, &format!("{p} parties"));
+        assert!(without_bytes < with_bytes, "{p} parties: {without_bytes} >= {with_bytes}");
+    }
+}

@@ -5,7 +5,7 @@ use ndarray::Array2;
 
 use crate::backend::Backend;
 use crate::error::{Result, invalid};
-use crate::var::Var;
+use crate::var::{Var, is_grad_enabled};
 
 /// The `[h*w, oh*ow]` averaging matrix of adaptive average pooling: output cell `(i, j)`
 /// averages rows `floor(i h / oh) .. ceil((i+1) h / oh)` and the same for columns, as
@@ -34,6 +34,11 @@ impl<B: Backend> Var<B> {
     /// # Errors
     /// A non-4-d input or a window that does not fit; the backend's protocol errors.
     pub fn max_pool2d(&self, spec: &Pool2dSpec) -> Result<Var<B>> {
+        if !(is_grad_enabled() && self.requires_grad()) {
+            // No backward will run: the one-hot is not needed.
+            let out = self.backend().max_pool2d_values(&self.value(), spec)?;
+            return Ok(Var::constant(&self.backend(), out));
+        }
         let (out, onehot) = self.backend().max_pool2d(&self.value(), spec)?;
         let (shape, spec) = (self.shape(), *spec);
         Var::from_op("max_pool2d", out, &[self], move |b, g| {
