@@ -311,9 +311,14 @@ fn launch_local(opts: &Options) -> Result<bool, Box<dyn Error>> {
     };
     for (i, t) in torch.iter().enumerate() {
         if let Some(t) = t
-            && (0..seq_len).map(|j| ids[[i, j]] as usize).ne(t.ids.iter().copied())
+            && ((0..seq_len).map(|j| ids[[i, j]] as usize).ne(t.ids.iter().copied())
+                || Some(t.label) != sentences[i].label)
         {
-            return Err(format!("sentence {}: the ids differ from torch's", sentences[i].id).into());
+            return Err(format!(
+                "sentence {}: the ids or the label differ from torch's",
+                sentences[i].id
+            )
+            .into());
         }
     }
     println!(
