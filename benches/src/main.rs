@@ -2,6 +2,7 @@
 //!
 //! Prints one Markdown table: each figure beside the limit it is compared with.
 
+mod bert;
 mod comm;
 mod crypten;
 mod harness;

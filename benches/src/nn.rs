@@ -375,5 +375,8 @@ fn measure(case: &Case, reps: usize) -> Result<Row, String> {
 pub fn rows(opts: &Options, wanted: &dyn Fn(&str) -> bool) -> Vec<Row> {
     let quick = opts.quick;
     let name = |c: &Case| format!("nn {}", c.name);
-    measured_rows(cases(), name, wanted, |c| measure(c, if quick { 2 } else { c.reps }))
+    let mut rows =
+        measured_rows(cases(), name, wanted, |c| measure(c, if quick { 2 } else { c.reps }));
+    rows.extend(crate::bert::rows(opts, wanted));
+    rows
 }

@@ -56,3 +56,14 @@ pub fn two_parties_tcp<R: Send>(
     });
     outcomes.into_iter().map(|o| o.map_err(|e| e.to_string())).collect()
 }
+
+/// As [`two_parties_tcp_secured`], with sessions of `config`.
+pub fn two_parties_tcp_with<R: Send>(
+    config: &SessionConfig,
+    timeout: Duration,
+    tls: bool,
+    party: impl Fn(&Session) -> Result<R, String> + Sync,
+) -> Result<Vec<R>, String> {
+    let setup = Setup { tls, config: config.clone(), ..Setup::default() };
+    two_parties_tcp(timeout, &setup, |s, _| party(s))
+}

@@ -433,7 +433,7 @@ fn softmax_ref(rows: &[Vec<f64>]) -> Vec<Vec<f64>> {
 #[test]
 fn softmax_and_log_softmax_match_f64_along_each_axis_and_with_large_gaps() {
     // Rows of normal-ish logits, one with gaps far beyond exp's domain (softmax clamps the
-    // differences at -16, where exp is below half a unit).
+    // differences at -32, where exp is far below half a unit).
     let mut data = values(6 * 5, -3.0, 3.0, 5);
     data[5..10].copy_from_slice(&[0.0, -40.0, -300.0, -2000.0, 1.0]);
     let x = grid(&arr(&[6, 5], data));
@@ -657,8 +657,8 @@ fn rounds_are_as_documented_and_fewer_than_cryptens() {
         assert_eq!(got, ours, "{label}");
         assert!(theirs.is_none_or(|t| got < t), "{label}: {got} rounds, CrypTen {theirs:?}");
     }
-    // softmax over rows of 8: max (3 levels of 8 rounds), clamp 8, exp 7, reciprocal 20,
-    // product 1.
+    // softmax over rows of 8: max (3 levels of 8 rounds), clamp 8, exp 7 (a series of
+    // degree 10 and three squarings), reciprocal 20, product 1.
     assert_eq!(rounds_of(2, &cfg, "softmax", |x| x.softmax(1), &m), 3 * 8 + 8 + 7 + 20 + 1);
     // Both together: the same, then log 18, exp 7 (for the reciprocal) and the product,
     // where the two calls take 60 + 59.

@@ -19,7 +19,7 @@ use crate::ashare::AShare;
 use crate::config::ExpMethod;
 use crate::error::{Result, invalid};
 use crate::functions::fx::{Fx, rescale, square};
-use crate::functions::poly::{chebyshev_basis, chebyshev_fit, chebyshev_sum};
+use crate::functions::poly::{chebyshev_basis, chebyshev_fit, chebyshev_sum, to_unit_interval};
 
 impl AShare {
     /// `exp(x)` elementwise, by the session's [`ExpMethod`] (see the module documentation
@@ -62,6 +62,44 @@ impl FnCtx<'_> {
         // t = x / 2^s one bit finer (exact division, then one rounding).
         let t = rescale(self, x.div_pow2_exact(squarings), fine)?;
         let coeffs = chebyshev_fit(f64::exp, -1.0, 1.0, degree as usize);
+        let basis = chebyshev_basis(self, &t, degree as usize)?;
+        let mut v = chebyshev_sum(self, &basis, &coeffs, fine)?;
+        for _ in 0..squarings {
+            v = square(self, &v, f)?;
+        }
+        rescale(self, v, f)
+    }
+
+    /// `exp(x)` for `x` in `[-2^b, 0]` (`b = bound_log2`), as softmax needs it:
+    /// `g(x)^(2^s)` with `g` a Chebyshev series of `exp(x / 2^s)` fitted on the whole
+    /// interval (so `t = x / 2^(b-1) + 1` is exact up to one rounding at the finer scale),
+    /// then `s = squarings` squarings. Each squaring doubles the relative error before it,
+    /// so a series of higher degree over the wide interval and few squarings beat many
+    /// squarings of a series on `[-1, 1]`: with `b = 5`, `s = 3` and degree 10 the fit is
+    /// within `1e-7` relative for `x >= -12` (below, `exp` is under a unit); 4 + 3 rounds.
+    /// The series and the first squaring run one bit finer than the session; `t`'s
+    /// rounding there moves `x` by a few units of the session (`2^(b-1)` times a rounding
+    /// at `2^-(f+1)`), the largest part of the relative error.
+    pub(crate) fn exp_nonpositive(
+        &mut self,
+        x: &Fx,
+        bound_log2: u32,
+        squarings: u32,
+        degree: u32,
+    ) -> Result<Fx> {
+        if degree == 0 || degree > 64 || squarings > 20 || bound_log2 == 0 || bound_log2 > 20 {
+            return Err(invalid(
+                "exp",
+                format!("degree {degree}, {squarings} squarings on [-2^{bound_log2}, 0]"),
+            ));
+        }
+        let f = x.frac;
+        let fine = super::fx::finer(f, 1);
+        let lo = -f64::from(bound_log2).exp2();
+        let xf = rescale(self, x.clone(), fine)?;
+        let t = to_unit_interval(self, &xf, lo, 0.0)?;
+        let scale = f64::from(squarings).exp2();
+        let coeffs = chebyshev_fit(|z| (z / scale).exp(), lo, 0.0, degree as usize);
         let basis = chebyshev_basis(self, &t, degree as usize)?;
         let mut v = chebyshev_sum(self, &basis, &coeffs, fine)?;
         for _ in 0..squarings {

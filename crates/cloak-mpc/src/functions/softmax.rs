@@ -2,20 +2,38 @@
 //!
 //! Both subtract the maximum along the axis first (tree reduction, 8 rounds per halving),
 //! so every exponent is at most 0. With Cloak's `exp`, the differences are then clamped
-//! below at -16 (one ReLU, 8 rounds): `exp(-16) = 1.1e-7` is below half a unit, so nothing
-//! is lost, and the `exp` that follows (`q(z / 16)^16`, 7 rounds) never leaves its domain,
-//! whatever the logits. The sum along the axis lies in `[1, n]`, and its reciprocal (or
-//! log) is taken without sign handling. For 1000x100 this is 92 rounds, where CrypTen
-//! takes 116. The absolute error is a few units. With CrypTen's `exp` (the limit), the
-//! differences are not clamped, as in CrypTen: below `-2^(n+1)` its `exp` is wrong.
+//! below at -32 (one ReLU, 8 rounds) and `exp` is taken on `[-32, 0]` by a Chebyshev series
+//! of `exp(z / 8)` over that whole interval, squared three times (degree 10: 4 + 3 rounds;
+//! see `exp_nonpositive`). The clamp is where it is for long rows: every clamped difference
+//! still gets `exp` of the bound, and `n - 1` of them add `(n - 1) exp(bound)` to the sum.
+//! At -16 that is `1.1e-7` each, 3.7 units of `2^-16` taken from a leading weight of 1 in a
+//! row of 512; at -32 it is `1.3e-14` each, nothing for any row. A series on `[-1, 1]`
+//! squared 5 times would reach -32 too, in 8 rounds, amplifying its roundings 32-fold; two
+//! squarings of a degree-12 series would take 6 rounds but a product more per element.
+//! The sum along the axis lies in `[1, n]`, and its reciprocal (or log) is taken without
+//! sign handling. For 1000x100 this is 92 rounds, where CrypTen takes 116.
+//!
+//! Measured on rows of 128 and 512 standard normal logits times 1, 4 and 10, and on rows
+//! where one logit leads the rest by 20 or more, for 2 and 3 parties: within 6 units of
+//! `f64`, the leading weights within 1 (`tests/softmax_rows.rs`). Most of the error is
+//! `z`'s rounding when it is divided by 16 for the series at one bit finer than the
+//! session: it moves `z` by several units, and so a weight by as many units relative.
+//!
+//! With CrypTen's `exp` (the limit), the differences are not clamped, as in CrypTen: below
+//! `-2^(n+1)` its `exp` is wrong, and on the rows above its weights are off by up to
+//! `9e-3` (the limit's own error at differences of a few units).
 
 use crate::ashare::AShare;
 use crate::config::ExpMethod;
 use crate::error::Result;
 use crate::functions::fx::Fx;
 
-/// Where the differences from the maximum are clamped, as `2^CLAMP_LOG2`.
-const CLAMP_LOG2: u32 = 4;
+/// Where the differences from the maximum are clamped, as `-2^CLAMP_LOG2`.
+const CLAMP_LOG2: u32 = 5;
+/// Squarings of softmax's `exp` (the series fits `exp(z / 2^EXP_SQUARINGS)`).
+const EXP_SQUARINGS: u32 = 3;
+/// Degree of softmax's `exp` series on `[-2^CLAMP_LOG2, 0]`.
+const EXP_DEGREE: u32 = 10;
 
 impl AShare {
     /// `softmax` along `axis`.
@@ -62,8 +80,10 @@ impl AShare {
             let sum = e.sum(axis, true)?;
             let log = sum.unary("log_softmax", |s, x| s.log_fx(&x))?;
             let inv = match self.session().config().functions.exp {
-                ExpMethod::Squaring { degree, .. } if (e.shape()[axis] as f64) < 8.8e6 => {
-                    log.neg().unary("exp", |s, x: Fx| s.exp_squaring(&x, CLAMP_LOG2, degree))?
+                ExpMethod::Squaring { .. } if (e.shape()[axis] as f64) < 8.8e6 => {
+                    log.neg().unary("exp", |s, x: Fx| {
+                        s.exp_nonpositive(&x, CLAMP_LOG2, EXP_SQUARINGS, EXP_DEGREE)
+                    })?
                 }
                 _ => sum.unary("softmax", |s, x| s.reciprocal_signed(&x, true))?,
             };
@@ -77,10 +97,12 @@ impl AShare {
         let z = self.sub(&max)?;
         let method = self.session().config().functions.exp;
         let e = match method {
-            ExpMethod::Squaring { degree, .. } => {
+            ExpMethod::Squaring { .. } => {
                 let bound = f64::from(CLAMP_LOG2).exp2();
                 let clamped = z.add_scalar(bound)?.relu()?.add_scalar(-bound)?;
-                clamped.unary("exp", |s, x: Fx| s.exp_squaring(&x, CLAMP_LOG2, degree))?
+                clamped.unary("exp", |s, x: Fx| {
+                    s.exp_nonpositive(&x, CLAMP_LOG2, EXP_SQUARINGS, EXP_DEGREE)
+                })?
             }
             ExpMethod::Limit { .. } => z.unary("exp", |s, x| s.exp_fx(&x, method))?,
         };

@@ -12,13 +12,17 @@
 //! bytes to each other party); scaling `q` by the public `1/sqrt(dh)` is local. The
 //! softmax over the keys is the secure softmax (the maximum by a tree of comparisons,
 //! 8 rounds per halving of `S`, then the clamped `exp`, the reciprocal of the sum and one
-//! product). Masks are public and added before the softmax (see [`AttentionMask`]). The
-//! backward is products only: the softmax's derivative `y (g - sum(g y))` uses its saved
-//! output. Measured for two parties, `N = 2`, `L = S = 5`, `E = 8`, `H = 2` with key
-//! padding: 64 rounds forward (most of them the softmax's), 10 backward.
+//! product), one call for every head and query; a model trained with MPCFormer's 2Quad or
+//! 2ReLU in its place selects it with [`with_softmax`](MultiheadAttention::with_softmax)
+//! (22 or 29 rounds, see [`AttentionSoftmax`]). Masks are public and added before the
+//! softmax (see [`AttentionMask`]). The backward is products only: the softmax's
+//! derivative `y (g - sum(g y))` uses its saved output. Measured for two parties, `N = 2`,
+//! `L = S = 5`, `E = 8`, `H = 2` with key padding: 64 rounds forward (most of them the
+//! softmax's), 10 backward.
 
 use cloak_autograd::{Backend, Var};
 
+use super::attention_softmax::AttentionSoftmax;
 use super::dropout::Dropout;
 use super::linear::Linear;
 use super::mask::AttentionMask;
@@ -50,6 +54,8 @@ pub struct MultiheadAttention<B: Backend> {
     num_heads: usize,
     /// Dropout on the attention weights (training only).
     dropout: Option<Dropout>,
+    /// How the scores become weights.
+    softmax: AttentionSoftmax,
 }
 
 impl<B: Backend> MultiheadAttention<B> {
@@ -73,7 +79,32 @@ impl<B: Backend> MultiheadAttention<B> {
         if bias {
             out_proj.bias = Some(init.constant_param(&[embed_dim], 0.0)?);
         }
-        Ok(Self { in_proj_weight, in_proj_bias, out_proj, num_heads, dropout: None })
+        Ok(Self {
+            in_proj_weight,
+            in_proj_bias,
+            out_proj,
+            num_heads,
+            dropout: None,
+            softmax: AttentionSoftmax::Exact,
+        })
+    }
+
+    /// The normalisation of the scores (the exact softmax by default, or a cheaper
+    /// function that a model must have been trained with; see [`AttentionSoftmax`]);
+    /// builder style.
+    ///
+    /// # Errors
+    /// Bad parameters of `softmax`.
+    pub fn with_softmax(mut self, softmax: AttentionSoftmax) -> Result<Self> {
+        softmax.check()?;
+        self.softmax = softmax;
+        Ok(self)
+    }
+
+    /// The normalisation of the scores.
+    #[must_use]
+    pub fn softmax(&self) -> AttentionSoftmax {
+        self.softmax
     }
 
     /// Dropout with probability `p` on the attention weights in training (a public mask
@@ -192,11 +223,8 @@ impl<B: Backend> MultiheadAttention<B> {
         };
         let q = heads(&q, l)?.mul_scalar(1.0 / (dh as f64).sqrt())?;
         let (k, v) = (heads(&k, s)?, heads(&v, s)?);
-        let mut scores = q.matmul(&k.t()?)?;
-        if let Some(m) = &additive {
-            scores = scores.add_public(m)?;
-        }
-        let weights = scores.softmax(3)?;
+        let scores = q.matmul(&k.t()?)?;
+        let weights = self.softmax.masked(&scores, additive.as_ref(), 3)?;
         let dropped = match &self.dropout {
             Some(d) => Module::<B>::forward(d, &weights)?,
             None => weights.clone(),

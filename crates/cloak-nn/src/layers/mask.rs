@@ -10,9 +10,10 @@
 //! `1e-111`) times the kept keys' at most:
 //!
 //! - Cloak's `exp` (the default): the softmax subtracts the row's maximum, then clamps the
-//!   differences below at `-16` (`exp(-16) = 1.1e-7`, under a unit). A masked key's
-//!   difference is at most `-256 + (its score - the largest kept score)`, so below `-16`
-//!   whenever it would not have beaten every kept key by more than 240.
+//!   differences below at `-32` (`exp(-32) = 1.3e-14`, nothing even summed over a long
+//!   row). A masked key's difference is at most `-256 + (its score - the largest kept
+//!   score)`, so below `-32` whenever it would not have beaten every kept key by more than
+//!   224.
 //! - CrypTen's limit `exp`, `(1 + z/2^n)^(2^n)` with its default `n = 8`: at `z = -256`
 //!   the base is exactly 0, and for `z` in `-256 ± 200` it is at most `0.8` in size, whose
 //!   256th power is below `1e-24`. (More negative values would leave its domain: below

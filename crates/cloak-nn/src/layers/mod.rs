@@ -3,6 +3,7 @@
 
 mod activation;
 mod attention;
+mod attention_softmax;
 mod batchnorm;
 mod container;
 mod conv;
@@ -19,6 +20,7 @@ mod transformer;
 
 pub use activation::{Hardtanh, LogSoftmax, ReLU, ReLU6, Sigmoid, Softmax, Tanh};
 pub use attention::MultiheadAttention;
+pub use attention_softmax::AttentionSoftmax;
 pub use batchnorm::{BatchNorm, BatchNorm1d, BatchNorm2d};
 pub use container::{Flatten, Residual, Sequential};
 pub use conv::{Conv1d, Conv2d};

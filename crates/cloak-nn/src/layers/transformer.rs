@@ -10,13 +10,16 @@
 //! (one inverse square root each), two linear products, and the activation (ReLU: one
 //! comparison; GELU: one `erf`). The residual additions are local. Measured for two
 //! parties: post-norm with ReLU, `E = 8`, `H = 2`, feed-forward 16, 2 sequences of 5
-//! tokens: 114 rounds and 72 KB sent per party forward, 31 rounds backward; post-norm with
-//! GELU, `E = 128`, `H = 2`, feed-forward 512, 128 tokens: 153 rounds and 42 MB forward,
-//! 49 rounds and 25 MB backward.
+//! tokens: 114 rounds and 76 KB sent per party forward, 31 rounds backward; post-norm with
+//! GELU, `E = 128`, `H = 2`, feed-forward 512, 128 tokens: 153 rounds and 43 MB forward,
+//! 49 rounds and 25 MB backward. The attention's softmax can be one of MPCFormer's
+//! cheaper functions for a model trained with it
+//! ([`EncoderLayerConfig::attention_softmax`]).
 
 use cloak_autograd::{Backend, Var};
 
 use super::attention::MultiheadAttention;
+use super::attention_softmax::AttentionSoftmax;
 use super::dropout::Dropout;
 use super::gelu::{GeluApproximate, gelu};
 use super::layernorm::LayerNorm;
@@ -56,11 +59,14 @@ pub struct EncoderLayerConfig {
     pub norm_first: bool,
     /// Whether the linear layers and layer norms have biases.
     pub bias: bool,
+    /// How the attention scores become weights (not a PyTorch argument: the exact
+    /// softmax unless the model was trained with an approximation).
+    pub attention_softmax: AttentionSoftmax,
 }
 
 impl EncoderLayerConfig {
     /// PyTorch's defaults: `dim_feedforward = 2048`, dropout 0.1, ReLU, `eps = 1e-5`,
-    /// post-norm, biases.
+    /// post-norm, biases; the exact softmax.
     #[must_use]
     pub fn new(d_model: usize, nhead: usize) -> Self {
         Self {
@@ -72,6 +78,7 @@ impl EncoderLayerConfig {
             layer_norm_eps: 1e-5,
             norm_first: false,
             bias: true,
+            attention_softmax: AttentionSoftmax::Exact,
         }
     }
 }
@@ -109,7 +116,8 @@ impl<B: Backend> TransformerEncoderLayer<B> {
         }
         let p = c.dropout;
         let self_attn = MultiheadAttention::new(init, c.d_model, c.nhead, c.bias)?
-            .with_dropout(p, dropout_seed)?;
+            .with_dropout(p, dropout_seed)?
+            .with_softmax(c.attention_softmax)?;
         let linear1 = Linear::new(init, c.d_model, c.dim_feedforward, c.bias)?;
         let linear2 = Linear::new(init, c.dim_feedforward, c.d_model, c.bias)?;
         let norm = |init: &mut Init<B>| {
