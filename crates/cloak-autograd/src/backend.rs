@@ -236,7 +236,8 @@ pub trait Backend: Clone + Debug + 'static {
     /// Prepares `w` as the fixed right operand of later products
     /// ([`conv2d_prepared`](Self::conv2d_prepared), [`matmul_prepared`](Self::matmul_prepared)),
     /// or `None` where the backend gains nothing (the default). The secure backend opens the
-    /// weight's persistent mask here, once, so that each later product sends only its input's.
+    /// weight's persistent mask here, once, so that each later product sends only its input's
+    /// (`None` there too where the session's dealer has no persistent masks).
     ///
     /// # Errors
     /// The backend's protocol errors.

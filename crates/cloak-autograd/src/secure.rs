@@ -199,7 +199,7 @@ impl Backend for Secure {
     }
 
     fn prepare_rhs(&self, w: &AShare) -> Result<Option<PreparedRhs>> {
-        Ok(Some(PreparedRhs::new(w.fix()?)))
+        Ok(w.try_fix()?.map(PreparedRhs::new))
     }
 
     fn conv2d_prepared(

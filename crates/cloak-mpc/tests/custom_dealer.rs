@@ -30,17 +30,18 @@ use ndarray::ArrayD;
 type Counts = Arc<Mutex<BTreeMap<&'static str, usize>>>;
 
 /// Delegates everything to `inner`, counting requests by kind; optionally lies about its
-/// rank or number of parties.
+/// rank or number of parties, or declines persistent masks (as the trait's default does).
 struct Counting<D> {
     inner: D,
     counts: Counts,
     rank: Option<usize>,
     parties: Option<usize>,
+    persistent: bool,
 }
 
 impl<D: Dealer> Counting<D> {
     fn new(inner: D) -> Self {
-        Self { inner, counts: Counts::default(), rank: None, parties: None }
+        Self { inner, counts: Counts::default(), rank: None, parties: None, persistent: true }
     }
 
     fn count(&self, request: &Request) {
@@ -89,6 +90,12 @@ impl<D: Dealer> Dealer for Counting<D> {
         mask: u64,
         shape: &[usize],
     ) -> Result<RingTensor<u64>, DealerError> {
+        if !self.persistent {
+            return Err(DealerError::Unsupported {
+                provider: "counting",
+                what: "persistent masks",
+            });
+        }
         self.inner.persistent_share(mask, shape)
     }
     fn close(&mut self, comm: &mut dyn Communicator) -> Result<(), DealerError> {
@@ -226,6 +233,47 @@ fn a_provider_with_the_wrong_rank_or_party_count_is_refused() {
                     matches!(e, MpcError::Dealer(DealerError::Setup { .. })),
                     "{n} parties, {what}: party {rank} got {e:?}"
                 );
+            }
+        }
+    }
+}
+
+/// A provider without persistent masks: `fix` is its typed `Unsupported` error and
+/// `try_fix` is `None`, at every party and with nothing sent, so callers that fix weights
+/// as an optimisation fall back to plain products together; the parties stay in step and
+/// the plain product is right (four terms of the module's product bound, one truncation).
+#[test]
+fn without_persistent_masks_fixing_falls_back_to_plain_products() {
+    let x = rand_arr(&[3, 4], -10.0, 10.0, 73);
+    let w = rand_arr(&[4, 2], -10.0, 10.0, 74);
+    let want = x
+        .clone()
+        .into_dimensionality::<ndarray::Ix2>()
+        .expect("2-d")
+        .dot(&w.clone().into_dimensionality::<ndarray::Ix2>().expect("2-d"));
+    for n in [2, 3] {
+        let outcomes = run_threads(n, &comm_config(), |mut comm| -> Result<_, MpcError> {
+            let tfp = TrustedFirstParty::setup(&mut comm, n)?;
+            let mut wrapper = Counting::new(tfp);
+            wrapper.persistent = false;
+            let s =
+                Session::with_dealer(Box::new(comm), SessionConfig::default(), Box::new(wrapper))?;
+            let (xs, ws) = (share0(&s, &x)?, share_from(&s, n - 1, &w)?);
+            s.reset_stats();
+            let refused = ws.fix();
+            assert!(
+                matches!(refused, Err(MpcError::Dealer(DealerError::Unsupported { .. }))),
+                "fix: {refused:?}"
+            );
+            assert!(ws.try_fix()?.is_none(), "try_fix");
+            assert_eq!(s.comm_stats().total().bytes_sent, 0, "nothing sent");
+            xs.matmul(&ws)?.reveal()
+        });
+        for (rank, o) in outcomes.into_iter().enumerate() {
+            let got = o.unwrap_or_else(|e| panic!("{n} parties, party {rank}: {e:?}"));
+            let tol = 4.0 * (20.0 * HALF_ULP) + ULP;
+            for (g, w) in got.iter().zip(want.iter()) {
+                assert!((g - w).abs() <= tol, "{n} parties: {g} against {w} (tolerance {tol})");
             }
         }
     }

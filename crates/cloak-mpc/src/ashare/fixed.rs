@@ -11,7 +11,7 @@
 
 use std::rc::Rc;
 
-use cloak_dealer::BilinearOp;
+use cloak_dealer::{BilinearOp, DealerError};
 use cloak_ring::{Conv2dSpec, RingTensor};
 
 use super::AShare;
@@ -83,6 +83,20 @@ impl AShare {
             let d = s.open_tensors("fix", vec![masked])?.remove(0);
             Ok(FixedOperand { session: session.clone(), inner: Rc::new(Parts { mask, b, d }) })
         })
+    }
+
+    /// [`fix`](Self::fix), or `None` where the session's dealer has no persistent masks
+    /// (nothing is sent then, at any party, so every party falls back to plain products
+    /// together): for callers that fix weights as an optimisation, not as a requirement.
+    ///
+    /// # Errors
+    /// As [`fix`](Self::fix), but for the dealer's `Unsupported`.
+    pub fn try_fix(&self) -> Result<Option<FixedOperand>> {
+        match self.fix() {
+            Ok(fixed) => Ok(Some(fixed)),
+            Err(MpcError::Dealer(DealerError::Unsupported { .. })) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// `self` (NCHW) convolved with the fixed weight `[O, C/g, kh, kw]`: one round opening

@@ -24,6 +24,7 @@ use cloak_autograd::{Backend, Var};
 
 use super::attention_softmax::AttentionSoftmax;
 use super::dropout::Dropout;
+use super::fixed_weights::FixedWeights;
 use super::linear::Linear;
 use super::mask::AttentionMask;
 use crate::error::{Result, invalid};
@@ -56,6 +57,8 @@ pub struct MultiheadAttention<B: Backend> {
     dropout: Option<Dropout>,
     /// How the scores become weights.
     softmax: AttentionSoftmax,
+    /// The input projections fixed for repeated passes (a slot per row range used).
+    fixed: FixedWeights<B>,
 }
 
 impl<B: Backend> MultiheadAttention<B> {
@@ -86,6 +89,7 @@ impl<B: Backend> MultiheadAttention<B> {
             num_heads,
             dropout: None,
             softmax: AttentionSoftmax::Exact,
+            fixed: FixedWeights::default(),
         })
     }
 
@@ -243,7 +247,7 @@ impl<B: Backend> MultiheadAttention<B> {
         } else {
             self.in_proj_weight.slice(0, a * e, b * e)?
         };
-        let y = x.matmul(&w.t()?)?;
+        let y = self.fixed.matmul(4 * a + b, x, &self.in_proj_weight, &w.t()?)?;
         Ok(match &self.in_proj_bias {
             Some(bias) if whole => y.add(bias)?,
             Some(bias) => y.add(&bias.slice(0, a * e, b * e)?)?,

@@ -3,11 +3,15 @@
 use cloak_autograd::{Backend, Var};
 use cloak_ring::Conv2dSpec;
 
+use super::fixed_weights::FixedWeights;
 use crate::error::{Result, invalid};
 use crate::init::Init;
 use crate::module::{Module, TensorKind, join};
 
 /// 2-d convolution over NCHW inputs, weight `[out, in/groups, kh, kw]`.
+///
+/// From the second pass at the same weight on, the convolution is by the weight fixed once,
+/// as [`Linear`](super::Linear)'s product is.
 #[derive(Debug)]
 pub struct Conv2d<B: Backend> {
     /// `[out, in/groups, kh, kw]`.
@@ -16,6 +20,7 @@ pub struct Conv2d<B: Backend> {
     pub bias: Option<Var<B>>,
     /// Stride, padding, dilation and groups.
     pub spec: Conv2dSpec,
+    fixed: FixedWeights<B>,
 }
 
 impl<B: Backend> Conv2d<B> {
@@ -42,13 +47,19 @@ impl<B: Backend> Conv2d<B> {
         let weight =
             init.kaiming_uniform(&[out_channels, in_channels / g, kernel.0, kernel.1], fan_in)?;
         let bias = if bias { Some(init.kaiming_uniform(&[out_channels], fan_in)?) } else { None };
-        Ok(Self { weight, bias, spec })
+        Ok(Self::from_parts(weight, bias, spec))
+    }
+
+    /// A layer with the given weight `[out, in/groups, kh, kw]`, bias `[out]` and spec.
+    #[must_use]
+    pub fn from_parts(weight: Var<B>, bias: Option<Var<B>>, spec: Conv2dSpec) -> Self {
+        Self { weight, bias, spec, fixed: FixedWeights::default() }
     }
 }
 
 impl<B: Backend> Module<B> for Conv2d<B> {
     fn forward(&self, x: &Var<B>) -> Result<Var<B>> {
-        let y = x.conv2d(&self.weight, &self.spec)?;
+        let y = self.fixed.conv2d(x, &self.weight, &self.spec)?;
         Ok(match &self.bias {
             Some(b) => y.add(&b.reshape(&[1, b.numel(), 1, 1])?)?,
             None => y,

@@ -9,6 +9,7 @@ mod container;
 mod conv;
 mod dropout;
 mod embedding;
+mod fixed_weights;
 mod gelu;
 mod layernorm;
 mod linear;
