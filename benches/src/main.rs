@@ -56,6 +56,15 @@ type Run = fn(&Options, &dyn Fn(&str) -> bool) -> Vec<harness::Row>;
 /// left out of a shaped run rather than shown unshaped beside shaped figures), and its run.
 type Suite = (&'static str, bool, Run);
 
+/// Whether the lower-cased filter `f` selects the row `name`.
+fn matches(f: &str, name: &str) -> bool {
+    let name = name.to_lowercase();
+    match f.strip_prefix('=') {
+        Some(whole) => name == whole,
+        None => name.contains(f),
+    }
+}
+
 fn main() -> ExitCode {
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(a) => a,
@@ -96,11 +105,10 @@ fn main() -> ExitCode {
             eprintln!("cloak-benches: {suite} rows are not run over a shaped network; skipped");
             continue;
         }
-        // A filter matches a suite's name (all its rows) or part of a row's name.
+        // A filter matches a suite's name (all its rows) or part of a row's name; one that
+        // starts with `=` matches a row's whole name only.
         let whole_suite = args.filters.is_empty() || args.filters.iter().any(|f| suite == f);
-        let wanted = |name: &str| {
-            whole_suite || args.filters.iter().any(|f| name.to_lowercase().contains(f.as_str()))
-        };
+        let wanted = |name: &str| whole_suite || args.filters.iter().any(|f| matches(f, name));
         rows.extend(run(&args.opts, &wanted));
     }
     if rows.is_empty() {
@@ -131,6 +139,8 @@ mod tests {
         assert_eq!(args.opts.net, Some(NetProfile::WAN));
         assert!(args.opts.quick);
         assert_eq!(args.filters, ["mpc"]);
+        assert!(matches("mpc relu", "mpc relu 1M, fss") && matches("=mpc relu 1m", "mpc relu 1M"));
+        assert!(!matches("=mpc relu 1m", "mpc relu 1M, fss"));
         let custom = parse(&["--net", "1gbit,10ms"]).expect("valid arguments");
         assert_eq!(custom.opts.net.map(|p| p.rtt()), Some(std::time::Duration::from_millis(10)));
         assert_eq!(parse(&["--net", "loopback"]).expect("valid").opts.net, None);

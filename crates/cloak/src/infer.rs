@@ -121,7 +121,7 @@ pub fn infer_observed(
     net.load_state(roles.model_owner, weights)?;
     observe(Stage::Weights);
 
-    let x = share_input(session, &backend, roles.data_owner, input, input_shape)?;
+    let x = share_input(session, &backend, model, roles.data_owner, input, input_shape)?;
     observe(Stage::Input);
 
     // Inference records no graph: no operand is kept for a backward pass.
@@ -138,24 +138,34 @@ pub fn infer_observed(
 
 /// Shares the data owner's input after the owner's checks, which every party learns the
 /// verdict of (one round): sharing itself sends no message, so an owner that stopped alone
-/// would leave the others computing on random masks until a later exchange timed out.
+/// would leave the others computing on random masks until a later exchange timed out. Token
+/// ids are checked and encoded one-hot by the owner ([`OnnxModel::encode_input`]) within
+/// the same verdict, and shared at the model's encoded shape.
 fn share_input(
     session: &Session,
     backend: &Secure,
+    model: &OnnxModel,
     owner: usize,
     input: Option<&ArrayD<f64>>,
     shape: &[usize],
 ) -> Result<cloak_mpc::AShare> {
     let mine = session.rank() == owner;
-    let check = if mine { check_input(input, shape, session.config().frac_bits) } else { Ok(()) };
-    let flag = ArrayD::from_elem(vec![1], if check.is_ok() { 1.0 } else { 0.0 });
+    let encoded = if mine {
+        check_input(input, shape, session.config().frac_bits).and_then(|()| match input {
+            Some(x) => Ok(Some(model.encode_input(x)?)),
+            None => Ok(None),
+        })
+    } else {
+        Ok(None)
+    };
+    let flag = ArrayD::from_elem(vec![1], if encoded.is_ok() { 1.0 } else { 0.0 });
     let verdict = backend.input(owner, mine.then_some(&flag), &[1])?;
     let verdict = backend.reveal(&verdict)?;
-    check?;
+    let encoded = encoded?;
     if verdict.iter().next().is_none_or(|&v| v < 0.5) {
         return Err(Error::Refused { party: owner, what: "input".into() });
     }
-    Ok(backend.input(owner, input.filter(|_| mine), shape)?)
+    Ok(backend.input(owner, encoded.as_ref(), &model.encoded_input_shape(shape))?)
 }
 
 /// The data owner's checks: present, of the agreed shape, and every element encodable.

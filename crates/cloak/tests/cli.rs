@@ -185,6 +185,58 @@ fn missing_files_are_one_line_errors() {
     assert_clean_failure(&out, "No such file");
 }
 
+/// The example's sentiment transformer (`examples/data/text`), whose input is token ids.
+fn text_model() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples/data/text/sentiment.onnx")
+}
+
+/// Seeded token ids `[rows, seq_len]` below the model's vocabulary, as PyTorch saves them
+/// (`int64`).
+fn token_ids(path: &std::path::Path, rows: usize, vocab: usize) -> usize {
+    let model = cloak::onnx::OnnxModel::from_bytes(&std::fs::read(text_model()).unwrap())
+        .expect("the text model");
+    let Some(len) = model.input_dims().get(1).copied().flatten() else {
+        panic!("a fixed sequence length: {:?}", model.input_dims())
+    };
+    let mut state = 0x9e37_79b9_7f4a_7c15u64;
+    let ids = ndarray::Array2::from_shape_fn((rows, len), |(_, j)| {
+        state =
+            state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        // `<cls>` first, as the tokenizer puts it, then seeded words.
+        if j == 0 { 1 } else { (state >> 33) as i64 % vocab as i64 }
+    });
+    ndarray_npy::write_npy(path, &ids).unwrap();
+    len
+}
+
+/// A model whose input is token ids runs from one command: the data owner's `int64` ids are
+/// checked and shared one-hot (the private lookup), and the private logits agree with the
+/// plain model's. Tolerance: the example's bound for this model, `2.6e-3 (1 + scale)`
+/// (`examples/src/text.rs`, five LayerNorms), with logits below 18: 0.05. An id outside
+/// the vocabulary fails the data owner by position, with one line.
+#[test]
+fn infer_runs_a_token_id_model() {
+    let vocab = 2000;
+    let ids = Temp::new("ids.npy");
+    token_ids(&ids.0, 4, vocab);
+    let out = cloak(&[&"infer", &"--model", &text_model(), &"--input", &ids.0, &"--check"]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "stderr:\n{}\nstdout:\n{stdout}", text(&out.stderr));
+    assert_eq!(predictions(&stdout).len(), 4, "{stdout}");
+    assert!(stdout.contains("predicted classes: 4 of 4 rows agree"), "{stdout}");
+    let d = check_diff(&stdout);
+    assert!(d < 0.05, "max abs difference {d}");
+
+    let bad = Temp::new("bad-ids.npy");
+    let len = token_ids(&bad.0, 2, vocab);
+    let mut x: ndarray::Array2<i64> = ndarray_npy::read_npy(&bad.0).unwrap();
+    x[[1, len - 1]] = 4321;
+    ndarray_npy::write_npy(&bad.0, &x).unwrap();
+    let out = cloak(&[&"infer", &"--model", &text_model(), &"--input", &bad.0]);
+    let line = assert_clean_failure(&out, &format!("token id [1, {}]", len - 1));
+    assert!(!line.contains("4321"), "the id's value is not shown: {line}");
+}
+
 #[test]
 fn an_input_of_the_wrong_shape_is_refused_before_any_party_starts() {
     let input = Temp::new("wrong-shape.npy");

@@ -95,10 +95,11 @@ fn unusable(e: impl ToString) -> CliError {
 
 /// The model's output on the input in plain `f64`: the reference for `--check`.
 fn plain_output(model: &OnnxModel, input: &Path, shape: &[usize]) -> CliResult<ArrayD<f64>> {
-    let x = cloak::npy::read(input)?;
+    let x = model.encode_input(&cloak::npy::read_input(input)?).map_err(cloak::Error::from)?;
     let net = model.build(&Plain, shape)?;
     net.load_state(0, model.weights()).map_err(cloak::Error::from)?;
-    let x = Var::constant(&Plain, Plain.input(0, Some(&x), shape).map_err(cloak::Error::from)?);
+    let encoded = model.encoded_input_shape(shape);
+    let x = Var::constant(&Plain, Plain.input(0, Some(&x), &encoded).map_err(cloak::Error::from)?);
     let y = net.forward(&x).map_err(cloak::Error::from)?;
     Ok(Plain.reveal(&y.value()).map_err(cloak::Error::from)?)
 }
@@ -167,9 +168,11 @@ pub(crate) fn run(args: &InferArgs) -> CliResult<()> {
     let deadline = super::seconds("--timeout", args.timeout)?;
     let model = super::load_model(&args.model)?;
     let info = cloak::npy::info(&args.input)?;
-    if !info.is_float() {
+    let ids = matches!(model.input_kind(), cloak_onnx::InputKind::TokenIds { .. });
+    if !(info.is_float() || ids && info.is_integer()) {
+        let expected = if ids { "integer token ids" } else { "float32 or float64" };
         return Err(unusable(format!(
-            "{}: element type {}, expected float32 or float64",
+            "{}: element type {}, expected {expected}",
             args.input.display(),
             info.dtype
         )));

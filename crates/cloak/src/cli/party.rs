@@ -81,7 +81,7 @@ fn read_own(rank: usize, roles: &Roles, args: &PartyArgs) -> CliResult<Own> {
         None
     };
     let input = if rank == roles.data_owner {
-        Some(cloak::npy::read(required(&args.input, "--input", "data owner")?)?)
+        Some(cloak::npy::read_input(required(&args.input, "--input", "data owner")?)?)
     } else {
         None
     };
