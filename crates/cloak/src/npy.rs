@@ -248,14 +248,15 @@ pub fn read(path: impl AsRef<Path>) -> Result<ArrayD<f64>, NpyError> {
     Ok(read_numeric(path.as_ref(), "float32 or float64", NpyInfo::is_float)?.0)
 }
 
-/// Reads a model input as `f64`: floats, or integers (token ids, as PyTorch saves them in
-/// `int64`; exact below 2^53, far beyond any vocabulary).
+/// Reads a model input as `f64`, with the file's header: floats, or integers (token ids, as
+/// PyTorch saves them in `int64`; exact below 2^53, far beyond any vocabulary). Whether
+/// integers suit the model is the caller's to check ([`NpyInfo::is_integer`]).
 ///
 /// # Errors
 /// As [`read`], for an element type that is neither.
-pub fn read_input(path: impl AsRef<Path>) -> Result<ArrayD<f64>, NpyError> {
+pub fn read_input(path: impl AsRef<Path>) -> Result<(ArrayD<f64>, NpyInfo), NpyError> {
     let numeric = |i: &NpyInfo| i.is_float() || i.is_integer();
-    Ok(read_numeric(path.as_ref(), "floats, or integer token ids", numeric)?.0)
+    read_numeric(path.as_ref(), "floats, or integer token ids", numeric)
 }
 
 /// Reads class labels: a 1-d array of integers (any width), or of floats that are whole

@@ -404,6 +404,23 @@ fn parties_started_by_hand_each_read_only_their_own_file() {
     assert_eq!(cloak::npy::info(&output.0).unwrap().shape, vec![8, 10]);
 }
 
+/// An integer input for a model of reals (pixels saved as `uint8`, say) is refused: only
+/// the data owner can tell, once the model is announced, and every party stops naming it.
+#[test]
+fn integers_for_a_model_of_reals_stop_every_party() {
+    let port = cloak::comm::runner::free_local_port().unwrap().to_string();
+    let input = Temp::new("pixels.npy");
+    let x = cloak::npy::read(digits()).unwrap().mapv(|v| (v * 255.0).round() as u8);
+    ndarray_npy::write_npy(&input.0, &x).unwrap();
+    let p0 = launched(0, 2, &port, &[&"--model", &model(), &"--timeout", &"30"]);
+    let p1 = launched(1, 2, &port, &[&"--input", &input.0, &"--timeout", &"30"]);
+    let (o0, o1) = (p0.wait_with_output().unwrap(), p1.wait_with_output().unwrap());
+    let line = assert_clean_failure(&o1, "the input holds integers, but the model takes real");
+    assert!(!o0.status.success(), "party 0 went on: {}", text(&o0.stdout));
+    let other = text(&o0.stderr);
+    assert!(other.contains("party 1") && other.lines().count() == 1, "{other}\n{line}");
+}
+
 /// Starts `cloak party` as rank `rank` of `world` through rank 0 at `port` on loopback,
 /// with `args`.
 fn launched(rank: usize, world: usize, port: &str, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Child {

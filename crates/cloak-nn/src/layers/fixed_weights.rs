@@ -8,6 +8,11 @@
 //! every step, never pays for a preparation it cannot reuse. Every party makes the same
 //! decisions, since they run the same program on the same versions. This is the rule
 //! `cloak-onnx` follows for imported models.
+//!
+//! A weight is fixed at most once per layer: the dealer keeps every persistent mask for the
+//! session, so fixing each new value (say, at every evaluation between training epochs)
+//! would grow its memory by a model's size each time. Once a fixed weight changes, its
+//! products go back to the plain path, which costs the weight's opening per product again.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -28,10 +33,16 @@ struct Entry<B: Backend> {
     prepared: Option<PreparedRhs>,
 }
 
+/// A slot's entry and whether it has ever been prepared (never again once it has).
+struct Slot<B: Backend> {
+    entry: Entry<B>,
+    spent: bool,
+}
+
 /// The prepared weight operands of one layer, by a slot the layer chooses (a layer with
 /// several products by parts of one parameter uses a slot per part).
 pub(crate) struct FixedWeights<B: Backend> {
-    entries: RefCell<HashMap<usize, Entry<B>>>,
+    entries: RefCell<HashMap<usize, Slot<B>>>,
 }
 
 impl<B: Backend> Default for FixedWeights<B> {
@@ -43,7 +54,7 @@ impl<B: Backend> Default for FixedWeights<B> {
 impl<B: Backend> fmt::Debug for FixedWeights<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let entries = self.entries.borrow();
-        let prepared = entries.values().filter(|e| e.prepared.is_some()).count();
+        let prepared = entries.values().filter(|s| s.entry.prepared.is_some()).count();
         write!(f, "FixedWeights {{ operands: {}, prepared: {prepared} }}", entries.len())
     }
 }
@@ -61,14 +72,17 @@ impl<B: Backend> FixedWeights<B> {
         let mut entries = self.entries.borrow_mut();
         let fresh =
             || Entry { param: param.clone(), version, uses: 0, tried: false, prepared: None };
-        let e = entries.entry(slot).or_insert_with(fresh);
+        let s = entries.entry(slot).or_insert_with(|| Slot { entry: fresh(), spent: false });
+        let e = &mut s.entry;
         if !e.param.same_node(param) || e.version != version {
             *e = fresh();
         }
-        e.uses += 1;
-        if e.uses >= 2 && !e.tried {
+        e.uses = e.uses.saturating_add(1);
+        if e.uses >= 2 && !e.tried && !s.spent {
+            // Tried once per value: a failure here is a protocol error that ends the session.
             e.tried = true;
             e.prepared = param.backend().prepare_rhs(&operand.value())?;
+            s.spent = e.prepared.is_some();
         }
         Ok(e.prepared.clone())
     }

@@ -11,7 +11,9 @@ use crate::module::{Module, TensorKind, join};
 ///
 /// From the second pass at the same weight on, the product is by the weight fixed once
 /// (see [`Backend::prepare_rhs`]): on shares, each pass then opens only its input's mask,
-/// not the weight's again. Training, which changes the weight every step, never fixes it.
+/// not the weight's again. Training, which changes the weight every step, never fixes it, and
+/// a weight is fixed at most once, since the dealer keeps every persistent mask for the
+/// session: once a fixed weight changes, products by it are plain again.
 #[derive(Debug)]
 pub struct Linear<B: Backend> {
     /// `[out, in]`.

@@ -95,7 +95,7 @@ fn unusable(e: impl ToString) -> CliError {
 
 /// The model's output on the input in plain `f64`: the reference for `--check`.
 fn plain_output(model: &OnnxModel, input: &Path, shape: &[usize]) -> CliResult<ArrayD<f64>> {
-    let x = model.encode_input(&cloak::npy::read_input(input)?).map_err(cloak::Error::from)?;
+    let x = model.encode_input(&cloak::npy::read_input(input)?.0).map_err(cloak::Error::from)?;
     let net = model.build(&Plain, shape)?;
     net.load_state(0, model.weights()).map_err(cloak::Error::from)?;
     let encoded = model.encoded_input_shape(shape);
@@ -170,7 +170,8 @@ pub(crate) fn run(args: &InferArgs) -> CliResult<()> {
     let info = cloak::npy::info(&args.input)?;
     let ids = matches!(model.input_kind(), cloak_onnx::InputKind::TokenIds { .. });
     if !(info.is_float() || ids && info.is_integer()) {
-        let expected = if ids { "integer token ids" } else { "float32 or float64" };
+        let expected =
+            if ids { "token ids (integers or whole floats)" } else { "float32 or float64" };
         return Err(unusable(format!(
             "{}: element type {}, expected {expected}",
             args.input.display(),

@@ -65,6 +65,8 @@ pub(crate) fn parse_parties(s: &str) -> Result<usize, String> {
 struct Own {
     model: Option<OnnxModel>,
     input: Option<ArrayD<f64>>,
+    /// Whether the input file holds integers (token ids; refused for a model of reals).
+    integers: bool,
 }
 
 /// Reads this party's own inputs, and nothing else: the flags for the other roles are
@@ -80,12 +82,13 @@ fn read_own(rank: usize, roles: &Roles, args: &PartyArgs) -> CliResult<Own> {
     } else {
         None
     };
-    let input = if rank == roles.data_owner {
-        Some(cloak::npy::read_input(required(&args.input, "--input", "data owner")?)?)
+    let (input, integers) = if rank == roles.data_owner {
+        let (x, info) = cloak::npy::read_input(required(&args.input, "--input", "data owner")?)?;
+        (Some(x), info.is_integer())
     } else {
-        None
+        (None, false)
     };
-    Ok(Own { model, input })
+    Ok(Own { model, input, integers })
 }
 
 fn role(rank: usize, roles: &Roles) -> String {
@@ -249,6 +252,14 @@ fn prepare(
     let unsupported = model.unsupported();
     if !unsupported.is_empty() {
         return Err(super::inspect::unsupported_error(&unsupported));
+    }
+    // Only the data owner knows its file's element type: integers suit token ids alone
+    // (PyTorch refuses an integer tensor for a model of reals too).
+    if own.integers && matches!(model.input_kind(), cloak_onnx::InputKind::Float) {
+        return Err(CliError::new(
+            UNUSABLE,
+            "the input holds integers, but the model takes real numbers (float32 or float64)",
+        ));
     }
     Ok((model, own.input, public.shape))
 }
