@@ -2,12 +2,14 @@
 //! for 2 and 3 parties: standard normal logits times 1, 4 and 10, and rows where one logit
 //! leads every other by 20 or 25.
 //!
-//! Bound: 8 units of `2^-16` (1.2e-4) on every weight. Each weight is `e_i / sum e`, with
-//! `exp`'s relative error a few units near 0 (the shifted logit `z` is read at `2^-17`
-//! and divided by 16 for the series, so its rounding moves `z` by up to 4 units; the
-//! series' and the squarings' roundings add about as much), the reciprocal within
-//! `2^-18` relative plus 2 units, and one truncation; the weights are at most 1. Measured
-//! (printed with `--nocapture`): up to 5.9 units.
+//! Bound: 12 units of `2^-16` (1.8e-4) on every weight. Each weight is `e_i / sum e`, with
+//! `exp`'s relative error up to about 8 units near 0 (the shifted logit `z` is read at
+//! `2^-17` and divided by 16 for the series, so its rounding moves `z` by up to 4 units;
+//! the series' and the squarings' roundings add about as much), the reciprocal within
+//! `2^-18` relative plus 2 units, and one truncation; the weights are at most 1: 8 + 2 + 1
+//! and a margin. The roundings depend on the shares' masks, fresh in every run. Measured
+//! (printed with `--nocapture`): up to 5.9 units here, and 8.1 once in the attention
+//! layer's test over repeated runs.
 //!
 //! Rows with one leading logit check the clamp: every other difference is below -20, so
 //! the leading weight is 1 to within `n e^-20` (`1e-6` for 512 keys), and the secure
@@ -80,7 +82,7 @@ fn softmax_on_long_rows_with_large_logits_is_within_8_units() {
                     "{parties} parties, {keys} keys, normal x {scale}, lead {lead:?}: {:.1} units",
                     err / UNIT
                 );
-                assert!(err <= 8.0 * UNIT, "{parties} parties, {keys} keys, x{scale}: {err}");
+                assert!(err <= 12.0 * UNIT, "{parties} parties, {keys} keys, x{scale}: {err}");
                 if lead.is_some() {
                     for (r, row) in got[0].lanes(Axis(1)).into_iter().enumerate() {
                         let lead_weight = row[(r * 37) % keys];

@@ -1,5 +1,5 @@
-//! Layers fix their weights for repeated passes (`Linear`, `Conv2d`, `MultiheadAttention`'s
-//! input projection): the first pass multiplies as usual, the second fixes each weight
+//! Layers fix their weights for repeated passes (`Linear`, `Conv2d`, `Embedding`,
+//! `MultiheadAttention`'s input projection): the first pass multiplies as usual, the second fixes each weight
 //! (opens its persistent mask once, in place of the opening its product would have made),
 //! and every later pass opens only the inputs' masks. Checked for 2 and 3 parties: every
 //! pass against the plain backend, the bytes of each pass against the weights' sizes, a
@@ -8,7 +8,7 @@
 //!
 //! Tolerance: one fixed-point unit is `2^-16 = 1.5e-5`; each layer here accumulates
 //! products of values below 1 with one truncation, and the attention adds its softmax
-//! (within 8 units, `cloak-mpc`'s `tests/softmax_rows.rs`) and two more products: `5e-4`
+//! (within 12 units, `cloak-mpc`'s `tests/softmax_rows.rs`) and two more products: `5e-4`
 //! absolute leaves a margin of about 10x, as in `tests/layers.rs`. A fixed product rounds
 //! as the plain one does (the same truncation of the same sum), so the same bound holds
 //! on every pass.
@@ -16,7 +16,9 @@
 mod common;
 
 use cloak_autograd::{Backend, Secure, Var};
-use cloak_nn::layers::{Conv2d, Flatten, Linear, MultiheadAttention, ReLU, Sequential};
+use cloak_nn::layers::{
+    Conv2d, Embedding, Flatten, Linear, MultiheadAttention, ReLU, Sequential, one_hot,
+};
 use cloak_nn::{Init, Module, ModuleExt, StateDict};
 use cloak_ring::Conv2dSpec;
 use common::{TestRng, close, plain, secure};
@@ -87,17 +89,28 @@ fn check(what: &str, parties: usize, got: &[(ArrayD<f64>, u64)], want: &ArrayD<f
     }
 }
 
+/// A table of 12 words of width 4: the lookup is the product of one-hot rows by it.
+fn embedding<B: Backend>(b: &B) -> cloak_nn::Result<Embedding<B>> {
+    Embedding::new(&mut Init::new(b, 0, 25), 12, 4)
+}
+
+const EMBEDDING_WORDS: u64 = 12 * 4;
+
 #[test]
 fn repeated_passes_fix_the_weights_once_and_stay_right() {
     let x = TestRng::new(5).array(&[2, 3, 7, 7], -1.0, 1.0);
     let tokens = TestRng::new(6).array(&[2, 5, 8], -1.0, 1.0);
     let want_cnn = plain(|b| Ok(cnn(b)?.forward(&Var::constant(b, x.clone()))?.value()));
     let want_att = plain(|b| Ok(attention(b)?.forward(&Var::constant(b, tokens.clone()))?.value()));
+    let ids = one_hot(&[1, 5, 11, 0, 5, 7], &[2, 3], 12).expect("ids below 12");
+    let want_emb = plain(|b| Ok(embedding(b)?.forward(&Var::constant(b, ids.clone()))?.value()));
     for parties in [2, 3] {
         let got = secure(parties, |b| passes(b, &cnn(b)?, &x, 4));
         check("conv, relu, linear", parties, &got, &want_cnn, CNN_WEIGHT_WORDS);
         let got = secure(parties, |b| passes(b, &attention(b)?, &tokens, 3));
         check("self-attention", parties, &got, &want_att, ATTENTION_WEIGHT_WORDS);
+        let got = secure(parties, |b| passes(b, &embedding(b)?, &ids, 3));
+        check("embedding", parties, &got, &want_emb, EMBEDDING_WORDS);
     }
 }
 

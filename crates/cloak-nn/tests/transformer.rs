@@ -821,7 +821,7 @@ fn long_row_error(keys: usize) -> f64 {
     worst
 }
 
-/// The bound is 8 units of `2^-16` (1.2e-4): each weight is `e * (1/sum)` with `e` within a
+/// The bound is 12 units of `2^-16` (1.8e-4), as `cloak-mpc`'s `tests/softmax_rows.rs` argues: each weight is `e * (1/sum)` with `e` within a
 /// few units relative (the clamped `exp`), the reciprocal within `1.2e-5` relative and a
 /// truncation, and the weights are at most 1. Measured: up to 2.5e-5 for 128 keys and
 /// 2.7e-5 for 512 keys; the row length does not add to the error, since `1/sum` is
@@ -832,7 +832,7 @@ fn softmax_over_long_masked_rows_is_within_a_few_units() {
     for keys in [128, 512] {
         let err = long_row_error(keys);
         println!("softmax over {keys} keys, a quarter masked: largest error {err:.2e}");
-        assert!(err < 8.0 * (-16f64).exp2(), "{keys} keys: error {err}");
+        assert!(err < 12.0 * (-16f64).exp2(), "{keys} keys: error {err}");
     }
 }
 

@@ -9,7 +9,7 @@
 //!
 //! | method | rounds | bytes per score | error on shares |
 //! |---|---:|---:|---:|
-//! | [`Exact`](AttentionSoftmax::Exact) | 110 (126) | 821 (810) | 3.3 units |
+//! | [`Exact`](AttentionSoftmax::Exact) | 110 (126) | 821 (810) | 8.1 units |
 //! | [`Quad2`](AttentionSoftmax::Quad2) | 34 (34) | 88 (82) | 1.9 units |
 //! | [`Relu`](AttentionSoftmax::Relu) | 40 (40) | 164 (157) | 1.0 units |
 //!

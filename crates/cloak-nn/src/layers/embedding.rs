@@ -27,6 +27,7 @@
 use cloak_autograd::{Backend, Var};
 use ndarray::{ArrayD, IxDyn};
 
+use super::fixed_weights::FixedWeights;
 use crate::agree::agree_all;
 use crate::error::{Result, invalid};
 use crate::init::Init;
@@ -79,11 +80,13 @@ fn check_ids(ids: &[usize], shape: &[usize], vocab: usize) -> Result<()> {
 ///
 /// As a [`Module`], `forward` takes one-hot rows `[.., num_embeddings]` (or any weights
 /// over the vocabulary) and returns their product with the table; [`embed`](Self::embed)
-/// takes ids.
+/// takes ids. From the second pass at the same table on, the product is by the table fixed
+/// once, as [`Linear`](super::Linear)'s is.
 #[derive(Debug)]
 pub struct Embedding<B: Backend> {
     /// `[num_embeddings, embedding_dim]`.
     pub weight: Var<B>,
+    fixed: FixedWeights<B>,
 }
 
 impl<B: Backend> Embedding<B> {
@@ -98,7 +101,8 @@ impl<B: Backend> Embedding<B> {
                 format!("{num_embeddings} embeddings of dimension {embedding_dim}"),
             ));
         }
-        Ok(Self { weight: init.normal_param(&[num_embeddings, embedding_dim], 1.0)? })
+        let weight = init.normal_param(&[num_embeddings, embedding_dim], 1.0)?;
+        Ok(Self { weight, fixed: FixedWeights::default() })
     }
 
     /// The vocabulary size.
@@ -168,10 +172,11 @@ impl<B: Backend> Module<B> for Embedding<B> {
         let shape = x.shape();
         if shape.len() < 2 {
             // Matmul needs rows: a single one-hot row becomes a batch of one.
-            let row = x.reshape(&[1, shape.iter().product()])?.matmul(&self.weight)?;
+            let row = x.reshape(&[1, shape.iter().product()])?;
+            let row = self.fixed.matmul(0, &row, &self.weight, &self.weight)?;
             return Ok(row.reshape(&[self.embedding_dim()])?);
         }
-        Ok(x.matmul(&self.weight)?)
+        self.fixed.matmul(0, x, &self.weight, &self.weight)
     }
 
     fn visit(&self, prefix: &str, f: &mut dyn FnMut(&str, &Var<B>, TensorKind)) {
