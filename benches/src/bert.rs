@@ -39,7 +39,7 @@ use cloak_nn::layers::{
 use cloak_nn::{Init, Module, ModuleExt};
 use ndarray::ArrayD;
 
-use crate::harness::{Better, Options, Row, measured_rows};
+use crate::harness::{Better, Options, Row, measured_rows, mib};
 use crate::mpc::{Input, inputs, median};
 use crate::parties::two_parties_tcp_with;
 
@@ -223,10 +223,6 @@ fn measure(case: &Case, reps: usize) -> Result<Row, String> {
         note,
         estimate: None,
     })
-}
-
-fn mib(bytes: u64) -> f64 {
-    bytes as f64 / (1u64 << 20) as f64
 }
 
 pub fn rows(opts: &Options, wanted: &dyn Fn(&str) -> bool) -> Vec<Row> {

@@ -207,3 +207,8 @@ pub fn measured_rows<C>(
     }
     rows
 }
+
+/// `bytes` in MiB, as the tables print them.
+pub fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1u64 << 20) as f64
+}

@@ -517,8 +517,7 @@ pub fn rows(opts: &Options, wanted: &dyn Fn(&str) -> bool) -> Vec<Row> {
                 .collect(),
         )
         .as_secs_f64();
-        let offline_mib =
-            runs.iter().map(|r| r.offline_sent).sum::<u64>() as f64 / (1u64 << 20) as f64;
+        let offline_mib = crate::harness::mib(runs.iter().map(|r| r.offline_sent).sum::<u64>());
         let err = runs[0]
             .result
             .iter()
@@ -534,7 +533,7 @@ pub fn rows(opts: &Options, wanted: &dyn Fn(&str) -> bool) -> Vec<Row> {
             .map(|(g, w)| (g - w).abs() / w.abs())
             .fold(0.0f64, f64::max);
         let p0 = &runs[0];
-        let mib = (p0.bytes_sent + p0.bytes_received) as f64 / (1u64 << 20) as f64;
+        let mib = crate::harness::mib(p0.bytes_sent + p0.bytes_received);
         let estimate =
             net.map(|p| p.estimate(p0.rounds, p0.bytes_sent.max(p0.bytes_received)).as_secs_f64());
         let net_note = net.map_or(String::new(), |p| format!(", links shaped to {p}"));

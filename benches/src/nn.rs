@@ -25,7 +25,7 @@ use cloak_nn::{Init, Module, ModuleExt, StateDict, models};
 use ndarray::ArrayD;
 
 use crate::crypten::{self, Baseline};
-use crate::harness::{Options, Row, crypten_row, measured_rows};
+use crate::harness::{Options, Row, crypten_row, measured_rows, mib};
 use crate::mpc::{Input, inputs, median, uniform};
 use crate::parties::two_parties_tcp_secured;
 
@@ -378,7 +378,7 @@ fn measure(case: &Case, reps: usize) -> Result<Row, String> {
         }
         _ => String::new(),
     };
-    let mib = p0.bytes as f64 / (1u64 << 20) as f64;
+    let p0_mib = mib(p0.bytes);
     let rounds = format!(
         "rounds {}{}",
         p0.rounds,
@@ -388,21 +388,21 @@ fn measure(case: &Case, reps: usize) -> Result<Row, String> {
             format!(
                 " first pass, {} steady (BatchNorm folded, weights fixed; {:.2} MiB steady)",
                 p0.steady_rounds,
-                p0.steady_bytes as f64 / (1u64 << 20) as f64
+                mib(p0.steady_bytes)
             )
         }
     );
     let note = match case.baseline {
         Some(b) => format!(
-            "{rounds} (CrypTen {}), P0 bytes {mib:.2} MiB (CrypTen {:.2}, {:.2}x fewer), \
+            "{rounds} (CrypTen {}), P0 bytes {p0_mib:.2} MiB (CrypTen {:.2}, {:.2}x fewer), \
              max abs err {err:.3e} (CrypTen {:.3e}){loss_note}, dealer {dealer:.4} s at P0",
             b.rounds,
             b.bytes_mib,
-            b.bytes_mib / mib.max(1e-12),
+            b.bytes_mib / p0_mib.max(1e-12),
             b.max_abs_err,
         ),
         None => format!(
-            "{rounds}, P0 bytes {mib:.2} MiB, max abs err {err:.3e}{loss_note}, dealer \
+            "{rounds}, P0 bytes {p0_mib:.2} MiB, max abs err {err:.3e}{loss_note}, dealer \
              {dealer:.4} s at P0 (no CrypTen row)"
         ),
     };

@@ -267,7 +267,7 @@ fn measure(case: &Case, reps: usize, net: Option<NetProfile>) -> Result<Row, Str
     let t = median(per_rep).as_secs_f64();
     let p0 = &runs[0];
     let error = p0.out.iter().zip(want.iter()).fold(0.0f64, |m, (a, b)| m.max((a - b).abs()));
-    let mib_of = |bytes: u64| bytes as f64 / (1u64 << 20) as f64;
+    let mib_of = crate::harness::mib;
     let (mib, first_mib) = (mib_of(p0.steady.1), mib_of(p0.first.1));
     let realtime = case.audio_s.map_or(String::new(), |a| format!(", {:.2}x real time", a / t));
     let first = format!("; first pass {first_mib:.1} MiB, {} rounds", p0.first.0);

@@ -4,7 +4,8 @@
 //!
 //! Bound: 12 units of `2^-16` (1.8e-4) on every weight. Each weight is `e_i / sum e`, with
 //! `exp`'s relative error up to about 8 units near 0 (the shifted logit `z` is read at
-//! `2^-17` and divided by 16 for the series, so its rounding moves `z` by up to 4 units;
+//! `2^-17` and mapped to the series' interval as `z / 16 + 1`, so its rounding moves `z`
+//! by up to 8 units of `2^-16`;
 //! the series' and the squarings' roundings add about as much), the reciprocal within
 //! `2^-18` relative plus 2 units, and one truncation; the weights are at most 1: 8 + 2 + 1
 //! and a margin. The roundings depend on the shares' masks, fresh in every run. Measured

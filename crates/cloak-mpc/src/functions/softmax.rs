@@ -18,8 +18,9 @@
 //! where one logit leads the rest by 20 or more, for 2 and 3 parties: typically within 6
 //! units of `f64` (8.1 seen once over repeated runs with fresh masks; the tests allow 12),
 //! the leading weights within 1 (`tests/softmax_rows.rs`). Most of the error is
-//! `z`'s rounding when it is divided by 16 for the series at one bit finer than the
-//! session: it moves `z` by several units, and so a weight by as many units relative.
+//! `z`'s rounding when it is mapped onto the series' interval (`t = z / 16 + 1`, at one
+//! bit finer than the session): it moves `z` by several units, and so a weight by as many
+//! units relative.
 //!
 //! With CrypTen's `exp` (the limit), the differences are not clamped, as in CrypTen: below
 //! `-2^(n+1)` its `exp` is wrong, and on the rows above its weights are off by up to

@@ -14,7 +14,7 @@
 //! 8 rounds per halving of `S`, then the clamped `exp`, the reciprocal of the sum and one
 //! product), one call for every head and query; a model trained with MPCFormer's 2Quad or
 //! 2ReLU in its place selects it with [`with_softmax`](MultiheadAttention::with_softmax)
-//! (22 or 29 rounds, see [`AttentionSoftmax`]). Masks are public and added before the
+//! (34 or 40 rounds, see [`AttentionSoftmax`]). Masks are public and added before the
 //! softmax (see [`AttentionMask`]). The backward is products only: the softmax's
 //! derivative `y (g - sum(g y))` uses its saved output. Measured for two parties, `N = 2`,
 //! `L = S = 5`, `E = 8`, `H = 2` with key padding: 64 rounds forward (most of them the
