@@ -7,6 +7,8 @@
 use aes::Aes128Enc;
 use aes::cipher::{Array, BlockCipherEncrypt, KeyInit};
 
+use crate::mem::as_bytes_mut;
+
 /// The public key of the tree hash: any fixed value works, this one is Cloak's.
 const TREE_KEY: [u8; 16] = *b"cloak/fss/tree-g";
 
@@ -66,23 +68,64 @@ impl FixedKeyAes {
     ///
     /// [`expand`]: Self::expand
     pub fn expand_wide(&self, seeds: &[u128], width: usize, out: &mut Vec<u128>) {
-        let width = width.clamp(1, BATCH);
-        let per = BATCH / width;
-        out.resize(seeds.len() * width, 0);
-        let mut blocks = [[0u8; 16]; BATCH];
-        for (chunk, dst) in seeds.chunks(per).zip(out.chunks_mut(per * width)) {
-            for (i, &s) in chunk.iter().enumerate() {
-                for j in 0..width {
-                    blocks[width * i + j] = (s ^ j as u128).to_le_bytes();
+        match width {
+            0..=1 => self.expand_fixed::<1>(seeds, out),
+            2 => self.expand_fixed::<2>(seeds, out),
+            3 => self.expand_fixed::<3>(seeds, out),
+            4 => self.expand_fixed::<4>(seeds, out),
+            _ => self.expand_any(seeds, width.min(BATCH), out),
+        }
+    }
+
+    /// [`expand_wide`](Self::expand_wide) for a width known at compile time (the trees use
+    /// 2 to 4): each batch of tweaked seeds is hashed in a buffer on the stack, and the
+    /// loops that fill it and feed forward have a fixed length.
+    fn expand_fixed<const W: usize>(&self, seeds: &[u128], out: &mut Vec<u128>) {
+        let per = BATCH / W;
+        // Resizing a reused buffer to the same length writes nothing.
+        out.resize(seeds.len() * W, 0);
+        let mut batch = [0u128; BATCH];
+        for (chunk, dst) in seeds.chunks(per).zip(out.chunks_mut(per * W)) {
+            for (blocks, &s) in batch.chunks_exact_mut(W).zip(chunk) {
+                for (j, b) in blocks.iter_mut().enumerate() {
+                    *b = s ^ j as u128;
                 }
             }
-            // Always a whole batch: the `aes` crate encrypts blocks past its last full
-            // batch one at a time, at the latency of one AES call each (a width of 3 would
-            // leave 63 of 64 blocks to that slow path).
-            self.cipher.encrypt_blocks(Array::cast_slice_from_core_mut(&mut blocks));
-            for (i, &s) in chunk.iter().enumerate() {
-                for j in 0..width {
-                    dst[width * i + j] = u128::from_le_bytes(blocks[width * i + j]) ^ s ^ j as u128;
+            self.encrypt_batch(&mut batch);
+            for ((hashed, blocks), &s) in
+                dst.chunks_exact_mut(W).zip(batch.chunks_exact(W)).zip(chunk)
+            {
+                for (j, (h, b)) in hashed.iter_mut().zip(blocks).enumerate() {
+                    *h = b ^ s ^ j as u128;
+                }
+            }
+        }
+    }
+
+    /// Encrypts a whole batch in place: the `aes` crate encrypts blocks past its last full
+    /// batch one at a time, at the latency of one AES call each, so a batch is always full
+    /// (a width of 3 leaves one unused block).
+    fn encrypt_batch(&self, batch: &mut [u128; BATCH]) {
+        let (bytes, _) = as_bytes_mut(batch).as_chunks_mut::<16>();
+        self.cipher.encrypt_blocks(Array::cast_slice_from_core_mut(bytes));
+    }
+
+    fn expand_any(&self, seeds: &[u128], width: usize, out: &mut Vec<u128>) {
+        let per = BATCH / width;
+        out.resize(seeds.len() * width, 0);
+        let mut batch = [0u128; BATCH];
+        for (chunk, dst) in seeds.chunks(per).zip(out.chunks_mut(per * width)) {
+            for (blocks, &s) in batch.chunks_exact_mut(width).zip(chunk) {
+                for (j, b) in blocks.iter_mut().enumerate() {
+                    *b = s ^ j as u128;
+                }
+            }
+            self.encrypt_batch(&mut batch);
+            for ((hashed, blocks), &s) in
+                dst.chunks_exact_mut(width).zip(batch.chunks_exact(width)).zip(chunk)
+            {
+                for (j, (h, b)) in hashed.iter_mut().zip(blocks).enumerate() {
+                    *h = b ^ s ^ j as u128;
                 }
             }
         }
@@ -91,7 +134,10 @@ impl FixedKeyAes {
 
 #[cfg(test)]
 mod tests {
-    use super::FixedKeyAes;
+    use aes::Aes128Enc;
+    use aes::cipher::{Array, BlockCipherEncrypt, KeyInit};
+
+    use super::{FixedKeyAes, TREE_KEY};
 
     #[test]
     fn expansion_is_deterministic_batched_and_spreads() {
@@ -109,6 +155,28 @@ mod tests {
         g.expand_wide(&seeds, 3, &mut wide);
         for (k, pair) in all.iter().enumerate() {
             assert_eq!((wide[3 * k], wide[3 * k + 1]), *pair, "seed {k}: the wide hash extends G");
+        }
+        // Every width, and seed counts that leave a partial last batch, hash each block by
+        // the definition AES_k(s ^ j) ^ s ^ j.
+        let aes = Aes128Enc::new(&Array::from(TREE_KEY));
+        for width in 1..=7 {
+            for count in [1, 20, 21, 22, 65] {
+                g.expand_wide(&seeds[..count], width, &mut wide);
+                assert_eq!(wide.len(), count * width);
+                for (k, &s) in seeds[..count].iter().enumerate() {
+                    for j in 0..width {
+                        let input = s ^ j as u128;
+                        let mut block = Array::from(input.to_le_bytes());
+                        aes.encrypt_block(&mut block);
+                        let want = u128::from_le_bytes(block.into()) ^ input;
+                        assert_eq!(
+                            wide[k * width + j],
+                            want,
+                            "width {width}, {count} seeds, seed {k}, block {j}"
+                        );
+                    }
+                }
+            }
         }
         // Neighbouring seeds give unrelated outputs: about half the bits differ.
         let diff = (all[0].0 ^ all[1].0).count_ones();

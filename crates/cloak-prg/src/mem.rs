@@ -7,12 +7,13 @@
 pub(crate) trait Pod: Copy {}
 impl Pod for u32 {}
 impl Pod for u64 {}
+impl Pod for u128 {}
 
 /// The bytes of `words`, in memory order.
 pub(crate) fn as_bytes_mut<T: Pod>(words: &mut [T]) -> &mut [u8] {
     let len = std::mem::size_of_val(words);
-    // SAFETY: `T` is a primitive integer (sealed by `Pod`, implemented above only for u32 and
-    // u64): no padding, and every byte pattern is a valid value, so writing any bytes is
+    // SAFETY: `T` is a primitive integer (sealed by `Pod`, implemented above only for u32, u64
+    // and u128): no padding, and every byte pattern is a valid value, so writing any bytes is
     // sound. `u8` has alignment 1 and the view covers exactly the memory of `words`, which
     // stays mutably borrowed for the view's lifetime.
     unsafe { std::slice::from_raw_parts_mut(words.as_mut_ptr().cast::<u8>(), len) }
