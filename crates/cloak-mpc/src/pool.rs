@@ -34,8 +34,8 @@ fn dims(shape: &[usize], spec: &Pool2dSpec, op: &'static str) -> Result<[usize; 
 
 /// `[n, c, oh, ow, kh * kw]` windows of a padded NCHW share.
 fn unfold(x: &RingTensor<u64>, spec: &Pool2dSpec, oh: usize, ow: usize) -> Result<RingTensor<u64>> {
-    let a = x
-        .as_array()
+    let host = x.as_array();
+    let a = host
         .view()
         .into_dimensionality::<Ix4>()
         .map_err(|_| invalid("pool", "input is not 4-d"))?;
@@ -120,7 +120,8 @@ impl AShare {
         let session = grad_out.session().clone();
         session.scoped("max_pool2d_backward", || {
             let routed = onehot.mul(&grad_out.unsqueeze(4)?)?;
-            let r = routed.share_tensor().as_array().view();
+            let host = routed.share_tensor().as_array();
+            let r = host.view();
             let dims = [n, c, h, w, oh, ow];
             let inner = scatter_windows(dims, spec, |tap| r.slice(s![.., .., .., .., tap]));
             Ok(AShare::from_share(&session, RingTensor::from_array(inner.into_dyn())))
@@ -165,9 +166,10 @@ impl AShare {
         let session = grad_out.session().clone();
         session.scoped("avg_pool2d_backward", || {
             let scaled = grad_out.div_int((spec.kernel.0 * spec.kernel.1) as u64)?;
-            let g = scaled.share_tensor().as_array().view().into_dimensionality::<Ix4>().map_err(
-                |_| invalid("avg_pool2d_backward", format!("gradient {:?}", grad_out.shape())),
-            )?;
+            let host = scaled.share_tensor().as_array();
+            let g = host.view().into_dimensionality::<Ix4>().map_err(|_| {
+                invalid("avg_pool2d_backward", format!("gradient {:?}", grad_out.shape()))
+            })?;
             let inner = scatter_windows([n, c, h, w, oh, ow], spec, |_| g.view());
             Ok(AShare::from_share(&session, RingTensor::from_array(inner.into_dyn())))
         })

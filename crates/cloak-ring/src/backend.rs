@@ -6,10 +6,8 @@
 //! (`cloak-gpu`) implements the same trait, so the layers above do not change when the kernels
 //! move to an accelerator.
 //!
-//! Today every `RingTensor` is host-resident. Device-resident data is the next step of this
-//! seam: `RingTensor` gains a storage variant holding a buffer owned by a backend, its methods
-//! dispatch on it, and host views (`as_slice`, `to_vec`) download on demand; code written
-//! against `RingTensor` keeps working unchanged.
+//! A tensor on a [`Device`](crate::device::Device) runs its products on that device (a device
+//! is a `Backend` too); host tensors run them on the CPU backend.
 
 use crate::element::RingElement;
 use crate::error::{Result, RingError};
@@ -187,18 +185,36 @@ impl<T: RingElement> Backend<T> for CpuBackend {
     }
 }
 
-/// The tensor methods of the heavy operations: each runs on the default CPU backend. They
-/// are defined here, beside the seam, so that the tensor module (which the seam's
-/// signatures use) does not import the backends in turn.
+/// The tensor methods of the heavy operations: each runs where its operands live, on their
+/// device or on the host's default backend. They are defined here, beside the seam, so that
+/// the tensor module (which the seam's signatures use) does not import the backends in turn.
 impl<T: RingElement> RingTensor<T> {
-    /// Wrapping matrix product (batched; see [`matmul_dims`]) on the default CPU backend.
-    pub fn matmul(&self, other: &Self) -> Result<Self> {
-        CpuBackend::default().matmul(self, other)
+    /// Runs `f` on the backend of the operands' device, or of the host.
+    fn on_backend<R>(
+        op: &'static str,
+        a: &Self,
+        b: &Self,
+        f: impl FnOnce(&dyn Backend<T>) -> Result<R>,
+    ) -> Result<R> {
+        let device = match (a.device(), b.device()) {
+            (None, None) => return f(&CpuBackend::default()),
+            (Some(d), None) | (None, Some(d)) => d,
+            (Some(x), Some(y)) if x.label() == y.label() => x,
+            (Some(x), Some(y)) => {
+                return Err(RingError::DeviceMismatch { op, lhs: x.label(), rhs: y.label() });
+            }
+        };
+        f(&**device)
     }
 
-    /// 2-d convolution on the default CPU backend.
+    /// Wrapping matrix product (batched; see [`matmul_dims`]).
+    pub fn matmul(&self, other: &Self) -> Result<Self> {
+        Self::on_backend("matmul", self, other, |b| b.matmul(self, other))
+    }
+
+    /// 2-d convolution.
     pub fn conv2d(&self, weight: &Self, spec: &Conv2dSpec) -> Result<Self> {
-        CpuBackend::default().conv2d(self, weight, spec)
+        Self::on_backend("conv2d", self, weight, |b| b.conv2d(self, weight, spec))
     }
 
     /// 1-d convolution: input `[N, C, L]`, weight `[O, C/groups, K]`; computed as a 2-d
@@ -220,7 +236,7 @@ impl<T: RingElement> RingTensor<T> {
             dilation: (1, spec.dilation.1),
             groups: spec.groups,
         };
-        CpuBackend::default().conv2d(&x, &w, &spec2)?.squeeze(2)
+        Self::on_backend("conv1d", &x, &w, |b| b.conv2d(&x, &w, &spec2))?.squeeze(2)
     }
 
     /// Gradient of a conv2d with respect to its input (a transposed convolution of `self`,
@@ -231,7 +247,9 @@ impl<T: RingElement> RingTensor<T> {
         input_shape: &[usize],
         spec: &Conv2dSpec,
     ) -> Result<Self> {
-        CpuBackend::default().conv2d_input_grad(self, weight, input_shape, spec)
+        Self::on_backend("conv2d_input_grad", self, weight, |b| {
+            b.conv2d_input_grad(self, weight, input_shape, spec)
+        })
     }
 
     /// Gradient of a conv2d with respect to its weight, from the input `self` and the output
@@ -242,7 +260,9 @@ impl<T: RingElement> RingTensor<T> {
         weight_shape: &[usize],
         spec: &Conv2dSpec,
     ) -> Result<Self> {
-        CpuBackend::default().conv2d_weight_grad(self, grad_out, weight_shape, spec)
+        Self::on_backend("conv2d_weight_grad", self, grad_out, |b| {
+            b.conv2d_weight_grad(self, grad_out, weight_shape, spec)
+        })
     }
 
     /// Transposed 2-d convolution (PyTorch `conv_transpose2d`): weight `[I, O/groups, kh, kw]`.
@@ -252,6 +272,8 @@ impl<T: RingElement> RingTensor<T> {
         spec: &Conv2dSpec,
         output_padding: (usize, usize),
     ) -> Result<Self> {
-        CpuBackend::default().conv_transpose2d(self, weight, spec, output_padding)
+        Self::on_backend("conv_transpose2d", self, weight, |b| {
+            b.conv_transpose2d(self, weight, spec, output_padding)
+        })
     }
 }

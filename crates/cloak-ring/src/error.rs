@@ -109,6 +109,24 @@ pub enum RingError {
         /// What is wrong.
         reason: String,
     },
+    /// A device failed an operation (lost, out of memory, handed a foreign buffer).
+    #[error("device {device}: {reason}")]
+    Device {
+        /// The device's label (`cuda:0`, `sim:1`).
+        device: String,
+        /// What failed.
+        reason: String,
+    },
+    /// The operands of `op` live on different devices.
+    #[error("{op}: operands on {lhs} and {rhs}; move one with to_device or to_host")]
+    DeviceMismatch {
+        /// The operation that was attempted.
+        op: &'static str,
+        /// Where the left operand lives.
+        lhs: String,
+        /// Where the right operand lives.
+        rhs: String,
+    },
     /// An argument is out of its allowed range (shift amount, bit index, ...).
     #[error("{op}: invalid argument: {reason}")]
     InvalidArgument {

@@ -9,6 +9,8 @@
 //! - [`BilinearOp`]: the bilinear maps (products, matmuls, convolutions and their
 //!   gradients) a Beaver triple can be made for, with their shapes.
 //! - [`Backend`]: the seam where heavy kernels run ([`CpuBackend`] by default).
+//! - [`device`]: device-resident tensors ([`Device`], and [`SimulatedDevice`], which counts
+//!   every transfer).
 //! - [`conformance`]: the test suite every [`Backend`] must pass
 //!   ([`backend_conformance_tests!`]).
 //! - [`testing::TestRng`]: the workspace's seeded generator of test data (never of shares).
@@ -17,6 +19,7 @@ pub mod backend;
 pub mod bilinear;
 pub mod bits;
 pub mod conformance;
+pub mod device;
 pub mod element;
 pub mod error;
 pub mod fixed;
@@ -30,6 +33,7 @@ pub mod testing;
 pub use backend::{Backend, CpuBackend};
 pub use bilinear::BilinearOp;
 pub use bits::BitTensor;
+pub use device::{Device, DeviceBuffer, DeviceRef, SimulatedDevice};
 pub use element::RingElement;
 pub use error::{Result, RingError};
 pub use fixed::{DEFAULT_FRAC_BITS, FixedPoint};

@@ -155,12 +155,13 @@ impl Context {
         let eps = self.open_tensors("square", vec![eps])?.remove(0);
         let rank0 = self.is_first();
         let mut z = pair.r2;
-        ndarray::Zip::from(z.as_array_mut()).and(pair.r.as_array()).and(eps.as_array()).for_each(
-            |z, &r, &e| {
+        ndarray::Zip::from(z.as_array_mut())
+            .and(&*pair.r.as_array())
+            .and(&*eps.as_array())
+            .for_each(|z, &r, &e| {
                 let t = if rank0 { r.wrapping_mul(2).wrapping_add(e) } else { r.wrapping_mul(2) };
                 *z = z.wrapping_add(t.wrapping_mul(e));
-            },
-        );
+            });
         Ok(z)
     }
 }
@@ -218,10 +219,10 @@ pub fn fused_mul(
     first: bool,
 ) -> RingTensor<u64> {
     ndarray::Zip::from(c.as_array_mut())
-        .and(a.as_array())
-        .and(b.as_array())
-        .and(eps.as_array())
-        .and(delta.as_array())
+        .and(&*a.as_array())
+        .and(&*b.as_array())
+        .and(&*eps.as_array())
+        .and(&*delta.as_array())
         .for_each(|c, &a, &b, &e, &d| {
             let left = if first { a.wrapping_add(e) } else { a };
             *c = c.wrapping_add(e.wrapping_mul(b)).wrapping_add(left.wrapping_mul(d));

@@ -254,8 +254,8 @@ impl Context {
         let bias = divisor.quotient(BIAS);
         let mut out = pair.r_shifted.neg();
         ndarray::Zip::from(out.as_array_mut())
-            .and(c.as_array())
-            .and(pair.r_msb.as_array())
+            .and(&*c.as_array())
+            .and(&*pair.r_msb.as_array())
             .for_each(|o, &c, &msb| {
                 let wrapped = if c >> 63 == 0 { msb } else { 0 };
                 *o = o.wrapping_add(wrapped.wrapping_mul(wrap));

@@ -21,6 +21,7 @@
 
 pub mod cases;
 mod conv;
+pub mod device;
 mod matmul;
 pub mod reference;
 

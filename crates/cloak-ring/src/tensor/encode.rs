@@ -33,6 +33,6 @@ impl<T: RingElement> RingTensor<T> {
 
     /// Decodes every element from fixed point (exact for negatives).
     pub fn decode(&self, fp: FixedPoint) -> ArrayD<f64> {
-        self.data.mapv(|t| fp.decode(t))
+        self.as_array().mapv(|t| fp.decode(t))
     }
 }

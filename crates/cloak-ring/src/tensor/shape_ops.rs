@@ -4,6 +4,8 @@
 use ndarray::{Axis, IxDyn, Slice};
 
 use super::RingTensor;
+use crate::device::StridedView;
+use crate::device::view::row_major_strides;
 use crate::element::RingElement;
 use crate::error::{Result, RingError, checked_numel};
 
@@ -25,12 +27,30 @@ impl<T: RingElement> RingTensor<T> {
                 reason: format!("holds {n} elements, the tensor has {}", self.len()),
             });
         }
+        if let Some(d) = self.device_data() {
+            // Device buffers are row-major: a new shape shares the buffer.
+            return Ok(Self::on_device(d.with(d.buffer.clone(), shape)));
+        }
         Self::from_vec(shape, self.to_vec())
     }
 
     /// Flattens to one dimension.
     pub fn flatten(&self) -> Self {
-        Self::from_vec(&[self.len()], self.to_vec()).expect("same element count")
+        self.reshape(&[self.len()]).expect("same element count")
+    }
+
+    /// The elements a strided view of this (device) tensor selects, as a new tensor.
+    fn device_view(&self, view: &StridedView) -> Result<Option<Self>> {
+        let Some(d) = self.device_data() else { return Ok(None) };
+        let out = d.device.strided_copy(&d.buffer, view)?;
+        Ok(Some(Self::on_device(d.with(out, &view.shape))))
+    }
+
+    /// `out[i] = self.flat[indices[i]]` on the tensor's device.
+    fn device_take(&self, indices: &[usize], shape: &[usize]) -> Result<Option<Self>> {
+        let Some(d) = self.device_data() else { return Ok(None) };
+        let out = d.device.take(&d.buffer, indices)?;
+        Ok(Some(Self::on_device(d.with(out, shape))))
     }
 
     /// Reorders the axes: output axis `i` is input axis `axes[i]`.
@@ -45,8 +65,17 @@ impl<T: RingElement> RingTensor<T> {
                 reason: format!("not a permutation of the {} axes", self.ndim()),
             });
         }
-        let data = self.data.clone().permuted_axes(IxDyn(axes));
-        Ok(Self { data: data.as_standard_layout().into_owned() })
+        let own = row_major_strides(self.shape());
+        let view = StridedView {
+            shape: axes.iter().map(|&a| self.shape()[a]).collect(),
+            strides: axes.iter().map(|&a| own[a]).collect(),
+            offset: 0,
+        };
+        if let Some(out) = self.device_view(&view)? {
+            return Ok(out);
+        }
+        let data = self.as_array().into_owned().permuted_axes(IxDyn(axes));
+        Ok(Self::host(data.as_standard_layout().into_owned()))
     }
 
     /// Swaps two axes.
@@ -72,12 +101,19 @@ impl<T: RingElement> RingTensor<T> {
 
     /// Broadcasts to `shape` (NumPy rules), materialising the result.
     pub fn broadcast_to(&self, shape: &[usize]) -> Result<Self> {
-        let view = self.data.broadcast(IxDyn(shape)).ok_or_else(|| RingError::ShapeMismatch {
+        let mismatch = || RingError::ShapeMismatch {
             op: "broadcast_to",
             lhs: self.shape().to_vec(),
             rhs: shape.to_vec(),
-        })?;
-        Ok(Self { data: view.to_owned() })
+        };
+        if self.device_data().is_some() {
+            let view = StridedView::broadcast(self.shape(), shape).ok_or_else(mismatch)?;
+            checked_numel("broadcast_to", shape)?;
+            return Ok(self.device_view(&view)?.expect("on a device"));
+        }
+        let host = self.as_array();
+        let view = host.broadcast(IxDyn(shape)).ok_or_else(mismatch)?;
+        Ok(Self::host(view.to_owned()))
     }
 
     /// Sums (wrapping) a broadcast result back down to `shape`: the adjoint of
@@ -150,8 +186,16 @@ impl<T: RingElement> RingTensor<T> {
                 reason: format!("step {step} must be in 1..=isize::MAX"),
             });
         }
+        if self.device_data().is_some() {
+            let own = row_major_strides(self.shape());
+            let mut view = StridedView::contiguous(self.shape());
+            view.shape[axis] = (end - start).div_ceil(step);
+            view.strides[axis] = own[axis] * step;
+            view.offset = start * own[axis];
+            return Ok(self.device_view(&view)?.expect("on a device"));
+        }
         let s = Slice::new(start as isize, Some(end as isize), step as isize);
-        Ok(Self { data: self.data.slice_axis(Axis(axis), s).to_owned() })
+        Ok(Self::host(self.as_array().slice_axis(Axis(axis), s).to_owned()))
     }
 
     /// Selects whole sub-tensors along `axis` by index (`index_select` / `x[idx]`); indices
@@ -162,7 +206,20 @@ impl<T: RingElement> RingTensor<T> {
         if let Some(&bad) = indices.iter().find(|&&i| i >= len) {
             return Err(RingError::IndexOutOfRange { op: "index_select", axis, index: bad, len });
         }
-        Ok(Self { data: self.data.select(Axis(axis), indices) })
+        if self.device_data().is_some() {
+            let outer: usize = self.shape()[..axis].iter().product();
+            let inner: usize = self.shape()[axis + 1..].iter().product();
+            let mut flat = Vec::with_capacity(outer * indices.len() * inner);
+            for o in 0..outer {
+                for &i in indices {
+                    flat.extend((0..inner).map(|k| (o * len + i) * inner + k));
+                }
+            }
+            let mut shape = self.shape().to_vec();
+            shape[axis] = indices.len();
+            return Ok(self.device_take(&flat, &shape)?.expect("on a device"));
+        }
+        Ok(Self::host(self.as_array().select(Axis(axis), indices)))
     }
 
     /// PyTorch's `gather`: `out[i][j][k] = self[i][index[i][j][k]][k]` for `axis = 1`, with
@@ -184,16 +241,26 @@ impl<T: RingElement> RingTensor<T> {
             });
         }
         let len = self.shape()[axis];
-        let mut out = Vec::with_capacity(index.len());
+        let strides = row_major_strides(self.shape());
+        let mut flat = Vec::with_capacity(index.len());
         for (pos, &i) in index.indexed_iter() {
             if i >= len {
                 return Err(RingError::IndexOutOfRange { op: "gather", axis, index: i, len });
             }
-            let mut at = ndarray::Dimension::slice(&pos).to_vec();
-            at[axis] = i;
-            out.push(self.data[IxDyn(&at)]);
+            let at = ndarray::Dimension::slice(&pos);
+            let k: usize = at
+                .iter()
+                .zip(&strides)
+                .enumerate()
+                .map(|(a, (&p, &s))| if a == axis { i * s } else { p * s })
+                .sum();
+            flat.push(k);
         }
-        Self::from_vec(index.shape(), out)
+        if let Some(out) = self.device_take(&flat, index.shape())? {
+            return Ok(out);
+        }
+        let src = self.as_slice();
+        Self::from_vec(index.shape(), flat.iter().map(|&k| src[k]).collect())
     }
 
     /// Joins tensors along an existing axis; all other axes must agree.
@@ -219,14 +286,44 @@ impl<T: RingElement> RingTensor<T> {
                 });
             }
         }
-        let views: Vec<_> = tensors.iter().map(|t| t.data.view()).collect();
+        if let Some(t) = tensors.iter().find(|t| !t.is_host()) {
+            return Self::concat_on_device(tensors, axis, t.device().expect("on a device"));
+        }
+        let hosts: Vec<_> = tensors.iter().map(|t| t.as_array()).collect();
+        let views: Vec<_> = hosts.iter().map(|a| a.view()).collect();
         let data =
             ndarray::concatenate(Axis(axis), &views).map_err(|e| RingError::InvalidShape {
                 op: "concat",
                 shape: first.shape().to_vec(),
                 reason: e.to_string(),
             })?;
-        Ok(Self { data })
+        Ok(Self::host(data))
+    }
+
+    /// [`concat`](Self::concat) of checked operands, on `device` (host operands uploaded).
+    fn concat_on_device(
+        tensors: &[&Self],
+        axis: usize,
+        device: &crate::device::DeviceRef<T>,
+    ) -> Result<Self> {
+        let mut shape = tensors[0].shape().to_vec();
+        shape[axis] = tensors.iter().map(|t| t.shape()[axis]).sum();
+        let len = checked_numel("concat", &shape)?;
+        let out_strides = row_major_strides(&shape);
+        let mut buffers = Vec::with_capacity(tensors.len());
+        let mut at = 0;
+        for t in tensors {
+            let view = StridedView {
+                shape: t.shape().to_vec(),
+                strides: out_strides.clone(),
+                offset: at * out_strides[axis],
+            };
+            at += t.shape()[axis];
+            buffers.push((t.buffer_on(device)?, view));
+        }
+        let parts: Vec<_> = buffers.iter().map(|(b, v)| (b, v.clone())).collect();
+        let out = device.assemble(len, T::zero(), &parts)?;
+        Ok(Self::from_device_buffer(device.clone(), out, &shape))
     }
 
     /// Joins same-shape tensors along a new axis.
@@ -273,26 +370,49 @@ impl<T: RingElement> RingTensor<T> {
                 op: "pad",
                 reason: format!("padding {pads:?} overflows usize"),
             })?;
-        checked_numel("pad", &shape)?;
-        let mut out = Self::full(&shape, value);
-        let mut view = out.data.view_mut();
+        let len = checked_numel("pad", &shape)?;
+        if let Some(d) = self.device_data() {
+            let strides = row_major_strides(&shape);
+            let offset = pads.iter().zip(&strides).map(|((b, _), s)| b * s).sum();
+            let view = StridedView { shape: self.shape().to_vec(), strides, offset };
+            let out = d.device.assemble(len, value, &[(&d.buffer, view)])?;
+            return Ok(Self::on_device(d.with(out, &shape)));
+        }
+        let mut data = ndarray::ArrayD::from_elem(IxDyn(&shape), value);
+        let mut view = data.view_mut();
         for (axis, (&d, &(b, _))) in self.shape().iter().zip(pads).enumerate() {
             view.slice_axis_inplace(Axis(axis), Slice::from(b..b + d));
         }
-        view.assign(&self.data);
-        Ok(out)
+        view.assign(&*self.as_array());
+        Ok(Self::host(data))
     }
 
     /// Wrapping sum along `axis`, keeping it as length 1 when `keepdim`.
     pub fn sum_axis(&self, axis: usize, keepdim: bool) -> Result<Self> {
         self.check_axis("sum_axis", axis)?;
-        let data = self.data.fold_axis(Axis(axis), T::zero(), |acc, &x| acc.wrapping_add(&x));
-        let out = Self { data };
+        let out = match self.device_data() {
+            Some(d) => {
+                let buffer = d.device.sum_axis(&d.buffer, &d.shape, axis)?;
+                let mut shape = d.shape.clone();
+                shape.remove(axis);
+                Self::on_device(d.with(buffer, &shape))
+            }
+            None => Self::host(
+                self.as_array().fold_axis(Axis(axis), T::zero(), |acc, &x| acc.wrapping_add(&x)),
+            ),
+        };
         if keepdim { out.unsqueeze(axis) } else { Ok(out) }
     }
 
-    /// Wrapping sum of all elements.
+    /// Wrapping sum of all elements (on a device: summed there, one element downloaded).
+    ///
+    /// # Panics
+    /// If the tensor's device fails (see [`device`](crate::device)).
     pub fn sum_all(&self) -> T {
-        self.data.iter().fold(T::zero(), |acc, &x| acc.wrapping_add(&x))
+        if self.device_data().is_some() && !self.is_empty() {
+            let total = self.flatten().sum_axis(0, false).unwrap_or_else(|e| panic!("{e}"));
+            return total.as_slice()[0];
+        }
+        self.as_array().iter().fold(T::zero(), |acc, &x| acc.wrapping_add(&x))
     }
 }
