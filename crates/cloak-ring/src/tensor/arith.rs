@@ -3,9 +3,9 @@
 use ndarray::{ArrayD, IxDyn, Zip};
 
 use super::RingTensor;
-use crate::device::{BinaryOp, UnaryOp};
 use crate::element::RingElement;
 use crate::error::{Result, RingError};
+use crate::tensor::device::{BinaryOp, UnaryOp};
 
 /// The NumPy broadcast of two shapes, or `None` if they are incompatible.
 pub fn broadcast_shapes(a: &[usize], b: &[usize]) -> Option<Vec<usize>> {
@@ -111,7 +111,7 @@ impl<T: RingElement> RingTensor<T> {
     /// `op` elementwise, on the tensor's device or on the host.
     ///
     /// # Panics
-    /// If the tensor's device fails (see [`device`](crate::device)).
+    /// If the tensor's device fails (see [`device`](crate::tensor::device)).
     fn unary_op(&self, op: UnaryOp<T>) -> Self {
         match self.device_data() {
             None => self.host_unary(op),

@@ -2,16 +2,16 @@
 //! party agrees on the bytes of a tensor, whatever the host's endianness.
 
 use super::RingTensor;
-use crate::device::DeviceRef;
 use crate::element::RingElement;
 use crate::error::{Result, RingError, checked_numel};
+use crate::tensor::device::DeviceRef;
 
 impl<T: RingElement> RingTensor<T> {
     /// The elements in row-major order, each as `T::BYTES` little-endian bytes: on a
     /// device, the one download a message needs.
     ///
     /// # Panics
-    /// If the tensor's device fails (see [`device`](crate::device));
+    /// If the tensor's device fails (see [`device`](crate::tensor::device));
     /// [`try_to_le_bytes`](Self::try_to_le_bytes) reports it instead.
     pub fn to_le_bytes(&self) -> Vec<u8> {
         self.try_to_le_bytes().unwrap_or_else(|e| panic!("{e}"))

@@ -2,7 +2,7 @@
 //!
 //! The checks are free functions so that every backend (CPU now, a device later) validates
 //! operands identically and reports the same typed errors. The `RingTensor` methods that
-//! run these operations live with the [`Backend`](crate::backend::Backend) seam, which
+//! run these operations live with the [`Backend`](crate::tensor::backend::Backend) seam, which
 //! depends on this module, never the other way round.
 
 use crate::error::{Result, RingError};

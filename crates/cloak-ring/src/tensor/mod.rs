@@ -1,12 +1,14 @@
 //! `RingTensor`: an n-dimensional tensor of ring elements.
 //!
 //! All arithmetic wraps modulo `2^BITS`, which is what additive secret sharing needs. A
-//! tensor's elements live on the host (an ndarray) or on a [`Device`](crate::device::Device)
+//! tensor's elements live on the host (an ndarray) or on a [`Device`](crate::tensor::device::Device)
 //! ([`storage`] says how); every operation dispatches on where its operands live, and heavy
-//! kernels (GEMM, convolution) go through the [`Backend`](crate::backend::Backend) seam.
+//! kernels (GEMM, convolution) go through the [`Backend`](crate::tensor::backend::Backend) seam.
 
 mod arith;
+pub mod backend;
 mod bytes;
+pub mod device;
 mod encode;
 pub mod linalg;
 mod shape_ops;
@@ -70,7 +72,7 @@ impl<T: RingElement> RingTensor<T> {
     /// The elements as a host array: borrowed on the host, downloaded from a device.
     ///
     /// # Panics
-    /// If the tensor's device fails the download (see [`device`](crate::device)).
+    /// If the tensor's device fails the download (see [`device`](crate::tensor::device)).
     pub fn as_array(&self) -> Cow<'_, ArrayD<T>> {
         match &self.storage {
             Storage::Host(a) => Cow::Borrowed(a),
@@ -82,7 +84,7 @@ impl<T: RingElement> RingTensor<T> {
     /// first (one download).
     ///
     /// # Panics
-    /// If the tensor's device fails the download (see [`device`](crate::device)).
+    /// If the tensor's device fails the download (see [`device`](crate::tensor::device)).
     pub fn as_array_mut(&mut self) -> &mut ArrayD<T> {
         if let Storage::Device(d) = &self.storage {
             self.storage = Storage::Host(d.download_array());
@@ -96,7 +98,7 @@ impl<T: RingElement> RingTensor<T> {
     /// Unwraps into a host array (downloading a device tensor).
     ///
     /// # Panics
-    /// If the tensor's device fails the download (see [`device`](crate::device)).
+    /// If the tensor's device fails the download (see [`device`](crate::tensor::device)).
     pub fn into_array(self) -> ArrayD<T> {
         match self.storage {
             Storage::Host(a) => a,
@@ -133,7 +135,7 @@ impl<T: RingElement> RingTensor<T> {
     /// The elements in row-major order (downloaded from a device).
     ///
     /// # Panics
-    /// If the tensor's device fails the download (see [`device`](crate::device)).
+    /// If the tensor's device fails the download (see [`device`](crate::tensor::device)).
     pub fn to_vec(&self) -> Vec<T> {
         self.as_slice().into_owned()
     }
@@ -142,7 +144,7 @@ impl<T: RingElement> RingTensor<T> {
     /// layout on the host).
     ///
     /// # Panics
-    /// If the tensor's device fails the download (see [`device`](crate::device)).
+    /// If the tensor's device fails the download (see [`device`](crate::tensor::device)).
     pub fn into_vec(self) -> Vec<T> {
         let data = match self.storage {
             Storage::Host(a) => a,
@@ -165,7 +167,7 @@ impl<T: RingElement> RingTensor<T> {
     /// Row-major contiguous data, borrowing when possible (downloaded from a device).
     ///
     /// # Panics
-    /// If the tensor's device fails the download (see [`device`](crate::device)).
+    /// If the tensor's device fails the download (see [`device`](crate::tensor::device)).
     pub fn as_slice(&self) -> Cow<'_, [T]> {
         match &self.storage {
             Storage::Host(a) => match a.as_slice() {
@@ -191,7 +193,7 @@ impl<T: RingElement> RingTensor<T> {
     /// (one download, one upload), so protocol code uses the named operations instead.
     ///
     /// # Panics
-    /// If the tensor's device fails the transfers (see [`device`](crate::device)).
+    /// If the tensor's device fails the transfers (see [`device`](crate::tensor::device)).
     pub fn map(&self, f: impl Fn(T) -> T) -> Self {
         match &self.storage {
             Storage::Host(a) => Self::host(a.mapv(f)),

@@ -4,10 +4,10 @@
 use ndarray::{Axis, IxDyn, Slice};
 
 use super::RingTensor;
-use crate::device::StridedView;
-use crate::device::view::row_major_strides;
 use crate::element::RingElement;
 use crate::error::{Result, RingError, checked_numel};
+use crate::tensor::device::StridedView;
+use crate::tensor::device::view::row_major_strides;
 
 impl<T: RingElement> RingTensor<T> {
     fn check_axis(&self, op: &'static str, axis: usize) -> Result<()> {
@@ -304,7 +304,7 @@ impl<T: RingElement> RingTensor<T> {
     fn concat_on_device(
         tensors: &[&Self],
         axis: usize,
-        device: &crate::device::DeviceRef<T>,
+        device: &crate::tensor::device::DeviceRef<T>,
     ) -> Result<Self> {
         let mut shape = tensors[0].shape().to_vec();
         shape[axis] = tensors.iter().map(|t| t.shape()[axis]).sum();
@@ -407,7 +407,7 @@ impl<T: RingElement> RingTensor<T> {
     /// Wrapping sum of all elements (on a device: summed there, one element downloaded).
     ///
     /// # Panics
-    /// If the tensor's device fails (see [`device`](crate::device)).
+    /// If the tensor's device fails (see [`device`](crate::tensor::device)).
     pub fn sum_all(&self) -> T {
         if self.device_data().is_some() && !self.is_empty() {
             let total = self.flatten().sum_axis(0, false).unwrap_or_else(|e| panic!("{e}"));

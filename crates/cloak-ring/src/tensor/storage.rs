@@ -4,9 +4,9 @@
 use ndarray::{ArrayD, IxDyn};
 
 use super::RingTensor;
-use crate::device::{DeviceBuffer, DeviceRef};
 use crate::element::RingElement;
 use crate::error::{Result, RingError};
+use crate::tensor::device::{DeviceBuffer, DeviceRef};
 
 #[derive(Clone)]
 pub(super) enum Storage<T: RingElement> {

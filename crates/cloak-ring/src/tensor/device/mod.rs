@@ -29,9 +29,9 @@ pub mod view;
 use std::any::Any;
 use std::sync::Arc;
 
-use crate::backend::Backend;
 use crate::element::RingElement;
 use crate::error::Result;
+use crate::tensor::backend::Backend;
 
 pub use host_ops::{assemble, binary, strided_copy, sum_axis, take, unary};
 pub use simulated::{SimulatedDevice, Transfers};

@@ -7,9 +7,9 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use super::view::StridedView;
 use super::{BinaryOp, Device, DeviceBuffer, DeviceRef, UnaryOp, host_ops};
-use crate::backend::{Backend, CpuBackend};
 use crate::element::RingElement;
 use crate::error::{Result, RingError};
+use crate::tensor::backend::{Backend, CpuBackend};
 use crate::tensor::{Conv2dSpec, RingTensor};
 
 /// What crossed between the host and a [`SimulatedDevice`] so far.

@@ -1,0 +1,4 @@
+//! Device-resident ring tensors ([`Device`], [`SimulatedDevice`]): defined beside the tensor
+//! type, whose storage holds device buffers, and re-exported here.
+
+pub use crate::tensor::device::*;
