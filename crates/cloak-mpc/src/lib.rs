@@ -62,7 +62,7 @@ pub use config::{
 pub use error::{MpcError, Result};
 pub use functions::DomainStat;
 pub use launch::{PartyOutcomes, run_dealer, run_local, run_local_typed, run_local_with};
-pub use primitives::{ComparisonStrategy, Truncation, TruncationStrategy};
+pub use primitives::{ComparisonStrategy, ComputeDevice, Truncation, TruncationStrategy};
 pub use reduce::MaxMethod;
 pub use session::Session;
 

@@ -94,6 +94,7 @@ impl Session {
             fp,
             comparison: config.comparison.clone(),
             truncation: config.truncation.clone(),
+            device: config.device.clone(),
         });
         let inner = Inner { context: RefCell::new(context), config, rank, parties, fp };
         Ok(Self { inner: Rc::new(inner) })

@@ -90,26 +90,24 @@ impl AShare {
             }
             (false, None) => {}
         }
+        let share = s.place(share)?;
         drop(s);
         Ok(Self::from_share(session, share))
     }
 
-    /// A public value as a shared tensor (party 0 holds it, the others zero).
+    /// A public value as a shared tensor (party 0 holds it, the others zero), on the
+    /// session's device.
     ///
     /// # Errors
-    /// [`MpcError::Ring`] for NaN, infinite or out-of-range values.
+    /// [`MpcError::Ring`] for NaN, infinite or out-of-range values; the device's error.
     pub fn from_public(session: &Session, value: &ArrayD<f64>) -> Result<Self> {
         let encoded = RingTensor::<u64>::encode(value, session.fixed_point())?;
-        Ok(Self::from_public_ring(session, encoded))
-    }
-
-    /// An encoded public ring tensor as a shared one.
-    pub(crate) fn from_public_ring(session: &Session, encoded: RingTensor<u64>) -> Self {
         let share = if session.rank() == 0 { encoded } else { RingTensor::zeros(encoded.shape()) };
-        Self::from_share(session, share)
+        Ok(Self::from_share(session, session.config().device.place(share)?))
     }
 
-    /// Zeros of this shape.
+    /// Zeros of this shape, on the host whatever the session's device (a zero operand
+    /// joins a device operation as one upload).
     #[must_use]
     pub fn zeros(session: &Session, shape: &[usize]) -> Self {
         Self::from_share(session, RingTensor::zeros(shape))

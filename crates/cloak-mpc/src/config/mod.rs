@@ -12,7 +12,7 @@ pub use functions::{
     SqrtMethod, TrigMethod,
 };
 
-use crate::primitives::{ComparisonStrategy, TruncationStrategy};
+use crate::primitives::{ComparisonStrategy, ComputeDevice, TruncationStrategy};
 
 /// Which provider of correlated randomness a session sets up.
 ///
@@ -56,6 +56,9 @@ pub struct SessionConfig {
     pub network: Option<NetProfile>,
     /// The methods of the non-linear functions (`exp`, `reciprocal`, `sigmoid`, ...).
     pub functions: FunctionConfig,
+    /// Where this party's shares live and its kernels run: the host (the default) or a
+    /// device ([`ComputeDevice::On`]). Each party names its own; the parties need not agree.
+    pub device: ComputeDevice,
 }
 
 impl Default for SessionConfig {
@@ -68,6 +71,7 @@ impl Default for SessionConfig {
             timeout: Duration::from_secs(60),
             network: None,
             functions: FunctionConfig::default(),
+            device: ComputeDevice::Host,
         }
     }
 }

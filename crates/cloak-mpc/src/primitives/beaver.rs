@@ -33,7 +33,8 @@ impl Context {
     ) -> Result<RingTensor<u64>> {
         check_operands(op, x, y)?;
         let pending = self.begin_triple(op)?;
-        if matches!(op, BilinearOp::Mul { lhs, rhs } if lhs == rhs) {
+        let on_host = x.is_host() && y.is_host() && pending.free().iter().all(|t| t.is_host());
+        if on_host && matches!(op, BilinearOp::Mul { lhs, rhs } if lhs == rhs) {
             return self.beaver_elementwise(pending, x, y);
         }
         let eps = x.sub(&pending.free()[0])?;
@@ -67,6 +68,12 @@ impl Context {
         let z = self.beaver(op, x, y)?;
         if bits == 0 {
             return Ok(z);
+        }
+        if !z.is_host() {
+            return match self.truncate_local_tensor(&z, bits)? {
+                Some(t) => Ok(t),
+                None => self.truncate(z, bits),
+            };
         }
         let shape = z.shape().to_vec();
         let mut words = z.into_vec();
@@ -154,6 +161,14 @@ impl Context {
         let eps = x.sub(&pair.r)?;
         let eps = self.open_tensors("square", vec![eps])?.remove(0);
         let rank0 = self.is_first();
+        if !eps.is_host() || !pair.r.is_host() {
+            // On a device: r^2 + (2r [+ eps at the first party]) * eps in tensor operations.
+            let mut t = pair.r.mul_scalar(2);
+            if rank0 {
+                t = t.add(&eps)?;
+            }
+            return Ok(pair.r2.add(&t.mul(&eps)?)?);
+        }
         let mut z = pair.r2;
         ndarray::Zip::from(z.as_array_mut())
             .and(&*pair.r.as_array())

@@ -8,6 +8,7 @@ use cloak_dealer::{Dealer, DealerError, Pending, Request, Shares};
 use cloak_prg::PairwiseSeeds;
 use cloak_ring::{FixedPoint, RingTensor};
 
+use super::placement::ComputeDevice;
 use super::sign::ComparisonStrategy;
 use super::trunc::TruncationStrategy;
 use crate::error::{MpcError, Result, invalid};
@@ -33,6 +34,8 @@ pub struct Context {
     przs: PairwiseSeeds,
     comparison: ComparisonStrategy,
     truncation: TruncationStrategy,
+    /// Where this party's shares live (the dealer's material is placed there on arrival).
+    device: ComputeDevice,
     /// Depth of nested labelled calls: only the outermost labels the statistics.
     depth: usize,
     /// The label in force before the outermost call.
@@ -56,6 +59,7 @@ impl std::fmt::Debug for Context {
             .field("dealer", &self.dealer.name())
             .field("comparison", &self.comparison)
             .field("truncation", &self.truncation)
+            .field("device", &self.device)
             .finish_non_exhaustive()
     }
 }
@@ -68,11 +72,12 @@ pub(crate) struct Parts {
     pub(crate) fp: FixedPoint,
     pub(crate) comparison: ComparisonStrategy,
     pub(crate) truncation: TruncationStrategy,
+    pub(crate) device: ComputeDevice,
 }
 
 impl Context {
     pub(crate) fn new(parts: Parts) -> Self {
-        let Parts { comm, dealer, przs, fp, comparison, truncation } = parts;
+        let Parts { comm, dealer, przs, fp, comparison, truncation, device } = parts;
         let outer_label = comm.stats().label().to_owned();
         Self {
             rank: dealer.rank(),
@@ -83,6 +88,7 @@ impl Context {
             przs,
             comparison,
             truncation,
+            device,
             depth: 0,
             outer_label,
             next_mask: 0,
@@ -164,7 +170,7 @@ impl Context {
     pub fn fetch(&mut self, request: &Request) -> Result<Shares> {
         let shares = self.dealer.fetch(request, self.comm.as_mut())?;
         check_shares(request, &shares, true)?;
-        Ok(shares)
+        self.place_shares(shares)
     }
 
     /// Starts `request`: the free shares now, the dependent ones from
@@ -175,8 +181,12 @@ impl Context {
     /// # Errors
     /// As [`fetch`](Self::fetch), for the free shares.
     pub fn begin(&mut self, request: &Request) -> Result<Pending> {
-        let pending = self.dealer.begin(request, self.comm.as_mut())?;
+        let mut pending = self.dealer.begin(request, self.comm.as_mut())?;
         check_shares(request, pending.shares(), false)?;
+        if self.device.handle().is_some() {
+            let free = std::mem::take(&mut pending.shares_mut().free);
+            pending.shares_mut().free = self.place_all(free)?;
+        }
         Ok(pending)
     }
 
@@ -188,7 +198,40 @@ impl Context {
         let request = pending.request().clone();
         let shares = self.dealer.finish(pending, self.comm.as_mut())?;
         check_shares(&request, &shares, true)?;
-        Ok(shares)
+        self.place_shares(shares)
+    }
+
+    /// The device this party computes on ([`ComputeDevice::Host`] unless the session's
+    /// configuration names one).
+    #[must_use]
+    pub fn device(&self) -> &ComputeDevice {
+        &self.device
+    }
+
+    /// `t` where this party computes (one upload if it is on the host and the session on a
+    /// device; unchanged otherwise). Protocols call it on what they make on the host.
+    ///
+    /// # Errors
+    /// The device's error.
+    pub fn place(&self, t: RingTensor<u64>) -> Result<RingTensor<u64>> {
+        self.device.place(t)
+    }
+
+    fn place_all(&self, ts: Vec<RingTensor<u64>>) -> Result<Vec<RingTensor<u64>>> {
+        ts.into_iter().map(|t| self.place(t)).collect()
+    }
+
+    /// The dealer's material where this party computes: the provider makes it on the host,
+    /// and it crosses to the device once, as it arrives.
+    fn place_shares(&self, shares: Shares) -> Result<Shares> {
+        if self.device.handle().is_none() {
+            return Ok(shares);
+        }
+        Ok(Shares {
+            free: self.place_all(shares.free)?,
+            dependent: self.place_all(shares.dependent)?,
+            dealt: self.place_all(shares.dealt)?,
+        })
     }
 
     /// The offline phase: the dealer obtains whatever it has planned ahead of time
@@ -294,7 +337,7 @@ impl Context {
                 x.shape()
             )));
         }
-        Ok(bits)
+        self.place(bits)
     }
 
     /// Shares of `[x < 0] * x` and of `[x < 0]` (scale 1), by the comparison strategy.
@@ -311,7 +354,7 @@ impl Context {
                 x.shape()
             )));
         }
-        Ok((bx, b))
+        Ok((self.place(bx)?, self.place(b)?))
     }
 
     /// Runs the comparison strategy, refusing a strategy that calls back into it.
@@ -358,6 +401,28 @@ impl Context {
         }
         let strategy = self.truncation.clone();
         strategy.truncate_local(self, shares, bits)
+    }
+
+    /// This party's share of `x / 2^bits` (`bits < 64`) with no message, where `x` lives,
+    /// if the truncation strategy can (see
+    /// [`TruncationProtocol::truncate_local_tensor`](super::TruncationProtocol::truncate_local_tensor));
+    /// `Ok(None)` if it needs a round.
+    ///
+    /// # Errors
+    /// The device's error.
+    pub fn truncate_local_tensor(
+        &mut self,
+        x: &RingTensor<u64>,
+        bits: u32,
+    ) -> Result<Option<RingTensor<u64>>> {
+        if bits == 0 {
+            return Ok(Some(x.clone()));
+        }
+        if bits >= 64 || self.in_truncation {
+            return Ok(None);
+        }
+        let strategy = self.truncation.clone();
+        strategy.truncate_local_tensor(self, x, bits)
     }
 
     /// Truncates several tensors, each by its own number of bits, in at most one round,

@@ -128,7 +128,8 @@ impl Context {
     }
 
     /// Opens additively shared ring tensors to every party, in one round (one message per
-    /// peer).
+    /// peer). A tensor on a device is downloaded once (the bytes sent) and its opened value
+    /// uploaded once, to the same device.
     ///
     /// # Errors
     /// As [`open_words`](Self::open_words).
@@ -138,8 +139,25 @@ impl Context {
         tensors: Vec<RingTensor<u64>>,
     ) -> Result<Vec<RingTensor<u64>>> {
         let shapes: Vec<Vec<usize>> = tensors.iter().map(|t| t.shape().to_vec()).collect();
-        let parts: Vec<Vec<u64>> = tensors.into_iter().map(RingTensor::into_vec).collect();
+        let devices: Vec<_> = tensors.iter().map(|t| t.device().cloned()).collect();
+        // A device share crosses to the host once, as the bytes it sends; the opened value
+        // goes back to the device once.
+        let parts = tensors
+            .into_iter()
+            .map(|t| if t.is_host() { Ok(t.into_vec()) } else { t.try_to_vec() })
+            .collect::<std::result::Result<Vec<_>, _>>()?;
         let opened = self.open_words(op, parts, false)?;
-        shapes.iter().zip(opened).map(|(s, v)| Ok(RingTensor::from_vec(s, v)?)).collect()
+        shapes
+            .iter()
+            .zip(opened)
+            .zip(devices)
+            .map(|((s, v), device)| {
+                let t = RingTensor::from_vec(s, v)?;
+                Ok(match device {
+                    Some(d) => t.to_device(&d)?,
+                    None => t,
+                })
+            })
+            .collect()
     }
 }

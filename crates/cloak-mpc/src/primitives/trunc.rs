@@ -62,6 +62,32 @@ pub trait TruncationProtocol: Send + Sync + 'static {
         let _ = (ctx, shares, bits);
         false
     }
+
+    /// This party's share of `x / 2^bits` with no message, where `x` lives (a device
+    /// tensor stays there), if the method can; `Ok(None)` if it needs a round. The default
+    /// runs [`truncate_local`](Self::truncate_local) on the host elements, so a device
+    /// tensor crosses to the host and back (counted by the device), after asking it with no
+    /// element whether it divides locally at all (so that a method that never does moves
+    /// nothing); a method whose local division is a tensor operation overrides it, as the
+    /// built-in ones do.
+    ///
+    /// # Errors
+    /// The device's error.
+    fn truncate_local_tensor(
+        &self,
+        ctx: &Context,
+        x: &RingTensor<u64>,
+        bits: u32,
+    ) -> Result<Option<RingTensor<u64>>> {
+        if !self.truncate_local(ctx, &mut [], bits) {
+            return Ok(None);
+        }
+        let mut words = x.try_to_vec()?;
+        if !self.truncate_local(ctx, &mut words, bits) {
+            return Ok(None);
+        }
+        Ok(Some(ctx.place(RingTensor::from_vec(x.shape(), words)?)?))
+    }
 }
 
 strategy_handle!(
@@ -137,6 +163,9 @@ impl TruncationProtocol for Truncation {
             Truncation::LocalShares => pieces
                 .into_iter()
                 .map(|(x, bits)| {
+                    if !x.is_host() {
+                        return local_truncate_tensor(&x, bits, ctx.is_first());
+                    }
                     let shape = x.shape().to_vec();
                     let mut v = x.into_vec();
                     local_truncate(&mut v, bits, ctx.is_first());
@@ -154,6 +183,26 @@ impl TruncationProtocol for Truncation {
         }
         local
     }
+
+    fn truncate_local_tensor(
+        &self,
+        ctx: &Context,
+        x: &RingTensor<u64>,
+        bits: u32,
+    ) -> Result<Option<RingTensor<u64>>> {
+        if self.resolve(ctx.parties()) != Truncation::LocalShares {
+            return Ok(None);
+        }
+        local_truncate_tensor(x, bits, ctx.is_first()).map(Some)
+    }
+}
+
+/// [`local_truncate`] in tensor operations (two shifts and negations), where `x` lives.
+fn local_truncate_tensor(x: &RingTensor<u64>, bits: u32, first: bool) -> Result<RingTensor<u64>> {
+    if bits == 0 {
+        return Ok(x.clone());
+    }
+    Ok(if first { x.shr_arithmetic(bits)? } else { x.neg().shr_arithmetic(bits)?.neg() })
 }
 
 /// Two-party local share division in place: party 0 shifts its share arithmetically, party
@@ -197,7 +246,7 @@ impl Context {
             self.fetch(&Request::DivPair { shape: x.shape().to_vec(), divisor })?.into_trunc();
         let masked = self.mask_for_pair(x, &pair)?;
         let c = self.open_tensors("divide", vec![masked])?.remove(0);
-        Ok(self.unmask_with_pair(&c, pair, Divisor::Int(divisor)))
+        self.unmask_with_pair(&c, pair, Divisor::Int(divisor))
     }
 
     /// Truncation with dealer pairs, any number of parties: every piece's masked value in
@@ -226,7 +275,7 @@ impl Context {
                 out.push(x);
             } else {
                 let (c, pair) = opened.next().unwrap_or_else(|| unreachable!("one pair per piece"));
-                out.push(self.unmask_with_pair(&c, pair, Divisor::Pow2(bits)));
+                out.push(self.unmask_with_pair(&c, pair, Divisor::Pow2(bits))?);
             }
         }
         Ok(out)
@@ -248,10 +297,13 @@ impl Context {
         c: &RingTensor<u64>,
         pair: TruncPair,
         divisor: Divisor,
-    ) -> RingTensor<u64> {
+    ) -> Result<RingTensor<u64>> {
         let first = self.is_first();
         let wrap = divisor.of_two_to_the_64();
         let bias = divisor.quotient(BIAS);
+        if let (Divisor::Pow2(bits), false) = (divisor, c.is_host() && pair.r_msb.is_host()) {
+            return unmask_pow2_tensors(c, &pair, bits, wrap, bias, first);
+        }
         let mut out = pair.r_shifted.neg();
         ndarray::Zip::from(out.as_array_mut())
             .and(&*c.as_array())
@@ -263,8 +315,27 @@ impl Context {
                     *o = o.wrapping_add(divisor.quotient(c).wrapping_sub(bias));
                 }
             });
-        out
+        Ok(out)
     }
+}
+
+/// [`Context::unmask_with_pair`] for a power of two in tensor operations, so that tensors
+/// on a device stay there: `msb(r) * [c < 2^63] * 2^(64 - bits) - (r >> bits)`, plus
+/// `(c >> bits) - 2^62 >> bits` at the first party.
+fn unmask_pow2_tensors(
+    c: &RingTensor<u64>,
+    pair: &TruncPair,
+    bits: u32,
+    wrap: u64,
+    bias: u64,
+    first: bool,
+) -> Result<RingTensor<u64>> {
+    let c_below_half = c.shr_logical(63)?.xor_scalar(1);
+    let mut out = pair.r_msb.mul(&c_below_half)?.mul_scalar(wrap).sub(&pair.r_shifted)?;
+    if first {
+        out = out.add(&c.shr_logical(bits)?.sub_scalar(bias))?;
+    }
+    Ok(out)
 }
 
 /// A public divisor: a power of two (truncation, by shifts) or any integer of at least 2.

@@ -2,6 +2,8 @@
 //! a test session, and compare with plain f64.
 #![allow(dead_code)]
 
+pub mod conv_ref;
+
 use std::time::Duration;
 
 use cloak_comm::runner::{PartyFailure, run_threads};

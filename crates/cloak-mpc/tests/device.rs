@@ -1,0 +1,182 @@
+//! Shared tensors on a device. Every protocol runs there (the whole conformance suite, on a
+//! simulated device that keeps its memory apart from the host's and counts every transfer),
+//! and a private block of linear layers moves only what it must between host and device:
+//! the bytes it sends, the values opened to it, its inputs and the dealer's material.
+
+mod common;
+
+use cloak_comm::OpStats;
+use cloak_mpc::conformance::Configured;
+use cloak_mpc::{AShare, ComputeDevice, SessionConfig, Truncation};
+use cloak_ring::Conv2dSpec;
+use cloak_ring::device::SimulatedDevice;
+use common::conv_ref::conv2d_ref;
+use common::*;
+use ndarray::{ArrayD, Ix2, IxDyn};
+
+fn on_device(device: &SimulatedDevice, truncation: Truncation) -> SessionConfig {
+    SessionConfig {
+        device: ComputeDevice::on(device.handle()),
+        truncation: truncation.into(),
+        ..SessionConfig::default()
+    }
+}
+
+cloak_mpc::protocol_conformance_tests!(
+    simulated_device,
+    Configured::new(on_device(&SimulatedDevice::new(), Truncation::Auto))
+);
+
+cloak_mpc::protocol_conformance_tests!(
+    simulated_device_local_shares,
+    Configured::new(on_device(&SimulatedDevice::new(), Truncation::LocalShares))
+);
+
+cloak_mpc::protocol_conformance_tests!(
+    simulated_device_fss,
+    Configured::new(SessionConfig {
+        comparison: cloak_mpc::ComparisonStrategy::new(
+            cloak_mpc::primitives::FunctionSecretSharing::default()
+        ),
+        ..on_device(&SimulatedDevice::new(), Truncation::Auto)
+    })
+);
+
+const PAD1: Conv2dSpec =
+    Conv2dSpec { stride: (1, 1), padding: (1, 1), dilation: (1, 1), groups: 1 };
+
+fn total(s: &cloak_mpc::Session) -> OpStats {
+    s.comm_stats().total()
+}
+
+/// `conv(x, w) + x`, squared elementwise, flattened and multiplied by `m`: every kind of
+/// product (convolution, elementwise, matmul) with its truncation, a residual sum and a
+/// reshape.
+fn linear_block_plain(x: &ArrayD<f64>, w: &ArrayD<f64>, m: &ArrayD<f64>) -> ArrayD<f64> {
+    let y = conv2d_ref(x, w, &PAD1) + x;
+    let z = (&y * &y).into_shape_with_order(IxDyn(&[1, y.len()])).unwrap();
+    let z = z.into_dimensionality::<Ix2>().unwrap();
+    z.dot(&m.clone().into_dimensionality::<Ix2>().unwrap()).into_dyn()
+}
+
+#[test]
+fn a_linear_block_moves_only_its_wire_bytes_inputs_and_dealer_material() {
+    let x = rand_arr(&[1, 2, 6, 6], -1.0, 1.0, 1);
+    let w = rand_arr(&[2, 2, 3, 3], -0.25, 0.25, 2);
+    let m = rand_arr(&[72, 5], -0.1, 0.1, 3);
+    let want = linear_block_plain(&x, &w, &m);
+    let input_words = (x.len() + w.len() + m.len()) as u64;
+    for (parties, truncation) in
+        [(2, Truncation::Auto), (3, Truncation::Auto), (2, Truncation::LocalShares)]
+    {
+        let device = SimulatedDevice::new();
+        let config = on_device(&device, truncation);
+        let results = run(parties, &config, |s| {
+            let xs = share_from(s, 0, &x)?;
+            let ws = share_from(s, 1, &w)?;
+            let ms = share_from(s, parties - 1, &m)?;
+            let y = xs.conv2d(&ws, &PAD1)?.add(&xs)?;
+            let out = y.mul(&y)?.reshape(&[1, 72])?.matmul(&ms)?;
+            let placement = out.share_tensor().placement();
+            let before_reveal = total(s);
+            let words = s.dealer_stats().words;
+            let revealed = out.reveal()?;
+            Ok((revealed, placement, before_reveal.bytes_sent, total(s).bytes_sent, words))
+        });
+        let peers = (parties - 1) as u64;
+        let (mut downloads, mut uploads) = (0, 0);
+        for (revealed, placement, opened_sent, all_sent, words) in &results {
+            // Error bound, in units u = 2^-16: y is within about 15u (18 products of
+            // inputs each within u/2, one truncation), y^2 within 2 |y| 15u + u with
+            // |y| <= 5.5, and the matmul sums 72 of those times |m| <= 0.1: about 1200u.
+            assert_close(revealed, &want, 0.02, &format!("{parties} parties, {truncation:?}"));
+            assert_eq!(placement, &device.handle::<u64>().label(), "the result stays on it");
+            // A share crosses to the host once, as the message sent to every peer; an
+            // opened value crosses back once; the revealed result stays on the host.
+            downloads += all_sent / peers;
+            uploads += 8 * (input_words + words) + opened_sent / peers;
+        }
+        let moved = device.transfers();
+        assert_eq!(
+            (moved.download_bytes, moved.upload_bytes),
+            (downloads, uploads),
+            "{parties} parties, {truncation:?}: bytes down and up against the wire and dealer"
+        );
+    }
+}
+
+#[test]
+fn a_residual_block_with_relu_runs_on_the_device() {
+    let x = rand_arr(&[1, 2, 6, 6], -1.0, 1.0, 4);
+    let w1 = rand_arr(&[2, 2, 3, 3], -0.25, 0.25, 5);
+    let w2 = rand_arr(&[2, 2, 3, 3], -0.25, 0.25, 6);
+    let relu = |a: ArrayD<f64>| a.mapv(|v| v.max(0.0));
+    let want = relu(conv2d_ref(&relu(conv2d_ref(&x, &w1, &PAD1)), &w2, &PAD1) + &x);
+    for parties in [2, 3] {
+        let device = SimulatedDevice::new();
+        let results = run(parties, &on_device(&device, Truncation::Auto), |s| {
+            let xs = share_from(s, 0, &x)?;
+            let w1s = share_from(s, 1, &w1)?;
+            let w2s = share_from(s, parties - 1, &w2)?;
+            let h = xs.conv2d(&w1s, &PAD1)?.relu()?;
+            let out = h.conv2d(&w2s, &PAD1)?.add(&xs)?.relu()?;
+            Ok((out.reveal()?, out.share_tensor().placement(), total(s).bytes_sent))
+        });
+        let mut wire = 0;
+        for (revealed, placement, sent) in &results {
+            // Each convolution is within about 15 units (see above) plus, for the second,
+            // 18 * 0.25 times the first's error: relu adds no error beyond a unit.
+            assert_close(revealed, &want, 2e-3, &format!("{parties} parties"));
+            assert_eq!(placement, &device.handle::<u64>().label());
+            wire += sent / (parties as u64 - 1);
+        }
+        // The comparison circuit still runs on host words: it downloads at least the wire.
+        assert!(device.transfers().download_bytes >= wire);
+    }
+}
+
+#[test]
+fn public_values_and_dealer_material_land_on_the_device() {
+    let device = SimulatedDevice::new();
+    let x = rand_arr(&[4, 4], -1.0, 1.0, 7);
+    let got =
+        run(2, &on_device(&device, Truncation::Auto), |s| {
+            let public = AShare::from_public(s, &x)?;
+            let xs = share_from(s, 0, &x)?;
+            let triple = s.context()?.fetch(&cloak_dealer::Request::Triple(
+                cloak_dealer::BilinearOp::Mul { lhs: vec![4, 4], rhs: vec![4, 4] },
+            ))?;
+            let placements: Vec<String> = [public.share_tensor(), xs.share_tensor()]
+                .into_iter()
+                .chain(&triple.free)
+                .chain(&triple.dependent)
+                .map(cloak_ring::RingTensor::placement)
+                .collect();
+            Ok((public.mul(&xs)?.reveal()?, placements))
+        });
+    for (revealed, placements) in got {
+        // One product of values within u/2 of x, truncated within a unit.
+        assert_close(&revealed, &(&x * &x), 1e-4, "x * x");
+        assert!(placements.iter().all(|p| p.starts_with("sim:")), "{placements:?}");
+    }
+}
+
+#[test]
+fn compute_device_names_its_memory() {
+    let device = SimulatedDevice::new();
+    let on = ComputeDevice::on(device.handle());
+    assert_eq!(ComputeDevice::Host.label(), "cpu");
+    assert_eq!(on.label(), device.handle::<u64>().label());
+    assert_eq!(on, ComputeDevice::on(device.handle()));
+    assert_ne!(on, ComputeDevice::on(SimulatedDevice::new().handle()));
+    assert_ne!(on, ComputeDevice::Host);
+    assert!(format!("{on:?}").contains("sim:"));
+    // A tensor on another device is refused, not silently copied between devices.
+    let elsewhere = cloak_ring::RingTensor::<u64>::zeros(&[3])
+        .to_device(&SimulatedDevice::new().handle())
+        .unwrap();
+    assert!(matches!(
+        on.place(elsewhere),
+        Err(cloak_mpc::MpcError::Ring(cloak_ring::RingError::DeviceMismatch { .. }))
+    ));
+}
