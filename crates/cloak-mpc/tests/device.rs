@@ -106,12 +106,15 @@ fn a_linear_block_moves_only_its_wire_bytes_inputs_and_dealer_material() {
 }
 
 #[test]
-fn a_residual_block_with_relu_runs_on_the_device() {
-    let x = rand_arr(&[1, 2, 6, 6], -1.0, 1.0, 4);
+fn a_residual_block_with_relu_moves_only_its_wire_bytes_inputs_and_dealer_material() {
+    // 128 elements per activation: a multiple of 64, so that the opened sign bits' planes
+    // are exactly the opened words (a partial last word would be padded on the device).
+    let x = rand_arr(&[1, 2, 8, 8], -1.0, 1.0, 4);
     let w1 = rand_arr(&[2, 2, 3, 3], -0.25, 0.25, 5);
     let w2 = rand_arr(&[2, 2, 3, 3], -0.25, 0.25, 6);
     let relu = |a: ArrayD<f64>| a.mapv(|v| v.max(0.0));
     let want = relu(conv2d_ref(&relu(conv2d_ref(&x, &w1, &PAD1)), &w2, &PAD1) + &x);
+    let input_words = (x.len() + w1.len() + w2.len()) as u64;
     for parties in [2, 3] {
         let device = SimulatedDevice::new();
         let results = run(parties, &on_device(&device, Truncation::Auto), |s| {
@@ -120,18 +123,28 @@ fn a_residual_block_with_relu_runs_on_the_device() {
             let w2s = share_from(s, parties - 1, &w2)?;
             let h = xs.conv2d(&w1s, &PAD1)?.relu()?;
             let out = h.conv2d(&w2s, &PAD1)?.add(&xs)?.relu()?;
-            Ok((out.reveal()?, out.share_tensor().placement(), total(s).bytes_sent))
+            let placement = out.share_tensor().placement();
+            let before_reveal = total(s);
+            let words = s.dealer_stats().words;
+            let revealed = out.reveal()?;
+            Ok((revealed, placement, before_reveal.bytes_sent, total(s).bytes_sent, words))
         });
-        let mut wire = 0;
-        for (revealed, placement, sent) in &results {
+        let peers = (parties - 1) as u64;
+        let (mut downloads, mut uploads) = (0, 0);
+        for (revealed, placement, opened_sent, all_sent, words) in &results {
             // Each convolution is within about 15 units (see above) plus, for the second,
-            // 18 * 0.25 times the first's error: relu adds no error beyond a unit.
+            // 18 * 0.25 times the first's error; relu adds no error beyond a unit.
             assert_close(revealed, &want, 2e-3, &format!("{parties} parties"));
-            assert_eq!(placement, &device.handle::<u64>().label());
-            wire += sent / (parties as u64 - 1);
+            assert_eq!(placement, &device.handle::<u64>().label(), "the result stays on it");
+            downloads += all_sent / peers;
+            uploads += 8 * (input_words + words) + opened_sent / peers;
         }
-        // The comparison circuit still runs on host words: it downloads at least the wire.
-        assert!(device.transfers().download_bytes >= wire);
+        let moved = device.transfers();
+        assert_eq!(
+            (moved.download_bytes, moved.upload_bytes),
+            (downloads, uploads),
+            "{parties} parties: bytes down and up against the wire and dealer"
+        );
     }
 }
 
@@ -179,4 +192,63 @@ fn compute_device_names_its_memory() {
         on.place(elsewhere),
         Err(cloak_mpc::MpcError::Ring(cloak_ring::RingError::DeviceMismatch { .. }))
     ));
+}
+
+/// The carry out of the top position by the plain recurrence `c_j = g_j ^ (p_j & c_{j-1})`.
+fn carry_plain(g: &[Vec<u64>], p: &[Vec<u64>]) -> Vec<u64> {
+    let mut c = g[0].clone();
+    for j in 1..g.len() {
+        c = c.iter().zip(&g[j]).zip(&p[j - 1]).map(|((c, g), p)| g ^ (p & c)).collect();
+    }
+    c
+}
+
+#[test]
+fn the_tensor_carry_tree_matches_the_word_one_in_values_rounds_and_bytes() {
+    let words = 3;
+    for positions in [1, 2, 3, 5, 8, 63] {
+        let g: Vec<Vec<u64>> =
+            (0..positions).map(|j| common::words(words, 10 + j as u64)).collect();
+        let p: Vec<Vec<u64>> =
+            (1..positions).map(|j| common::words(words, 100 + j as u64)).collect();
+        let want = carry_plain(&g, &p);
+        for parties in [2, 3] {
+            let device = SimulatedDevice::new();
+            let got = run(parties, &on_device(&device, Truncation::Auto), |s| {
+                // Party 0 holds the values, the others zeros: an XOR sharing.
+                let own = |v: &Vec<Vec<u64>>| -> Vec<Vec<u64>> {
+                    if s.rank() == 0 { v.clone() } else { vec![vec![0; words]; v.len()] }
+                };
+                let (g_own, p_own) = (own(&g), own(&p));
+                let mut ctx = s.context()?;
+                ctx.comm().reset_stats();
+                let by_words = ctx.carry_tree(g_own.clone(), p_own.clone())?;
+                let word_cost = ctx.comm().stats().total();
+                ctx.comm().reset_stats();
+                let tensor = |v: Vec<Vec<u64>>, rows: usize| {
+                    cloak_ring::RingTensor::from_vec(&[rows, words], v.concat())
+                };
+                let g_t = ctx.place(tensor(g_own, positions)?)?;
+                let p_t = ctx.place(tensor(p_own, positions - 1)?)?;
+                let by_tensors = ctx.carry_tree_tensors(g_t, p_t)?;
+                let tensor_cost = ctx.comm().stats().total();
+                let placement = by_tensors.placement();
+                let opened = ctx.open_words(
+                    "check",
+                    vec![by_words, by_tensors.try_to_vec().map_err(cloak_mpc::MpcError::from)?],
+                    true,
+                )?;
+                Ok((opened, word_cost, tensor_cost, placement))
+            });
+            for (opened, word_cost, tensor_cost, placement) in got {
+                assert_eq!(opened[0], want, "{positions} positions, {parties} parties, words");
+                assert_eq!(opened[1], want, "{positions} positions, {parties} parties, tensors");
+                assert_eq!(
+                    (word_cost.rounds, word_cost.bytes_sent),
+                    (tensor_cost.rounds, tensor_cost.bytes_sent)
+                );
+                assert!(placement.starts_with("sim:"));
+            }
+        }
+    }
 }

@@ -65,4 +65,54 @@ impl ComparisonProtocol for DealerBits {
             .map(|((b, r), c)| if first { b ^ r ^ c } else { b ^ r })
             .collect())
     }
+
+    fn ltz_arith(&self, ctx: &mut Context, x: &RingTensor<u64>) -> Result<RingTensor<u64>> {
+        if x.is_host() {
+            let msb = self.ltz_packed(ctx, x)?;
+            let bits = ctx.bits_to_arith(&msb, x.len())?;
+            return Ok(RingTensor::from_vec(x.shape(), bits)?);
+        }
+        let msb = ltz_packed_tensor(ctx, x)?;
+        ctx.bits_to_arith_tensor(&msb, x.shape())
+    }
+
+    fn times_ltz(
+        &self,
+        ctx: &mut Context,
+        x: &RingTensor<u64>,
+    ) -> Result<(RingTensor<u64>, RingTensor<u64>)> {
+        if x.is_host() {
+            let msb = self.ltz_packed(ctx, x)?;
+            return ctx.mul_by_xor_bits(x, &msb);
+        }
+        let msb = ltz_packed_tensor(ctx, x)?;
+        ctx.mul_by_xor_bits_tensor(x, &msb)
+    }
+}
+
+/// [`DealerBits::ltz_packed`] in tensor operations, for shares on a device: the packed
+/// sign bits, `[ceil(n / 64)]`, where `x` lives. The same round, bytes and dealer material;
+/// the public `c` is laid out in bit planes on the host as it is opened (it is on the host
+/// then, as the bytes received), so it crosses to the device once, as planes.
+fn ltz_packed_tensor(ctx: &mut Context, x: &RingTensor<u64>) -> Result<RingTensor<u64>> {
+    let n = x.len();
+    let words = n.div_ceil(64);
+    let eda = ctx.fetch(&Request::EdaBits { count: n })?.into_eda_bits();
+    let masked = x.reshape(&[n])?.add(&eda.r.reshape(&[n])?)?;
+    let c = ctx.open_words("ltz", vec![masked.try_to_vec()?], false)?.remove(0);
+    let c = ctx.place(RingTensor::from_vec(&[64, words], planes::to_bit_planes(&c).concat())?)?;
+    let r = eda.planes.reshape(&[64, words])?;
+    // Borrow generated at position j: c_j = 0 and r_j = 1; propagated: c_j = r_j (party 0
+    // adds the public complement).
+    let generate = r.slice(0, 0, 63, 1)?.and(&c.slice(0, 0, 63, 1)?.not())?;
+    let mut propagate = r.slice(0, 1, 63, 1)?;
+    if ctx.is_first() {
+        propagate = propagate.xor(&c.slice(0, 1, 63, 1)?.not())?;
+    }
+    let borrow = ctx.carry_tree_tensors(generate, propagate)?;
+    let mut msb = borrow.xor(&r.slice(0, 63, 64, 1)?.reshape(&[words])?)?;
+    if ctx.is_first() {
+        msb = msb.xor(&c.slice(0, 63, 64, 1)?.reshape(&[words])?)?;
+    }
+    Ok(msb)
 }

@@ -77,6 +77,7 @@ mod adder;
 mod and;
 mod b2a;
 mod beaver;
+mod bit_tensors;
 mod context;
 mod dcf;
 mod edabits;
