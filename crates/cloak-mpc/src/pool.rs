@@ -34,6 +34,9 @@ fn dims(shape: &[usize], spec: &Pool2dSpec, op: &'static str) -> Result<[usize; 
 
 /// `[n, c, oh, ow, kh * kw]` windows of a padded NCHW share.
 fn unfold(x: &RingTensor<u64>, spec: &Pool2dSpec, oh: usize, ow: usize) -> Result<RingTensor<u64>> {
+    if !x.is_host() {
+        return unfold_tensors(x, spec, oh, ow);
+    }
     let host = x.as_array();
     let a = host
         .view()
@@ -55,6 +58,30 @@ fn unfold(x: &RingTensor<u64>, spec: &Pool2dSpec, oh: usize, ow: usize) -> Resul
         }
     }
     Ok(RingTensor::from_array(out.into_dyn()))
+}
+
+/// [`unfold`] in tensor operations (a strided slice per window position, then one
+/// assembly), so that a share on a device stays there.
+fn unfold_tensors(
+    x: &RingTensor<u64>,
+    spec: &Pool2dSpec,
+    oh: usize,
+    ow: usize,
+) -> Result<RingTensor<u64>> {
+    if x.ndim() != 4 {
+        return Err(invalid("pool", "input is not 4-d"));
+    }
+    let (kh, kw) = spec.kernel;
+    let (sh, sw) = spec.stride;
+    let mut parts = Vec::with_capacity(kh * kw);
+    for di in 0..kh {
+        for dj in 0..kw {
+            let rows = x.slice(2, di, di + sh * (oh - 1) + 1, sh)?;
+            parts.push(rows.slice(3, dj, dj + sw * (ow - 1) + 1, sw)?.unsqueeze(4)?);
+        }
+    }
+    let refs: Vec<&RingTensor<u64>> = parts.iter().collect();
+    Ok(RingTensor::concat(&refs, 4)?)
 }
 
 impl AShare {

@@ -201,3 +201,37 @@ fn every_layers_error_converts_with_the_question_mark() {
     let told = CommError::Aborted { origin: 1, via: 2, reason: "input has NaN".into() };
     assert!(Error::from(MpcError::Comm(told)).is_consequence());
 }
+
+#[test]
+fn private_inference_runs_with_its_shares_on_a_device() {
+    use cloak::mpc::ComputeDevice;
+    use cloak::ring::device::SimulatedDevice;
+    let (model, x) = (model(), images());
+    let plain = plain_logits(&model, &x);
+    for parties in [2, 3] {
+        let device = SimulatedDevice::new();
+        let config = SessionConfig {
+            device: ComputeDevice::on(device.handle()),
+            ..SessionConfig::default()
+        };
+        let outputs = cloak::run_local(parties, &config, |s| {
+            s.reset_stats(); // the set-up's seeds were never on the device
+            let out = cloak::infer(s, &model, Roles::default(), Some(&x), x.shape())?;
+            Ok((out, s.comm_stats().total().bytes_sent))
+        })
+        .unwrap_or_else(|e| panic!("{parties} parties on {}: {e}", config.device.label()));
+        let sent: u64 = outputs.iter().map(|(_, sent)| sent).sum();
+        let out = outputs.iter().find_map(|(o, _)| o.as_ref()).expect("a party learns it");
+        let d = max_abs_diff(out, &plain);
+        assert!(d <= TOL, "{parties} parties on the device: logits differ by {d} > {TOL}");
+        assert_eq!(cloak::predicted_classes(out).unwrap(), (0..8).collect::<Vec<_>>());
+        // A share crosses to the host only as the bytes it sends to the other parties (once,
+        // however many peers get them), except the output's: the party that learns it adds
+        // its own share on the host. With two parties the bounds meet.
+        let own_output_share = 8 * out.len() as u64;
+        let down = device.transfers().download_bytes;
+        let peers = parties as u64 - 1;
+        assert!(down <= sent + own_output_share, "{parties} parties: {down} down, {sent} sent");
+        assert!(down >= sent / peers + own_output_share, "{parties}: {down} down, {sent} sent");
+    }
+}
