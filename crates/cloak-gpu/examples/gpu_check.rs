@@ -1,0 +1,150 @@
+//! Checks and times the CUDA device on a GPU machine:
+//!
+//! 1. compiles the kernels (NVRTC) and reports how long it took;
+//! 2. checks the wrapping u64 GEMM against the CPU backend bit for bit on awkward sizes
+//!    (257 x 131 x 515, a batch, a shared right matrix);
+//! 3. times a 4096 x 4096 x 4096 GEMM (tera ring multiply-accumulates per second: 4096^3 /
+//!    seconds / 1e12), spot-checking entries of its result on the host;
+//! 4. times elementwise add and mul on 2^24 elements (GB/s counting two reads and one write
+//!    of 8 bytes per element), checking the results against the host.
+//!
+//! Without a GPU it prints one line and exits 0 (exit 1 instead with `CLOAK_REQUIRE_GPU=1`,
+//! as `cargo xtask gpu-check` runs it). Build in release: `cargo run --release -p cloak-gpu
+//! --example gpu_check`.
+
+use std::process::ExitCode;
+use std::time::Instant;
+
+use cloak_gpu::CudaDevice;
+use cloak_ring::testing::TestRng;
+use cloak_ring::{Backend, CpuBackend, Device, DeviceRef, RingError, RingTensor};
+
+fn main() -> ExitCode {
+    let gpu = match CudaDevice::new(0) {
+        Ok(gpu) => gpu,
+        Err(e) => {
+            println!("gpu_check: skipped: no CUDA device: {e}");
+            let required = std::env::var("CLOAK_REQUIRE_GPU").is_ok_and(|v| v == "1");
+            return if required { ExitCode::FAILURE } else { ExitCode::SUCCESS };
+        }
+    };
+    match run(&gpu) {
+        Ok(0) => {
+            println!("gpu_check: all checks passed");
+            ExitCode::SUCCESS
+        }
+        Ok(failures) => {
+            println!("gpu_check: {failures} check(s) FAILED");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            println!("gpu_check: FAILED: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn random(rng: &mut TestRng, shape: &[usize]) -> RingTensor<u64> {
+    RingTensor::from_vec(shape, rng.words(shape.iter().product())).expect("shape holds the words")
+}
+
+/// Runs everything; returns the number of failed checks.
+fn run(gpu: &CudaDevice) -> Result<usize, RingError> {
+    println!("gpu_check: {} ({})", gpu.label(), gpu.name());
+    let start = Instant::now();
+    gpu.compile_kernels()?;
+    println!("kernels compiled and loaded in {:.2} s", start.elapsed().as_secs_f64());
+    let dev = gpu.handle();
+    let mut failures = 0;
+    let mut rng = TestRng::new(2024);
+
+    for (a_shape, b_shape) in [
+        (vec![257, 131], vec![131, 515]),
+        (vec![4, 100, 67], vec![4, 67, 129]),
+        (vec![3, 70, 65], vec![65, 66]),
+    ] {
+        let (a, b) = (random(&mut rng, &a_shape), random(&mut rng, &b_shape));
+        let want = CpuBackend::default().matmul(&a, &b)?;
+        let got = a.to_device(&dev)?.matmul(&b.to_device(&dev)?)?.to_host()?;
+        let wrong =
+            got.as_slice().iter().zip(want.as_slice().iter()).filter(|(g, w)| g != w).count();
+        let verdict = if wrong == 0 { "ok" } else { "FAILED" };
+        println!(
+            "gemm {a_shape:?} x {b_shape:?} against the CPU: {verdict} ({wrong} elements differ)"
+        );
+        failures += usize::from(wrong > 0);
+    }
+
+    failures += time_gemm(gpu, &dev, &mut rng, 4096)?;
+    failures += time_elementwise(gpu, &dev, &mut rng, 1 << 24)?;
+    Ok(failures)
+}
+
+/// Times an n x n x n GEMM; spot-checks 256 entries of the result. Returns failed checks.
+fn time_gemm(
+    gpu: &CudaDevice,
+    dev: &DeviceRef<u64>,
+    rng: &mut TestRng,
+    n: usize,
+) -> Result<usize, RingError> {
+    let (a, b) = (random(rng, &[n, n]), random(rng, &[n, n]));
+    let (da, db) = (a.to_device(dev)?, b.to_device(dev)?);
+    let c = da.matmul(&db)?; // warm-up
+    gpu.synchronize()?;
+    let reps = 5;
+    let start = Instant::now();
+    for _ in 0..reps {
+        drop(da.matmul(&db)?);
+    }
+    gpu.synchronize()?;
+    let secs = start.elapsed().as_secs_f64() / f64::from(reps);
+    let macs = (n as f64).powi(3);
+    println!("gemm {n}x{n}x{n} u64: {:.2} ms, {:.3} T ring-MAC/s", secs * 1e3, macs / secs / 1e12);
+    let c = c.to_host()?;
+    let (av, bv, cv) = (a.as_slice(), b.as_slice(), c.as_slice());
+    let mut wrong = 0;
+    for _ in 0..256 {
+        let (i, j) = ((rng.next_u64() as usize) % n, (rng.next_u64() as usize) % n);
+        let want =
+            (0..n).fold(0u64, |s, p| s.wrapping_add(av[i * n + p].wrapping_mul(bv[p * n + j])));
+        wrong += usize::from(cv[i * n + j] != want);
+    }
+    let verdict = if wrong == 0 { "ok" } else { "FAILED" };
+    println!("gemm {n}^3 spot check of 256 entries: {verdict} ({wrong} differ)");
+    Ok(usize::from(wrong > 0))
+}
+
+/// Times elementwise add and mul on `n` elements, checking both. Returns failed checks.
+fn time_elementwise(
+    gpu: &CudaDevice,
+    dev: &DeviceRef<u64>,
+    rng: &mut TestRng,
+    n: usize,
+) -> Result<usize, RingError> {
+    let (a, b) = (random(rng, &[n]), random(rng, &[n]));
+    let (da, db) = (a.to_device(dev)?, b.to_device(dev)?);
+    let mut failures = 0;
+    type Op = fn(&RingTensor<u64>, &RingTensor<u64>) -> Result<RingTensor<u64>, RingError>;
+    let ops: [(&str, Op); 2] = [("add", RingTensor::add), ("mul", RingTensor::mul)];
+    for (name, op) in ops {
+        let got = op(&da, &db)?; // warm-up, checked below
+        gpu.synchronize()?;
+        let reps = 20;
+        let start = Instant::now();
+        for _ in 0..reps {
+            drop(op(&da, &db)?);
+        }
+        gpu.synchronize()?;
+        let secs = start.elapsed().as_secs_f64() / f64::from(reps);
+        let bytes = 3.0 * 8.0 * n as f64;
+        let ok = got.to_host()?.as_slice() == op(&a, &b)?.as_slice();
+        println!(
+            "{name} on {n} u64: {:.3} ms, {:.0} GB/s, {}",
+            secs * 1e3,
+            bytes / secs / 1e9,
+            if ok { "matches the host" } else { "FAILED: differs from the host" }
+        );
+        failures += usize::from(!ok);
+    }
+    Ok(failures)
+}

@@ -1,0 +1,210 @@
+//! [`CudaDevice`]: a GPU as a ring [`Device`], handles to it, and what crosses to and from it.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use cloak_ring::device::{BinaryOp, StridedView, Transfers, UnaryOp};
+use cloak_ring::{Device, DeviceBuffer, DeviceRef, RingError};
+
+use crate::buffer::GpuBuffer;
+use crate::context::{Gpu, wrap};
+use crate::elementwise;
+use crate::error::GpuError;
+
+type Result<T> = std::result::Result<T, RingError>;
+
+/// Transfer counters of one handle and its clones.
+#[derive(Debug, Default)]
+struct Counters {
+    uploads: AtomicU64,
+    upload_bytes: AtomicU64,
+    downloads: AtomicU64,
+    download_bytes: AtomicU64,
+}
+
+/// A CUDA GPU holding ring tensors (`u64`, the ring Z_2^64), labelled `cuda:N`.
+///
+/// Every handle to one ordinal shares one context, one stream and one set of compiled
+/// kernels, so two parties of one process can share a GPU: their tensors live side by side,
+/// their operations queue on the same stream in the order they are issued, and a tensor one
+/// handle made is usable through the other (the ring layer treats equal labels as one device).
+/// Clones and [`handle`](Self::handle)s share the transfer counters; a new
+/// [`CudaDevice::new`] starts its own, so a test can count what crosses through its handle
+/// while other handles work on the same GPU.
+///
+/// The products (matmul, convolutions and their gradients) run on the device, see
+/// [`Backend`](cloak_ring::Backend); host operands are uploaded and counted.
+#[derive(Clone, Debug)]
+pub struct CudaDevice {
+    gpu: Arc<Gpu>,
+    counters: Arc<Counters>,
+}
+
+/// GPUs opened so far, by ordinal: a GPU opened once stays open for the process, so its
+/// kernels compile once.
+static OPEN: Mutex<Vec<Arc<Gpu>>> = Mutex::new(Vec::new());
+
+impl CudaDevice {
+    /// A handle to GPU `ordinal`.
+    ///
+    /// Never panics: on a machine without the NVIDIA driver, without NVRTC or without this
+    /// GPU it returns the reason ([`GpuError`]). The kernels compile at their first use
+    /// (see [`compile_kernels`](Self::compile_kernels) to do it now).
+    ///
+    /// # Errors
+    /// [`GpuError`] saying what is missing or what the driver refused.
+    pub fn new(ordinal: usize) -> std::result::Result<Self, GpuError> {
+        let mut open = OPEN.lock().unwrap_or_else(PoisonError::into_inner);
+        let gpu = match open.iter().find(|g| g.ordinal() == ordinal) {
+            Some(gpu) => gpu.clone(),
+            None => {
+                let gpu = Arc::new(Gpu::open(ordinal)?);
+                open.push(gpu.clone());
+                gpu
+            }
+        };
+        Ok(Self { gpu, counters: Arc::default() })
+    }
+
+    /// This device as a handle tensors hold.
+    #[must_use]
+    pub fn handle(&self) -> DeviceRef<u64> {
+        Arc::new(self.clone())
+    }
+
+    /// The GPU's ordinal.
+    #[must_use]
+    pub fn ordinal(&self) -> usize {
+        self.gpu.ordinal()
+    }
+
+    /// The GPU's name as the driver reports it (`"NVIDIA H200"`).
+    #[must_use]
+    pub fn name(&self) -> &str {
+        self.gpu.name()
+    }
+
+    /// Compiles and loads every kernel now, rather than at first use: reports a compilation
+    /// problem early, and keeps the compilation out of a timing.
+    ///
+    /// # Errors
+    /// [`RingError::Device`] with NVRTC's log if a source does not compile.
+    pub fn compile_kernels(&self) -> Result<()> {
+        self.gpu.compile_all()
+    }
+
+    /// Waits until every operation issued so far has finished. Operations return as soon as
+    /// they are queued; downloads wait by themselves, timings need this.
+    ///
+    /// # Errors
+    /// [`RingError::Device`] if an earlier operation failed on the GPU.
+    pub fn synchronize(&self) -> Result<()> {
+        self.gpu.synchronize()
+    }
+
+    /// What crossed between host and GPU through this handle and its clones so far.
+    #[must_use]
+    pub fn transfers(&self) -> Transfers {
+        let c = &self.counters;
+        Transfers {
+            uploads: c.uploads.load(Ordering::Relaxed),
+            upload_bytes: c.upload_bytes.load(Ordering::Relaxed),
+            downloads: c.downloads.load(Ordering::Relaxed),
+            download_bytes: c.download_bytes.load(Ordering::Relaxed),
+        }
+    }
+
+    pub(crate) fn gpu(&self) -> &Gpu {
+        &self.gpu
+    }
+
+    fn count_upload(&self, elements: usize) {
+        self.counters.uploads.fetch_add(1, Ordering::Relaxed);
+        self.counters.upload_bytes.fetch_add(elements as u64 * 8, Ordering::Relaxed);
+    }
+
+    fn count_download(&self, elements: usize) {
+        self.counters.downloads.fetch_add(1, Ordering::Relaxed);
+        self.counters.download_bytes.fetch_add(elements as u64 * 8, Ordering::Relaxed);
+    }
+
+    /// Host elements uploaded (and counted) as a new buffer.
+    pub(crate) fn upload_counted(&self, host: &[u64]) -> Result<GpuBuffer> {
+        let buf = self.gpu.upload(host)?;
+        self.count_upload(host.len());
+        Ok(buf)
+    }
+
+    fn own<'a>(&self, b: &'a DeviceBuffer) -> Result<&'a GpuBuffer> {
+        self.gpu.buffer(b)
+    }
+}
+
+impl Device<u64> for CudaDevice {
+    fn label(&self) -> String {
+        self.gpu.label().to_owned()
+    }
+
+    fn transfers(&self) -> Option<Transfers> {
+        Some(CudaDevice::transfers(self))
+    }
+
+    fn upload(&self, host: &[u64]) -> Result<DeviceBuffer> {
+        self.upload_counted(host).map(wrap)
+    }
+
+    fn download(&self, buffer: &DeviceBuffer) -> Result<Vec<u64>> {
+        let host = self.gpu.download(self.own(buffer)?)?;
+        self.count_download(host.len());
+        Ok(host)
+    }
+
+    fn fill(&self, len: usize, value: u64) -> Result<DeviceBuffer> {
+        elementwise::fill(&self.gpu, len, value).map(wrap)
+    }
+
+    fn binary(
+        &self,
+        op: BinaryOp,
+        a: (&DeviceBuffer, &[usize]),
+        b: (&DeviceBuffer, &[usize]),
+        out_shape: &[usize],
+    ) -> Result<DeviceBuffer> {
+        let (x, y) = (self.own(a.0)?, self.own(b.0)?);
+        elementwise::binary(&self.gpu, op, (x, a.1), (y, b.1), out_shape).map(wrap)
+    }
+
+    fn unary(&self, op: UnaryOp<u64>, a: &DeviceBuffer) -> Result<DeviceBuffer> {
+        elementwise::unary(&self.gpu, op, self.own(a)?).map(wrap)
+    }
+
+    fn strided_copy(&self, src: &DeviceBuffer, view: &StridedView) -> Result<DeviceBuffer> {
+        elementwise::strided_copy(&self.gpu, self.own(src)?, view).map(wrap)
+    }
+
+    fn assemble(
+        &self,
+        len: usize,
+        fill: u64,
+        parts: &[(&DeviceBuffer, StridedView)],
+    ) -> Result<DeviceBuffer> {
+        let mut own = Vec::with_capacity(parts.len());
+        for (buf, view) in parts {
+            own.push((self.own(buf)?, view));
+        }
+        elementwise::assemble(&self.gpu, len, fill, &own).map(wrap)
+    }
+
+    fn take(&self, src: &DeviceBuffer, indices: &[usize]) -> Result<DeviceBuffer> {
+        let out = elementwise::take(&self.gpu, self.own(src)?, indices)?;
+        if !indices.is_empty() {
+            // The indices crossed to the device.
+            self.count_upload(indices.len());
+        }
+        Ok(wrap(out))
+    }
+
+    fn sum_axis(&self, src: &DeviceBuffer, shape: &[usize], axis: usize) -> Result<DeviceBuffer> {
+        elementwise::sum_axis(&self.gpu, self.own(src)?, shape, axis).map(wrap)
+    }
+}

@@ -1,0 +1,91 @@
+//! # cloak-gpu
+//!
+//! A CUDA implementation of the ring layer's [`Device`](cloak_ring::Device) for `u64` (the
+//! ring Z_2^64): ring tensors live in GPU memory, and every tensor operation of a protocol
+//! (elementwise wrapping arithmetic, shifts and bit operations with broadcasting, permutes,
+//! slices, concatenation and padding, gathers, axis sums, matrix products, convolutions and
+//! their gradients) runs on the GPU. Data crosses to the host only where the protocol asks
+//! for it: the wire bytes of a message.
+//!
+//! ```no_run
+//! use cloak_gpu::CudaDevice;
+//! use cloak_ring::RingTensor;
+//!
+//! match CudaDevice::new(0) {
+//!     Ok(gpu) => {
+//!         let dev = gpu.handle();
+//!         let x = RingTensor::<u64>::from_vec(&[2, 2], vec![1, 2, 3, 4])?.to_device(&dev)?;
+//!         let y = x.matmul(&x)?.add(&x)?; // on the GPU
+//!         let bytes = y.try_to_le_bytes()?; // one download
+//!         # let _ = bytes;
+//!     }
+//!     Err(why) => eprintln!("no CUDA device, staying on the CPU: {why}"),
+//! }
+//! # Ok::<(), cloak_ring::RingError>(())
+//! ```
+//!
+//! ## Building without CUDA
+//!
+//! The crate builds on every machine: `cudarc` loads the driver (`libcuda.so`) and NVRTC
+//! (`libnvrtc.so`) at run time, and no CUDA toolkit is needed to compile. The kernels are
+//! CUDA C (`kernels/*.cu`), embedded in the library and compiled by NVRTC on the GPU machine
+//! the first time they are used. [`CudaDevice::new`] returns a [`GpuError`] (never panics)
+//! where the driver, NVRTC or the GPU is missing; tests that need a GPU print
+//! `skipped: no CUDA device: <reason>` and pass.
+//!
+//! ## What is verified where
+//!
+//! **The CUDA kernels are compiled and run only on a machine with a GPU; CI checks that the
+//! crate builds, and skips the GPU tests.** On machines without a GPU, the tests check what
+//! can be checked there: that opening a device fails with a readable error; that every
+//! kernel the Rust side launches is defined in its source with matching argument structs
+//! and operation codes; and the index arithmetic of the GEMM tiling and of every convolution
+//! plan (im2col and col2im layouts, batch strides, chunking), run by host emulations of the
+//! kernels and compared bit for bit with the CPU backend. On a GPU machine,
+//! `cargo xtask gpu-check` runs the ring layer's device and backend conformance suites on
+//! the GPU and times the GEMM and elementwise kernels.
+//!
+//! ## Running on a GPU machine
+//!
+//! Needs the NVIDIA driver (`libcuda.so.1`) and NVRTC from a CUDA 12 toolkit
+//! (`libnvrtc.so.12`, found through the loader's path: add the toolkit's `lib64` to
+//! `LD_LIBRARY_PATH` if it is not in a system directory). Then, from the workspace root:
+//!
+//! ```text
+//! cargo xtask gpu-check        # everything below, in one go
+//! CLOAK_REQUIRE_GPU=1 cargo test --release -p cloak-gpu -- --nocapture --test-threads=1
+//! cargo run --release -p cloak-gpu --example gpu_check
+//! ```
+//!
+//! `CLOAK_REQUIRE_GPU=1` turns the tests' skip into a failure, so that a broken setup on the
+//! machine meant to run them does not pass silently.
+//!
+//! ## Design
+//!
+//! - One context and one stream per GPU, shared by every handle: operations queue in order
+//!   and never wait on each other explicitly; downloads wait for the stream.
+//! - Every kernel is a plain loop over its output with `unsigned long long` arithmetic, which
+//!   wraps mod 2^64 exactly as the host does. Shapes and strides travel as small structs by
+//!   value (rank at most 8; more is a typed error). The host checks every bound the kernels
+//!   rely on before launching.
+//! - The GEMM is tiled through shared memory (64 x 64 tiles, 4 x 4 per thread) for any m, n,
+//!   k, with strided operands and a two-level batch, so the convolution products (weights
+//!   times im2col columns, transposed weights times output gradients, output gradients times
+//!   transposed columns) are GEMM launches too. Nothing falls back to the CPU.
+
+mod backend;
+mod buffer;
+mod context;
+mod conv;
+mod device;
+mod elementwise;
+mod error;
+mod gemm;
+mod kernels;
+mod launch;
+mod probe;
+
+pub use device::CudaDevice;
+pub use error::GpuError;
+pub use launch::MAX_RANK;
+pub use probe::{driver_library_present, nvrtc_library_present};

@@ -1,0 +1,121 @@
+//! What the conformance suites do not reach: sizes past the kernels' tiles and grids, the
+//! rank limit, two handles on one GPU, foreign buffers. Skipped, with a message, where there
+//! is no CUDA device.
+
+mod common;
+
+use cloak_gpu::{CudaDevice, MAX_RANK};
+use cloak_ring::testing::TestRng;
+use cloak_ring::{Backend, CpuBackend, Device, RingError, RingTensor, SimulatedDevice};
+
+fn random(rng: &mut TestRng, shape: &[usize]) -> RingTensor<u64> {
+    RingTensor::from_vec(shape, rng.words(shape.iter().product())).expect("shape holds the words")
+}
+
+fn assert_same(what: &str, got: &RingTensor<u64>, want: &RingTensor<u64>) {
+    assert_eq!(got.shape(), want.shape(), "{what}: shape");
+    let got = got.to_host().expect("download");
+    let (g, w) = (got.as_slice(), want.as_slice());
+    if let Some(i) = g.iter().zip(w.iter()).position(|(a, b)| a != b) {
+        panic!("{what}: element {i} is {:#x}, the host says {:#x}", g[i], w[i]);
+    }
+}
+
+#[test]
+fn matmuls_of_awkward_sizes_match_the_cpu() {
+    let Some(gpu) = common::gpu_or_skip() else { return };
+    let dev = gpu.handle();
+    let cpu = CpuBackend::default();
+    let mut rng = TestRng::new(21);
+    for (a_shape, b_shape) in [
+        (vec![257, 131], vec![131, 515]),
+        (vec![1, 1], vec![1, 1]),
+        (vec![64, 64], vec![64, 64]),
+        (vec![65, 0], vec![0, 3]),
+        (vec![3, 65, 70], vec![3, 70, 33]),
+        (vec![5, 7, 129], vec![129, 2]),
+    ] {
+        let (a, b) = (random(&mut rng, &a_shape), random(&mut rng, &b_shape));
+        let want = cpu.matmul(&a, &b).expect("cpu");
+        let got = a.to_device(&dev).unwrap().matmul(&b.to_device(&dev).unwrap()).expect("gpu");
+        assert_same(&format!("matmul {a_shape:?} x {b_shape:?}"), &got, &want);
+    }
+}
+
+#[test]
+fn elementwise_kernels_cover_grids_larger_than_one_launch() {
+    let Some(gpu) = common::gpu_or_skip() else { return };
+    let dev = gpu.handle();
+    let mut rng = TestRng::new(22);
+    // More elements than 2^16 blocks of 256 threads: the grid-stride loops go round.
+    let n = (1 << 24) + 3;
+    let (a, b) = (random(&mut rng, &[n]), random(&mut rng, &[n]));
+    let (da, db) = (a.to_device(&dev).unwrap(), b.to_device(&dev).unwrap());
+    assert_same("mul", &da.mul(&db).unwrap(), &a.mul(&b).unwrap());
+    assert_same("shr_arithmetic", &da.shr_arithmetic(17).unwrap(), &a.shr_arithmetic(17).unwrap());
+    let (r, c) = (random(&mut rng, &[4099, 1]), random(&mut rng, &[1, 4097]));
+    let (dr, dc) = (r.to_device(&dev).unwrap(), c.to_device(&dev).unwrap());
+    assert_same("broadcast xor", &dr.xor(&dc).unwrap(), &r.xor(&c).unwrap());
+    let big = random(&mut rng, &[3, 5000, 7]);
+    let dbig = big.to_device(&dev).unwrap();
+    for axis in 0..3 {
+        assert_same(
+            "sum_axis",
+            &dbig.sum_axis(axis, false).unwrap(),
+            &big.sum_axis(axis, false).unwrap(),
+        );
+    }
+}
+
+#[test]
+fn ranks_up_to_the_limit_run_and_beyond_it_are_refused() {
+    let Some(gpu) = common::gpu_or_skip() else { return };
+    let dev = gpu.handle();
+    let mut rng = TestRng::new(23);
+    let mut shape = vec![2; MAX_RANK];
+    shape[0] = 3;
+    let mut other = vec![1; MAX_RANK];
+    other[MAX_RANK - 1] = 2;
+    let (a, b) = (random(&mut rng, &shape), random(&mut rng, &other));
+    let got = a.to_device(&dev).unwrap().add(&b.to_device(&dev).unwrap()).unwrap();
+    assert_same("rank-8 broadcast", &got, &a.add(&b).unwrap());
+    let permuted: Vec<usize> = (0..MAX_RANK).rev().collect();
+    let got = a.to_device(&dev).unwrap().permute(&permuted).unwrap();
+    assert_same("rank-8 permute", &got, &a.permute(&permuted).unwrap());
+    let deep = random(&mut rng, &[1; MAX_RANK + 1]);
+    let wide = random(&mut rng, &[2; MAX_RANK + 1]);
+    let err = wide.to_device(&dev).unwrap().add(&deep.to_device(&dev).unwrap());
+    assert!(matches!(err, Err(RingError::InvalidShape { .. })), "{err:?}");
+}
+
+#[test]
+fn two_handles_share_one_gpu() {
+    let Some(one) = common::gpu_or_skip() else { return };
+    let two = CudaDevice::new(one.ordinal()).expect("a second handle");
+    assert_eq!(one.label(), two.label());
+    let a = RingTensor::<u64>::from_vec(&[2, 2], vec![1, 2, 3, u64::MAX]).unwrap();
+    let on_one = a.to_device(&one.handle()).unwrap();
+    let on_two = a.to_device(&two.handle()).unwrap();
+    let sum = on_one.add(&on_two).unwrap();
+    assert_eq!(sum.to_vec(), vec![2, 4, 6, u64::MAX - 1]);
+    let prod = on_two.matmul(&on_one).unwrap();
+    assert_eq!(prod.to_vec(), a.matmul(&a).unwrap().to_vec());
+    // Counters are per handle: the second handle's upload is not the first's.
+    assert_eq!(one.transfers().uploads, 1);
+    assert_eq!(two.transfers().uploads, 1);
+}
+
+#[test]
+fn foreign_buffers_and_bad_shifts_are_errors() {
+    let Some(gpu) = common::gpu_or_skip() else { return };
+    let sim = SimulatedDevice::new();
+    let foreign = Device::<u64>::upload(&sim, &[1, 2, 3]).unwrap();
+    let err = Device::<u64>::download(&gpu, &foreign);
+    assert!(matches!(err, Err(RingError::Device { .. })), "{err:?}");
+    let own = Device::<u64>::upload(&gpu, &[1, 2, 3]).unwrap();
+    let err = Device::<u64>::unary(&gpu, cloak_ring::device::UnaryOp::Shl(64), &own);
+    assert!(err.is_err(), "a shift by 64 reaches the kernel");
+    let err = Device::<u64>::take(&gpu, &own, &[0, 3]);
+    assert!(matches!(err, Err(RingError::IndexOutOfRange { .. })), "{err:?}");
+    gpu.synchronize().expect("nothing failed on the GPU");
+}
