@@ -64,6 +64,15 @@ pub enum Error {
         /// What is wrong.
         reason: String,
     },
+    /// A compute device could not be opened (no CUDA driver on this machine, no GPU of that
+    /// ordinal); the session was not started.
+    #[error("device {device}: {reason}")]
+    Device {
+        /// The device as named (`cuda:0`).
+        device: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
     /// One party of a local run failed; the error is the one that caused the run to stop
     /// (see [`run_local`](crate::run_local)).
     #[error("party {rank}: {source}")]

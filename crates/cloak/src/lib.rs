@@ -2,10 +2,11 @@
 //!
 //! ## The layers
 //!
-//! Each crate of the workspace is re-exported under a short name ([`ring`], [`comm`],
+//! Each crate of the workspace is re-exported under a short name ([`ring`], [`gpu`], [`comm`],
 //! [`dealer`], [`mpc`], [`autograd`], [`nn`], [`onnx`]) for what the prelude leaves out.
 
 mod classify;
+pub mod device;
 mod error;
 mod infer;
 mod local;
@@ -16,6 +17,7 @@ use std::path::Path;
 pub use cloak_autograd as autograd;
 pub use cloak_comm as comm;
 pub use cloak_dealer as dealer;
+pub use cloak_gpu as gpu;
 pub use cloak_mpc as mpc;
 pub use cloak_nn as nn;
 pub use cloak_onnx as onnx;

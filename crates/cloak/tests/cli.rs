@@ -578,3 +578,44 @@ fn infer_over_tls_predicts_as_the_plain_model() {
     let d = check_diff(&stdout);
     assert!(d < 0.05, "max abs difference {d}");
 }
+
+#[test]
+fn infer_on_a_simulated_device_predicts_as_the_plain_model() {
+    // Every party a process over TCP, each keeping its shares on its own simulated device.
+    let out = cloak(&[
+        &"infer",
+        &"--model",
+        &model(),
+        &"--input",
+        &digits(),
+        &"--check",
+        &"--device",
+        &"sim",
+        &"--parties",
+        &"3",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(out.status.success(), "stderr:\n{}\nstdout:\n{stdout}", text(&out.stderr));
+    assert_eq!(
+        predictions(&stdout),
+        (0..8).map(|c| (c, "-".to_owned())).collect::<Vec<_>>(),
+        "{stdout}"
+    );
+    // 16 fractional bits: see the facade test for why 0.05 bounds the logits' error.
+    let d = check_diff(&stdout);
+    assert!(d < 0.05, "max abs difference {d}");
+}
+
+#[test]
+fn a_device_that_is_not_there_or_not_a_device_is_one_line() {
+    let out = cloak(&[&"infer", &"--model", &model(), &"--input", &digits(), &"--device", &"tpu"]);
+    let stderr = text(&out.stderr);
+    assert!(!out.status.success() && stderr.starts_with("error: "), "{stderr}");
+    assert!(stderr.contains("`tpu` is not a device (use cpu, sim, cuda or cuda:N)"), "{stderr}");
+    // No GPU on this machine (or not that many): the party says so and every party stops.
+    if cloak::gpu::CudaDevice::new(7).is_err() {
+        let out =
+            cloak(&[&"infer", &"--model", &model(), &"--input", &digits(), &"--device", &"cuda:7"]);
+        assert_clean_failure(&out, "device cuda:7: ");
+    }
+}

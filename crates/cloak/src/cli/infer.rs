@@ -15,13 +15,14 @@ use std::time::Duration;
 
 use clap::Args;
 use cloak::autograd::{Backend, Plain, Var};
+use cloak::device::DeviceName;
 use cloak::nn::{Module, ModuleExt};
 use cloak::onnx::OnnxModel;
 use indicatif::{ProgressBar, ProgressStyle};
 use ndarray::ArrayD;
 
 use super::lines::{Cost, Line};
-use super::party::{parse_parties, write_output};
+use super::party::{parse_device, parse_parties, write_output};
 use super::procs::{self, Spec};
 use super::table::{self, NodeCost};
 use super::{CliError, CliResult, DealerArg, RoleArgs, UNUSABLE};
@@ -60,6 +61,10 @@ pub(crate) struct InferArgs {
     /// Seconds the whole run may take before every process is killed.
     #[arg(long, default_value_t = 600.0, value_name = "SECONDS")]
     pub timeout: f64,
+    /// Where every party keeps its shares and runs its kernels: cpu, sim (a simulated
+    /// device), cuda or cuda:N (parties may share one GPU).
+    #[arg(long, default_value = "cpu", value_parser = parse_device, value_name = "DEVICE")]
+    pub device: DeviceName,
     /// Run every link under mutual TLS with a throwaway deployment's certificates, as the
     /// parties would across machines (on loopback, links are otherwise plain TCP).
     #[arg(long)]
@@ -133,6 +138,7 @@ fn specs(args: &InferArgs, out_path: &Path, observer: usize) -> Vec<Spec> {
                 .map(OsString::from)
                 .collect();
         a.extend(["--parties".into(), args.parties.to_string().into()]);
+        a.extend(["--device".into(), args.device.label().into()]);
         a.extend(args.roles.to_args());
         let mut role = Vec::new();
         if rank == roles.model_owner {

@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use clap::Args;
 use cloak::comm::{CommConfig, Communicator, OpStats, TcpComm};
+use cloak::device::DeviceName;
 use cloak::mpc::{Session, SessionConfig};
 use cloak::onnx::OnnxModel;
 use cloak::{Roles, Stage};
@@ -48,6 +49,10 @@ pub(crate) struct PartyArgs {
     /// Classes to print per row of a classifier's output.
     #[arg(long, default_value_t = 3)]
     pub top_k: usize,
+    /// Where this party keeps its shares and runs its kernels: cpu, sim (a simulated
+    /// device, for trying the device path), cuda or cuda:N.
+    #[arg(long, default_value = "cpu", value_parser = parse_device, value_name = "DEVICE")]
+    pub device: DeviceName,
     /// Started by `cloak infer`: report progress and costs as lines for the launcher.
     #[arg(long, hide = true)]
     pub launched: bool,
@@ -59,6 +64,14 @@ pub(crate) fn parse_parties(s: &str) -> Result<usize, String> {
         Ok(n) if (2..=8).contains(&n) => Ok(n),
         _ => Err(format!("`{s}`: the number of parties must be 2 to 8")),
     }
+}
+
+/// A `--device` name (`cpu`, `sim`, `cuda`, `cuda:N`).
+pub(crate) fn parse_device(s: &str) -> Result<DeviceName, String> {
+    DeviceName::parse(s).map_err(|e| match e {
+        cloak::Error::InvalidArgument { reason, .. } => reason,
+        other => other.to_string(),
+    })
 }
 
 /// What this party holds of its own.
@@ -206,7 +219,8 @@ pub(crate) fn run(args: &PartyArgs) -> CliResult<()> {
     roles.check(parties).map_err(|e| CliError::new(UNUSABLE, e.to_string()))?;
     // CLOAK_NET imitates a network on the links (for measuring; see the README).
     let network = cloak::comm::NetProfile::from_env()?;
-    let config = SessionConfig { dealer, timeout, network, ..SessionConfig::default() };
+    let device = args.device.open().map_err(|e| CliError::new(UNUSABLE, e.to_string()))?;
+    let config = SessionConfig { dealer, timeout, network, device, ..SessionConfig::default() };
     let mut comm = TcpComm::from_launch(&launch, &CommConfig { security, ..config.comm_config() })?;
     let rank = launch.rank;
 
