@@ -16,7 +16,7 @@ use cloak_ring::RingTensor;
 
 use crate::persistent::MaskValues;
 use crate::relation::{Relation, check_values};
-pub use crate::streams::{CORRECTION_PARTY, dealt_stream, party_shares, stream};
+pub use crate::streams::{CORRECTION_PARTY, dealt_stream, party_shares, party_shares_on, stream};
 use crate::streams::{Values, absorb};
 use crate::{DealerError, Layout, Request, Shares};
 

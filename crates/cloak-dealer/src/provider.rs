@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use cloak_comm::Communicator;
 use cloak_ring::RingTensor;
+use cloak_ring::device::DeviceRef;
 
 use crate::shares::{BinaryTriple, FixedRhsTriple, RandomBits, SquarePair, Triple, TruncPair};
 use crate::{BilinearOp, DealerError, DealerStats, Request, Shares};
@@ -79,6 +80,15 @@ pub trait Dealer: Send {
     fn prepare(&mut self, comm: &mut dyn Communicator) -> Result<(), DealerError> {
         let _ = comm;
         Ok(())
+    }
+
+    /// Makes this party's seed-derived shares on `device` from now on, as the device's own
+    /// pseudo-random stream ([`Device::keystream`](cloak_ring::device::Device::keystream)),
+    /// so that they never cross from the host; `None` goes back to the host. A provider
+    /// without seed-derived shares, or a device without a keystream, leaves them on the
+    /// host (the session then uploads them). The default ignores it.
+    fn draw_on(&mut self, device: Option<DeviceRef<u64>>) {
+        let _ = device;
     }
 
     /// This party's share of the persistent mask number `mask` at `shape`, from its own
@@ -329,6 +339,9 @@ impl<D: Dealer + ?Sized> Dealer for Box<D> {
     }
     fn close(&mut self, comm: &mut dyn Communicator) -> Result<(), DealerError> {
         (**self).close(comm)
+    }
+    fn draw_on(&mut self, device: Option<DeviceRef<u64>>) {
+        (**self).draw_on(device);
     }
 }
 

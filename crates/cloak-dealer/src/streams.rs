@@ -4,6 +4,7 @@
 
 use cloak_prg::{Prg, Seed};
 use cloak_ring::RingTensor;
+use cloak_ring::device::DeviceRef;
 
 use crate::{Layout, ShareKind, Shares};
 
@@ -54,6 +55,50 @@ pub fn party_shares(seed: &Seed, rank: usize, counter: u64, layout: &Layout) -> 
     let dependent =
         if rank == CORRECTION_PARTY { Vec::new() } else { draw(&mut prg, &layout.dependent) };
     Shares { free, dependent, dealt: Vec::new() }
+}
+
+/// [`party_shares`] made on `device` where it makes its own keystream (the same words:
+/// the request's stream under this party's seed, component after component), so that a
+/// party's seed-derived material never crosses from the host; on the host without a device
+/// or where the device has no keystream.
+///
+/// # Errors
+/// The device's error.
+pub fn party_shares_on(
+    device: Option<&DeviceRef<u64>>,
+    seed: &Seed,
+    rank: usize,
+    counter: u64,
+    layout: &Layout,
+) -> Result<Shares, cloak_ring::RingError> {
+    let Some(device) = device else {
+        return Ok(party_shares(seed, rank, counter, layout));
+    };
+    let key = *seed.derive_indexed(REQUEST_LABEL, counter).expose_bytes();
+    let mut word = 0u64;
+    let mut on_device = |components: &[crate::Component]| -> Result<Option<Vec<_>>, _> {
+        let mut out = Vec::with_capacity(components.len());
+        for c in components {
+            match RingTensor::keystream_on(device, &key, word, &c.shape)? {
+                Some(t) => out.push(t),
+                None => return Ok(None),
+            }
+            word += c.len() as u64;
+        }
+        Ok(Some(out))
+    };
+    let Some(free) = on_device(&layout.free)? else {
+        return Ok(party_shares(seed, rank, counter, layout));
+    };
+    let dependent = if rank == CORRECTION_PARTY {
+        Vec::new()
+    } else {
+        match on_device(&layout.dependent)? {
+            Some(d) => d,
+            None => return Ok(party_shares(seed, rank, counter, layout)),
+        }
+    };
+    Ok(Shares { free, dependent, dealt: Vec::new() })
 }
 
 /// Words drawn per step when folding another party's stream into a value: small enough

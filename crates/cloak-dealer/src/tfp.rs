@@ -14,9 +14,10 @@ use std::time::Instant;
 use cloak_comm::Communicator;
 use cloak_prg::Seed;
 use cloak_ring::RingTensor;
+use cloak_ring::device::DeviceRef;
 
 use crate::deliver::{labelled, recv_dealt, send_dealt};
-use crate::generate::{CORRECTION_PARTY, correction_shares, party_shares};
+use crate::generate::{CORRECTION_PARTY, correction_shares, party_shares_on};
 use crate::persistent::{MaskShapes, MaskValues};
 use crate::provider::check_layout;
 use crate::{Dealer, DealerError, DealerStats, Pending, Request, Shares};
@@ -49,6 +50,8 @@ pub struct TrustedFirstParty {
     stats: DealerStats,
     /// The shape of every persistent mask taken.
     masks: MaskShapes,
+    /// Where this party's seed-derived shares are made (see [`Dealer::draw_on`]).
+    device: Option<DeviceRef<u64>>,
 }
 
 impl std::fmt::Debug for TrustedFirstParty {
@@ -71,6 +74,7 @@ impl TrustedFirstParty {
             counter: 0,
             stats: DealerStats::default(),
             masks: MaskShapes::default(),
+            device: None,
         }
     }
 
@@ -183,7 +187,8 @@ impl Dealer for TrustedFirstParty {
                 correction.shares
             }
             None => {
-                let mut shares = party_shares(&self.own, self.rank, counter, &layout);
+                let mut shares =
+                    party_shares_on(self.device.as_ref(), &self.own, self.rank, counter, &layout)?;
                 if !layout.dealt.is_empty() {
                     shares.dealt = recv_dealt(comm, CORRECTION_PARTY, &layout)?;
                 }
@@ -196,6 +201,10 @@ impl Dealer for TrustedFirstParty {
 
     fn stats(&self) -> &DealerStats {
         &self.stats
+    }
+
+    fn draw_on(&mut self, device: Option<DeviceRef<u64>>) {
+        self.device = device;
     }
 
     /// From this party's own seed: no communication, and party 0 recomputes the mask's

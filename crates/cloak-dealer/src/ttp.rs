@@ -21,11 +21,12 @@ use std::time::Instant;
 use cloak_comm::{Communicator, Op, OpKind};
 use cloak_prg::{SEED_LEN, Seed};
 use cloak_ring::RingTensor;
+use cloak_ring::device::DeviceRef;
 
 use crate::bytes::{Reader, Writer};
 use crate::codec::{read_request, read_tensors, write_request, write_tensors};
 use crate::deliver::{labelled, send_dealt};
-use crate::generate::{CORRECTION_PARTY, correction_shares, party_shares};
+use crate::generate::{CORRECTION_PARTY, correction_shares, party_shares_on};
 use crate::persistent::{MaskShapes, MaskValues};
 use crate::provider::check_layout;
 use crate::{Correlations, Dealer, DealerError, DealerStats, Layout, Pending, Request, Shares};
@@ -68,6 +69,8 @@ pub struct TtpClient {
     stats: DealerStats,
     /// The shape of every persistent mask taken.
     masks: MaskShapes,
+    /// Where this party's seed-derived shares are made (see [`Dealer::draw_on`]).
+    device: Option<DeviceRef<u64>>,
 }
 
 impl std::fmt::Debug for TtpClient {
@@ -100,6 +103,7 @@ impl TtpClient {
             closed: false,
             stats: DealerStats::default(),
             masks: MaskShapes::default(),
+            device: None,
         })
     }
 }
@@ -168,7 +172,8 @@ impl Dealer for TtpClient {
             let dealer = self.dealer_rank;
             labelled(comm, |c| Ok(c.send(dealer, &w.0)?))?;
         }
-        let shares = party_shares(&self.seed, self.rank, counter, &layout);
+        let shares =
+            party_shares_on(self.device.as_ref(), &self.seed, self.rank, counter, &layout)?;
         let complete = self.rank != CORRECTION_PARTY && layout.dealt.is_empty();
         Ok(Pending::new(request.clone(), shares, complete).with_spent(start.elapsed()))
     }
@@ -198,6 +203,10 @@ impl Dealer for TtpClient {
 
     fn stats(&self) -> &DealerStats {
         &self.stats
+    }
+
+    fn draw_on(&mut self, device: Option<DeviceRef<u64>>) {
+        self.device = device;
     }
 
     /// From this party's own seed: no communication; the dealer recomputes the mask's

@@ -1,7 +1,9 @@
 //! Shared tensors on a device. Every protocol runs there (the whole conformance suite, on a
 //! simulated device that keeps its memory apart from the host's and counts every transfer),
 //! and a private block of linear layers moves only what it must between host and device:
-//! the bytes it sends, the values opened to it, its inputs and the dealer's material.
+//! the bytes it sends, the values opened to it, its inputs and the dealer's material that
+//! party 0 (the trusted first party) computes; every other party's material is made on the
+//! device from its seed.
 
 mod common;
 
@@ -42,6 +44,16 @@ cloak_mpc::protocol_conformance_tests!(
     })
 );
 
+// A third-party dealer: every party's free shares made on its device from its seed, party
+// 0's corrections received over the network and uploaded.
+cloak_mpc::protocol_conformance_tests!(
+    simulated_device_third_party,
+    Configured::new(SessionConfig {
+        dealer: cloak_mpc::DealerKind::TrustedThirdParty,
+        ..on_device(&SimulatedDevice::new(), Truncation::Auto)
+    })
+);
+
 const PAD1: Conv2dSpec =
     Conv2dSpec { stride: (1, 1), padding: (1, 1), dilation: (1, 1), groups: 1 };
 
@@ -60,7 +72,7 @@ fn linear_block_plain(x: &ArrayD<f64>, w: &ArrayD<f64>, m: &ArrayD<f64>) -> Arra
 }
 
 #[test]
-fn a_linear_block_moves_only_its_wire_bytes_inputs_and_dealer_material() {
+fn a_linear_block_moves_only_its_wire_bytes_inputs_and_the_dealers_corrections() {
     let x = rand_arr(&[1, 2, 6, 6], -1.0, 1.0, 1);
     let w = rand_arr(&[2, 2, 3, 3], -0.25, 0.25, 2);
     let m = rand_arr(&[72, 5], -0.1, 0.1, 3);
@@ -85,7 +97,9 @@ fn a_linear_block_moves_only_its_wire_bytes_inputs_and_dealer_material() {
         });
         let peers = (parties - 1) as u64;
         let (mut downloads, mut uploads) = (0, 0);
-        for (revealed, placement, opened_sent, all_sent, words) in &results {
+        for (rank, (revealed, placement, opened_sent, all_sent, words)) in
+            results.iter().enumerate()
+        {
             // Error bound, in units u = 2^-16: y is within about 15u (18 products of
             // inputs each within u/2, one truncation), y^2 within 2 |y| 15u + u with
             // |y| <= 5.5, and the matmul sums 72 of those times |m| <= 0.1: about 1200u.
@@ -94,7 +108,10 @@ fn a_linear_block_moves_only_its_wire_bytes_inputs_and_dealer_material() {
             // A share crosses to the host once, as the message sent to every peer; an
             // opened value crosses back once; the revealed result stays on the host.
             downloads += all_sent / peers;
-            uploads += 8 * (input_words + words) + opened_sent / peers;
+            // The dealer's material is made on the device from the party's seed, except at
+            // party 0, the trusted first party, which computes it on the host.
+            let uploaded_words = if rank == 0 { *words } else { 0 };
+            uploads += 8 * (input_words + uploaded_words) + opened_sent / peers;
         }
         let moved = device.transfers();
         assert_eq!(
@@ -106,7 +123,7 @@ fn a_linear_block_moves_only_its_wire_bytes_inputs_and_dealer_material() {
 }
 
 #[test]
-fn a_residual_block_with_relu_moves_only_its_wire_bytes_inputs_and_dealer_material() {
+fn a_residual_block_with_relu_moves_only_its_wire_bytes_inputs_and_the_dealers_corrections() {
     // 128 elements per activation: a multiple of 64, so that the opened sign bits' planes
     // are exactly the opened words (a partial last word would be padded on the device).
     let x = rand_arr(&[1, 2, 8, 8], -1.0, 1.0, 4);
@@ -131,13 +148,18 @@ fn a_residual_block_with_relu_moves_only_its_wire_bytes_inputs_and_dealer_materi
         });
         let peers = (parties - 1) as u64;
         let (mut downloads, mut uploads) = (0, 0);
-        for (revealed, placement, opened_sent, all_sent, words) in &results {
+        for (rank, (revealed, placement, opened_sent, all_sent, words)) in
+            results.iter().enumerate()
+        {
             // Each convolution is within about 15 units (see above) plus, for the second,
             // 18 * 0.25 times the first's error; relu adds no error beyond a unit.
             assert_close(revealed, &want, 2e-3, &format!("{parties} parties"));
             assert_eq!(placement, &device.handle::<u64>().label(), "the result stays on it");
             downloads += all_sent / peers;
-            uploads += 8 * (input_words + words) + opened_sent / peers;
+            // The dealer's material is made on the device from the party's seed, except at
+            // party 0, the trusted first party, which computes it on the host.
+            let uploaded_words = if rank == 0 { *words } else { 0 };
+            uploads += 8 * (input_words + uploaded_words) + opened_sent / peers;
         }
         let moved = device.transfers();
         assert_eq!(

@@ -116,6 +116,10 @@ impl<D: Dealer> Dealer for CountingDealer<D> {
         self.inner.persistent_share(mask, shape)
     }
 
+    fn draw_on(&mut self, device: Option<cloak_ring::device::DeviceRef<u64>>) {
+        self.inner.draw_on(device);
+    }
+
     fn close(&mut self, comm: &mut dyn Communicator) -> Result<(), DealerError> {
         self.inner.close(comm)
     }

@@ -77,7 +77,9 @@ pub(crate) struct Parts {
 
 impl Context {
     pub(crate) fn new(parts: Parts) -> Self {
-        let Parts { comm, dealer, przs, fp, comparison, truncation, device } = parts;
+        let Parts { comm, mut dealer, przs, fp, comparison, truncation, device } = parts;
+        // Seed-derived material is made where the shares live, where the provider can.
+        dealer.draw_on(device.handle().cloned());
         let outer_label = comm.stats().label().to_owned();
         Self {
             rank: dealer.rank(),

@@ -28,6 +28,7 @@ pub fn device_checks<T: RingElement>() -> Vec<(&'static str, DeviceCheck<T>)> {
         ("products", products),
         ("stays_on_device", stays_on_device),
         ("placement_errors", placement_errors),
+        ("keystream", keystream),
     ]
 }
 
@@ -298,6 +299,30 @@ pub fn placement_errors<T: RingElement>(dev: &DeviceRef<T>) {
     assert!(up(dev, &a).to_host().unwrap().is_host());
 }
 
+/// A device that makes pseudo-random streams makes the reference stream, from any word on,
+/// in its own memory (nothing crosses); one that cannot says so with `None`.
+pub fn keystream<T: RingElement>(dev: &DeviceRef<T>) {
+    let key: [u8; 16] = core::array::from_fn(|i| (i as u8).wrapping_mul(37) ^ 0x5a);
+    let cases = [(0u64, vec![3, 5]), (1, vec![64]), (63, vec![2, 65]), (1000, vec![0])];
+    let before = dev.transfers();
+    let mut made = Vec::new();
+    for (first, shape) in &cases {
+        match RingTensor::<T>::keystream_on(dev, &key, *first, shape).unwrap() {
+            Some(t) => made.push(t),
+            None => {
+                eprintln!("device {}: makes no keystream; the host draws instead", dev.label());
+                return;
+            }
+        }
+    }
+    assert_eq!(dev.transfers(), before, "device {}: the keystream crossed", dev.label());
+    for ((first, shape), got) in cases.iter().zip(&made) {
+        let words = crate::device::keystream::keystream::<T>(&key, *first, got.len());
+        let want = RingTensor::from_vec(shape, words).unwrap();
+        same(dev, &format!("keystream from word {first}"), got, &want);
+    }
+}
+
 /// Expands to one `#[test]` per device check, in a module `$name`, for `u64` and `u32`;
 /// `$factory` makes a fresh `DeviceRef<T>` for each test (it is evaluated per ring, so it
 /// may be generic in the ring, like `SimulatedDevice::new().handle()`).
@@ -321,7 +346,7 @@ macro_rules! device_conformance_tests {
                 }
                 $crate::device_conformance_tests!(@tests u64;
                     round_trip, elementwise, shape_ops, products, stays_on_device,
-                    placement_errors);
+                    placement_errors, keystream);
             }
             mod z32 {
                 #[allow(unused_imports)]
@@ -331,7 +356,7 @@ macro_rules! device_conformance_tests {
                 }
                 $crate::device_conformance_tests!(@tests u32;
                     round_trip, elementwise, shape_ops, products, stays_on_device,
-                    placement_errors);
+                    placement_errors, keystream);
             }
         }
     };
@@ -455,6 +480,22 @@ mod tests {
         ) -> crate::Result<DeviceBuffer> {
             Device::<u64>::sum_axis(&self.inner, s, shape, axis)
         }
+        fn keystream(
+            &self,
+            key: &[u8; 16],
+            first: u64,
+            len: usize,
+        ) -> crate::Result<Option<DeviceBuffer>> {
+            if self.wrong_sub {
+                // Another key's stream: right length, wrong words.
+                let mut other = *key;
+                other[15] ^= 1;
+                return Device::<u64>::keystream(&self.inner, &other, first, len);
+            }
+            // Drawn on the host and uploaded: right words, a hidden transfer.
+            let host = crate::device::keystream::keystream::<u64>(key, first, len);
+            Device::<u64>::upload(&self.inner, &host).map(Some)
+        }
     }
 
     fn fails(check: DeviceCheck<u64>, wrong_sub: bool) -> bool {
@@ -468,5 +509,7 @@ mod tests {
         assert!(!fails(shape_ops, true));
         assert!(fails(stays_on_device, false), "negation through the host");
         assert!(!fails(elementwise, false), "a round trip still computes the right values");
+        assert!(fails(keystream, true), "another key's stream");
+        assert!(fails(keystream, false), "a keystream drawn on the host");
     }
 }

@@ -70,6 +70,31 @@ impl<T: RingElement> RingTensor<T> {
         Self { storage: Storage::Device(OnDevice { device, buffer, shape: shape.to_vec() }) }
     }
 
+    /// Words `first_word..` of the pseudo-random stream under `key` (see
+    /// [`Device::keystream`](crate::device::Device::keystream)), made on `device` in
+    /// `shape`; `Ok(None)` if the device cannot make it (draw on the host then).
+    ///
+    /// # Errors
+    /// A shape too large, or the device's error.
+    pub fn keystream_on(
+        device: &DeviceRef<T>,
+        key: &[u8; 16],
+        first_word: u64,
+        shape: &[usize],
+    ) -> Result<Option<Self>> {
+        let len = crate::error::checked_numel("keystream", shape)?;
+        let Some(buffer) = device.keystream(key, first_word, len)? else {
+            return Ok(None);
+        };
+        if buffer.len() != len {
+            return Err(RingError::Device {
+                device: device.label(),
+                reason: format!("a keystream of {} words for {len}", buffer.len()),
+            });
+        }
+        Ok(Some(Self::from_device_buffer(device.clone(), buffer, shape)))
+    }
+
     /// The device holding the elements, `None` on the host.
     pub fn device(&self) -> Option<&DeviceRef<T>> {
         self.device_data().map(|d| &d.device)

@@ -23,6 +23,7 @@
 //! `Result` report it as [`RingError::Device`](crate::RingError::Device) instead.
 
 mod host_ops;
+pub mod keystream;
 mod simulated;
 pub mod view;
 
@@ -239,6 +240,25 @@ pub trait Device<T: RingElement>: Backend<T> {
     /// # Errors
     /// [`RingError::Device`](crate::RingError::Device) if the device fails.
     fn sum_axis(&self, src: &DeviceBuffer, shape: &[usize], axis: usize) -> Result<DeviceBuffer>;
+
+    /// `len` words of a pseudo-random stream made on the device, so that shares drawn from
+    /// a seed never cross from the host: the AES-128-CTR keystream under `key` (counter
+    /// block `i` is `AES_key(i)` with `i` big-endian; see [`keystream`]), read as
+    /// little-endian `T` words from word `first_word` on. This is the stream of
+    /// `cloak_prg::Prg` for a seed of these bytes. `Ok(None)` if the device cannot make
+    /// it (the default): the caller then draws on the host and uploads.
+    ///
+    /// # Errors
+    /// [`RingError::Device`](crate::RingError::Device) if the device fails.
+    fn keystream(
+        &self,
+        key: &[u8; 16],
+        first_word: u64,
+        len: usize,
+    ) -> Result<Option<DeviceBuffer>> {
+        let _ = (key, first_word, len);
+        Ok(None)
+    }
 
     /// The little-endian wire bytes of a buffer: the one download a protocol needs. The
     /// default downloads and encodes on the host; a device may encode first.

@@ -195,6 +195,16 @@ impl<T: RingElement> Device<T> for SimulatedDevice {
         Some(SimulatedDevice::transfers(self))
     }
 
+    fn keystream(
+        &self,
+        key: &[u8; 16],
+        first_word: u64,
+        len: usize,
+    ) -> Result<Option<DeviceBuffer>> {
+        // Made in this device's memory: not a transfer.
+        Ok(Some(Self::buffer(super::keystream::keystream::<T>(key, first_word, len))))
+    }
+
     fn upload(&self, host: &[T]) -> Result<DeviceBuffer> {
         self.count_upload(std::mem::size_of_val(host));
         Ok(Self::buffer(host.to_vec()))
