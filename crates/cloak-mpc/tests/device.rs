@@ -1,9 +1,9 @@
 //! Shared tensors on a device. Every protocol runs there (the whole conformance suite, on a
 //! simulated device that keeps its memory apart from the host's and counts every transfer),
 //! and a private block of linear layers moves only what it must between host and device:
-//! the bytes it sends, the values opened to it, its inputs and the dealer's material that
-//! party 0 (the trusted first party) computes; every other party's material is made on the
-//! device from its seed.
+//! the bytes it sends, the values opened to it, the inputs it owns and the dealer's material
+//! that party 0 (the trusted first party) computes. Every other party's dealer material and
+//! every share of zero are made on the device from the parties' seeds.
 
 mod common;
 
@@ -77,7 +77,11 @@ fn a_linear_block_moves_only_its_wire_bytes_inputs_and_the_dealers_corrections()
     let w = rand_arr(&[2, 2, 3, 3], -0.25, 0.25, 2);
     let m = rand_arr(&[72, 5], -0.1, 0.1, 3);
     let want = linear_block_plain(&x, &w, &m);
-    let input_words = (x.len() + w.len() + m.len()) as u64;
+    // Inputs are owned by parties 0, 1 and the last; only an owner's value crosses.
+    let owned = |parties: usize, rank: usize| -> u64 {
+        let owners = [(0, x.len()), (1, w.len()), (parties - 1, m.len())];
+        owners.iter().filter(|(o, _)| *o == rank).map(|(_, n)| *n as u64).sum()
+    };
     for (parties, truncation) in
         [(2, Truncation::Auto), (3, Truncation::Auto), (2, Truncation::LocalShares)]
     {
@@ -111,7 +115,7 @@ fn a_linear_block_moves_only_its_wire_bytes_inputs_and_the_dealers_corrections()
             // The dealer's material is made on the device from the party's seed, except at
             // party 0, the trusted first party, which computes it on the host.
             let uploaded_words = if rank == 0 { *words } else { 0 };
-            uploads += 8 * (input_words + uploaded_words) + opened_sent / peers;
+            uploads += 8 * (owned(parties, rank) + uploaded_words) + opened_sent / peers;
         }
         let moved = device.transfers();
         assert_eq!(
@@ -131,7 +135,10 @@ fn a_residual_block_with_relu_moves_only_its_wire_bytes_inputs_and_the_dealers_c
     let w2 = rand_arr(&[2, 2, 3, 3], -0.25, 0.25, 6);
     let relu = |a: ArrayD<f64>| a.mapv(|v| v.max(0.0));
     let want = relu(conv2d_ref(&relu(conv2d_ref(&x, &w1, &PAD1)), &w2, &PAD1) + &x);
-    let input_words = (x.len() + w1.len() + w2.len()) as u64;
+    let owned = |parties: usize, rank: usize| -> u64 {
+        let owners = [(0, x.len()), (1, w1.len()), (parties - 1, w2.len())];
+        owners.iter().filter(|(o, _)| *o == rank).map(|(_, n)| *n as u64).sum()
+    };
     for parties in [2, 3] {
         let device = SimulatedDevice::new();
         let results = run(parties, &on_device(&device, Truncation::Auto), |s| {
@@ -159,7 +166,7 @@ fn a_residual_block_with_relu_moves_only_its_wire_bytes_inputs_and_the_dealers_c
             // The dealer's material is made on the device from the party's seed, except at
             // party 0, the trusted first party, which computes it on the host.
             let uploaded_words = if rank == 0 { *words } else { 0 };
-            uploads += 8 * (input_words + uploaded_words) + opened_sent / peers;
+            uploads += 8 * (owned(parties, rank) + uploaded_words) + opened_sent / peers;
         }
         let moved = device.transfers();
         assert_eq!(

@@ -52,7 +52,7 @@ pub use ctr::{AesCtr, BLOCK_LEN};
 pub use derive::SeedDeriver;
 pub use error::PrgError;
 pub use fixed_key::FixedKeyAes;
-pub use pairwise::PairwiseSeeds;
+pub use pairwise::{PairwiseSeeds, StreamRun, ZeroShareRuns};
 pub use parallel::PAR_MIN_BYTES;
 pub use prg::Prg;
 pub use seed::{SEED_LEN, Seed};

@@ -44,6 +44,37 @@ pub struct PairwiseSeeds {
     plus: Option<Prg>,
     /// Stream of the edge `rank - 1 -> rank` (subtracted); `None` for party 0 of 2.
     minus: Option<Prg>,
+    /// The keys of `plus` and `minus`, for a device that makes the same streams.
+    plus_key: Option<[u8; 16]>,
+    minus_key: Option<[u8; 16]>,
+}
+
+/// Where a run of one zero-sharing stream lies: its AES-128-CTR key and its first `u64`
+/// word, for a device that makes the stream itself (`cloak_ring`'s `Device::keystream`).
+/// Secret: a party's own pairwise randomness.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct StreamRun {
+    /// The stream's key (the [`Prg`] seed).
+    pub key: [u8; 16],
+    /// The run's first word.
+    pub first_word: u64,
+}
+
+impl fmt::Debug for StreamRun {
+    /// The position only: the key is secret.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("StreamRun").field("first_word", &self.first_word).finish_non_exhaustive()
+    }
+}
+
+/// The runs of the two streams of one zero share: the share is `plus - minus` word by word,
+/// a missing stream counting as zero.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ZeroShareRuns {
+    /// The added stream's run.
+    pub plus: Option<StreamRun>,
+    /// The subtracted stream's run.
+    pub minus: Option<StreamRun>,
 }
 
 impl PairwiseSeeds {
@@ -94,13 +125,15 @@ impl PairwiseSeeds {
 
     /// Sets up the zero-sharing streams; `seeds` is complete (checked by the constructors).
     fn build(rank: usize, world: usize, seeds: Vec<Option<Seed>>) -> Self {
-        let stream = |peer: usize| seeds[peer].as_ref().map(|s| Prg::new(&s.derive(PRZS_LABEL)));
+        let key = |peer: usize| seeds[peer].as_ref().map(|s| *s.derive(PRZS_LABEL).expose_bytes());
         let next = (rank + 1) % world;
         let prev = (rank + world - 1) % world;
         let two = world == 2;
-        let plus = if two && rank == 1 { None } else { stream(next) };
-        let minus = if two && rank == 0 { None } else { stream(prev) };
-        Self { rank, world, seeds, plus, minus }
+        let plus_key = if two && rank == 1 { None } else { key(next) };
+        let minus_key = if two && rank == 0 { None } else { key(prev) };
+        let stream = |k: Option<[u8; 16]>| k.map(|k| Prg::new(&Seed::from_bytes(k)));
+        let (plus, minus) = (stream(plus_key), stream(minus_key));
+        Self { rank, world, seeds, plus, minus, plus_key, minus_key }
     }
 
     /// This party's rank.
@@ -132,6 +165,32 @@ impl PairwiseSeeds {
     /// result).
     pub fn zero_share_u64(&mut self, out: &mut [u64]) {
         self.zero_share(out);
+    }
+
+    /// Where the next `len` words of this party's zero share lie in its two streams, for a
+    /// device that makes them itself; the streams move on as
+    /// [`zero_share_u64`](Self::zero_share_u64) of `len` words would move them. `None` (and
+    /// nothing moves) if a stream is not at a whole `u64` word (after odd `u32` draws).
+    pub fn zero_share_runs(&mut self, len: usize) -> Option<ZeroShareRuns> {
+        let run = |prg: &Option<Prg>, key: Option<[u8; 16]>| -> Option<Option<StreamRun>> {
+            match (prg, key) {
+                (Some(p), Some(key)) => {
+                    let pos = p.byte_position();
+                    (pos % 8 == 0).then_some(Some(StreamRun { key, first_word: (pos / 8) as u64 }))
+                }
+                _ => Some(None),
+            }
+        };
+        let runs = ZeroShareRuns {
+            plus: run(&self.plus, self.plus_key)?,
+            minus: run(&self.minus, self.minus_key)?,
+        };
+        let advance = (len as u128) * 8;
+        for prg in [&mut self.plus, &mut self.minus].into_iter().flatten() {
+            let pos = prg.byte_position();
+            prg.set_byte_position(pos + advance);
+        }
+        Some(runs)
     }
 
     /// [`zero_share_u64`](Self::zero_share_u64) modulo 2^32.

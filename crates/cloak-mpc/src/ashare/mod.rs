@@ -69,9 +69,14 @@ impl AShare {
         if owner >= s.parties() {
             return Err(invalid("share", format!("owner {owner} of {} parties", s.parties())));
         }
-        let numel = cloak_ring::error::checked_numel("share", shape)?;
-        let zero = s.zero_share(numel);
-        let mut share = RingTensor::from_vec(shape, zero)?;
+        let on_host = s.device().handle().is_none();
+        let mut share = if on_host {
+            let numel = cloak_ring::error::checked_numel("share", shape)?;
+            RingTensor::from_vec(shape, s.zero_share(numel))?
+        } else {
+            // Made on the device: only the owner's value crosses.
+            s.zero_share_tensor(shape)?
+        };
         let is_owner = s.rank() == owner;
         match (is_owner, value) {
             (true, Some(v)) => {

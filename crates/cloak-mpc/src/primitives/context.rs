@@ -278,6 +278,43 @@ impl Context {
         zero
     }
 
+    /// A share of zero in `shape` where this party computes (no message): on a device, its
+    /// two pairwise streams are made there ([`Device::keystream`](cloak_ring::device::Device::keystream)),
+    /// so nothing crosses; a device without a keystream gets the same words drawn on the
+    /// host, in one upload. The streams move on as [`zero_share`](Self::zero_share) moves them.
+    ///
+    /// # Errors
+    /// A shape too large; the device's error.
+    pub fn zero_share_tensor(&mut self, shape: &[usize]) -> Result<RingTensor<u64>> {
+        let n = cloak_ring::error::checked_numel("zero share", shape)?;
+        let runs = match self.device.handle() {
+            Some(_) => self.przs.zero_share_runs(n),
+            None => None,
+        };
+        let (Some(device), Some(runs)) = (self.device.handle(), runs) else {
+            let zero = RingTensor::from_vec(shape, self.zero_share(n))?;
+            return self.place(zero);
+        };
+        let stream = |run: Option<cloak_prg::StreamRun>| -> Result<Option<RingTensor<u64>>> {
+            let Some(run) = run else { return Ok(None) };
+            let made = RingTensor::keystream_on(device, &run.key, run.first_word, shape)?;
+            Ok(Some(match made {
+                Some(t) => t,
+                None => {
+                    let words =
+                        cloak_ring::device::keystream::keystream(&run.key, run.first_word, n);
+                    RingTensor::from_vec(shape, words)?.to_device(device)?
+                }
+            }))
+        };
+        Ok(match (stream(runs.plus)?, stream(runs.minus)?) {
+            (Some(p), Some(m)) => p.sub(&m)?,
+            (Some(p), None) => p,
+            (None, Some(m)) => m.neg(),
+            (None, None) => self.place(RingTensor::zeros(shape))?,
+        })
+    }
+
     /// This party's share plus a fresh share of zero (no message): the same value under a
     /// sharing that is uniformly random, for revealing.
     #[must_use]
