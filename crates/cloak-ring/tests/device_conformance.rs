@@ -35,3 +35,16 @@ fn a_device_tensor_prints_where_it_is_not_what_it_holds() {
     assert!(shown.contains("sim:") && !shown.contains("123456789"), "{shown}");
     assert_eq!(dev.transfers().downloads, 0, "printing downloads nothing");
 }
+
+#[test]
+fn the_reference_binary_op_refuses_shapes_that_do_not_broadcast() {
+    use cloak_ring::RingError;
+    use cloak_ring::device::{BinaryOp, binary};
+    let (a, b) = (vec![1u64, 2, 3], vec![4u64, 5]);
+    let got = binary(BinaryOp::Add, (&a, &[3]), (&b, &[2]), &[3]);
+    assert!(matches!(got, Err(RingError::ShapeMismatch { .. })), "{got:?}");
+    assert_eq!(
+        binary(BinaryOp::Add, (&a, &[3]), (&[10u64][..], &[1]), &[3]).unwrap(),
+        [11, 12, 13]
+    );
+}

@@ -4,25 +4,32 @@
 use super::view::StridedView;
 use super::{BinaryOp, UnaryOp};
 use crate::element::RingElement;
+use crate::error::{Result, RingError};
 
-/// `op(a, b)` with `a` and `b` (each `(elements, shape)`) broadcast to `out_shape`; shapes
-/// must broadcast (the tensor layer checks them).
-#[must_use]
+/// `op(a, b)` with `a` and `b` (each `(elements, shape)`) broadcast to `out_shape`.
+///
+/// # Errors
+/// [`RingError::ShapeMismatch`] if a shape does not broadcast to `out_shape` (the tensor
+/// layer checks shapes first, so a device sees this only from a caller that did not).
 pub fn binary<T: RingElement>(
     op: BinaryOp,
     a: (&[T], &[usize]),
     b: (&[T], &[usize]),
     out_shape: &[usize],
-) -> Vec<T> {
+) -> Result<Vec<T>> {
     if a.1 == out_shape && b.1 == out_shape {
-        return a.0.iter().zip(b.0).map(|(&x, &y)| op.apply(x, y)).collect();
+        return Ok(a.0.iter().zip(b.0).map(|(&x, &y)| op.apply(x, y)).collect());
     }
     let (Some(va), Some(vb)) =
         (StridedView::broadcast(a.1, out_shape), StridedView::broadcast(b.1, out_shape))
     else {
-        return Vec::new();
+        return Err(RingError::ShapeMismatch {
+            op: "device binary",
+            lhs: a.1.to_vec(),
+            rhs: b.1.to_vec(),
+        });
     };
-    va.indices().zip(vb.indices()).map(|(i, j)| op.apply(a.0[i], b.0[j])).collect()
+    Ok(va.indices().zip(vb.indices()).map(|(i, j)| op.apply(a.0[i], b.0[j])).collect())
 }
 
 /// `op(a)` elementwise.

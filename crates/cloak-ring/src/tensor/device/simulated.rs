@@ -228,7 +228,7 @@ impl<T: RingElement> Device<T> for SimulatedDevice {
         out_shape: &[usize],
     ) -> Result<DeviceBuffer> {
         let (x, y) = (self.elements::<T>(a.0)?, self.elements::<T>(b.0)?);
-        Ok(Self::buffer(host_ops::binary(op, (x, a.1), (y, b.1), out_shape)))
+        Ok(Self::buffer(host_ops::binary(op, (x, a.1), (y, b.1), out_shape)?))
     }
 
     fn unary(&self, op: UnaryOp<T>, a: &DeviceBuffer) -> Result<DeviceBuffer> {
