@@ -6,9 +6,11 @@
 //! - `cargo xtask layers`: checks that workspace crates depend only on the layers below them
 //!   ([`layers`]) and that no crate's top-level modules import each other in a cycle
 //!   ([`modules`]).
-//! - `cargo xtask gpu-check`: on a GPU machine, builds the `cloak-gpu` tests and its
-//!   `gpu_check` example in release mode and runs them in one go (conformance suites on the
-//!   GPU, then GEMM and elementwise timings), failing where the GPU is missing.
+//! - `cargo xtask gpu-check`: on a GPU machine, builds the `cloak-gpu` tests, the protocol
+//!   tests on the GPU (`crates/cloak/tests/gpu_protocols.rs`) and the `gpu_check` example in
+//!   release mode and runs them in one go (the ring and protocol conformance suites and a
+//!   private inference on the GPU, then GEMM and elementwise timings), failing where the GPU
+//!   is missing.
 //! - `cargo xtask help`: this text.
 
 mod imports;
@@ -35,7 +37,9 @@ tasks:
         meant to be run on a GPU machine, in one go: builds the cloak-gpu
         tests and the gpu_check example (release), then runs the tests (the
         ring layer's device and backend conformance suites on the GPU, and
-        the GPU's own tests) and the example (GEMM checked bit for bit
+        the GPU's own tests), the protocol conformance suite and a private
+        inference with every share on the GPU (crates/cloak/tests/
+        gpu_protocols.rs), and the example (GEMM checked bit for bit
         against the CPU, 4096^3 GEMM in T ring-MAC/s, elementwise add/mul on
         2^24 elements in GB/s). Runs with CLOAK_REQUIRE_GPU=1: a missing
         driver, NVRTC (libnvrtc.so.12 on LD_LIBRARY_PATH) or GPU fails
@@ -98,8 +102,12 @@ fn bench(args: &[String]) -> ExitCode {
 /// earlier one failed, and the summary names the failures.
 fn gpu_check() -> ExitCode {
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let build: [(&str, &[&str]); 2] = [
+    let build: [(&str, &[&str]); 3] = [
         ("build the tests", &["test", "--release", "--package", "cloak-gpu", "--no-run"]),
+        (
+            "build the protocol tests",
+            &["test", "--release", "--package", "cloak", "--test", "gpu_protocols", "--no-run"],
+        ),
         (
             "build the check",
             &["build", "--release", "--package", "cloak-gpu", "--example", "gpu_check"],
@@ -112,7 +120,7 @@ fn gpu_check() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let steps: [(&str, &[&str]); 2] = [
+    let steps: [(&str, &[&str]); 3] = [
         (
             "tests",
             &[
@@ -121,6 +129,20 @@ fn gpu_check() -> ExitCode {
                 "--package",
                 "cloak-gpu",
                 "--no-fail-fast",
+                "--",
+                "--nocapture",
+                "--test-threads=1",
+            ],
+        ),
+        (
+            "protocol tests",
+            &[
+                "test",
+                "--release",
+                "--package",
+                "cloak",
+                "--test",
+                "gpu_protocols",
                 "--",
                 "--nocapture",
                 "--test-threads=1",
