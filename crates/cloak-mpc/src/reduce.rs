@@ -20,7 +20,7 @@ use ndarray::Array2;
 use crate::ashare::AShare;
 use crate::compare::one_minus;
 use crate::error::{Result, invalid};
-use crate::primitives::gather_bits;
+use crate::primitives::{gather_bits, pack_bits, unpack_bits};
 
 /// How [`AShare::max_with_argmax`] reduces.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -170,16 +170,7 @@ impl AShare {
         let rank = self.session().rank();
         let mut vals = self.clone();
         // onehot[r, c, k]: candidate c of row r sits at original position k (scale 1).
-        let mut onehot = want_onehot
-            .then(|| {
-                let eye = if rank == 0 {
-                    Array2::<u64>::eye(n).into_dyn()
-                } else {
-                    Array2::<u64>::zeros((n, n)).into_dyn()
-                };
-                RingTensor::from_array(eye).broadcast_to(&[rows, n, n])
-            })
-            .transpose()?;
+        let mut onehot = want_onehot.then(|| identities(self.share_tensor(), rank)).transpose()?;
         let mut m = n;
         while m > 1 {
             let h = m / 2;
@@ -197,7 +188,6 @@ impl AShare {
                     (a.sub(&AShare::from_share(self.session(), bd))?, None)
                 }
                 Some(oh) => {
-                    let lt = self.session().context()?.ltz_packed(diff.share_tensor())?;
                     let oa = oh.slice(1, 0, 2 * h, 2)?;
                     let oc = oh.slice(1, 1, 2 * h, 2)?;
                     let odiff = oa.sub(&oc)?;
@@ -205,8 +195,7 @@ impl AShare {
                     // entry takes the bit of its candidate.
                     let lhs =
                         RingTensor::concat(&[&diff.share_tensor().flatten(), &odiff.flatten()], 0)?;
-                    let bits = gather_bits(&lt, k + k * n, |i| if i < k { i } else { (i - k) / n });
-                    let (p, _) = self.session().context()?.mul_by_xor_bits(&lhs, &bits)?;
+                    let p = self.select_with_onehots(diff.share_tensor(), &lhs, k, n)?;
                     let v = p.slice(0, 0, k, 1)?.reshape(&[rows, h])?;
                     let o = p.slice(0, k, k + k * n, 1)?.reshape(&[rows, h, n])?;
                     (a.sub(&AShare::from_share(self.session(), v))?, Some(oa.sub(&o)?))
@@ -242,25 +231,77 @@ impl AShare {
         // t[r, p] = [x_i < x_j] for pair p = (i, j), i < j.
         let d = self.index_select(1, &left)?.sub(&self.index_select(1, &right)?)?;
         let t = d.ltz_bits()?;
-        let t = t.as_array();
-        let mut score = Array2::<u64>::zeros((rows, n));
-        for r in 0..rows {
-            for (p, (&i, &j)) in left.iter().zip(&right).enumerate() {
-                let tp = t[[r, p]];
-                // i beats j when x_i >= x_j: 1 - t; j beats i when x_j > x_i: t.
-                let one = if rank == 0 { 1u64 } else { 0 };
-                score[[r, i]] = score[[r, i]].wrapping_add(one.wrapping_sub(tp));
-                score[[r, j]] = score[[r, j]].wrapping_add(tp);
-            }
+        // The score of i: the pairs it wins, (1 - t) where it is left, t where it is right;
+        // it won all n - 1 when score - (n - 1) = (t right of i) - (t left of i) - i is 0.
+        // Both sums come from the pairs laid out as the upper triangle of an n x n matrix
+        // (the pad column, 0, fills the rest); party 0's -i is the -1 of every pair left
+        // of i, so no public tensor is made.
+        let pairs = left.len();
+        let mut upper = vec![pairs; n * n];
+        for (p, (&i, &j)) in left.iter().zip(&right).enumerate() {
+            upper[i * n + j] = p;
         }
-        // Winner: score == n - 1, i.e. not (score - (n - 1) < 0).
-        let mut shifted = RingTensor::from_array(score.into_dyn());
-        if rank == 0 {
-            shifted = shifted.sub_scalar((n - 1) as u64);
-        }
+        let triangle = |t: &RingTensor<u64>| -> Result<RingTensor<u64>> {
+            let padded = t.pad(&[(0, 0), (0, 1)], 0)?;
+            Ok(padded.index_select(1, &upper)?.reshape(&[rows, n, n])?)
+        };
+        let as_left = triangle(&t)?.sum_axis(2, false)?;
+        let right_t = if rank == 0 { t.sub_scalar(1) } else { t };
+        let as_right = triangle(&right_t)?.sum_axis(1, false)?;
+        let shifted = as_right.sub(&as_left)?;
         let lost = AShare::from_share(self.session(), shifted).ltz_bits()?;
         let onehot = one_minus(rank, &lost);
         let best = self.mul_by_bits(&onehot)?.sum(1, true)?;
         Ok((best, Some(onehot)))
+    }
+}
+
+/// Party 0's `[rows, n, n]` identities (the others' zeros), the one-hots a tree reduction of
+/// `[rows, n]` starts from, placed as `like`: on a device they are cut from `like` by scalar
+/// operations and a padding (each row of an identity is a 1 followed by `n` zeros, repeated,
+/// its last row cut short), so no public tensor crosses to it.
+fn identities(like: &RingTensor<u64>, rank: usize) -> Result<RingTensor<u64>> {
+    let (rows, n) = (like.shape()[0], like.shape()[1]);
+    if like.is_host() {
+        let eye = if rank == 0 {
+            Array2::<u64>::eye(n).into_dyn()
+        } else {
+            Array2::<u64>::zeros((n, n)).into_dyn()
+        };
+        return Ok(RingTensor::from_array(eye).broadcast_to(&[rows, n, n])?);
+    }
+    let ones = like.and_scalar(0).add_scalar(u64::from(rank == 0)).reshape(&[rows, n, 1])?;
+    if n <= 1 {
+        return Ok(ones.reshape(&[rows, n, n])?);
+    }
+    let spaced = ones.slice(1, 0, n - 1, 1)?.pad(&[(0, 0), (0, 0), (0, n)], 0)?;
+    let spaced = spaced.reshape(&[rows, (n - 1) * (n + 1)])?;
+    let last = ones.slice(1, n - 1, n, 1)?.reshape(&[rows, 1])?;
+    Ok(RingTensor::concat(&[&spaced, &last], 1)?.reshape(&[rows, n, n])?)
+}
+
+impl AShare {
+    /// Shares of `b_i * lhs_i` for the `k` comparison bits `[diff < 0]` of a tree level:
+    /// `lhs` holds the `k` value differences, then `k` one-hot rows of `n`, each row taking
+    /// its candidate's bit. One bit-injection round after the sign circuit; a device share
+    /// stays on the device (the bits unpacked, repeated and packed there).
+    fn select_with_onehots(
+        &self,
+        diff: &RingTensor<u64>,
+        lhs: &RingTensor<u64>,
+        k: usize,
+        n: usize,
+    ) -> Result<RingTensor<u64>> {
+        let mut ctx = self.session().context()?;
+        if diff.is_host() && lhs.is_host() {
+            let lt = ctx.ltz_packed(diff)?;
+            let bits = gather_bits(&lt, k + k * n, |i| if i < k { i } else { (i - k) / n });
+            return Ok(ctx.mul_by_xor_bits(lhs, &bits)?.0);
+        }
+        let lt = ctx.ltz_packed_tensor(diff)?;
+        let b = unpack_bits(&lt, k)?;
+        let repeated = b.reshape(&[k, 1])?.broadcast_to(&[k, n])?.reshape(&[k * n])?;
+        let bits = pack_bits(&RingTensor::concat(&[&b, &repeated], 0)?)?;
+        Ok(ctx.mul_by_xor_bits_tensor(lhs, &bits)?.0)
     }
 }

@@ -197,6 +197,13 @@ impl AShare {
     /// Sum of every element, as a tensor of shape `[]`, local.
     #[must_use]
     pub fn sum_all(&self) -> AShare {
+        if !self.share.is_host() && !self.share.is_empty() {
+            // Summed where the share lives: no element crosses to the host.
+            let summed = self.share.flatten().sum_axis(0, false);
+            if let Ok(total) = summed {
+                return self.with_share(total);
+            }
+        }
         self.with_share(RingTensor::scalar(self.share.sum_all()))
     }
 

@@ -121,6 +121,9 @@ impl AShare {
         if let Some(&index) = indices.iter().find(|&&i| i >= len) {
             return Err(RingError::IndexOutOfRange { op, axis, index, len }.into());
         }
+        if !self.share.is_host() || !source.share.is_host() {
+            return self.index_add_tensor(axis, indices, source);
+        }
         let mut out = (*self.share).clone();
         let dst = out.as_array_mut();
         let src = source.share.as_array();
@@ -130,6 +133,33 @@ impl AShare {
                 .for_each(|d, &s| *d = d.wrapping_add(s));
         }
         Ok(self.with_share(out))
+    }
+
+    /// [`index_add`](Self::index_add) of checked operands in tensor operations, so that a
+    /// device share stays there: for each target position, the source slices that land on
+    /// it are selected (padded to the largest count with an appended zero slice) and summed.
+    fn index_add_tensor(&self, axis: usize, indices: &[usize], source: &AShare) -> Result<AShare> {
+        let len = self.shape()[axis];
+        let mut lists: Vec<Vec<usize>> = vec![Vec::new(); len];
+        for (k, &i) in indices.iter().enumerate() {
+            lists[i].push(k);
+        }
+        let most = lists.iter().map(Vec::len).max().unwrap_or(0);
+        if most == 0 {
+            return Ok(self.clone());
+        }
+        let zero_slice = indices.len();
+        let picks: Vec<usize> = lists
+            .iter()
+            .flat_map(|l| l.iter().copied().chain(std::iter::repeat_n(zero_slice, most - l.len())))
+            .collect();
+        let mut pads = vec![(0, 0); self.shape().len()];
+        pads[axis] = (0, 1);
+        let picked = source.share.pad(&pads, 0)?.index_select(axis, &picks)?;
+        let mut grouped = self.shape().to_vec();
+        grouped.insert(axis + 1, most);
+        let summed = picked.reshape(&grouped)?.sum_axis(axis + 1, false)?;
+        Ok(self.with_share(self.share.add(&summed)?))
     }
 
     /// PyTorch-style gather with a public index tensor.

@@ -15,11 +15,12 @@ use crate::config::DomainChecks;
 use crate::error::Result;
 use crate::session::Session;
 
-/// Per function: elements checked (public) and this party's share of how many were outside.
-/// Kept in the session's context as an extension.
+/// Per function: elements checked (public) and this party's share of how many were outside
+/// (a one-element tensor where the session computes, so that counting moves nothing
+/// between host and device). Kept in the session's context as an extension.
 #[derive(Clone, Debug, Default)]
 struct DomainLog {
-    entries: BTreeMap<&'static str, (u64, u64)>,
+    entries: BTreeMap<&'static str, (u64, RingTensor<u64>)>,
 }
 
 /// How many inputs of one function lay outside its domain.
@@ -45,11 +46,25 @@ impl FnCtx<'_> {
     }
 
     /// Adds shares of 0/1 indicators (scale 1) of out-of-domain elements to `op`'s counter.
-    pub(crate) fn record_domain(&mut self, op: &'static str, outside: &[u64]) {
-        let sum = outside.iter().fold(0u64, |a, v| a.wrapping_add(*v));
-        let entry = self.extension::<DomainLog>().entries.entry(op).or_default();
-        entry.0 += outside.len() as u64;
-        entry.1 = entry.1.wrapping_add(sum);
+    pub(crate) fn record_domain(
+        &mut self,
+        op: &'static str,
+        outside: &RingTensor<u64>,
+    ) -> Result<()> {
+        let n = outside.len();
+        let sum = if outside.is_host() {
+            let total = outside.as_slice().iter().fold(0u64, |a, v| a.wrapping_add(*v));
+            RingTensor::from_vec(&[1], vec![total])?
+        } else {
+            outside.reshape(&[n])?.sum_axis(0, true)?
+        };
+        let log = &mut self.extension::<DomainLog>().entries;
+        let entry = match log.remove(op) {
+            Some((checked, share)) => (checked + n as u64, share.add(&sum)?),
+            None => (n as u64, sum),
+        };
+        log.insert(op, entry);
+        Ok(())
     }
 }
 
@@ -65,8 +80,12 @@ impl Session {
         self.scoped("domain_report", || {
             let mut s = self.context()?;
             let entries = std::mem::take(&mut s.extension::<DomainLog>().entries);
-            let shares: Vec<u64> = entries.values().map(|(_, share)| *share).collect();
-            let shares = RingTensor::from_vec(&[shares.len()], shares)?;
+            let parts: Vec<&RingTensor<u64>> = entries.values().map(|(_, share)| share).collect();
+            let shares = if parts.is_empty() {
+                RingTensor::zeros(&[0])
+            } else {
+                RingTensor::concat(&parts, 0)?
+            };
             let masked = s.rerandomized(&shares);
             let opened = s.open_words("domain_report", vec![masked], false)?.remove(0);
             Ok(entries

@@ -11,7 +11,8 @@ use super::FnCtx;
 use crate::ashare::AShare;
 use crate::config::{ExpMethod, LogMethod};
 use crate::error::{Result, invalid};
-use crate::functions::fx::{Fx, LinComb, mul, mul_many};
+use crate::functions::fx::{Fx, mul, mul_many};
+use crate::functions::lincomb::LinComb;
 use crate::functions::poly::{
     chebyshev_basis, chebyshev_comb, chebyshev_fit, powers, to_unit_interval,
 };
@@ -49,10 +50,10 @@ impl FnCtx<'_> {
         let f = x.frac;
         let oct = self.octaves(&x.share, f, false, window)?;
         if self.domain_checks_free() {
-            let outside = oct.outside(self.rank());
-            self.record_domain(op, &outside);
+            let outside = oct.outside(self.rank())?;
+            self.record_domain(op, &outside)?;
         }
-        let scale = Fx { share: oct.weighted(|e| 1u64 << (f as i32 - e)), frac: f };
+        let scale = Fx { share: oct.weighted(|e| 1u64 << (f as i32 - e))?, frac: f };
         let m = mul(self, x, &scale, mf)?;
         Ok((oct, m))
     }
@@ -67,9 +68,9 @@ impl FnCtx<'_> {
         let t = to_unit_interval(self, &m, 1.0, 2.0)?;
         let coeffs = chebyshev_fit(f64::ln, 1.0, 2.0, degree as usize);
         let basis = chebyshev_basis(self, &t, degree as usize)?;
-        let mut comb = chebyshev_comb(self.rank(), &basis, &coeffs);
+        let mut comb = chebyshev_comb(self.rank(), &basis, &coeffs)?;
         for (e, h) in oct.iter() {
-            comb.add_int_term(f64::from(e) * std::f64::consts::LN_2, h);
+            comb.add_int_term(f64::from(e) * std::f64::consts::LN_2, h)?;
         }
         comb.finish(self, f)
     }
@@ -92,9 +93,9 @@ impl FnCtx<'_> {
         let init_exp = self.cfg.exp;
         let arg = x.mul_int(-2).add_const(-1.0, rank);
         let e = self.exp_fx(&arg, init_exp)?;
-        let mut y = LinComb::new(x.len(), f);
-        y.add_term(1.0 / 120.0, x);
-        y.add_term(-20.0, &e);
+        let mut y = LinComb::new(f);
+        y.add_term(1.0 / 120.0, x)?;
+        y.add_term(-20.0, &e)?;
         y.add_const(3.0, rank);
         let mut y = y.finish(self, f)?;
         let inner = ExpMethod::Limit { iterations: exp_iterations };
@@ -103,12 +104,12 @@ impl FnCtx<'_> {
             let xe = mul_many(self, &[(x, &e)], f)?.remove(0);
             let h = xe.neg().add_const(1.0, rank);
             let hp = powers(self, &h, order as usize)?;
-            let mut step = LinComb::new(x.len(), f);
+            let mut step = LinComb::new(f);
             for (i, p) in hp.iter().enumerate() {
-                step.add_term(1.0 / (i + 1) as f64, p);
+                step.add_term(1.0 / (i + 1) as f64, p)?;
             }
             let step = step.finish(self, f)?;
-            y = y.sub(&step);
+            y = y.sub(&step)?;
         }
         Ok(y)
     }

@@ -17,6 +17,7 @@
 mod domain;
 pub mod exp;
 mod fx;
+mod lincomb;
 pub mod log;
 pub mod moments;
 mod normalize;
@@ -70,7 +71,7 @@ impl AShare {
     ) -> Result<AShare> {
         let session = self.session().clone();
         session.scoped(op, || {
-            let x = Fx::from_ashare(self);
+            let x = Fx::from_ashare(self)?;
             let out = {
                 let mut ctx = session.context()?;
                 let cfg = session.config().functions;
@@ -89,25 +90,25 @@ impl FnCtx<'_> {
         x: &Fx,
         lo: f64,
         hi: f64,
-    ) -> Result<(Vec<u64>, Vec<u64>)> {
+    ) -> Result<(RingTensor<u64>, RingTensor<u64>)> {
         let rank = self.rank();
         let below = x.clone().add_const(-lo, rank); // < 0 when x < lo
         let above = x.neg().add_const(hi, rank); // < 0 when x > hi
         let n = x.len();
-        let mut both = below.share;
-        both.extend_from_slice(&above.share);
-        let bits = self.ltz_arith(&RingTensor::from_vec(&[2 * n], both)?)?.into_vec();
-        let (lo_bits, hi_bits) = bits.split_at(n);
-        Ok((lo_bits.to_vec(), hi_bits.to_vec()))
+        let both = RingTensor::concat(&[&below.share, &above.share], 0)?;
+        let bits = self.ltz_arith(&both)?;
+        let mut halves = fx::split(bits, &[n, n])?.into_iter();
+        let lo_bits = halves.next().unwrap_or_else(|| unreachable!("two halves"));
+        let hi_bits = halves.next().unwrap_or_else(|| unreachable!("two halves"));
+        Ok((lo_bits, hi_bits))
     }
 
     /// Shares of `[x < 0]` (scale 1) and of `sign(x) = 1 - 2 [x < 0]` as an integer-valued
     /// tensor (scale 0): one comparison, 8 rounds for two parties.
-    pub(crate) fn sign_fx(&mut self, x: &Fx) -> Result<(Vec<u64>, Fx)> {
-        let n = x.len();
-        let ltz = self.ltz_arith(&RingTensor::from_vec(&[n], x.share.clone())?)?;
+    pub(crate) fn sign_fx(&mut self, x: &Fx) -> Result<(RingTensor<u64>, Fx)> {
+        let ltz = self.ltz_arith(&x.share)?;
         let sign = one_minus(self.rank(), &ltz.mul_scalar(2));
-        Ok((ltz.into_vec(), Fx { share: sign.into_vec(), frac: 0 }))
+        Ok((ltz, Fx { share: sign, frac: 0 }))
     }
 
     /// Records the elements of `x` outside `[lo, hi]` under `op`, when every domain is
@@ -123,8 +124,6 @@ impl FnCtx<'_> {
             return Ok(());
         }
         let (below, above) = self.outside_interval(x, lo, hi)?;
-        let outside: Vec<u64> = below.iter().zip(&above).map(|(a, b)| a.wrapping_add(*b)).collect();
-        self.record_domain(op, &outside);
-        Ok(())
+        self.record_domain(op, &below.add(&above)?)
     }
 }

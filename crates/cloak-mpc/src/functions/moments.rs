@@ -35,7 +35,7 @@ impl AShare {
         }
         self.unary("pow", |s, x| {
             let l = s.log_fx(&x)?;
-            let scaled = super::fx::mul_const(s, &l, p)?;
+            let scaled = super::lincomb::mul_const(s, &l, p)?;
             let method = s.cfg.exp;
             s.exp_fx(&scaled, method)
         })
@@ -113,7 +113,7 @@ impl FnCtx<'_> {
     pub(crate) fn pow_fx(&mut self, x: &Fx, p: u32) -> Result<Fx> {
         let f = x.frac;
         if p == 0 {
-            return Ok(Fx::constant(x.len(), 1.0, f, self.rank()));
+            return Ok(Fx::constant_like(x, 1.0, f, self.rank()));
         }
         let mut acc: Option<Fx> = None;
         let mut base = x.clone();

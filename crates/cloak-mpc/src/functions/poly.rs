@@ -9,7 +9,8 @@
 use std::f64::consts::PI;
 
 use crate::error::Result;
-use crate::functions::fx::{Fx, LinComb, mul_many};
+use crate::functions::fx::{Fx, mul_many};
+use crate::functions::lincomb::{LinComb, mul_const};
 use crate::primitives::Context;
 
 /// Chebyshev coefficients `c_0 .. c_degree` of `f` on `[lo, hi]`, by interpolation at the
@@ -84,8 +85,7 @@ pub(crate) fn chebyshev_basis_for(
     needed: &dyn Fn(usize) -> bool,
 ) -> Result<Vec<Fx>> {
     let rank = state.rank();
-    let n = t.len();
-    let mut basis = vec![Fx::constant(n, 1.0, t.frac, rank), t.clone()];
+    let mut basis = vec![Fx::constant_like(t, 1.0, t.frac, rank), t.clone()];
     let mut top = 1;
     while top < degree {
         let next = (2 * top).min(degree);
@@ -99,10 +99,10 @@ pub(crate) fn chebyshev_basis_for(
             match products.next_if(|(j, _)| *j == k) {
                 Some((_, p)) => {
                     let doubled = p.mul_int(2);
-                    let term = doubled.sub(&basis[2 * top - k]);
+                    let term = doubled.sub(&basis[2 * top - k])?;
                     basis.push(term);
                 }
-                None => basis.push(Fx::constant(n, 0.0, t.frac, rank)),
+                None => basis.push(Fx::constant_like(t, 0.0, t.frac, rank)),
             }
         }
         top = next;
@@ -124,18 +124,18 @@ pub(crate) fn chebyshev_sum(
     coeffs: &[f64],
     out_frac: u32,
 ) -> Result<Fx> {
-    chebyshev_comb(state.rank(), basis, coeffs).finish(state, out_frac)
+    chebyshev_comb(state.rank(), basis, coeffs)?.finish(state, out_frac)
 }
 
 /// `sum_k coeffs[k] T_k` as a combination still open to more terms.
-pub(crate) fn chebyshev_comb(rank: usize, basis: &[Fx], coeffs: &[f64]) -> LinComb {
-    let n = basis[0].len();
-    let mut comb = LinComb::new(n, basis[0].frac);
-    comb.add_const(coeffs[0], rank);
+pub(crate) fn chebyshev_comb(rank: usize, basis: &[Fx], coeffs: &[f64]) -> Result<LinComb> {
+    let frac = basis.first().map_or(0, |b| b.frac);
+    let mut comb = LinComb::new(frac);
+    comb.add_const(coeffs.first().copied().unwrap_or(0.0), rank);
     for (c, t) in coeffs.iter().zip(basis).skip(1) {
-        comb.add_term(*c, t);
+        comb.add_term(*c, t)?;
     }
-    comb
+    Ok(comb)
 }
 
 /// Shares of `x^1 .. x^n` at `x`'s scale, `ceil(log2 n)` rounds (each round multiplies
@@ -184,5 +184,5 @@ pub(crate) fn to_unit_interval(state: &mut Context, x: &Fx, lo: f64, hi: f64) ->
         }
         return Ok(shifted.mul_int(1 << (-k)));
     }
-    crate::functions::fx::mul_const(state, &shifted, 2.0 / width)
+    mul_const(state, &shifted, 2.0 / width)
 }

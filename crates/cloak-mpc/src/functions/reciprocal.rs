@@ -20,7 +20,8 @@ use super::FnCtx;
 use crate::ashare::AShare;
 use crate::config::ReciprocalMethod;
 use crate::error::{Result, invalid};
-use crate::functions::fx::{Fx, LinComb, mul, mul_many, mul_many_to};
+use crate::functions::fx::{Fx, mul, mul_many, mul_many_to};
+use crate::functions::lincomb::LinComb;
 
 /// The best linear first guess `a - b m` for `1/m` on `[1, 2]`.
 const GUESS_A: f64 = 24.0 / 17.0;
@@ -89,19 +90,19 @@ impl FnCtx<'_> {
         let window = (2 * f as i32 - 60, f as i32);
         let oct = self.octaves(&x.share, f, !all_pos, window)?;
         if self.domain_checks_free() {
-            let outside = oct.outside(rank);
-            self.record_domain("reciprocal", &outside);
+            let outside = oct.outside(rank)?;
+            self.record_domain("reciprocal", &outside)?;
         }
         // S = 2^-e at scale f: the integer 2^(f - e) per octave.
-        let scale = Fx { share: oct.weighted(|e| 1u64 << (f as i32 - e)), frac: f };
+        let scale = Fx { share: oct.weighted(|e| 1u64 << (f as i32 - e))?, frac: f };
         let mf = super::fx::finer(f, 2);
         let m = mul(self, x, &scale, mf)?;
         // g = sigma a - b m, with sigma = 1 - 2 sign: the first guess for 1/m.
-        let mut g = LinComb::new(x.len(), mf);
-        g.add_term(-GUESS_B, &m);
+        let mut g = LinComb::new(mf);
+        g.add_term(-GUESS_B, &m)?;
         g.add_const(GUESS_A, rank);
         if let Some(sign) = &oct.sign {
-            g.add_int_term(-2.0 * GUESS_A, sign);
+            g.add_int_term(-2.0 * GUESS_A, sign)?;
         }
         let g = g.finish(self, mf)?;
         let sign_fx = oct.sign.as_ref().map(|s| Fx { share: s.clone(), frac: 0 });
@@ -112,13 +113,13 @@ impl FnCtx<'_> {
         let mut products = mul_many_to(self, &pairs)?.into_iter();
         let m2 = products.next().unwrap_or_else(|| unreachable!());
         // eps = 1 - m g(m) = 1 - a |m| + b m^2, |m| = m - 2 sign m.
-        let mut eps = LinComb::new(x.len(), mf);
+        let mut eps = LinComb::new(mf);
         eps.add_const(1.0, rank);
-        eps.add_term(-GUESS_A, &m);
+        eps.add_term(-GUESS_A, &m)?;
         if let Some(sm) = products.next() {
-            eps.add_term(2.0 * GUESS_A, &sm);
+            eps.add_term(2.0 * GUESS_A, &sm)?;
         }
-        eps.add_term(GUESS_B, &m2);
+        eps.add_term(GUESS_B, &m2)?;
         let mut eps = eps.finish(self, mf)?;
         // Goldschmidt on q ~ 1/m, all values near 1 (at the finer scale mf).
         let mut q = g;

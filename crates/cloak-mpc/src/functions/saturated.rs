@@ -14,8 +14,8 @@
 use crate::ashare::AShare;
 use crate::config::{ErfMethod, ExpMethod, SigmoidMethod};
 use crate::error::{Result, invalid};
-use crate::functions::fx::{Fx, LinComb, mul, mul_many, rescale};
-use cloak_ring::RingTensor;
+use crate::functions::fx::{Fx, mul, mul_many, rescale};
+use crate::functions::lincomb::LinComb;
 
 use super::FnCtx;
 use crate::compare::one_minus;
@@ -61,7 +61,7 @@ impl AShare {
     pub fn gelu(&self) -> Result<AShare> {
         self.unary("gelu", |s, x| {
             let f = x.frac;
-            let scaled = super::fx::mul_const(s, &x, std::f64::consts::FRAC_1_SQRT_2)?;
+            let scaled = super::lincomb::mul_const(s, &x, std::f64::consts::FRAC_1_SQRT_2)?;
             let e = s.erf_fx(&scaled)?.add_const(1.0, s.rank());
             let prod = mul(s, &x, &e, f)?;
             rescale(s, prod.div_pow2_exact(1), f)
@@ -87,18 +87,15 @@ impl FnCtx<'_> {
         let rank = self.rank();
         let (lo, hi) = self.outside_interval(x, -bound, bound)?;
         let coeffs = chebyshev_fit(f, -bound, bound, terms as usize);
-        let fine = x.refine(super::fx::finer(frac, 1) - frac);
+        let fine = x.refine(super::fx::finer(frac, 1) - frac)?;
         let p = chebyshev_eval(self, &fine, -bound, bound, &coeffs)?;
         let p = rescale(self, p, frac)?;
-        let n = x.len();
-        let not_lo = one_minus(rank, &RingTensor::from_vec(&[n], lo.clone())?).into_vec();
-        let inside: Vec<u64> = not_lo.iter().zip(&hi).map(|(a, b)| a.wrapping_sub(*b)).collect();
-        let inside = Fx { share: inside, frac: 0 };
+        let inside = Fx { share: one_minus(rank, &lo).sub(&hi)?, frac: 0 };
         let selected = mul_many(self, &[(&inside, &p)], frac)?.remove(0);
-        let mut out = LinComb::new(x.len(), frac);
-        out.add_term(1.0, &selected);
-        out.add_int_term(below, &lo);
-        out.add_int_term(above, &hi);
+        let mut out = LinComb::new(frac);
+        out.add_term(1.0, &selected)?;
+        out.add_int_term(below, &lo)?;
+        out.add_int_term(above, &hi)?;
         out.finish(self, frac)
     }
 
@@ -130,12 +127,11 @@ impl FnCtx<'_> {
     fn sigmoid_reciprocal(&mut self, x: &Fx) -> Result<Fx> {
         let rank = self.rank();
         let f = x.frac;
-        let n = x.len();
         let (ltz, sign) = self.sign_fx(x)?;
         let pos = mul_many(self, &[(&sign, x)], f)?.remove(0);
         let e = self.exp_fx(&pos.neg(), ExpMethod::Limit { iterations: 9 })?;
         let den = e.add_const(1.0, rank);
-        let mut y = Fx::constant(n, 0.75, f, rank);
+        let mut y = Fx::constant_like(x, 0.75, f, rank);
         for _ in 0..3 {
             let dy = mul(self, &den, &y, f)?;
             let two_minus = dy.neg().add_const(2.0, rank);
@@ -145,7 +141,7 @@ impl FnCtx<'_> {
         let ltz_fx = Fx { share: ltz, frac: 0 };
         let flip = y.mul_int(-2).add_const(1.0, rank);
         let corr = mul_many(self, &[(&ltz_fx, &flip)], f)?.remove(0);
-        Ok(y.add(&corr))
+        y.add(&corr)
     }
 
     /// `erf(x)` by the configured method.
@@ -171,16 +167,16 @@ impl FnCtx<'_> {
         let even = powers(self, &z2, iterations as usize)?;
         let pairs: Vec<(&Fx, &Fx)> = even.iter().map(|p| (&z, p)).collect();
         let odd = mul_many(self, &pairs, zf)?;
-        let mut comb = LinComb::new(x.len(), zf);
+        let mut comb = LinComb::new(zf);
         let scale = 2.0 / std::f64::consts::PI.sqrt();
-        comb.add_term(scale * 2.0, &z);
+        comb.add_term(scale * 2.0, &z)?;
         let mut factorial = 1.0;
         for (i, p) in odd.iter().enumerate() {
             let n = (i + 1) as f64;
             factorial *= n;
             let sign = if i % 2 == 0 { -1.0 } else { 1.0 };
             let power_of_two = (2.0 * n + 1.0).exp2();
-            comb.add_term(scale * sign * power_of_two / (factorial * (2.0 * n + 1.0)), p);
+            comb.add_term(scale * sign * power_of_two / (factorial * (2.0 * n + 1.0)), p)?;
         }
         comb.finish(self, f)
     }

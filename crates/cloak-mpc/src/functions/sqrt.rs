@@ -15,7 +15,8 @@ use super::FnCtx;
 use crate::ashare::AShare;
 use crate::config::SqrtMethod;
 use crate::error::{Result, invalid};
-use crate::functions::fx::{Fx, LinComb, mul, mul_many, mul_many_to, square};
+use crate::functions::fx::{Fx, mul, mul_many, mul_many_to, square};
+use crate::functions::lincomb::LinComb;
 use crate::functions::poly::{chebyshev_basis, chebyshev_fit, to_unit_interval};
 
 impl AShare {
@@ -61,7 +62,7 @@ impl FnCtx<'_> {
         let window = if inverse { (-limit, f as i32) } else { (-(f as i32), limit) };
         let (oct, m) = self.mantissa(op, x, mf, window)?;
         let half = if inverse { -0.5 } else { 0.5 };
-        let r_raw = oct.weighted(|e| super::fx::encode((f64::from(e) * half).exp2(), f));
+        let r_raw = oct.weighted(|e| super::fx::encode((f64::from(e) * half).exp2(), f))?;
         let r = Fx { share: r_raw, frac: f };
         let target = move |v: f64| v.sqrt().powf(if inverse { -1.0 } else { 1.0 });
         let degree = degree as usize;
@@ -69,9 +70,9 @@ impl FnCtx<'_> {
         let t = to_unit_interval(self, &m, 1.0, 2.0)?;
         // Terms T_k(t) R, k = 0..degree.
         let terms = self.chebyshev_times(&t, &r, degree)?;
-        let mut comb = LinComb::new(x.len(), f);
+        let mut comb = LinComb::new(f);
         for (c, term) in coeffs.iter().zip(&terms) {
-            comb.add_term(*c, term);
+            comb.add_term(*c, term)?;
         }
         comb.finish(self, f)
     }
@@ -93,8 +94,8 @@ impl FnCtx<'_> {
                 let mut second = mul_many(self, &[(t, &tr), (&t2, &tr)], f)?.into_iter();
                 let t_tr = second.next().unwrap_or_else(|| unreachable!());
                 let t2_tr = second.next().unwrap_or_else(|| unreachable!());
-                out.push(t_tr.mul_int(2).sub(r));
-                out.push(t2_tr.mul_int(2).sub(&tr));
+                out.push(t_tr.mul_int(2).sub(r)?);
+                out.push(t2_tr.mul_int(2).sub(&tr)?);
             }
             out.truncate(degree + 1);
             return Ok(out);
@@ -118,9 +119,9 @@ impl FnCtx<'_> {
         let arg = half.add_const(0.2, rank).neg();
         let method = self.cfg.exp;
         let e = self.exp_fx(&arg, method)?;
-        let mut y = LinComb::new(x.len(), f);
-        y.add_term(2.2, &e);
-        y.add_term(-1.0 / 1024.0, x);
+        let mut y = LinComb::new(f);
+        y.add_term(2.2, &e)?;
+        y.add_term(-1.0 / 1024.0, x)?;
         y.add_const(0.2, rank);
         let mut y = y.finish(self, f)?;
         for _ in 0..iterations {

@@ -64,11 +64,7 @@ impl FnCtx<'_> {
         // times c.
         let gf = super::fx::finer(f, 1);
         let half = 1u64 << (63 - gf);
-        let g: Vec<u64> = x
-            .share
-            .iter()
-            .map(|v| (v.wrapping_mul(c) >> 1).wrapping_add(half >> 1) >> (63 - gf))
-            .collect();
+        let g = x.share.mul_scalar(c).shr_logical(1)?.add_scalar(half >> 1).shr_logical(63 - gf)?;
         let g = Fx { share: g, frac: gf };
         let span = self.parties() as f64;
         let target = move |t: f64| if cosine { (2.0 * PI * t).cos() } else { (2.0 * PI * t).sin() };
@@ -84,11 +80,11 @@ impl FnCtx<'_> {
         }
         let f = x.frac;
         let rank = self.rank();
-        let mut re = Fx::constant(x.len(), 1.0, f, rank);
+        let mut re = Fx::constant_like(x, 1.0, f, rank);
         let mut im = rescale(self, x.div_pow2_exact(iterations), f)?;
         for _ in 0..iterations {
             let out = mul_many(self, &[(&re, &re), (&im, &im), (&re, &im)], f)?;
-            re = out[0].sub(&out[1]);
+            re = out[0].sub(&out[1])?;
             im = out[2].mul_int(2);
         }
         Ok((re, im))

@@ -66,6 +66,14 @@ impl ComparisonProtocol for DealerBits {
             .collect())
     }
 
+    fn ltz_packed_tensor(&self, ctx: &mut Context, x: &RingTensor<u64>) -> Result<RingTensor<u64>> {
+        if x.is_host() {
+            let msb = self.ltz_packed(ctx, x)?;
+            return Ok(RingTensor::from_vec(&[msb.len()], msb)?);
+        }
+        ltz_packed_tensor(ctx, x)
+    }
+
     fn ltz_arith(&self, ctx: &mut Context, x: &RingTensor<u64>) -> Result<RingTensor<u64>> {
         if x.is_host() {
             let msb = self.ltz_packed(ctx, x)?;

@@ -74,12 +74,14 @@
 //! Shares are secret: never log them; a party sees only its own.
 
 mod adder;
+mod adder_tensors;
 mod and;
 mod b2a;
 mod beaver;
 mod bit_tensors;
 mod context;
 mod dcf;
+mod divide_device;
 mod edabits;
 mod fss;
 mod fss_trunc;
@@ -87,10 +89,13 @@ mod inject;
 mod open;
 mod placement;
 mod sign;
+mod sign_tensor;
 mod strategy;
 mod trunc;
 
+pub use adder_tensors::pack_bits;
 pub use beaver::fused_mul;
+pub(crate) use bit_tensors::unpack_bits;
 pub use context::Context;
 pub(crate) use context::Parts;
 pub use edabits::DealerBits;

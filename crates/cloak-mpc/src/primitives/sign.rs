@@ -43,6 +43,23 @@ pub trait ComparisonProtocol: Send + Sync + 'static {
     /// A communication or dealer error.
     fn ltz_packed(&self, ctx: &mut Context, x: &RingTensor<u64>) -> Result<Vec<u64>>;
 
+    /// [`ltz_packed`](Self::ltz_packed) as a flat word tensor (`[ceil(n / 64)]`) where `x`
+    /// lives. The default runs `ltz_packed` (through the context, so a strategy that calls
+    /// back into its own dispatch is refused) and moves the words to `x`'s device; a
+    /// strategy whose circuit runs in tensor operations overrides it, so that a device
+    /// share stays there.
+    ///
+    /// # Errors
+    /// A communication or dealer error.
+    fn ltz_packed_tensor(&self, ctx: &mut Context, x: &RingTensor<u64>) -> Result<RingTensor<u64>> {
+        let packed = ctx.ltz_packed(x)?;
+        let words = RingTensor::from_vec(&[packed.len()], packed)?;
+        Ok(match x.device() {
+            Some(device) => words.to_device(device)?,
+            None => words,
+        })
+    }
+
     /// Additive shares at scale 1 (0 or 1) of `[x < 0]`, in `x`'s shape. The default is
     /// [`ltz_packed`](Self::ltz_packed) then [`Context::bits_to_arith`] (one more round).
     ///

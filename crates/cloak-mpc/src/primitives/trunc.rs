@@ -221,7 +221,7 @@ fn local_truncate(shares: &mut [u64], bits: u32, first: bool) {
 }
 
 /// The bias that makes every product non-negative before masking.
-const BIAS: u64 = 1 << 62;
+pub(super) const BIAS: u64 = 1 << 62;
 
 impl Context {
     /// This party's share of `x / divisor` for a public `divisor >= 2`, with a division
@@ -241,6 +241,9 @@ impl Context {
                 "divide",
                 format!("division pair for divisor {divisor} (need 2 or more)"),
             ));
+        }
+        if !x.is_host() {
+            return self.divide_on_device(x, divisor);
         }
         let pair =
             self.fetch(&Request::DivPair { shape: x.shape().to_vec(), divisor })?.into_trunc();
@@ -282,7 +285,11 @@ impl Context {
     }
 
     /// `x + 2^62 + r`, this party's share of what the pair protocol opens.
-    fn mask_for_pair(&self, mut x: RingTensor<u64>, pair: &TruncPair) -> Result<RingTensor<u64>> {
+    pub(super) fn mask_for_pair(
+        &self,
+        mut x: RingTensor<u64>,
+        pair: &TruncPair,
+    ) -> Result<RingTensor<u64>> {
         if self.is_first() {
             x = x.add_scalar(BIAS);
         }
@@ -340,7 +347,7 @@ fn unmask_pow2_tensors(
 
 /// A public divisor: a power of two (truncation, by shifts) or any integer of at least 2.
 #[derive(Clone, Copy, Debug)]
-enum Divisor {
+pub(super) enum Divisor {
     Pow2(u32),
     Int(u64),
 }
@@ -356,7 +363,7 @@ impl Divisor {
     }
 
     /// `floor(2^64 / d)`.
-    fn of_two_to_the_64(self) -> u64 {
+    pub(super) fn of_two_to_the_64(self) -> u64 {
         match self {
             Divisor::Pow2(bits) => 1 << (64 - bits),
             Divisor::Int(d) => u64::MAX / d + u64::from(u64::MAX % d == d - 1),
