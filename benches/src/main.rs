@@ -5,6 +5,7 @@
 mod bert;
 mod comm;
 mod crypten;
+mod device;
 mod harness;
 mod limits;
 mod mpc;
@@ -25,11 +26,14 @@ struct Args {
     opts: Options,
     json: Option<String>,
     filters: Vec<String>,
+    /// `--device`: where the nn, onnx and bert rows keep their shares.
+    device: Option<String>,
 }
 
 /// Reads the arguments (without the program name).
 fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
-    let mut args_out = Args { opts: Options::default(), json: None, filters: Vec::new() };
+    let mut args_out =
+        Args { opts: Options::default(), json: None, filters: Vec::new(), device: None };
     let mut it = args.into_iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -40,6 +44,10 @@ fn parse_args(args: impl IntoIterator<Item = String>) -> Result<Args, String> {
                     it.next().ok_or("--net needs a profile (lan, wan, wan-mpspdz, RATE,RTT)")?;
                 args_out.opts.net =
                     NetProfile::parse_choice(&choice).map_err(|e| format!("--net: {e}"))?;
+            }
+            "--device" => {
+                let name = it.next().ok_or("--device needs a device (cpu, sim, cuda:N)")?;
+                args_out.device = Some(name);
             }
             s if s.starts_with("--") => return Err(format!("unknown option {s}")),
             s => args_out.filters.push(s.to_lowercase()),
@@ -73,6 +81,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(Err(e)) = args.device.as_deref().map(device::choose) {
+        eprintln!("cloak-benches: {e}");
+        return ExitCode::from(2);
+    }
+    let on_device = args.device.as_deref().is_some_and(|d| d != "cpu");
     // Large tensors are allocated and freed per protocol step: keep the memory in the process
     // (see cloak_ring::memory), as a deployment would.
     let retained = cloak_ring::memory::retain_freed_memory();
@@ -93,14 +106,23 @@ fn main() -> ExitCode {
         ),
         None => String::new(),
     };
+    let placement = if on_device {
+        format!(", the nn and onnx rows' shares on {}", device::chosen().label())
+    } else {
+        String::new()
+    };
     println!(
-        "Cloak benchmarks: {} CPU thread(s) in the rayon pool, freed memory {}{}{net}\n",
+        "Cloak benchmarks: {} CPU thread(s) in the rayon pool, freed memory {}{}{net}{placement}\n",
         rayon::current_num_threads(),
         if retained { "retained" } else { "returned to the OS" },
         if args.opts.quick { ", quick mode" } else { "" }
     );
     let mut rows = Vec::new();
     for (suite, shapes, run) in suites {
+        if on_device && !matches!(suite, "nn" | "onnx") {
+            eprintln!("cloak-benches: {suite} rows do not take --device; skipped");
+            continue;
+        }
         if args.opts.net.is_some() && !shapes {
             eprintln!("cloak-benches: {suite} rows are not run over a shaped network; skipped");
             continue;
@@ -152,5 +174,16 @@ mod tests {
         assert!(parse(&["--net"]).unwrap_err().contains("needs a profile"));
         assert!(parse(&["--net", "fast"]).unwrap_err().contains("unknown network profile"));
         assert!(parse(&["--net", "1gbps,1ms"]).unwrap_err().contains("bad rate"));
+    }
+
+    #[test]
+    fn device_takes_a_name_and_a_bad_one_is_an_error() {
+        let args = parse(&["--device", "sim", "nn"]).expect("valid arguments");
+        assert_eq!(
+            (args.device.as_deref(), &args.filters[..]),
+            (Some("sim"), &["nn".to_owned()][..])
+        );
+        assert!(parse(&["--device"]).unwrap_err().contains("needs a device"));
+        assert!(device::choose("tpu").unwrap_err().contains("use cpu, sim, cuda or cuda:N"));
     }
 }

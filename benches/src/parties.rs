@@ -49,7 +49,8 @@ pub fn two_parties_tcp<R: Send>(
             let tfp = TrustedFirstParty::setup(&mut comm as &mut dyn Communicator, 2)
                 .map_err(|e| e.to_string())?;
             let (dealer, handle) = Preprocessed::new(tfp);
-            let s = Session::with_dealer(Box::new(comm), setup.config.clone(), Box::new(dealer))
+            let config = SessionConfig { device: crate::device::chosen(), ..setup.config.clone() };
+            let s = Session::with_dealer(Box::new(comm), config, Box::new(dealer))
                 .map_err(|e| e.to_string())?;
             party(&s, &handle)
         })

@@ -1,6 +1,6 @@
 //! `cargo xtask`: cross-crate tasks of the Cloak workspace.
 //!
-//! - `cargo xtask bench [--quick] [--net PROFILE] [FILTER...]`: builds the benchmark suite in
+//! - `cargo xtask bench [--quick] [--net PROFILE] [--device DEVICE] [FILTER...]`: builds the benchmark suite in
 //!   release mode and prints one table (figures beside the machine limits they are compared
 //!   with); `--net` imitates a network on the communicating rows.
 //! - `cargo xtask layers`: checks that workspace crates depend only on the layers below them
@@ -24,7 +24,7 @@ const HELP: &str = "\
 usage: cargo xtask <task> [args]
 
 tasks:
-  bench [--quick] [--json PATH] [--net PROFILE] [FILTER...]
+  bench [--quick] [--json PATH] [--net PROFILE] [--device DEVICE] [FILTER...]
         run the cross-crate benchmarks (release build) and print one table;
         FILTER keeps rows whose name contains it, or a whole suite by name
         (ring, prg, comm, mpc, nn, onnx); --quick uses fewer repetitions.
@@ -32,6 +32,8 @@ tasks:
         3 Gbit/s, 0.2 ms RTT; wan: 400 Mbit/s, 40 ms; wan-mpspdz: 100 Mbit/s,
         100 ms; or RATE,RTT such as 1gbit,10ms) and prints beside each time
         the estimate rounds x RTT + bytes / bandwidth; other suites are skipped.
+        --device cpu|sim|cuda:N keeps the nn and onnx rows' shares on that
+        device (two parties sharing it; other suites are skipped).
         The onnx rows need the models of benches/models/make_models.py
   gpu-check
         meant to be run on a GPU machine, in one go: builds the cloak-gpu

@@ -204,6 +204,12 @@ impl<D: Dealer> Dealer for Preprocessed<D> {
         self.inner.persistent_share(mask, shape)
     }
 
+    /// The material obtained ahead of time is made where the inner provider makes it, so a
+    /// recorded pass prepared for a device session waits in device memory.
+    fn draw_on(&mut self, device: Option<cloak_ring::device::DeviceRef<u64>>) {
+        self.inner.draw_on(device);
+    }
+
     fn close(&mut self, comm: &mut dyn Communicator) -> Result<(), DealerError> {
         self.inner.close(comm)
     }
