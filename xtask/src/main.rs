@@ -43,7 +43,8 @@ tasks:
         inference with every share on the GPU (crates/cloak/tests/
         gpu_protocols.rs), and the example (GEMM checked bit for bit
         against the CPU, 4096^3 GEMM in T ring-MAC/s, elementwise add/mul on
-        2^24 elements in GB/s). Runs with CLOAK_REQUIRE_GPU=1: a missing
+        2^24 elements in GB/s), then the nn bench rows with every share on
+        the GPU (bench --quick --device cuda:0 nn). Runs with CLOAK_REQUIRE_GPU=1: a missing
         driver, NVRTC (libnvrtc.so.12 on LD_LIBRARY_PATH) or GPU fails
         instead of skipping. No CUDA toolkit is needed to build
   layers
@@ -122,7 +123,7 @@ fn gpu_check() -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
-    let steps: [(&str, &[&str]); 3] = [
+    let steps: [(&str, &[&str]); 4] = [
         (
             "tests",
             &[
@@ -151,6 +152,20 @@ fn gpu_check() -> ExitCode {
             ],
         ),
         ("check", &["run", "--release", "--package", "cloak-gpu", "--example", "gpu_check"]),
+        (
+            "private inference timings",
+            &[
+                "run",
+                "--release",
+                "--package",
+                "cloak-benches",
+                "--",
+                "--quick",
+                "--device",
+                "cuda:0",
+                "nn",
+            ],
+        ),
     ];
     let mut failed = Vec::new();
     for (what, args) in steps {
