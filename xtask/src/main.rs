@@ -44,9 +44,10 @@ tasks:
         gpu_protocols.rs), and the example (GEMM checked bit for bit
         against the CPU, 4096^3 GEMM in T ring-MAC/s, elementwise add/mul on
         2^24 elements in GB/s), then the nn bench rows with every share on
-        the GPU (bench --quick --device cuda:0 nn). Runs with CLOAK_REQUIRE_GPU=1: a missing
-        driver, NVRTC (libnvrtc.so.12 on LD_LIBRARY_PATH) or GPU fails
-        instead of skipping. No CUDA toolkit is needed to build
+        the GPU (bench --quick --device cuda:0 nn). Runs with
+        CLOAK_REQUIRE_GPU=1: a missing driver, NVRTC (libnvrtc.so.12 on
+        LD_LIBRARY_PATH) or GPU fails instead of skipping. No CUDA toolkit
+        is needed to build
   layers
         check the crate layering (xtask/src/layers.rs) and that no crate's
         top-level modules import each other in a cycle; one line per problem,
