@@ -71,57 +71,85 @@ fn linear_block_plain(x: &ArrayD<f64>, w: &ArrayD<f64>, m: &ArrayD<f64>) -> Arra
     z.dot(&m.clone().into_dimensionality::<Ix2>().unwrap()).into_dyn()
 }
 
+/// What one party reports of a run: the revealed value, where its result's share lived,
+/// the bytes it sent before the reveal and in all, and the dealer words it obtained.
+type PartyRun = (ArrayD<f64>, String, u64, u64, u64);
+
+/// Runs `block` at every party of a session on a fresh simulated device, each party sharing
+/// the inputs it owns (`inputs[i]` owned by `owners(parties)[i]`), and checks the revealed
+/// value against `want` within `tol`, that the result stays on the device, and that the bytes
+/// moved between host and device are exactly: down, every message a party sends (once,
+/// however many peers get it); up, every value opened to it, the inputs it owns, and at
+/// party 0 (the trusted first party) the dealer's material it computes. Every other party's
+/// dealer material and every share of zero are made on the device.
+fn assert_moves_only_its_wire_bytes(
+    parties: usize,
+    truncation: Truncation,
+    inputs: &[&ArrayD<f64>],
+    owners: &[usize],
+    block: impl Fn(&[AShare]) -> Result<AShare, cloak_mpc::MpcError> + Sync,
+    want: &ArrayD<f64>,
+    tol: f64,
+) {
+    let device = SimulatedDevice::new();
+    let results: Vec<PartyRun> = run(parties, &on_device(&device, truncation), |s| {
+        let shared = inputs
+            .iter()
+            .zip(owners)
+            .map(|(x, &owner)| share_from(s, owner, x))
+            .collect::<Result<Vec<_>, _>>()?;
+        let out = block(&shared)?;
+        let placement = out.share_tensor().placement();
+        let before_reveal = total(s);
+        let words = s.dealer_stats().words;
+        let revealed = out.reveal()?;
+        Ok((revealed, placement, before_reveal.bytes_sent, total(s).bytes_sent, words))
+    });
+    let what = format!("{parties} parties, {truncation:?}");
+    let peers = (parties - 1) as u64;
+    let (mut downloads, mut uploads) = (0, 0);
+    for (rank, (revealed, placement, opened_sent, all_sent, words)) in results.iter().enumerate() {
+        assert_close(revealed, want, tol, &what);
+        assert_eq!(placement, &device.handle::<u64>().label(), "{what}: the result left");
+        downloads += all_sent / peers;
+        let owned: usize =
+            inputs.iter().zip(owners).filter(|(_, o)| **o == rank).map(|(x, _)| x.len()).sum();
+        let dealer_words = if rank == 0 { *words } else { 0 };
+        uploads += 8 * (owned as u64 + dealer_words) + opened_sent / peers;
+    }
+    let moved = device.transfers();
+    assert_eq!(
+        (moved.download_bytes, moved.upload_bytes),
+        (downloads, uploads),
+        "{what}: bytes down and up against the wire, the inputs and the dealer"
+    );
+}
+
 #[test]
 fn a_linear_block_moves_only_its_wire_bytes_inputs_and_the_dealers_corrections() {
     let x = rand_arr(&[1, 2, 6, 6], -1.0, 1.0, 1);
     let w = rand_arr(&[2, 2, 3, 3], -0.25, 0.25, 2);
     let m = rand_arr(&[72, 5], -0.1, 0.1, 3);
     let want = linear_block_plain(&x, &w, &m);
-    // Inputs are owned by parties 0, 1 and the last; only an owner's value crosses.
-    let owned = |parties: usize, rank: usize| -> u64 {
-        let owners = [(0, x.len()), (1, w.len()), (parties - 1, m.len())];
-        owners.iter().filter(|(o, _)| *o == rank).map(|(_, n)| *n as u64).sum()
+    let block = |v: &[AShare]| {
+        let y = v[0].conv2d(&v[1], &PAD1)?.add(&v[0])?;
+        y.mul(&y)?.reshape(&[1, 72])?.matmul(&v[2])
     };
     for (parties, truncation) in
         [(2, Truncation::Auto), (3, Truncation::Auto), (2, Truncation::LocalShares)]
     {
-        let device = SimulatedDevice::new();
-        let config = on_device(&device, truncation);
-        let results = run(parties, &config, |s| {
-            let xs = share_from(s, 0, &x)?;
-            let ws = share_from(s, 1, &w)?;
-            let ms = share_from(s, parties - 1, &m)?;
-            let y = xs.conv2d(&ws, &PAD1)?.add(&xs)?;
-            let out = y.mul(&y)?.reshape(&[1, 72])?.matmul(&ms)?;
-            let placement = out.share_tensor().placement();
-            let before_reveal = total(s);
-            let words = s.dealer_stats().words;
-            let revealed = out.reveal()?;
-            Ok((revealed, placement, before_reveal.bytes_sent, total(s).bytes_sent, words))
-        });
-        let peers = (parties - 1) as u64;
-        let (mut downloads, mut uploads) = (0, 0);
-        for (rank, (revealed, placement, opened_sent, all_sent, words)) in
-            results.iter().enumerate()
-        {
-            // Error bound, in units u = 2^-16: y is within about 15u (18 products of
-            // inputs each within u/2, one truncation), y^2 within 2 |y| 15u + u with
-            // |y| <= 5.5, and the matmul sums 72 of those times |m| <= 0.1: about 1200u.
-            assert_close(revealed, &want, 0.02, &format!("{parties} parties, {truncation:?}"));
-            assert_eq!(placement, &device.handle::<u64>().label(), "the result stays on it");
-            // A share crosses to the host once, as the message sent to every peer; an
-            // opened value crosses back once; the revealed result stays on the host.
-            downloads += all_sent / peers;
-            // The dealer's material is made on the device from the party's seed, except at
-            // party 0, the trusted first party, which computes it on the host.
-            let uploaded_words = if rank == 0 { *words } else { 0 };
-            uploads += 8 * (owned(parties, rank) + uploaded_words) + opened_sent / peers;
-        }
-        let moved = device.transfers();
-        assert_eq!(
-            (moved.download_bytes, moved.upload_bytes),
-            (downloads, uploads),
-            "{parties} parties, {truncation:?}: bytes down and up against the wire and dealer"
+        // Error bound, in units u = 2^-16: y is within about 15u (18 products of inputs
+        // each within u/2, one truncation), y^2 within 2 |y| 15u + u with |y| <= 5.5, and
+        // the matmul sums 72 of those times |m| <= 0.1: about 1200u.
+        let owners = [0, 1, parties - 1];
+        assert_moves_only_its_wire_bytes(
+            parties,
+            truncation,
+            &[&x, &w, &m],
+            &owners,
+            block,
+            &want,
+            0.02,
         );
     }
 }
@@ -135,45 +163,17 @@ fn a_residual_block_with_relu_moves_only_its_wire_bytes_inputs_and_the_dealers_c
     let w2 = rand_arr(&[2, 2, 3, 3], -0.25, 0.25, 6);
     let relu = |a: ArrayD<f64>| a.mapv(|v| v.max(0.0));
     let want = relu(conv2d_ref(&relu(conv2d_ref(&x, &w1, &PAD1)), &w2, &PAD1) + &x);
-    let owned = |parties: usize, rank: usize| -> u64 {
-        let owners = [(0, x.len()), (1, w1.len()), (parties - 1, w2.len())];
-        owners.iter().filter(|(o, _)| *o == rank).map(|(_, n)| *n as u64).sum()
+    let block = |v: &[AShare]| {
+        let h = v[0].conv2d(&v[1], &PAD1)?.relu()?;
+        h.conv2d(&v[2], &PAD1)?.add(&v[0])?.relu()
     };
     for parties in [2, 3] {
-        let device = SimulatedDevice::new();
-        let results = run(parties, &on_device(&device, Truncation::Auto), |s| {
-            let xs = share_from(s, 0, &x)?;
-            let w1s = share_from(s, 1, &w1)?;
-            let w2s = share_from(s, parties - 1, &w2)?;
-            let h = xs.conv2d(&w1s, &PAD1)?.relu()?;
-            let out = h.conv2d(&w2s, &PAD1)?.add(&xs)?.relu()?;
-            let placement = out.share_tensor().placement();
-            let before_reveal = total(s);
-            let words = s.dealer_stats().words;
-            let revealed = out.reveal()?;
-            Ok((revealed, placement, before_reveal.bytes_sent, total(s).bytes_sent, words))
-        });
-        let peers = (parties - 1) as u64;
-        let (mut downloads, mut uploads) = (0, 0);
-        for (rank, (revealed, placement, opened_sent, all_sent, words)) in
-            results.iter().enumerate()
-        {
-            // Each convolution is within about 15 units (see above) plus, for the second,
-            // 18 * 0.25 times the first's error; relu adds no error beyond a unit.
-            assert_close(revealed, &want, 2e-3, &format!("{parties} parties"));
-            assert_eq!(placement, &device.handle::<u64>().label(), "the result stays on it");
-            downloads += all_sent / peers;
-            // The dealer's material is made on the device from the party's seed, except at
-            // party 0, the trusted first party, which computes it on the host.
-            let uploaded_words = if rank == 0 { *words } else { 0 };
-            uploads += 8 * (owned(parties, rank) + uploaded_words) + opened_sent / peers;
-        }
-        let moved = device.transfers();
-        assert_eq!(
-            (moved.download_bytes, moved.upload_bytes),
-            (downloads, uploads),
-            "{parties} parties: bytes down and up against the wire and dealer"
-        );
+        // Each convolution is within about 15 units (see above) plus, for the second,
+        // 18 * 0.25 times the first's error; relu adds no error beyond a unit.
+        let owners = [0, 1, parties - 1];
+        let inputs = [&x, &w1, &w2];
+        let auto = Truncation::Auto;
+        assert_moves_only_its_wire_bytes(parties, auto, &inputs, &owners, block, &want, 2e-3);
     }
 }
 

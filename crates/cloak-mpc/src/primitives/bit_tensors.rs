@@ -14,40 +14,6 @@ use super::context::Context;
 use crate::error::{Result, invalid};
 
 impl Context {
-    /// Opens several tensors in one round (one message per peer), tensor `i` combined by
-    /// XOR where `xor(i)`, by addition elsewhere; each opened value where its share lives
-    /// (a device share is downloaded once, the bytes sent, and its opened value uploaded
-    /// once).
-    ///
-    /// # Errors
-    /// As [`open_parts`](Self::open_parts).
-    pub fn open_tensor_parts(
-        &mut self,
-        op: &'static str,
-        tensors: Vec<RingTensor<u64>>,
-        xor: &dyn Fn(usize) -> bool,
-    ) -> Result<Vec<RingTensor<u64>>> {
-        let shapes: Vec<Vec<usize>> = tensors.iter().map(|t| t.shape().to_vec()).collect();
-        let devices: Vec<_> = tensors.iter().map(|t| t.device().cloned()).collect();
-        let parts = tensors
-            .into_iter()
-            .map(|t| if t.is_host() { Ok(t.into_vec()) } else { t.try_to_vec() })
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let opened = self.open_parts(op, parts, xor)?;
-        shapes
-            .iter()
-            .zip(opened)
-            .zip(devices)
-            .map(|((s, v), device)| {
-                let t = RingTensor::from_vec(s, v)?;
-                Ok(match device {
-                    Some(d) => t.to_device(&d)?,
-                    None => t,
-                })
-            })
-            .collect()
-    }
-
     /// XOR shares of `x & y` for XOR-shared word tensors of one shape (64 gates per word):
     /// [`and_words`](Self::and_words) as tensor operations. One round, twice the words to
     /// each peer, a binary triple of as many words from the dealer.

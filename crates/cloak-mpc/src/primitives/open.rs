@@ -138,15 +138,29 @@ impl Context {
         op: &'static str,
         tensors: Vec<RingTensor<u64>>,
     ) -> Result<Vec<RingTensor<u64>>> {
+        self.open_tensor_parts(op, tensors, &|_| false)
+    }
+
+    /// Opens several tensors in one round (one message per peer), tensor `i` combined by
+    /// XOR where `xor(i)`, by addition elsewhere; each opened value where its share lives
+    /// (a device share is downloaded once, the bytes sent, and its opened value uploaded
+    /// once).
+    ///
+    /// # Errors
+    /// As [`open_parts`](Self::open_parts).
+    pub fn open_tensor_parts(
+        &mut self,
+        op: &'static str,
+        tensors: Vec<RingTensor<u64>>,
+        xor: &dyn Fn(usize) -> bool,
+    ) -> Result<Vec<RingTensor<u64>>> {
         let shapes: Vec<Vec<usize>> = tensors.iter().map(|t| t.shape().to_vec()).collect();
         let devices: Vec<_> = tensors.iter().map(|t| t.device().cloned()).collect();
-        // A device share crosses to the host once, as the bytes it sends; the opened value
-        // goes back to the device once.
         let parts = tensors
             .into_iter()
             .map(|t| if t.is_host() { Ok(t.into_vec()) } else { t.try_to_vec() })
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        let opened = self.open_words(op, parts, false)?;
+        let opened = self.open_parts(op, parts, xor)?;
         shapes
             .iter()
             .zip(opened)
