@@ -7,7 +7,7 @@
 //! sends cross to the host, and only the values opened to it cross back. XOR shares of bits
 //! are packed 64 per word as in the word-vector forms (bit `k % 64` of word `k / 64`).
 
-use cloak_dealer::{BilinearOp, Request};
+use cloak_dealer::Request;
 use cloak_ring::RingTensor;
 
 use super::context::Context;
@@ -139,11 +139,7 @@ impl Context {
         let n = x.len();
         check_packing("bit_mul", packed, n)?;
         let shape = x.shape().to_vec();
-        let op = BilinearOp::Mul { lhs: shape.clone(), rhs: shape.clone() };
-        let (bits, triple) = (
-            self.fetch(&Request::RandomBits { count: n })?.into_bits(),
-            self.fetch(&Request::Triple(op))?.into_triple(),
-        );
+        let (bits, triple) = self.bit_injection_material(&shape)?;
         let r = bits.arith.reshape(&shape)?;
         let masked = packed.xor(&bits.xor.reshape(packed.shape())?)?;
         let (eps, delta) = (x.sub(&triple.a)?, r.sub(&triple.b)?);

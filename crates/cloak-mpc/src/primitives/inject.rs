@@ -6,7 +6,7 @@
 //! in the shares once `z` is public. ReLU, abs and the selections of max are one round
 //! shorter than converting the bit first (B2A) and multiplying after, as CrypTen does.
 
-use cloak_dealer::{BilinearOp, Request};
+use cloak_dealer::{BilinearOp, RandomBits, Request, Triple};
 use cloak_ring::RingTensor;
 
 use super::beaver::fused_mul;
@@ -32,11 +32,7 @@ impl Context {
             return Err(invalid("bit_mul", format!("{} words for {n} bits", packed.len())));
         }
         let shape = x.shape().to_vec();
-        let op = BilinearOp::Mul { lhs: shape.clone(), rhs: shape.clone() };
-        let (bits, triple) = (
-            self.fetch(&Request::RandomBits { count: n })?.into_bits(),
-            self.fetch(&Request::Triple(op))?.into_triple(),
-        );
+        let (bits, triple) = self.bit_injection_material(&shape)?;
         let r = bits.arith.reshape(&shape)?;
         let masked: Vec<u64> =
             packed.iter().zip(bits.xor.as_slice().iter()).map(|(b, r)| b ^ r).collect();
@@ -63,6 +59,22 @@ impl Context {
             }
         }
         Ok((RingTensor::from_vec(&shape, bx)?, RingTensor::from_vec(&shape, b)?))
+    }
+}
+
+impl Context {
+    /// What one bit injection of `shape` spends: random bits shared both ways, and a Beaver
+    /// triple for their product with the operand.
+    pub(crate) fn bit_injection_material(
+        &mut self,
+        shape: &[usize],
+    ) -> Result<(RandomBits, Triple)> {
+        let n = cloak_ring::error::checked_numel("bit_mul", shape)?;
+        let op = BilinearOp::Mul { lhs: shape.to_vec(), rhs: shape.to_vec() };
+        Ok((
+            self.fetch(&Request::RandomBits { count: n })?.into_bits(),
+            self.fetch(&Request::Triple(op))?.into_triple(),
+        ))
     }
 }
 
