@@ -6,7 +6,9 @@
 //! 3. times a 4096 x 4096 x 4096 GEMM (tera ring multiply-accumulates per second: 4096^3 /
 //!    seconds / 1e12), spot-checking entries of its result on the host;
 //! 4. times elementwise add and mul on 2^24 elements (GB/s counting two reads and one write
-//!    of 8 bytes per element), checking the results against the host.
+//!    of 8 bytes per element), checking the results against the host;
+//! 5. checks the AES-128-CTR keystream (10^6 words from an odd word) against the host
+//!    reference, then times 2^26 words (GB/s counting the 8 bytes written per word).
 //!
 //! Without a GPU it prints one line and exits 0 (exit 1 instead with `CLOAK_REQUIRE_GPU=1`,
 //! as `cargo xtask gpu-check` runs it). Build in release: `cargo run --release -p cloak-gpu
@@ -77,6 +79,7 @@ fn run(gpu: &CudaDevice) -> Result<usize, RingError> {
 
     failures += time_gemm(gpu, &dev, &mut rng, 4096)?;
     failures += time_elementwise(gpu, &dev, &mut rng, 1 << 24)?;
+    failures += time_keystream(gpu, 1 << 26)?;
     Ok(failures)
 }
 
@@ -147,4 +150,37 @@ fn time_elementwise(
         failures += usize::from(!ok);
     }
     Ok(failures)
+}
+
+/// Checks 10^6 keystream words against the host reference, then times `n` words. Returns
+/// failed checks.
+fn time_keystream(gpu: &CudaDevice, n: usize) -> Result<usize, RingError> {
+    let key: [u8; 16] = core::array::from_fn(|i| (i as u8).wrapping_mul(29) ^ 0x6b);
+    let make = |first: u64, len: usize| {
+        Device::<u64>::keystream(gpu, &key, first, len)?.ok_or_else(|| RingError::Device {
+            device: gpu.label(),
+            reason: "the CUDA device made no keystream".to_owned(),
+        })
+    };
+    let (first, len) = (12_345, 1_000_000);
+    let got = Device::<u64>::download(gpu, &make(first, len)?)?;
+    let want = cloak_ring::device::keystream::keystream::<u64>(&key, first, len);
+    let wrong = got.iter().zip(&want).filter(|(g, w)| g != w).count();
+    let verdict = if wrong == 0 { "ok" } else { "FAILED" };
+    println!(
+        "keystream of {len} words from word {first} against the host: {verdict} ({wrong} differ)"
+    );
+    drop(make(0, n)?); // warm-up
+    gpu.synchronize()?;
+    let reps: u32 = 10;
+    let start = Instant::now();
+    for rep in 0..reps {
+        // A fresh stretch of the stream each time: nothing to reuse.
+        drop(make(u64::from(rep) * n as u64, n)?);
+    }
+    gpu.synchronize()?;
+    let secs = start.elapsed().as_secs_f64() / f64::from(reps);
+    let bytes = 8.0 * n as f64;
+    println!("keystream of {n} u64: {:.3} ms, {:.1} GB/s", secs * 1e3, bytes / secs / 1e9);
+    Ok(usize::from(wrong > 0))
 }

@@ -8,8 +8,8 @@ use cloak_ring::{Device, DeviceBuffer, DeviceRef, RingError};
 
 use crate::buffer::GpuBuffer;
 use crate::context::{Gpu, wrap};
-use crate::elementwise;
 use crate::error::GpuError;
+use crate::{elementwise, keystream};
 
 type Result<T> = std::result::Result<T, RingError>;
 
@@ -151,6 +151,17 @@ impl Device<u64> for CudaDevice {
 
     fn upload(&self, host: &[u64]) -> Result<DeviceBuffer> {
         self.upload_counted(host).map(wrap)
+    }
+
+    fn keystream(
+        &self,
+        key: &[u8; 16],
+        first_word: u64,
+        len: usize,
+    ) -> Result<Option<DeviceBuffer>> {
+        // Made in GPU memory from the key alone (the round keys travel as a kernel
+        // argument): nothing is uploaded.
+        keystream::keystream(&self.gpu, key, first_word, len).map(|b| Some(wrap(b)))
     }
 
     fn download(&self, buffer: &DeviceBuffer) -> Result<Vec<u64>> {

@@ -23,11 +23,14 @@ pub(crate) enum Module {
     Gemm,
     /// im2col and col2im.
     Conv,
+    /// The AES-128-CTR keystream.
+    Aes,
 }
 
 impl Module {
     /// Every module, in the order of [`ModuleCache`]'s slots.
-    pub(crate) const ALL: [Module; 3] = [Module::Elementwise, Module::Gemm, Module::Conv];
+    pub(crate) const ALL: [Module; 4] =
+        [Module::Elementwise, Module::Gemm, Module::Conv, Module::Aes];
 
     /// The file name under `kernels/`.
     pub(crate) fn file(self) -> &'static str {
@@ -35,6 +38,7 @@ impl Module {
             Module::Elementwise => "elementwise.cu",
             Module::Gemm => "gemm.cu",
             Module::Conv => "conv.cu",
+            Module::Aes => "aes.cu",
         }
     }
 
@@ -44,6 +48,7 @@ impl Module {
             Module::Elementwise => include_str!("../kernels/elementwise.cu"),
             Module::Gemm => include_str!("../kernels/gemm.cu"),
             Module::Conv => include_str!("../kernels/conv.cu"),
+            Module::Aes => include_str!("../kernels/aes.cu"),
         }
     }
 
@@ -52,6 +57,7 @@ impl Module {
             Module::Elementwise => 0,
             Module::Gemm => 1,
             Module::Conv => 2,
+            Module::Aes => 3,
         }
     }
 }
@@ -81,11 +87,13 @@ pub(crate) enum Kernel {
     Im2col,
     /// `col2im_u64(cols, dx, ConvGeometry)`.
     Col2im,
+    /// `aes_ctr_u64(out, first_word, len, RoundKeys)`.
+    Keystream,
 }
 
 impl Kernel {
     /// Every kernel.
-    pub(crate) const ALL: [Kernel; 11] = [
+    pub(crate) const ALL: [Kernel; 12] = [
         Kernel::Fill,
         Kernel::BinarySame,
         Kernel::BinaryBroadcast,
@@ -97,6 +105,7 @@ impl Kernel {
         Kernel::Gemm,
         Kernel::Im2col,
         Kernel::Col2im,
+        Kernel::Keystream,
     ];
 
     /// The `extern "C"` name in the source.
@@ -113,6 +122,7 @@ impl Kernel {
             Kernel::Gemm => "gemm_u64",
             Kernel::Im2col => "im2col_u64",
             Kernel::Col2im => "col2im_u64",
+            Kernel::Keystream => "aes_ctr_u64",
         }
     }
 
@@ -121,6 +131,7 @@ impl Kernel {
         match self {
             Kernel::Gemm => Module::Gemm,
             Kernel::Im2col | Kernel::Col2im => Module::Conv,
+            Kernel::Keystream => Module::Aes,
             _ => Module::Elementwise,
         }
     }
@@ -134,7 +145,7 @@ struct Loaded {
 /// The modules of one device, each compiled and loaded at its first use.
 #[derive(Default)]
 pub(crate) struct ModuleCache {
-    slots: [OnceLock<Result<Loaded, String>>; 3],
+    slots: [OnceLock<Result<Loaded, String>>; Module::ALL.len()],
 }
 
 impl std::fmt::Debug for ModuleCache {
@@ -256,6 +267,26 @@ mod tests {
             assert_eq!(defined, launched, "{}: kernels defined vs launched", module.file());
             assert!(!module.source().contains('\0'), "NVRTC takes a C string");
         }
+    }
+
+    #[test]
+    fn every_source_file_is_a_module_with_its_own_slot() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("kernels");
+        let mut files: Vec<String> = std::fs::read_dir(&dir)
+            .expect("kernels/ readable")
+            .map(|e| e.expect("a directory entry").file_name().to_string_lossy().into_owned())
+            .filter(|name| name.ends_with(".cu"))
+            .collect();
+        files.sort();
+        let mut modules: Vec<String> = Module::ALL.iter().map(|m| m.file().to_owned()).collect();
+        modules.sort();
+        assert_eq!(files, modules, "kernels/*.cu against Module::ALL");
+        let mut slots: Vec<usize> = Module::ALL.iter().map(|m| m.slot()).collect();
+        slots.sort_unstable();
+        assert_eq!(slots, (0..Module::ALL.len()).collect::<Vec<_>>());
+        // The keystream kernel is launched, so the check above covers it.
+        assert!(Kernel::ALL.contains(&Kernel::Keystream));
+        assert_eq!(Kernel::Keystream.module().file(), "aes.cu");
     }
 
     #[test]

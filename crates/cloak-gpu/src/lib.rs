@@ -5,7 +5,9 @@
 //! (elementwise wrapping arithmetic, shifts and bit operations with broadcasting, permutes,
 //! slices, concatenation and padding, gathers, axis sums, matrix products, convolutions and
 //! their gradients) runs on the GPU. Data crosses to the host only where the protocol asks
-//! for it: the wire bytes of a message.
+//! for it: the wire bytes of a message. The dealer's seed-derived material is made on the GPU
+//! too: [`Device::keystream`](cloak_ring::Device::keystream) runs AES-128 in counter mode
+//! there, so a party's shares drawn from a seed never cross from the host.
 //!
 //! ```no_run
 //! use cloak_gpu::CudaDevice;
@@ -36,14 +38,21 @@
 //! ## What is verified where
 //!
 //! **The CUDA kernels are compiled and run only on a machine with a GPU; CI checks that the
-//! crate builds, and skips the GPU tests.** On machines without a GPU, the tests check what
-//! can be checked there: that opening a device fails with a readable error; that every
-//! kernel the Rust side launches is defined in its source with matching argument structs
-//! and operation codes; and the index arithmetic of the GEMM tiling and of every convolution
-//! plan (im2col and col2im layouts, batch strides, chunking), run by host emulations of the
-//! kernels and compared bit for bit with the CPU backend. On a GPU machine,
-//! `cargo xtask gpu-check` runs the ring layer's device and backend conformance suites on
-//! the GPU and times the GEMM and elementwise kernels.
+//! crate builds, and skips the GPU tests. None of them, the keystream kernel included, has
+//! been run on a GPU yet.** On machines without a GPU, the tests check what can be checked
+//! there: that opening a device fails with a readable error; that every kernel the Rust side
+//! launches is defined in its source with matching argument structs and operation codes;
+//! the index arithmetic of the GEMM tiling and of every convolution plan (im2col and col2im
+//! layouts, batch strides, chunking), run by host emulations of the kernels and compared bit
+//! for bit with the CPU backend; and the keystream: the host's AES-128 key schedule against
+//! FIPS-197 appendix A.1, and the kernel's per-thread code (tables, rounds, counter, odd
+//! first words and partial last blocks, grid-stride steps) both emulated in Rust and, where
+//! a C++ compiler is at hand, `aes.cu` itself compiled for the host, against FIPS-197's
+//! vectors and the ring layer's reference stream. What only a GPU shows (NVRTC accepting
+//! the sources, shared memory and barriers, the launches themselves) is checked by
+//! `cargo xtask gpu-check`, which runs the ring layer's device and backend conformance suites
+//! on the GPU (the keystream among them) and times the GEMM, elementwise and keystream
+//! kernels.
 //!
 //! ## Running on a GPU machine
 //!
@@ -72,6 +81,11 @@
 //!   k, with strided operands and a two-level batch, so the convolution products (weights
 //!   times im2col columns, transposed weights times output gradients, output gradients times
 //!   transposed columns) are GEMM launches too. Nothing falls back to the CPU.
+//! - The keystream kernel (`kernels/aes.cu`) encrypts one counter block per thread and
+//!   grid-stride step with table-based AES-128 (four 1 KiB T-tables built in shared memory
+//!   from the S-box in constant memory); the host expands the key and passes the 176 bytes of
+//!   round keys by value, so making a stream uploads nothing. A stream may start at any word
+//!   (an odd first word begins mid-block) and end at any word.
 
 mod backend;
 mod buffer;
@@ -82,6 +96,7 @@ mod elementwise;
 mod error;
 mod gemm;
 mod kernels;
+mod keystream;
 mod launch;
 mod probe;
 

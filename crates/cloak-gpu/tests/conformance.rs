@@ -23,6 +23,15 @@ fn device_suite_on_the_gpu() {
     });
 }
 
+/// The device suite run above checks the keystream (the GPU's against the host reference,
+/// nothing crossing); this holds without a GPU, so that a suite without it cannot pass here
+/// unnoticed.
+#[test]
+fn the_device_suite_checks_the_keystream() {
+    let names: Vec<&str> = device_checks::<u64>().iter().map(|(name, _)| *name).collect();
+    assert!(names.contains(&"keystream"), "device checks: {names:?}");
+}
+
 #[test]
 fn backend_suite_on_the_gpu() {
     let Some(gpu) = common::gpu_or_skip() else { return };

@@ -1,6 +1,6 @@
 //! What the conformance suites do not reach: sizes past the kernels' tiles and grids, the
-//! rank limit, two handles on one GPU, foreign buffers. Skipped, with a message, where there
-//! is no CUDA device.
+//! rank limit, two handles on one GPU, foreign buffers, keystreams of many blocks. Skipped,
+//! with a message, where there is no CUDA device.
 
 mod common;
 
@@ -117,5 +117,31 @@ fn foreign_buffers_and_bad_shifts_are_errors() {
     assert!(err.is_err(), "a shift by 64 reaches the kernel");
     let err = Device::<u64>::take(&gpu, &own, &[0, 3]);
     assert!(matches!(err, Err(RingError::IndexOutOfRange { .. })), "{err:?}");
+    gpu.synchronize().expect("nothing failed on the GPU");
+}
+
+#[test]
+fn keystreams_past_one_grid_match_the_reference() {
+    let Some(gpu) = common::gpu_or_skip() else { return };
+    let key: [u8; 16] = core::array::from_fn(|i| (i as u8).wrapping_mul(91) ^ 0xc3);
+    // 2^25 + 5 words from an odd offset: more counter blocks than one grid of 2^16 blocks of
+    // 256 threads, so the grid-stride loop goes round.
+    for (first, len) in
+        [(1u64, (1usize << 25) + 5), (0, 1 << 20), ((1 << 40) + 1, 4097), (u64::MAX - 2, 3)]
+    {
+        let before = gpu.transfers();
+        let made = Device::<u64>::keystream(&gpu, &key, first, len)
+            .expect("keystream")
+            .expect("the CUDA device makes keystreams");
+        assert_eq!(made.len(), len);
+        assert_eq!(gpu.transfers(), before, "from {first}: the keystream crossed");
+        let got = Device::<u64>::download(&gpu, &made).expect("download");
+        let want = cloak_ring::device::keystream::keystream::<u64>(&key, first, len);
+        if let Some(i) = got.iter().zip(&want).position(|(a, b)| a != b) {
+            panic!("from {first}: word {i} is {:#x}, the reference says {:#x}", got[i], want[i]);
+        }
+    }
+    let empty = Device::<u64>::keystream(&gpu, &key, 7, 0).expect("keystream").expect("made");
+    assert_eq!(empty.len(), 0);
     gpu.synchronize().expect("nothing failed on the GPU");
 }
