@@ -7,7 +7,8 @@
 //! cudarc's per-buffer event tracking is unnecessary and is switched off.
 
 use std::fmt::Display;
-use std::sync::Arc;
+use std::ops::Range;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use cloak_ring::{DeviceBuffer, RingError};
 use cudarc::driver::{CudaContext, CudaFunction, CudaStream};
@@ -16,6 +17,7 @@ use crate::buffer::GpuBuffer;
 use crate::error::GpuError;
 use crate::kernels::{Kernel, ModuleCache};
 use crate::probe::{self, guarded};
+use crate::staging::{Staging, chunks};
 
 /// A GPU opened for Cloak: shared by every handle to the same ordinal.
 pub(crate) struct Gpu {
@@ -25,6 +27,8 @@ pub(crate) struct Gpu {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     modules: ModuleCache,
+    /// Page-locked host memory for uploads and downloads (see [`crate::staging`]).
+    staging: Mutex<Staging>,
 }
 
 impl std::fmt::Debug for Gpu {
@@ -71,6 +75,7 @@ impl Gpu {
             ctx,
             stream,
             modules: ModuleCache::default(),
+            staging: Mutex::default(),
         })
     }
 
@@ -120,26 +125,95 @@ impl Gpu {
         Ok(GpuBuffer { slice, len, ordinal: self.ordinal })
     }
 
-    /// Host elements copied to a new buffer.
+    /// Host elements copied to a new buffer (through page-locked memory, see
+    /// [`upload_with`](Self::upload_with)).
     pub(crate) fn upload(&self, host: &[u64]) -> Result<GpuBuffer, RingError> {
-        let mut buf = self.alloc(host.len())?;
-        if !host.is_empty() {
-            self.stream.memcpy_htod(host, &mut buf.slice).map_err(|e| self.err("upload", e))?;
+        self.upload_with(host.len(), |range, words| words.copy_from_slice(&host[range]))
+    }
+
+    /// A new buffer of `len` elements, which `fill(range, words)` writes on the host a range
+    /// at a time (`words.len() == range.len()`, the ranges in order and covering `0..len`).
+    ///
+    /// The words are written into this GPU's page-locked staging buffer and copied from
+    /// there at full link speed; if page-locked memory cannot be had, they are written into
+    /// an ordinary vector and copied from it (the plain path, slower).
+    pub(crate) fn upload_with(
+        &self,
+        len: usize,
+        mut fill: impl FnMut(Range<usize>, &mut [u64]),
+    ) -> Result<GpuBuffer, RingError> {
+        let mut buf = self.alloc(len)?;
+        if len == 0 {
+            return Ok(buf);
         }
+        let mut staging = self.staging.lock().unwrap_or_else(PoisonError::into_inner);
+        let capacity = staging.words(&self.ctx, len).map(|w| w.len());
+        if let (Some(capacity), Some(_)) = (capacity, staging.copied_event(&self.ctx)) {
+            for range in chunks(len, capacity) {
+                // The previous copy out of the staging buffer must be done before it is
+                // written again.
+                staging.wait_idle().map_err(|e| self.err("upload", e))?;
+                let Some(words) = staging.current() else {
+                    return Err(self.err("upload", "the staging buffer is unreadable"));
+                };
+                let words = &mut words[..range.len()];
+                fill(range.clone(), words);
+                let mut dst = buf.slice.slice_mut(range);
+                self.stream.memcpy_htod(&*words, &mut dst).map_err(|e| self.err("upload", e))?;
+                staging.record_copy(&self.stream).map_err(|e| self.err("upload", e))?;
+            }
+            return Ok(buf);
+        }
+        drop(staging);
+        // The plain path: no page-locked memory.
+        let mut host = vec![0u64; len];
+        fill(0..len, &mut host);
+        self.stream.memcpy_htod(&host, &mut buf.slice).map_err(|e| self.err("upload", e))?;
         Ok(buf)
     }
 
     /// A buffer's elements copied to the host, after every earlier operation.
     pub(crate) fn download(&self, buf: &GpuBuffer) -> Result<Vec<u64>, RingError> {
+        let mut host = Vec::with_capacity(buf.len);
+        self.download_with(buf, |words| host.extend_from_slice(words))?;
+        Ok(host)
+    }
+
+    /// A buffer's elements, after every earlier operation, handed to `sink` a piece at a
+    /// time, in order.
+    ///
+    /// The elements are copied into this GPU's page-locked staging buffer at full link
+    /// speed and handed out from there; if page-locked memory cannot be had, they are copied
+    /// into an ordinary vector (the plain path, slower).
+    pub(crate) fn download_with(
+        &self,
+        buf: &GpuBuffer,
+        mut sink: impl FnMut(&[u64]),
+    ) -> Result<(), RingError> {
         if buf.len == 0 {
-            return Ok(Vec::new());
+            return Ok(());
         }
+        let mut staging = self.staging.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(words) = staging.words(&self.ctx, buf.len) {
+            for range in chunks(buf.len, words.len()) {
+                let part = &mut words[..range.len()];
+                self.stream
+                    .memcpy_dtoh(&buf.slice.slice(range), part)
+                    .map_err(|e| self.err("download", e))?;
+                self.synchronize()?;
+                sink(part);
+            }
+            return Ok(());
+        }
+        drop(staging);
+        // The plain path: no page-locked memory.
         let mut host = vec![0u64; buf.len];
         self.stream
             .memcpy_dtoh(&buf.slice.slice(..buf.len), &mut host)
             .map_err(|e| self.err("download", e))?;
         self.synchronize()?;
-        Ok(host)
+        sink(&host);
+        Ok(())
     }
 
     /// Waits until every operation issued so far has finished (and reports a failure of an

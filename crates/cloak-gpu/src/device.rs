@@ -9,7 +9,7 @@ use cloak_ring::{Device, DeviceBuffer, DeviceRef, RingError};
 use crate::buffer::GpuBuffer;
 use crate::context::{Gpu, wrap};
 use crate::error::GpuError;
-use crate::{elementwise, keystream};
+use crate::{elementwise, keystream, staging};
 
 type Result<T> = std::result::Result<T, RingError>;
 
@@ -168,6 +168,34 @@ impl Device<u64> for CudaDevice {
         let host = self.gpu.download(self.own(buffer)?)?;
         self.count_download(host.len());
         Ok(host)
+    }
+
+    /// The wire bytes: one download through page-locked memory (the plain path if none can
+    /// be had), encoded straight out of it; counted as one download, as the default is.
+    fn to_le_bytes(&self, buffer: &DeviceBuffer) -> Result<Vec<u8>> {
+        let src = self.own(buffer)?;
+        let mut out = vec![0u8; src.len * 8];
+        let mut at = 0;
+        self.gpu.download_with(src, |words| {
+            staging::encode_le(words, &mut out[at..at + words.len() * 8]);
+            at += words.len() * 8;
+        })?;
+        self.count_download(src.len);
+        Ok(out)
+    }
+
+    /// Values from the wire: decoded straight into page-locked memory (an ordinary vector
+    /// if none can be had) and uploaded from there; counted as one upload, as the default is.
+    fn upload_le_bytes(&self, bytes: &[u8]) -> Result<DeviceBuffer> {
+        let len = bytes.len() / 8;
+        let buf = self
+            .gpu
+            .upload_with(len, |range, words| {
+                staging::decode_le(&bytes[range.start * 8..range.end * 8], words);
+            })
+            .map(wrap)?;
+        self.count_upload(len);
+        Ok(buf)
     }
 
     fn fill(&self, len: usize, value: u64) -> Result<DeviceBuffer> {

@@ -73,6 +73,15 @@
 //!
 //! - One context and one stream per GPU, shared by every handle: operations queue in order
 //!   and never wait on each other explicitly; downloads wait for the stream.
+//! - What crosses to and from the host (the wire bytes of a message, the values opened to
+//!   a party, any upload or download) goes through one page-locked (pinned) staging buffer
+//!   per GPU, allocated at the first transfer, grown on demand to at most 2^25 words (larger
+//!   transfers are chunked) and reused, behind a mutex; wire bytes are encoded straight out
+//!   of it and decoded straight into it. Where the driver refuses page-locked memory, the
+//!   transfer takes the plain path through pageable memory instead. Transfers are counted
+//!   the same either way. Never run on a GPU yet: without one, the tests check the sizing
+//!   and chunking logic and the byte encoding; on a GPU, a test compares the wire bytes of
+//!   odd sizes and of a chunked transfer with the host's.
 //! - Every kernel is a plain loop over its output with `unsigned long long` arithmetic, which
 //!   wraps mod 2^64 exactly as the host does. Shapes and strides travel as small structs by
 //!   value (rank at most 8; more is a typed error). The host checks every bound the kernels
@@ -99,6 +108,7 @@ mod kernels;
 mod keystream;
 mod launch;
 mod probe;
+mod staging;
 
 pub use device::CudaDevice;
 pub use error::GpuError;

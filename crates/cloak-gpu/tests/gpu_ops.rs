@@ -145,3 +145,32 @@ fn keystreams_past_one_grid_match_the_reference() {
     assert_eq!(empty.len(), 0);
     gpu.synchronize().expect("nothing failed on the GPU");
 }
+
+#[test]
+fn wire_bytes_through_pinned_staging_match_the_host_and_are_counted_once() {
+    let Some(gpu) = common::gpu_or_skip() else { return };
+    // A fresh handle: its counters see only this test's transfers.
+    let dev = gpu.handle();
+    let mut rng = TestRng::new(23);
+    // Odd sizes, a size past the first staging buffer (it grows), and one past the largest
+    // staging buffer (2^25 words: the transfer goes in chunks).
+    for n in [0, 1, 3, 1001, (1 << 16) + 7, (1 << 20) + 1, (1 << 25) + 3] {
+        let host = random(&mut rng, &[n]);
+        let want = host.to_le_bytes();
+        let before = gpu.transfers();
+        let on_gpu = RingTensor::from_le_bytes_on(&dev, &[n], &want).expect("upload_le_bytes");
+        let bytes = on_gpu.try_to_le_bytes().expect("to_le_bytes");
+        let after = gpu.transfers();
+        assert!(bytes == want, "{n} words: the wire bytes differ from the host's");
+        assert_eq!(after.uploads - before.uploads, 1, "{n} words: uploads");
+        assert_eq!(after.downloads - before.downloads, 1, "{n} words: downloads");
+        assert_eq!(after.upload_bytes - before.upload_bytes, 8 * n as u64, "{n}: up bytes");
+        assert_eq!(after.download_bytes - before.download_bytes, 8 * n as u64, "{n}: bytes");
+        // The plain download (element by element) agrees with the wire bytes.
+        let words = dev.download(on_gpu.device_buffer().expect("on the GPU").1).expect("dl");
+        assert!(words.as_slice() == host.as_slice().as_ref(), "{n} words: download differs");
+        // A value computed on the GPU (not just uploaded) encodes the same way.
+        let doubled = on_gpu.add(&on_gpu).unwrap();
+        assert!(doubled.try_to_le_bytes().unwrap() == host.add(&host).unwrap().to_le_bytes());
+    }
+}
