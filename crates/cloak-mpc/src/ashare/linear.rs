@@ -198,9 +198,10 @@ impl AShare {
     #[must_use]
     pub fn sum_all(&self) -> AShare {
         if !self.share.is_host() && !self.share.is_empty() {
-            // Summed where the share lives: no element crosses to the host.
-            let summed = self.share.flatten().sum_axis(0, false);
-            if let Ok(total) = summed {
+            // Summed where the share lives, so no element crosses to the host. A device
+            // that fails the sum fails the host form below as well, which reports it as
+            // the ring's other infallible operations do.
+            if let Ok(total) = self.share.flatten().sum_axis(0, false) {
                 return self.with_share(total);
             }
         }

@@ -18,12 +18,13 @@
 //! | [`square`](Context::square) | 1 | `8n` B | shares of `x * x` |
 //! | [`and_words`](Context::and_words) | 1 | 16 B per word of gates | XOR shares of `x & y` |
 //! | [`add_binary_words`](Context::add_binary_words) (A2B adder) | 7 (2 parties) | 192 B per element (12 AND words) | XOR shares of the sum of XOR-shared values |
+//! | [`add_binary_tensors`](Context::add_binary_tensors), [`and_tensor_pairs`](Context::and_tensor_pairs) | as their word forms | as their word forms | the same, on tensors where the shares live |
 //! | [`msb_of_sum_planes`](Context::msb_of_sum_planes) (the sign circuit) | 7 (2 parties) | about 45 B per element (181 AND gates) | XOR shares of the top bit of the sum |
 //! | [`bits_to_arith`](Context::bits_to_arith) (B2A of bits) | 1 | `n / 8` B | additive 0/1 shares of XOR-shared bits |
 //! | [`mul_by_xor_bits`](Context::mul_by_xor_bits) | 1 | `n / 8 + 16n` B | shares of `b * x` for an XOR-shared bit `b` |
 //! | [`truncate`](Context::truncate), [`truncate_many`](Context::truncate_many) | 0 or 1 | by strategy | shares of `x / 2^bits`, within one unit |
 //! | [`divide_with_pair`](Context::divide_with_pair) | 1 | `8n` B | shares of `x / d`, within two units |
-//! | [`ltz_packed`](Context::ltz_packed), [`ltz_arith`](Context::ltz_arith), [`times_ltz`](Context::times_ltz) | by strategy | by strategy | `[x < 0]`, XOR or additive |
+//! | [`ltz_packed`](Context::ltz_packed), [`ltz_packed_tensor`](Context::ltz_packed_tensor), [`ltz_arith`](Context::ltz_arith), [`times_ltz`](Context::times_ltz) | by strategy | by strategy | `[x < 0]`, XOR or additive |
 //!
 //! Two choices that protocols differ in are strategies, selected in
 //! [`SessionConfig`](crate::SessionConfig): the comparison ([`ComparisonProtocol`], built in:
