@@ -1,10 +1,14 @@
 //! Checks and times the CUDA device on a GPU machine:
 //!
 //! 1. compiles the kernels (NVRTC) and reports how long it took;
-//! 2. checks the wrapping u64 GEMM against the CPU backend bit for bit on awkward sizes
-//!    (257 x 131 x 515, a batch, a shared right matrix);
-//! 3. times a 4096 x 4096 x 4096 GEMM (tera ring multiply-accumulates per second: 4096^3 /
-//!    seconds / 1e12), spot-checking entries of its result on the host;
+//! 2. for each GEMM method ([`GemmMethod::Int64`], the integer kernel, and
+//!    [`GemmMethod::Fp64Limbs`], 16-bit limbs on cuBLAS DGEMM, where cuBLAS loads), checks
+//!    the wrapping u64 matmul against the CPU backend bit for bit on awkward sizes
+//!    (257 x 131 x 515, a batch, a shared right matrix, and 2 x (2^21 + 5) x 2, whose inner
+//!    dimension the limb method must split in two chunks);
+//! 3. times a 4096 x 4096 x 4096 GEMM with each method (tera ring multiply-accumulates per
+//!    second: 4096^3 / seconds / 1e12), spot-checking entries of each result on the host,
+//!    and says which method is faster (and the `CLOAK_GPU_GEMM` setting that selects it);
 //! 4. times elementwise add and mul on 2^24 elements (GB/s counting two reads and one write
 //!    of 8 bytes per element), checking the results against the host;
 //! 5. checks the AES-128-CTR keystream (10^6 words from an odd word) against the host
@@ -17,7 +21,7 @@
 use std::process::ExitCode;
 use std::time::Instant;
 
-use cloak_gpu::CudaDevice;
+use cloak_gpu::{CudaDevice, GemmMethod};
 use cloak_ring::testing::TestRng;
 use cloak_ring::{Backend, CpuBackend, Device, DeviceRef, RingError, RingTensor};
 
@@ -60,36 +64,67 @@ fn run(gpu: &CudaDevice) -> Result<usize, RingError> {
     let mut failures = 0;
     let mut rng = TestRng::new(2024);
 
-    for (a_shape, b_shape) in [
-        (vec![257, 131], vec![131, 515]),
-        (vec![4, 100, 67], vec![4, 67, 129]),
-        (vec![3, 70, 65], vec![65, 66]),
-    ] {
-        let (a, b) = (random(&mut rng, &a_shape), random(&mut rng, &b_shape));
-        let want = CpuBackend::default().matmul(&a, &b)?;
-        let got = a.to_device(&dev)?.matmul(&b.to_device(&dev)?)?.to_host()?;
-        let wrong =
-            got.as_slice().iter().zip(want.as_slice().iter()).filter(|(g, w)| g != w).count();
-        let verdict = if wrong == 0 { "ok" } else { "FAILED" };
+    let mut methods = vec![gpu.with_gemm(GemmMethod::Int64).map_err(RingError::from)?];
+    match gpu.with_gemm(GemmMethod::Fp64Limbs) {
+        Ok(limbs) => methods.push(limbs),
+        Err(e) => println!("gemm method fp64 (16-bit limbs on cuBLAS DGEMM): unavailable: {e}"),
+    }
+    let mut timings = Vec::new();
+    for method in &methods {
+        let name = method.gemm_method().name();
+        let mdev = method.handle();
+        for (a_shape, b_shape) in [
+            (vec![257, 131], vec![131, 515]),
+            (vec![4, 100, 67], vec![4, 67, 129]),
+            (vec![3, 70, 65], vec![65, 66]),
+            (vec![2, (1 << 21) + 5], vec![(1 << 21) + 5, 2]),
+        ] {
+            let (a, b) = (random(&mut rng, &a_shape), random(&mut rng, &b_shape));
+            let want = CpuBackend::default().matmul(&a, &b)?;
+            let got = a.to_device(&mdev)?.matmul(&b.to_device(&mdev)?)?.to_host()?;
+            let wrong =
+                got.as_slice().iter().zip(want.as_slice().iter()).filter(|(g, w)| g != w).count();
+            let verdict = if wrong == 0 { "ok" } else { "FAILED" };
+            println!(
+                "gemm ({name}) {a_shape:?} x {b_shape:?} against the CPU: {verdict} \
+                 ({wrong} elements differ)"
+            );
+            failures += usize::from(wrong > 0);
+        }
+        let (secs, wrong) = time_gemm(method, &mdev, &mut rng, 4096)?;
+        failures += wrong;
+        timings.push((method.gemm_method(), secs));
+    }
+    let macs = 4096f64.powi(3);
+    if let Some(&(best, secs)) = timings.iter().min_by(|x, y| x.1.total_cmp(&y.1)) {
+        let all: Vec<String> = timings
+            .iter()
+            .map(|(m, s)| format!("{} {:.3} T ring-MAC/s", m.name(), macs / s / 1e12))
+            .collect();
         println!(
-            "gemm {a_shape:?} x {b_shape:?} against the CPU: {verdict} ({wrong} elements differ)"
+            "gemm 4096^3: faster method: {} ({:.3} T ring-MAC/s; {}); select it with {}={}",
+            best.name(),
+            macs / secs / 1e12,
+            all.join(", "),
+            GemmMethod::ENV,
+            best.name()
         );
-        failures += usize::from(wrong > 0);
     }
 
-    failures += time_gemm(gpu, &dev, &mut rng, 4096)?;
     failures += time_elementwise(gpu, &dev, &mut rng, 1 << 24)?;
     failures += time_keystream(gpu, 1 << 26)?;
     Ok(failures)
 }
 
-/// Times an n x n x n GEMM; spot-checks 256 entries of the result. Returns failed checks.
+/// Times an n x n x n GEMM with `gpu`'s method; spot-checks 256 entries of the result.
+/// Returns the seconds per product and the number of failed checks.
 fn time_gemm(
     gpu: &CudaDevice,
     dev: &DeviceRef<u64>,
     rng: &mut TestRng,
     n: usize,
-) -> Result<usize, RingError> {
+) -> Result<(f64, usize), RingError> {
+    let name = gpu.gemm_method().name();
     let (a, b) = (random(rng, &[n, n]), random(rng, &[n, n]));
     let (da, db) = (a.to_device(dev)?, b.to_device(dev)?);
     let c = da.matmul(&db)?; // warm-up
@@ -102,7 +137,11 @@ fn time_gemm(
     gpu.synchronize()?;
     let secs = start.elapsed().as_secs_f64() / f64::from(reps);
     let macs = (n as f64).powi(3);
-    println!("gemm {n}x{n}x{n} u64: {:.2} ms, {:.3} T ring-MAC/s", secs * 1e3, macs / secs / 1e12);
+    println!(
+        "gemm ({name}) {n}x{n}x{n} u64: {:.2} ms, {:.3} T ring-MAC/s",
+        secs * 1e3,
+        macs / secs / 1e12
+    );
     let c = c.to_host()?;
     let (av, bv, cv) = (a.as_slice(), b.as_slice(), c.as_slice());
     let mut wrong = 0;
@@ -113,8 +152,8 @@ fn time_gemm(
         wrong += usize::from(cv[i * n + j] != want);
     }
     let verdict = if wrong == 0 { "ok" } else { "FAILED" };
-    println!("gemm {n}^3 spot check of 256 entries: {verdict} ({wrong} differ)");
-    Ok(usize::from(wrong > 0))
+    println!("gemm ({name}) {n}^3 spot check of 256 entries: {verdict} ({wrong} differ)");
+    Ok((secs, usize::from(wrong > 0)))
 }
 
 /// Times elementwise add and mul on `n` elements, checking both. Returns failed checks.

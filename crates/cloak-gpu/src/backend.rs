@@ -12,8 +12,9 @@ use cloak_ring::{
 use crate::buffer::GpuBuffer;
 use crate::context::wrap;
 use crate::conv::{self, Engine, GpuEngine, SCRATCH_ELEMS};
-use crate::device::CudaDevice;
+use crate::device::{CudaDevice, GemmMethod};
 use crate::gemm::Product;
+use crate::limbs;
 
 type Result<T> = std::result::Result<T, RingError>;
 
@@ -88,7 +89,16 @@ impl Backend<u64> for CudaDevice {
             // One right matrix for the whole batch: the batch folds into the rows.
             Product::dense(1, d.batch * d.m, d.k, d.n)
         };
-        engine.gemm((ga, 0), (gb, 0), (&mut c, 0), &product)?;
+        let (batch, m) = (product.outer, product.m);
+        if self.gemm_method() == GemmMethod::Fp64Limbs && limbs::fits_cublas(batch, m, d.k, d.n) {
+            let blas = self.gpu().blas().map_err(|e| self.gpu().err("matmul", e))?;
+            let (av, bv) = (ga.slice.slice(..ga.len), gb.slice.slice(..gb.len));
+            let len_c = c.len;
+            let mut cv = c.slice.slice_mut(..len_c);
+            limbs::gemm(self.gpu(), blas, &av, &bv, &mut cv, (batch, m, d.k, d.n), false)?;
+        } else {
+            engine.gemm((ga, 0), (gb, 0), (&mut c, 0), &product)?;
+        }
         Ok(self.resident(c, &out_shape))
     }
 

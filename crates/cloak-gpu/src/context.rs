@@ -8,9 +8,10 @@
 
 use std::fmt::Display;
 use std::ops::Range;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use cloak_ring::{DeviceBuffer, RingError};
+use cudarc::cublas::CudaBlas;
 use cudarc::driver::{CudaContext, CudaFunction, CudaStream};
 
 use crate::buffer::GpuBuffer;
@@ -29,6 +30,8 @@ pub(crate) struct Gpu {
     modules: ModuleCache,
     /// Page-locked host memory for uploads and downloads (see [`crate::staging`]).
     staging: Mutex<Staging>,
+    /// cuBLAS on the stream, made at first use; why not, where it cannot be.
+    blas: OnceLock<Result<CudaBlas, String>>,
 }
 
 impl std::fmt::Debug for Gpu {
@@ -76,6 +79,7 @@ impl Gpu {
             stream,
             modules: ModuleCache::default(),
             staging: Mutex::default(),
+            blas: OnceLock::new(),
         })
     }
 
@@ -102,6 +106,21 @@ impl Gpu {
     /// The stream all work goes to.
     pub(crate) fn stream(&self) -> &Arc<CudaStream> {
         &self.stream
+    }
+
+    /// cuBLAS on this GPU's stream (for the FP64 limb GEMM), set up at first use; why not
+    /// where `libcublas` does not load or refuses.
+    pub(crate) fn blas(&self) -> Result<&CudaBlas, String> {
+        let blas = self.blas.get_or_init(|| {
+            if !probe::cublas_library_present() {
+                let tried = probe::searched("cublas").join(", ");
+                return Err(format!("cuBLAS could not be loaded (tried {tried})"));
+            }
+            guarded("creating a cuBLAS handle", || CudaBlas::new(self.stream.clone()))
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("creating a cuBLAS handle: {e}"))
+        });
+        blas.as_ref().map_err(Clone::clone)
     }
 
     /// A kernel, compiled at its module's first use.

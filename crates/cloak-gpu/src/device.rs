@@ -22,6 +22,55 @@ struct Counters {
     download_bytes: AtomicU64,
 }
 
+/// How [`Backend::matmul`](cloak_ring::Backend::matmul) multiplies on the GPU.
+///
+/// Both compute the same wrapping product mod 2^64, bit for bit; which is faster depends on
+/// the GPU (its FP64 throughput against its 64-bit integer multiply throughput) and is
+/// measured by `examples/gpu_check.rs`. The convolutions always use the integer kernel.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum GemmMethod {
+    /// The tiled 64-bit integer kernel (`kernels/gemm.cu`), the default.
+    #[default]
+    Int64,
+    /// Four 16-bit limbs per word held as `f64`, ten limb-pair products by cuBLAS DGEMM
+    /// (exact below 2^53; inner dimensions past 2^21 go in chunks), recombined mod 2^64 on
+    /// the GPU. Needs `libcublas`. Takes 4 (|A| + |B|) + 10 |C| doubles of GPU scratch per
+    /// product; a product too large for cuBLAS's 32-bit sizes runs on the integer kernel.
+    Fp64Limbs,
+}
+
+impl GemmMethod {
+    /// The environment variable that chooses the method of a new [`CudaDevice`]:
+    /// `int64` or `fp64`.
+    pub const ENV: &'static str = "CLOAK_GPU_GEMM";
+
+    /// The method's name in [`Self::ENV`]: `"int64"` or `"fp64"`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            GemmMethod::Int64 => "int64",
+            GemmMethod::Fp64Limbs => "fp64",
+        }
+    }
+
+    /// The method a value of [`Self::ENV`] names (`int64`, `fp64`; case and surrounding
+    /// spaces ignored).
+    ///
+    /// # Errors
+    /// [`GpuError::BadSetting`] for any other value.
+    pub fn parse(value: &str) -> std::result::Result<Self, GpuError> {
+        match value.trim().to_ascii_lowercase().as_str() {
+            "int64" => Ok(GemmMethod::Int64),
+            "fp64" => Ok(GemmMethod::Fp64Limbs),
+            _ => Err(GpuError::BadSetting {
+                name: Self::ENV,
+                value: value.to_owned(),
+                expected: "int64 or fp64",
+            }),
+        }
+    }
+}
+
 /// A CUDA GPU holding ring tensors (`u64`, the ring Z_2^64), labelled `cuda:N`.
 ///
 /// Every handle to one ordinal shares one context, one stream and one set of compiled
@@ -38,6 +87,7 @@ struct Counters {
 pub struct CudaDevice {
     gpu: Arc<Gpu>,
     counters: Arc<Counters>,
+    gemm: GemmMethod,
 }
 
 /// GPUs opened so far, by ordinal: a GPU opened once stays open for the process, so its
@@ -51,9 +101,48 @@ impl CudaDevice {
     /// GPU it returns the reason ([`GpuError`]). The kernels compile at their first use
     /// (see [`compile_kernels`](Self::compile_kernels) to do it now).
     ///
+    /// The matmul method is [`GemmMethod::Int64`] unless the environment variable
+    /// `CLOAK_GPU_GEMM` ([`GemmMethod::ENV`]) says `fp64` (see [`with_gemm`](Self::with_gemm)).
+    ///
     /// # Errors
-    /// [`GpuError`] saying what is missing or what the driver refused.
+    /// [`GpuError`] saying what is missing or what the driver refused; also if
+    /// `CLOAK_GPU_GEMM` has an unknown value, or asks for `fp64` where cuBLAS cannot run.
     pub fn new(ordinal: usize) -> std::result::Result<Self, GpuError> {
+        let method = match std::env::var(GemmMethod::ENV) {
+            Ok(v) => GemmMethod::parse(&v)?,
+            Err(_) => GemmMethod::Int64,
+        };
+        Self::open(ordinal)?.with_gemm(method)
+    }
+
+    /// This handle (sharing the GPU, its stream and the transfer counters) with matmuls
+    /// computed by `method`.
+    ///
+    /// # Errors
+    /// [`GpuError::GemmUnavailable`] for [`GemmMethod::Fp64Limbs`] where `libcublas` does not
+    /// load or cuBLAS refuses to start.
+    pub fn with_gemm(&self, method: GemmMethod) -> std::result::Result<Self, GpuError> {
+        if method == GemmMethod::Fp64Limbs {
+            self.gpu
+                .blas()
+                .map_err(|reason| GpuError::GemmUnavailable { method: method.name(), reason })?;
+        }
+        Ok(Self { gemm: method, ..self.clone() })
+    }
+
+    /// The method this handle's matmuls use.
+    #[must_use]
+    pub fn gemm_method(&self) -> GemmMethod {
+        self.gemm
+    }
+
+    /// Whether [`GemmMethod::Fp64Limbs`] can run on this GPU (cuBLAS loads and starts).
+    #[must_use]
+    pub fn fp64_limbs_available(&self) -> bool {
+        self.gpu.blas().is_ok()
+    }
+
+    fn open(ordinal: usize) -> std::result::Result<Self, GpuError> {
         let mut open = OPEN.lock().unwrap_or_else(PoisonError::into_inner);
         let gpu = match open.iter().find(|g| g.ordinal() == ordinal) {
             Some(gpu) => gpu.clone(),
@@ -63,7 +152,7 @@ impl CudaDevice {
                 gpu
             }
         };
-        Ok(Self { gpu, counters: Arc::default() })
+        Ok(Self { gpu, counters: Arc::default(), gemm: GemmMethod::Int64 })
     }
 
     /// This device as a handle tensors hold.

@@ -37,6 +37,23 @@ pub enum GpuError {
         /// The driver's error.
         reason: String,
     },
+    /// A GEMM method was asked for that this machine cannot run (cuBLAS missing for
+    /// [`GemmMethod::Fp64Limbs`](crate::GemmMethod::Fp64Limbs)).
+    GemmUnavailable {
+        /// The method asked for.
+        method: &'static str,
+        /// Why it cannot run.
+        reason: String,
+    },
+    /// An environment setting has a value Cloak does not know.
+    BadSetting {
+        /// The variable.
+        name: &'static str,
+        /// Its value.
+        value: String,
+        /// The values it may take.
+        expected: &'static str,
+    },
     /// The CUDA bindings panicked (a symbol missing from an older driver, say); the panic was
     /// caught and is reported here.
     Bindings {
@@ -67,6 +84,12 @@ impl fmt::Display for GpuError {
             }
             GpuError::Driver { during, reason } => {
                 write!(f, "CUDA driver error while {during}: {reason}")
+            }
+            GpuError::GemmUnavailable { method, reason } => {
+                write!(f, "the {method} GEMM cannot run here: {reason}")
+            }
+            GpuError::BadSetting { name, value, expected } => {
+                write!(f, "{name}={value:?} is not a setting Cloak knows (expected {expected})")
             }
             GpuError::Bindings { during, reason } => {
                 write!(f, "the CUDA bindings failed while {during}: {reason}")

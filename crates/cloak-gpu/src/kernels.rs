@@ -25,12 +25,14 @@ pub(crate) enum Module {
     Conv,
     /// The AES-128-CTR keystream.
     Aes,
+    /// Splitting into and recombining from 16-bit limbs (the FP64 GEMM's two ends).
+    Limbs,
 }
 
 impl Module {
     /// Every module, in the order of [`ModuleCache`]'s slots.
-    pub(crate) const ALL: [Module; 4] =
-        [Module::Elementwise, Module::Gemm, Module::Conv, Module::Aes];
+    pub(crate) const ALL: [Module; 5] =
+        [Module::Elementwise, Module::Gemm, Module::Conv, Module::Aes, Module::Limbs];
 
     /// The file name under `kernels/`.
     pub(crate) fn file(self) -> &'static str {
@@ -39,6 +41,7 @@ impl Module {
             Module::Gemm => "gemm.cu",
             Module::Conv => "conv.cu",
             Module::Aes => "aes.cu",
+            Module::Limbs => "limbs.cu",
         }
     }
 
@@ -49,6 +52,7 @@ impl Module {
             Module::Gemm => include_str!("../kernels/gemm.cu"),
             Module::Conv => include_str!("../kernels/conv.cu"),
             Module::Aes => include_str!("../kernels/aes.cu"),
+            Module::Limbs => include_str!("../kernels/limbs.cu"),
         }
     }
 
@@ -58,6 +62,7 @@ impl Module {
             Module::Gemm => 1,
             Module::Conv => 2,
             Module::Aes => 3,
+            Module::Limbs => 4,
         }
     }
 }
@@ -89,11 +94,15 @@ pub(crate) enum Kernel {
     Col2im,
     /// `aes_ctr_u64(out, first_word, len, RoundKeys)`.
     Keystream,
+    /// `limb_split_u64(x, planes, LimbArgs)`.
+    LimbSplit,
+    /// `limb_combine_u64(products, c, LimbArgs)`.
+    LimbCombine,
 }
 
 impl Kernel {
     /// Every kernel.
-    pub(crate) const ALL: [Kernel; 12] = [
+    pub(crate) const ALL: [Kernel; 14] = [
         Kernel::Fill,
         Kernel::BinarySame,
         Kernel::BinaryBroadcast,
@@ -106,6 +115,8 @@ impl Kernel {
         Kernel::Im2col,
         Kernel::Col2im,
         Kernel::Keystream,
+        Kernel::LimbSplit,
+        Kernel::LimbCombine,
     ];
 
     /// The `extern "C"` name in the source.
@@ -123,6 +134,8 @@ impl Kernel {
             Kernel::Im2col => "im2col_u64",
             Kernel::Col2im => "col2im_u64",
             Kernel::Keystream => "aes_ctr_u64",
+            Kernel::LimbSplit => "limb_split_u64",
+            Kernel::LimbCombine => "limb_combine_u64",
         }
     }
 
@@ -132,6 +145,7 @@ impl Kernel {
             Kernel::Gemm => Module::Gemm,
             Kernel::Im2col | Kernel::Col2im => Module::Conv,
             Kernel::Keystream => Module::Aes,
+            Kernel::LimbSplit | Kernel::LimbCombine => Module::Limbs,
             _ => Module::Elementwise,
         }
     }
@@ -303,6 +317,9 @@ mod tests {
             struct_words(Module::Conv.source(), "ConvGeometry"),
             words(size_of::<launch::ConvGeometry>())
         );
+        let limbs = Module::Limbs.source();
+        assert_eq!(struct_words(limbs, "LimbArgs"), words(size_of::<launch::LimbArgs>()));
+        assert_eq!(define(limbs, "LIMB_PRODUCTS") as usize, crate::limbs::PAIRS.len());
     }
 
     #[test]

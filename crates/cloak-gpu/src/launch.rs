@@ -169,6 +169,22 @@ pub struct ConvGeometry {
 // SAFETY: `#[repr(C)]`, plain `u64`s; the kernels declare the same struct.
 unsafe impl DeviceRepr for ConvGeometry {}
 
+/// The arguments of `limb_split_u64` and `limb_combine_u64` (`LimbArgs` in `limbs.cu`); see
+/// [`crate::limbs`].
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LimbArgs {
+    /// Elements to split or combine.
+    pub n: u64,
+    /// Distance between consecutive planes, in doubles.
+    pub plane: u64,
+    /// Non-zero: add the combined product to the output instead of replacing it.
+    pub accumulate: u64,
+}
+
+// SAFETY: `#[repr(C)]` plain old data, matching `LimbArgs` in `limbs.cu`.
+unsafe impl DeviceRepr for LimbArgs {}
+
 /// The code of a binary operation in `elementwise.cu` (`OP_*`).
 pub fn binary_code(op: BinaryOp) -> u32 {
     match op {

@@ -67,7 +67,16 @@
 //! ```
 //!
 //! `CLOAK_REQUIRE_GPU=1` turns the tests' skip into a failure, so that a broken setup on the
-//! machine meant to run them does not pass silently.
+//! machine meant to run them does not pass silently (cuBLAS missing included, for the FP64
+//! limb GEMM's test).
+//!
+//! The second GEMM method ([`GemmMethod::Fp64Limbs`]) also needs cuBLAS from the toolkit
+//! (`libcublas.so.12`, found like NVRTC); without it only that method is unavailable. To run
+//! every suite through it (the conformance suites' matmuls included):
+//!
+//! ```text
+//! CLOAK_GPU_GEMM=fp64 CLOAK_REQUIRE_GPU=1 cargo test --release -p cloak-gpu -- --nocapture --test-threads=1
+//! ```
 //!
 //! ## Design
 //!
@@ -86,6 +95,23 @@
 //!   wraps mod 2^64 exactly as the host does. Shapes and strides travel as small structs by
 //!   value (rank at most 8; more is a typed error). The host checks every bound the kernels
 //!   rely on before launching.
+//! - Two GEMM methods compute [`Backend::matmul`](cloak_ring::Backend::matmul), bit for bit
+//!   the same, chosen per handle ([`CudaDevice::with_gemm`], or `CLOAK_GPU_GEMM=int64|fp64`
+//!   when a device is opened; [`GemmMethod::Int64`] by default until measurements say
+//!   otherwise): the 64-bit integer kernel below, and 16-bit limbs on FP64, as CrypTen does
+//!   (each word split into four limbs held as doubles, the ten limb-pair products with
+//!   i + j < 4 by cuBLAS DGEMM, exact below 2^53 for inner dimensions up to 2^21 and chunked
+//!   beyond, recombined mod 2^64 by a kernel). The limb method needs `libcublas`, loaded at
+//!   run time (its absence makes the method unavailable, nothing else), takes scratch of
+//!   four doubles per element of A and B and ten per element of C, and leaves products too large for cuBLAS's 32-bit sizes,
+//!   and every convolution, to the integer kernel. `examples/gpu_check.rs` checks both
+//!   against the CPU and says which is faster. **Neither cuBLAS nor `kernels/limbs.cu` has
+//!   run on a GPU yet**: without one, the tests check the method by a host emulation (split,
+//!   ten f64 products with the same chunking, recombination) and by `limbs.cu` itself
+//!   compiled for the host, both against the CPU backend bit for bit for random and all-bits-
+//!   set operands and inner dimensions at and past 2^21, and show that without the chunking
+//!   the result is wrong at k = 2^22. The cuBLAS call (column-major operands, leading
+//!   dimensions, batch strides) is checked only on a GPU.
 //! - The GEMM is tiled through shared memory (64 x 64 tiles, 4 x 4 per thread) for any m, n,
 //!   k, with strided operands and a two-level batch, so the convolution products (weights
 //!   times im2col columns, transposed weights times output gradients, output gradients times
@@ -107,10 +133,11 @@ mod gemm;
 mod kernels;
 mod keystream;
 mod launch;
+mod limbs;
 mod probe;
 mod staging;
 
-pub use device::CudaDevice;
+pub use device::{CudaDevice, GemmMethod};
 pub use error::GpuError;
 pub use launch::MAX_RANK;
-pub use probe::{driver_library_present, nvrtc_library_present};
+pub use probe::{cublas_library_present, driver_library_present, nvrtc_library_present};

@@ -30,6 +30,20 @@ pub fn nvrtc_library_present() -> bool {
     *PRESENT.get_or_init(|| unsafe { cudarc::nvrtc::sys::is_culib_present() })
 }
 
+/// Whether cuBLAS (`libcublas.so`, the FP64 GEMM of [`GemmMethod::Fp64Limbs`]) can be
+/// loaded. Checked once per process; without it that method is unavailable and the integer
+/// kernel does every product.
+///
+/// [`GemmMethod::Fp64Limbs`]: crate::GemmMethod::Fp64Limbs
+pub fn cublas_library_present() -> bool {
+    static PRESENT: OnceLock<bool> = OnceLock::new();
+    // SAFETY: as for the driver library: loading cuBLAS runs only its own initialisers.
+    *PRESENT.get_or_init(|| {
+        guarded("looking for cuBLAS", || unsafe { cudarc::cublas::sys::is_culib_present() })
+            .unwrap_or(false)
+    })
+}
+
 /// The file names tried for a library (`"cuda"`, `"nvrtc"`), for error messages.
 pub(crate) fn searched(lib: &str) -> Vec<String> {
     let mut names = Vec::new();
@@ -76,5 +90,6 @@ mod tests {
     #[test]
     fn the_searched_names_include_the_plain_library() {
         assert!(searched("cuda").iter().any(|n| n.contains("cuda")));
+        assert!(searched("cublas").iter().any(|n| n.contains("cublas")));
     }
 }

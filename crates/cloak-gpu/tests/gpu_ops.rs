@@ -4,7 +4,7 @@
 
 mod common;
 
-use cloak_gpu::{CudaDevice, MAX_RANK};
+use cloak_gpu::{CudaDevice, GemmMethod, MAX_RANK};
 use cloak_ring::testing::TestRng;
 use cloak_ring::{Backend, CpuBackend, Device, RingError, RingTensor, SimulatedDevice};
 
@@ -172,5 +172,46 @@ fn wire_bytes_through_pinned_staging_match_the_host_and_are_counted_once() {
         // A value computed on the GPU (not just uploaded) encodes the same way.
         let doubled = on_gpu.add(&on_gpu).unwrap();
         assert!(doubled.try_to_le_bytes().unwrap() == host.add(&host).unwrap().to_le_bytes());
+    }
+}
+
+#[test]
+fn the_fp64_limb_gemm_matches_the_cpu_bit_for_bit() {
+    let Some(gpu) = common::gpu_or_skip() else { return };
+    let limbs = match gpu.with_gemm(GemmMethod::Fp64Limbs) {
+        Ok(limbs) => limbs,
+        Err(e) if std::env::var("CLOAK_REQUIRE_GPU").is_ok_and(|v| v == "1") => {
+            panic!("CLOAK_REQUIRE_GPU=1 but the fp64 limb GEMM cannot run: {e}")
+        }
+        Err(e) => {
+            eprintln!("skipped: {e}");
+            return;
+        }
+    };
+    assert_eq!(limbs.gemm_method(), GemmMethod::Fp64Limbs);
+    let dev = limbs.handle();
+    let cpu = CpuBackend::default();
+    let mut rng = TestRng::new(24);
+    let k_over = (1 << 21) + 5;
+    for (a_shape, b_shape, extreme) in [
+        (vec![257, 131], vec![131, 515], false),
+        (vec![257, 131], vec![131, 515], true),
+        (vec![1, 1], vec![1, 1], false),
+        (vec![65, 0], vec![0, 3], false),
+        (vec![3, 65, 70], vec![3, 70, 33], false),
+        (vec![5, 7, 129], vec![129, 2], true),
+        // Past the chunk limit: two rounds of DGEMMs accumulated in u64.
+        (vec![2, 1 << 21], vec![1 << 21, 2], true),
+        (vec![2, k_over], vec![k_over, 2], true),
+        (vec![2, k_over], vec![k_over, 2], false),
+    ] {
+        let (mut a, mut b) = (random(&mut rng, &a_shape), random(&mut rng, &b_shape));
+        if extreme {
+            a = RingTensor::from_vec(&a_shape, vec![u64::MAX; a.len()]).unwrap();
+            b = RingTensor::from_vec(&b_shape, vec![u64::MAX; b.len()]).unwrap();
+        }
+        let want = cpu.matmul(&a, &b).expect("cpu");
+        let got = a.to_device(&dev).unwrap().matmul(&b.to_device(&dev).unwrap()).expect("gpu");
+        assert_same(&format!("fp64 limbs {a_shape:?} x {b_shape:?} ({extreme})"), &got, &want);
     }
 }

@@ -1,6 +1,6 @@
 //! Opening a device where there is no CUDA is an error that says why, never a panic.
 
-use cloak_gpu::{CudaDevice, GpuError};
+use cloak_gpu::{CudaDevice, GemmMethod, GpuError};
 use cloak_ring::RingError;
 
 #[test]
@@ -35,4 +35,17 @@ fn a_missing_gpu_ordinal_is_an_error() {
         Err(GpuError::NoDevice { ordinal, .. }) => assert_eq!(ordinal, 4096),
         Err(other) => eprintln!("skipped: no CUDA device here: {other}"),
     }
+}
+
+#[test]
+fn gemm_method_settings_parse_and_unknown_ones_are_errors() {
+    assert_eq!(GemmMethod::parse("int64"), Ok(GemmMethod::Int64));
+    assert_eq!(GemmMethod::parse(" FP64\n"), Ok(GemmMethod::Fp64Limbs));
+    for m in [GemmMethod::Int64, GemmMethod::Fp64Limbs] {
+        assert_eq!(GemmMethod::parse(m.name()), Ok(m));
+    }
+    assert_eq!(GemmMethod::default(), GemmMethod::Int64);
+    let err = GemmMethod::parse("fp32").expect_err("not a method");
+    assert!(matches!(err, GpuError::BadSetting { name: "CLOAK_GPU_GEMM", .. }), "{err:?}");
+    assert!(err.to_string().contains("int64 or fp64"), "{err}");
 }
