@@ -39,15 +39,16 @@ tasks:
         meant to be run on a GPU machine, in one go: builds the cloak-gpu
         tests and the gpu_check example (release), then runs the tests (the
         ring layer's device and backend conformance suites on the GPU, and
-        the GPU's own tests), the protocol conformance suite and a private
+        the GPU's own tests, then again with every matmul by FP64 limbs
+        through cuBLAS), the protocol conformance suite and a private
         inference with every share on the GPU (crates/cloak/tests/
         gpu_protocols.rs), and the example (GEMM checked bit for bit
         against the CPU, 4096^3 GEMM in T ring-MAC/s, elementwise add/mul on
         2^24 elements in GB/s), then the nn bench rows with every share on
         the GPU (bench --quick --device cuda:0 nn). Runs with
         CLOAK_REQUIRE_GPU=1: a missing driver, NVRTC (libnvrtc.so.12 on
-        LD_LIBRARY_PATH) or GPU fails instead of skipping. No CUDA toolkit
-        is needed to build
+        LD_LIBRARY_PATH), cuBLAS (libcublas.so.12) or GPU fails instead of
+        skipping. No CUDA toolkit is needed to build
   layers
         check the crate layering (xtask/src/layers.rs) and that no crate's
         top-level modules import each other in a cycle; one line per problem,
@@ -119,27 +120,28 @@ fn gpu_check() -> ExitCode {
     ];
     for (what, args) in build {
         println!("== gpu-check: {what}: cargo {}", args.join(" "));
-        if let Err(e) = run_cargo(&cargo, args) {
+        if let Err(e) = run_cargo(&cargo, args, None) {
             eprintln!("xtask gpu-check: {what}: {e}");
             return ExitCode::FAILURE;
         }
     }
-    let steps: [(&str, &[&str]); 4] = [
-        (
-            "tests",
-            &[
-                "test",
-                "--release",
-                "--package",
-                "cloak-gpu",
-                "--no-fail-fast",
-                "--",
-                "--nocapture",
-                "--test-threads=1",
-            ],
-        ),
+    let gpu_tests: &[&str] = &[
+        "test",
+        "--release",
+        "--package",
+        "cloak-gpu",
+        "--no-fail-fast",
+        "--",
+        "--nocapture",
+        "--test-threads=1",
+    ];
+    // Each step: what it is, the GEMM method it forces (`CLOAK_GPU_GEMM`), cargo's arguments.
+    let steps: [(&str, Option<&str>, &[&str]); 5] = [
+        ("tests", None, gpu_tests),
+        ("tests, matmuls by FP64 limbs", Some("fp64"), gpu_tests),
         (
             "protocol tests",
+            None,
             &[
                 "test",
                 "--release",
@@ -152,9 +154,10 @@ fn gpu_check() -> ExitCode {
                 "--test-threads=1",
             ],
         ),
-        ("check", &["run", "--release", "--package", "cloak-gpu", "--example", "gpu_check"]),
+        ("check", None, &["run", "--release", "--package", "cloak-gpu", "--example", "gpu_check"]),
         (
             "private inference timings",
+            None,
             &[
                 "run",
                 "--release",
@@ -169,9 +172,10 @@ fn gpu_check() -> ExitCode {
         ),
     ];
     let mut failed = Vec::new();
-    for (what, args) in steps {
-        println!("== gpu-check: {what}: cargo {}", args.join(" "));
-        if let Err(e) = run_cargo(&cargo, args) {
+    for (what, gemm, args) in steps {
+        let env = gemm.map(|m| format!("CLOAK_GPU_GEMM={m} ")).unwrap_or_default();
+        println!("== gpu-check: {what}: {env}cargo {}", args.join(" "));
+        if let Err(e) = run_cargo(&cargo, args, gemm) {
             eprintln!("xtask gpu-check: {what}: {e}");
             failed.push(what);
         }
@@ -185,13 +189,15 @@ fn gpu_check() -> ExitCode {
     }
 }
 
-/// Runs cargo with `args` and `CLOAK_REQUIRE_GPU=1`, output passed through.
-fn run_cargo(cargo: &str, args: &[&str]) -> Result<(), String> {
-    let status = Command::new(cargo)
-        .args(args)
-        .env("CLOAK_REQUIRE_GPU", "1")
-        .status()
-        .map_err(|e| format!("could not start cargo: {e}"))?;
+/// Runs cargo with `args` and `CLOAK_REQUIRE_GPU=1` (and `CLOAK_GPU_GEMM` when `gemm` names
+/// a method), output passed through.
+fn run_cargo(cargo: &str, args: &[&str], gemm: Option<&str>) -> Result<(), String> {
+    let mut command = Command::new(cargo);
+    command.args(args).env("CLOAK_REQUIRE_GPU", "1");
+    if let Some(method) = gemm {
+        command.env("CLOAK_GPU_GEMM", method);
+    }
+    let status = command.status().map_err(|e| format!("could not start cargo: {e}"))?;
     if status.success() { Ok(()) } else { Err(format!("cargo exited with {status}")) }
 }
 
