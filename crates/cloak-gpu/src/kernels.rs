@@ -319,7 +319,7 @@ mod tests {
         );
         let limbs = Module::Limbs.source();
         assert_eq!(struct_words(limbs, "LimbArgs"), words(size_of::<launch::LimbArgs>()));
-        assert_eq!(define(limbs, "LIMB_PRODUCTS") as usize, crate::limbs::PAIRS.len());
+        assert_eq!(define(limbs, "LIMB_PRODUCTS") as usize, launch::PAIRS.len());
     }
 
     #[test]

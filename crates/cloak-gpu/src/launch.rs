@@ -238,6 +238,12 @@ pub fn elementwise_config(n: usize) -> LaunchConfig {
     }
 }
 
+/// The limb pairs `(i, j)` with `i + j < 4` of the FP64-limb matmul, in the order of the
+/// product planes (`limb_combine_u64` walks them in this order): part of that kernel's
+/// launch contract, like [`LimbArgs`].
+pub(crate) const PAIRS: [(u32, u32); 10] =
+    [(0, 0), (0, 1), (0, 2), (0, 3), (1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (3, 0)];
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,7 +24,7 @@ use cudarc::driver::{CudaView, CudaViewMut, PushKernelArg};
 
 use crate::context::Gpu;
 use crate::kernels::Kernel;
-use crate::launch::{LimbArgs, elementwise_config};
+use crate::launch::{LimbArgs, PAIRS, elementwise_config};
 
 type Result<T> = std::result::Result<T, RingError>;
 
@@ -35,10 +35,6 @@ const LIMB_BITS: u32 = 16;
 pub(crate) const LIMBS: usize = 4;
 /// The longest inner dimension one round of DGEMMs takes exactly: `k (2^16 - 1)^2 < 2^53`.
 pub(crate) const MAX_CHUNK_K: usize = 1 << 21;
-/// The limb pairs `(i, j)` with `i + j < 4`, in the order of the product planes
-/// (`limb_combine_u64` walks them in this order).
-pub(crate) const PAIRS: [(u32, u32); 10] =
-    [(0, 0), (0, 1), (0, 2), (0, 3), (1, 0), (1, 1), (1, 2), (2, 0), (2, 1), (3, 0)];
 
 /// The pieces of the inner dimension, each at most `chunk` long (`chunk > 0`).
 pub(crate) fn k_chunks(k: usize, chunk: usize) -> impl Iterator<Item = Range<usize>> {
