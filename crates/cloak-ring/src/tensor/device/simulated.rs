@@ -12,7 +12,8 @@ use crate::error::{Result, RingError};
 use crate::tensor::backend::{Backend, CpuBackend};
 use crate::tensor::{Conv2dSpec, RingTensor};
 
-/// What crossed between the host and a [`SimulatedDevice`] so far.
+/// What crossed between the host and a device so far, as [`Device::transfers`] reports it
+/// ([`SimulatedDevice`] and `cloak-gpu`'s CUDA device count every transfer).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Transfers {
     /// Host-to-device copies.
