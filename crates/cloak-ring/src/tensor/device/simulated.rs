@@ -12,7 +12,7 @@ use crate::error::{Result, RingError};
 use crate::tensor::backend::{Backend, CpuBackend};
 use crate::tensor::{Conv2dSpec, RingTensor};
 
-/// What crossed between the host and a device so far, as [`Device::transfers`] reports it
+/// What crossed between the host and a device so far, as [`Device::transfers`](super::Device::transfers) reports it
 /// ([`SimulatedDevice`] and `cloak-gpu`'s CUDA device count every transfer).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Transfers {
