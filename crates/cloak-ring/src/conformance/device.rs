@@ -1,4 +1,4 @@
-//! The conformance suite of [`Device`]: every tensor operation on the device gives the host's
+//! The conformance suite of [`Device`](crate::device::Device): every tensor operation on the device gives the host's
 //! result bit for bit, and (on a device that counts transfers) stays on the device.
 //!
 //! ```ignore

@@ -12,8 +12,9 @@ use crate::error::{Result, RingError};
 use crate::tensor::backend::{Backend, CpuBackend};
 use crate::tensor::{Conv2dSpec, RingTensor};
 
-/// What crossed between the host and a device so far, as [`Device::transfers`](super::Device::transfers) reports it
-/// ([`SimulatedDevice`] and `cloak-gpu`'s CUDA device count every transfer).
+/// What crossed between the host and a device so far, as
+/// [`Device::transfers`](super::Device::transfers) reports it ([`SimulatedDevice`] and
+/// `cloak-gpu`'s CUDA device count every transfer).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Transfers {
     /// Host-to-device copies.
