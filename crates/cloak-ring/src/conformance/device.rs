@@ -1,5 +1,6 @@
-//! The conformance suite of [`Device`](crate::device::Device): every tensor operation on the device gives the host's
-//! result bit for bit, and (on a device that counts transfers) stays on the device.
+//! The conformance suite of [`Device`](crate::device::Device): every tensor operation on the
+//! device gives the host's result bit for bit, and (on a device that counts transfers) stays
+//! on the device.
 //!
 //! ```ignore
 //! cloak_ring::device_conformance_tests!(my_device, MyDevice::new().handle());
