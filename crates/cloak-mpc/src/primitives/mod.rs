@@ -20,6 +20,7 @@
 //! | [`add_binary_words`](Context::add_binary_words) (A2B adder) | 7 (2 parties) | 192 B per element (12 AND words) | XOR shares of the sum of XOR-shared values |
 //! | [`add_binary_tensors`](Context::add_binary_tensors), [`and_tensor_pairs`](Context::and_tensor_pairs) | as their word forms | as their word forms | the same, on tensors where the shares live |
 //! | [`msb_of_sum_planes`](Context::msb_of_sum_planes) (the sign circuit) | 7 (2 parties) | about 45 B per element (181 AND gates) | XOR shares of the top bit of the sum |
+//! | [`msb_of_sum_plane_tensors`](Context::msb_of_sum_plane_tensors) | as its word form | as its word form | the same, on `[64, W]` plane tensors where the shares live |
 //! | [`bits_to_arith`](Context::bits_to_arith) (B2A of bits) | 1 | `n / 8` B | additive 0/1 shares of XOR-shared bits |
 //! | [`mul_by_xor_bits`](Context::mul_by_xor_bits) | 1 | `n / 8 + 16n` B | shares of `b * x` for an XOR-shared bit `b` |
 //! | [`truncate`](Context::truncate), [`truncate_many`](Context::truncate_many) | 0 or 1 | by strategy | shares of `x / 2^bits`, within one unit |
@@ -90,6 +91,7 @@ mod inject;
 mod open;
 mod placement;
 mod sign;
+mod sign_planes;
 mod sign_tensor;
 mod strategy;
 mod trunc;
@@ -105,4 +107,5 @@ pub use fss_trunc::{FssTruncation, TruncKeys};
 pub use inject::gather_bits;
 pub use placement::ComputeDevice;
 pub use sign::{BitPlaneCarry, ComparisonProtocol, ComparisonStrategy};
+pub use sign_planes::bit_plane_tensor;
 pub use trunc::{Truncation, TruncationProtocol, TruncationStrategy};

@@ -5,6 +5,7 @@
 use cloak_ring::{RingTensor, planes};
 
 use super::context::Context;
+use super::sign_planes::bit_plane_tensor;
 use super::strategy::strategy_handle;
 use crate::error::Result;
 
@@ -132,4 +133,48 @@ impl ComparisonProtocol for BitPlaneCarry {
             .collect();
         ctx.msb_of_sum_planes(values)
     }
+
+    fn ltz_packed_tensor(&self, ctx: &mut Context, x: &RingTensor<u64>) -> Result<RingTensor<u64>> {
+        if x.is_host() {
+            let msb = self.ltz_packed(ctx, x)?;
+            return Ok(RingTensor::from_vec(&[msb.len()], msb)?);
+        }
+        bit_plane_ltz_tensor(ctx, x)
+    }
+
+    fn ltz_arith(&self, ctx: &mut Context, x: &RingTensor<u64>) -> Result<RingTensor<u64>> {
+        if x.is_host() {
+            let msb = self.ltz_packed(ctx, x)?;
+            let bits = ctx.bits_to_arith(&msb, x.len())?;
+            return Ok(RingTensor::from_vec(x.shape(), bits)?);
+        }
+        let msb = bit_plane_ltz_tensor(ctx, x)?;
+        ctx.bits_to_arith_tensor(&msb, x.shape())
+    }
+
+    fn times_ltz(
+        &self,
+        ctx: &mut Context,
+        x: &RingTensor<u64>,
+    ) -> Result<(RingTensor<u64>, RingTensor<u64>)> {
+        if x.is_host() {
+            let msb = self.ltz_packed(ctx, x)?;
+            return ctx.mul_by_xor_bits(x, &msb);
+        }
+        let msb = bit_plane_ltz_tensor(ctx, x)?;
+        ctx.mul_by_xor_bits_tensor(x, &msb)
+    }
+}
+
+/// [`BitPlaneCarry::ltz_packed`] in tensor operations, for shares on a device: the own
+/// share's bit planes built where it lives ([`bit_plane_tensor`]), the other parties'
+/// values as zeros there, then [`Context::msb_of_sum_plane_tensors`]. The same rounds,
+/// bytes and dealer words as the word form.
+fn bit_plane_ltz_tensor(ctx: &mut Context, x: &RingTensor<u64>) -> Result<RingTensor<u64>> {
+    let own = bit_plane_tensor(x)?;
+    let zero = own.and_scalar(0);
+    let values = (0..ctx.parties())
+        .map(|p| if p == ctx.rank() { own.clone() } else { zero.clone() })
+        .collect();
+    ctx.msb_of_sum_plane_tensors(values)
 }
