@@ -5,6 +5,11 @@
 //! - B2A: with random bits shared both ways, open `z = x ^ r` (one round) and rebuild each
 //!   bit as `z + r - 2 z r`, linear in the additive shares of `r`
 //!   ([`Context::words_to_arith`](crate::primitives::Context::words_to_arith)).
+//!
+//! Shares on a device convert there, by the tensor forms of the same circuits
+//! ([`Context::add_binary_tensors`](crate::primitives::Context::add_binary_tensors),
+//! [`Context::words_to_arith_tensor`](crate::primitives::Context::words_to_arith_tensor)),
+//! with the same rounds and bytes.
 
 use cloak_ring::RingTensor;
 
@@ -22,6 +27,18 @@ impl AShare {
         let session = self.session().clone();
         session.scoped("a2b", || {
             let mut s = session.context()?;
+            let own = self.share_tensor();
+            if !own.is_host() {
+                // On a device: the adder in tensor operations, where the share lives.
+                let own = own.reshape(&[own.len()])?;
+                let zero = own.and_scalar(0);
+                let values = (0..s.parties())
+                    .map(|p| if p == s.rank() { own.clone() } else { zero.clone() })
+                    .collect();
+                let sum = s.add_binary_tensors(values)?.reshape(self.shape())?;
+                drop(s);
+                return Ok(BShare::from_share(&session, sum));
+            }
             let values = s.own_as_binary_values(&self.share_tensor().as_slice());
             let sum = s.add_binary_words(values)?;
             drop(s);
@@ -39,7 +56,12 @@ impl BShare {
     pub fn to_arith(&self) -> Result<AShare> {
         let session = self.session().clone();
         session.scoped("b2a", || {
-            let out = session.context()?.words_to_arith(&self.share_tensor().as_slice())?;
+            let words = self.share_tensor();
+            if !words.is_host() {
+                let out = session.context()?.words_to_arith_tensor(words)?;
+                return Ok(AShare::from_share(&session, out));
+            }
+            let out = session.context()?.words_to_arith(&words.as_slice())?;
             Ok(AShare::from_share(&session, RingTensor::from_vec(self.shape(), out)?))
         })
     }

@@ -109,3 +109,19 @@ fn bit_plane_carry_sign_on_device() {
         assert_exact("abs", &abs, &x.mapv(f64::abs));
     }
 }
+
+#[test]
+fn a2b_and_b2a_on_device() {
+    for parties in [2, 3] {
+        let base = SessionConfig::default();
+        let x = inputs(&[2, 64], -1000.0, 1000.0, 21 + parties as u64);
+        let round_trip =
+            on_device_as_on_host("a2b then b2a", parties, &base, &x, |x| x.to_binary()?.to_arith());
+        assert_exact("a2b then b2a", &round_trip, &x);
+        // The sign bit, moved to the lowest place: one unit (2^-16) where x < 0.
+        let sign = on_device_as_on_host("a2b, bit 63, b2a", parties, &base, &x, |x| {
+            x.to_binary()?.bit(63)?.to_arith()
+        });
+        assert_exact("sign bit", &sign, &x.mapv(|v| if v < 0.0 { 1.0 / 65536.0 } else { 0.0 }));
+    }
+}

@@ -21,6 +21,7 @@
 //! | [`add_binary_tensors`](Context::add_binary_tensors), [`and_tensor_pairs`](Context::and_tensor_pairs) | as their word forms | as their word forms | the same, on tensors where the shares live |
 //! | [`msb_of_sum_planes`](Context::msb_of_sum_planes) (the sign circuit) | 7 (2 parties) | about 45 B per element (181 AND gates) | XOR shares of the top bit of the sum |
 //! | [`msb_of_sum_plane_tensors`](Context::msb_of_sum_plane_tensors) | as its word form | as its word form | the same, on `[64, W]` plane tensors where the shares live |
+//! | [`words_to_arith`](Context::words_to_arith), [`words_to_arith_tensor`](Context::words_to_arith_tensor) (B2A of words) | 1 | `8n` B | additive shares of XOR-shared words |
 //! | [`bits_to_arith`](Context::bits_to_arith) (B2A of bits) | 1 | `n / 8` B | additive 0/1 shares of XOR-shared bits |
 //! | [`mul_by_xor_bits`](Context::mul_by_xor_bits) | 1 | `n / 8 + 16n` B | shares of `b * x` for an XOR-shared bit `b` |
 //! | [`truncate`](Context::truncate), [`truncate_many`](Context::truncate_many) | 0 or 1 | by strategy | shares of `x / 2^bits`, within one unit |
@@ -79,6 +80,7 @@ mod adder;
 mod adder_tensors;
 mod and;
 mod b2a;
+mod b2a_tensors;
 mod beaver;
 mod bit_tensors;
 mod context;
