@@ -4,7 +4,8 @@
 //! winner in every window, which is what its backward pass needs
 //! ([`AShare::max_pool2d_backward`]). Average pooling is a local sum and one exact division
 //! by the public window size ([`AShare::div_int`], one round; padding counts, as PyTorch's
-//! default `count_include_pad`).
+//! default `count_include_pad`). Shares on a device pool and scatter gradients back in
+//! tensor operations, where they live.
 
 use cloak_ring::{Pool2dSpec, RingTensor};
 use ndarray::{Array4, Ix4, s};
@@ -147,7 +148,14 @@ impl AShare {
         let session = grad_out.session().clone();
         session.scoped("max_pool2d_backward", || {
             let routed = onehot.mul(&grad_out.unsqueeze(4)?)?;
-            let host = routed.share_tensor().as_array();
+            let share = routed.share_tensor();
+            if !share.is_host() {
+                let dims = [n, c, h, w, oh, ow];
+                let tap = |t: usize| Ok(share.slice(4, t, t + 1, 1)?.reshape(&[n, c, oh, ow])?);
+                let inner = scatter_windows_tensors(dims, spec, tap)?;
+                return Ok(AShare::from_share(&session, inner));
+            }
+            let host = share.as_array();
             let r = host.view();
             let dims = [n, c, h, w, oh, ow];
             let inner = scatter_windows(dims, spec, |tap| r.slice(s![.., .., .., .., tap]));
@@ -193,7 +201,13 @@ impl AShare {
         let session = grad_out.session().clone();
         session.scoped("avg_pool2d_backward", || {
             let scaled = grad_out.div_int((spec.kernel.0 * spec.kernel.1) as u64)?;
-            let host = scaled.share_tensor().as_array();
+            let share = scaled.share_tensor();
+            if !share.is_host() {
+                let dims = [n, c, h, w, oh, ow];
+                let inner = scatter_windows_tensors(dims, spec, |_| Ok(share.clone()))?;
+                return Ok(AShare::from_share(&session, inner));
+            }
+            let host = share.as_array();
             let g = host.view().into_dimensionality::<Ix4>().map_err(|_| {
                 invalid("avg_pool2d_backward", format!("gradient {:?}", grad_out.shape()))
             })?;
@@ -228,4 +242,56 @@ fn scatter_windows<'a, D: ndarray::Dimension>(
         }
     }
     acc.slice(s![.., .., ph..ph + h, pw..pw + w]).to_owned()
+}
+
+/// [`scatter_windows`] in tensor operations, so that a share on a device stays there: each
+/// tap's `[n, c, oh, ow]` values are spread to the input positions they came from (zeros
+/// between them, for strides above one, and around them, by padding), added up, and the
+/// padding is dropped.
+fn scatter_windows_tensors(
+    [n, c, h, w, oh, ow]: [usize; 6],
+    spec: &Pool2dSpec,
+    tap: impl Fn(usize) -> Result<RingTensor<u64>>,
+) -> Result<RingTensor<u64>> {
+    let (ph, pw) = spec.padding;
+    let (sh, sw) = spec.stride;
+    let (kh, kw) = spec.kernel;
+    let (hp, wp) = (h + 2 * ph, w + 2 * pw);
+    if oh == 0 || ow == 0 {
+        return Err(invalid("pool_backward", "no windows"));
+    }
+    let (span_h, span_w) = (sh * (oh - 1) + 1, sw * (ow - 1) + 1);
+    let mut acc: Option<RingTensor<u64>> = None;
+    for di in 0..kh {
+        for dj in 0..kw {
+            let part = tap(di * kw + dj)?;
+            if part.shape() != [n, c, oh, ow] {
+                return Err(invalid("pool_backward", format!("a tap of shape {:?}", part.shape())));
+            }
+            let rows = spread(&part, 2, sh, span_h)?;
+            let cols = spread(&rows, 3, sw, span_w)?;
+            let placed =
+                cols.pad(&[(0, 0), (0, 0), (di, hp - di - span_h), (dj, wp - dj - span_w)], 0)?;
+            acc = Some(match acc {
+                Some(a) => a.add(&placed)?,
+                None => placed,
+            });
+        }
+    }
+    let acc = acc.ok_or_else(|| invalid("pool_backward", "an empty window"))?;
+    Ok(acc.slice(2, ph, ph + h, 1)?.slice(3, pw, pw + w, 1)?)
+}
+
+/// Spreads axis `axis` (2 or 3) of a 4-d tensor to `stride` apart: element `i` moves to
+/// `i * stride`, zeros between, `span` long in all.
+fn spread(t: &RingTensor<u64>, axis: usize, stride: usize, span: usize) -> Result<RingTensor<u64>> {
+    if stride == 1 {
+        return Ok(t.clone());
+    }
+    let mut shape = t.shape().to_vec();
+    let mut pads = vec![(0, 0); shape.len() + 1];
+    pads[axis + 1] = (0, stride - 1);
+    let wide = t.unsqueeze(axis + 1)?.pad(&pads, 0)?;
+    shape[axis] *= stride;
+    Ok(wide.reshape(&shape)?.slice(axis, 0, span, 1)?)
 }

@@ -1,7 +1,8 @@
-//! More protocols on a device: the bit-plane sign circuit ([`BitPlaneCarry`]), each
-//! checked on a simulated device against plain f64; its result must stay on the device, it
-//! must cost the rounds and bytes it costs on the host, and the only bytes that cross from
-//! the device to the host must be the bytes the parties send (no hidden round trip).
+//! More protocols on a device: the bit-plane sign circuit ([`BitPlaneCarry`]), A2B and B2A,
+//! and the pooling backwards, each checked on a simulated device against plain f64; its
+//! result must stay on the device, it must cost the rounds and bytes it costs on the host,
+//! and the only bytes that cross from the device to the host must be the bytes the parties
+//! send (no hidden round trip).
 //!
 //! Sizes are multiples of 64 elements where bits are opened (see `tests/device.rs`).
 
@@ -9,7 +10,9 @@ mod common;
 
 use cloak_mpc::conformance::Configured;
 use cloak_mpc::primitives::BitPlaneCarry;
-use cloak_mpc::{AShare, ComparisonStrategy, ComputeDevice, MpcError, Session, SessionConfig};
+use cloak_mpc::{
+    AShare, ComparisonStrategy, ComputeDevice, MpcError, Pool2dSpec, Session, SessionConfig,
+};
 use cloak_ring::device::SimulatedDevice;
 use common::{arr, grid, run, share0, values};
 use ndarray::ArrayD;
@@ -123,5 +126,78 @@ fn a2b_and_b2a_on_device() {
             x.to_binary()?.bit(63)?.to_arith()
         });
         assert_exact("sign bit", &sign, &x.mapv(|v| if v < 0.0 { 1.0 / 65536.0 } else { 0.0 }));
+    }
+}
+
+/// Overlapping 3x3 windows, stride 2, padding 1: `[1, 4, 8, 8]` inputs pool to
+/// `[1, 4, 4, 4]` (64 windows, so every comparison opens whole words of bits).
+const POOL: Pool2dSpec = Pool2dSpec { kernel: (3, 3), stride: (2, 2), padding: (1, 1) };
+const POOL_INPUT: [usize; 4] = [1, 4, 8, 8];
+
+/// A window's output index `(n, c, i, j)` and the input positions `(row, column)` it covers.
+type Window = ((usize, usize, usize, usize), Vec<(usize, usize)>);
+
+/// For every window of `POOL` over `x` (`[n, c, h, w]`), in order: the input positions it
+/// covers (padding dropped), row-major over the window.
+fn windows(shape: &[usize]) -> Vec<Window> {
+    let (h, w) = (shape[2] as isize, shape[3] as isize);
+    let (oh, ow) = ((shape[2] + 2 - 3) / 2 + 1, (shape[3] + 2 - 3) / 2 + 1);
+    let mut out = Vec::new();
+    for n in 0..shape[0] {
+        for c in 0..shape[1] {
+            for i in 0..oh {
+                for j in 0..ow {
+                    let mut taps = Vec::new();
+                    for di in 0..3isize {
+                        for dj in 0..3isize {
+                            let (r, q) = (2 * i as isize + di - 1, 2 * j as isize + dj - 1);
+                            if (0..h).contains(&r) && (0..w).contains(&q) {
+                                taps.push((r as usize, q as usize));
+                            }
+                        }
+                    }
+                    out.push(((n, c, i, j), taps));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn pooling_backward_on_device() {
+    let base = SessionConfig::default();
+    for parties in [2, 3] {
+        // Max pooling: the pooled values routed back to each window's first maximum.
+        let x = inputs(&POOL_INPUT, -8.0, 8.0, 31 + parties as u64);
+        let got = on_device_as_on_host("max_pool2d backward", parties, &base, &x, |x| {
+            let (pooled, onehot) = x.max_pool2d(&POOL)?;
+            AShare::max_pool2d_backward(&pooled, &onehot, x.shape(), &POOL)
+        });
+        let mut want = ArrayD::<f64>::zeros(x.shape());
+        for ((n, c, _, _), taps) in windows(x.shape()) {
+            let mut best = taps[0];
+            for &(r, q) in &taps[1..] {
+                if x[[n, c, r, q]] > x[[n, c, best.0, best.1]] {
+                    best = (r, q);
+                }
+            }
+            want[[n, c, best.0, best.1]] += x[[n, c, best.0, best.1]];
+        }
+        common::assert_close(&got, &want, 1e-3, "max_pool2d backward");
+        assert!(want.iter().any(|v| *v != 0.0), "a reference of zeros");
+
+        // Average pooling: each window's gradient over 9, added to its input positions.
+        let g = inputs(&[1, 4, 4, 4], -4.0, 4.0, 41 + parties as u64);
+        let got = on_device_as_on_host("avg_pool2d backward", parties, &base, &g, |g| {
+            AShare::avg_pool2d_backward(g, &POOL_INPUT, &POOL)
+        });
+        let mut want = ArrayD::<f64>::zeros(&POOL_INPUT[..]);
+        for ((n, c, i, j), taps) in windows(&POOL_INPUT) {
+            for (r, q) in taps {
+                want[[n, c, r, q]] += g[[n, c, i, j]] / 9.0;
+            }
+        }
+        common::assert_close(&got, &want, 1e-3, "avg_pool2d backward");
     }
 }
