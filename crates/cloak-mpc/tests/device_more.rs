@@ -32,24 +32,27 @@ cloak_mpc::protocol_conformance_tests!(
 
 type Op = fn(&AShare) -> Result<AShare, MpcError>;
 
-/// What one party saw: the revealed output, where its share was, and what it sent
-/// (rounds and bytes before the reveal, and bytes in all).
-type Seen = (ArrayD<f64>, String, u64, u64, u64);
+/// What one party saw: the revealed output, where its share was, what it sent (rounds and
+/// bytes before the reveal, and bytes in all) and the dealer words it obtained for `op`.
+type Seen = (ArrayD<f64>, String, u64, u64, u64, u64);
 
 fn observe(s: &Session, x: &ArrayD<f64>, op: Op) -> Result<Seen, MpcError> {
     let xs = share0(s, x)?;
     s.reset_stats();
+    let dealt = s.dealer_stats().words;
     let out = op(&xs)?;
+    let dealt = s.dealer_stats().words - dealt;
     let placement = out.share_tensor().placement();
     let before = s.comm_stats().total();
     let revealed = out.reveal()?;
     let all = s.comm_stats().total();
-    Ok((revealed, placement, before.rounds, before.bytes_sent, all.bytes_sent))
+    Ok((revealed, placement, before.rounds, before.bytes_sent, all.bytes_sent, dealt))
 }
 
 /// Runs `op` on `x` (shared by party 0) with `parties` on a fresh simulated device and on
 /// the host, both under `base`; checks that the result stays on the device, that the device
-/// costs what the host costs (and computes the same value), and that the device's
+/// costs what the host costs (rounds, bytes and dealer words, and computes the same value),
+/// and that the device's
 /// downloads are exactly the bytes the parties sent. Returns the revealed value.
 fn on_device_as_on_host(
     what: &str,
@@ -63,16 +66,18 @@ fn on_device_as_on_host(
     let host = run(parties, base, |s| observe(s, x, op));
     let peers = (parties - 1) as u64;
     let mut downloads = 0;
-    for ((value, placement, rounds, bytes, all), (host_value, host_placement, hr, hb, _)) in
-        seen.iter().zip(&host)
+    for (
+        (value, placement, rounds, bytes, all, dealt),
+        (host_value, host_placement, hr, hb, _, host_dealt),
+    ) in seen.iter().zip(&host)
     {
         assert!(placement.starts_with("sim:"), "{what}, {parties} parties: result on {placement}");
         assert_eq!(host_placement, "cpu");
         assert!(*rounds > 0, "{what}, {parties} parties: no rounds counted");
         assert_eq!(
-            (rounds, bytes),
-            (hr, hb),
-            "{what}, {parties} parties: rounds and bytes on the device against the host"
+            (rounds, bytes, dealt),
+            (hr, hb, host_dealt),
+            "{what}, {parties} parties: rounds, bytes and dealer words, device against host"
         );
         assert_eq!(value, host_value, "{what}, {parties} parties: device against host value");
         downloads += all / peers;
@@ -99,7 +104,8 @@ fn assert_exact(what: &str, got: &ArrayD<f64>, want: &ArrayD<f64>) {
 #[test]
 fn bit_plane_carry_sign_on_device() {
     let base = bit_plane_carry();
-    for parties in [2, 3] {
+    // Four parties: two carry-save layers.
+    for parties in [2, 3, 4] {
         // Values of both signs, zero included (at a grid point).
         let mut x = inputs(&[2, 64], -50.0, 50.0, 11 + parties as u64);
         x[[0, 0]] = 0.0;
