@@ -14,6 +14,7 @@ use cloak_ring::{RingTensor, planes};
 
 use super::context::Context;
 use super::sign::ComparisonProtocol;
+use super::sign_circuits::{arith_where, packed_where, times_where};
 use crate::error::Result;
 
 /// The sign from dealer bits: one opening of `x + r` (8 bytes per element), then the carry
@@ -67,21 +68,11 @@ impl ComparisonProtocol for DealerBits {
     }
 
     fn ltz_packed_tensor(&self, ctx: &mut Context, x: &RingTensor<u64>) -> Result<RingTensor<u64>> {
-        if x.is_host() {
-            let msb = self.ltz_packed(ctx, x)?;
-            return Ok(RingTensor::from_vec(&[msb.len()], msb)?);
-        }
-        ltz_packed_tensor(ctx, x)
+        packed_where(ctx, x, &|c| self.ltz_packed(c, x), &|c| ltz_packed_tensor(c, x))
     }
 
     fn ltz_arith(&self, ctx: &mut Context, x: &RingTensor<u64>) -> Result<RingTensor<u64>> {
-        if x.is_host() {
-            let msb = self.ltz_packed(ctx, x)?;
-            let bits = ctx.bits_to_arith(&msb, x.len())?;
-            return Ok(RingTensor::from_vec(x.shape(), bits)?);
-        }
-        let msb = ltz_packed_tensor(ctx, x)?;
-        ctx.bits_to_arith_tensor(&msb, x.shape())
+        arith_where(ctx, x, &|c| self.ltz_packed(c, x), &|c| ltz_packed_tensor(c, x))
     }
 
     fn times_ltz(
@@ -89,12 +80,7 @@ impl ComparisonProtocol for DealerBits {
         ctx: &mut Context,
         x: &RingTensor<u64>,
     ) -> Result<(RingTensor<u64>, RingTensor<u64>)> {
-        if x.is_host() {
-            let msb = self.ltz_packed(ctx, x)?;
-            return ctx.mul_by_xor_bits(x, &msb);
-        }
-        let msb = ltz_packed_tensor(ctx, x)?;
-        ctx.mul_by_xor_bits_tensor(x, &msb)
+        times_where(ctx, x, &|c| self.ltz_packed(c, x), &|c| ltz_packed_tensor(c, x))
     }
 }
 

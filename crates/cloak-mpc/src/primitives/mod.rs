@@ -93,6 +93,7 @@ mod inject;
 mod open;
 mod placement;
 mod sign;
+mod sign_circuits;
 mod sign_planes;
 mod sign_tensor;
 mod strategy;

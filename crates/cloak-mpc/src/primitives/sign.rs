@@ -5,6 +5,7 @@
 use cloak_ring::{RingTensor, planes};
 
 use super::context::Context;
+use super::sign_circuits::{arith_where, packed_where, times_where};
 use super::sign_planes::bit_plane_tensor;
 use super::strategy::strategy_handle;
 use crate::error::Result;
@@ -135,21 +136,11 @@ impl ComparisonProtocol for BitPlaneCarry {
     }
 
     fn ltz_packed_tensor(&self, ctx: &mut Context, x: &RingTensor<u64>) -> Result<RingTensor<u64>> {
-        if x.is_host() {
-            let msb = self.ltz_packed(ctx, x)?;
-            return Ok(RingTensor::from_vec(&[msb.len()], msb)?);
-        }
-        bit_plane_ltz_tensor(ctx, x)
+        packed_where(ctx, x, &|c| self.ltz_packed(c, x), &|c| bit_plane_ltz_tensor(c, x))
     }
 
     fn ltz_arith(&self, ctx: &mut Context, x: &RingTensor<u64>) -> Result<RingTensor<u64>> {
-        if x.is_host() {
-            let msb = self.ltz_packed(ctx, x)?;
-            let bits = ctx.bits_to_arith(&msb, x.len())?;
-            return Ok(RingTensor::from_vec(x.shape(), bits)?);
-        }
-        let msb = bit_plane_ltz_tensor(ctx, x)?;
-        ctx.bits_to_arith_tensor(&msb, x.shape())
+        arith_where(ctx, x, &|c| self.ltz_packed(c, x), &|c| bit_plane_ltz_tensor(c, x))
     }
 
     fn times_ltz(
@@ -157,12 +148,7 @@ impl ComparisonProtocol for BitPlaneCarry {
         ctx: &mut Context,
         x: &RingTensor<u64>,
     ) -> Result<(RingTensor<u64>, RingTensor<u64>)> {
-        if x.is_host() {
-            let msb = self.ltz_packed(ctx, x)?;
-            return ctx.mul_by_xor_bits(x, &msb);
-        }
-        let msb = bit_plane_ltz_tensor(ctx, x)?;
-        ctx.mul_by_xor_bits_tensor(x, &msb)
+        times_where(ctx, x, &|c| self.ltz_packed(c, x), &|c| bit_plane_ltz_tensor(c, x))
     }
 }
 
