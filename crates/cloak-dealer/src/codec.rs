@@ -43,6 +43,11 @@ pub(crate) fn write_request(request: &Request, w: &mut Writer) {
             w.u8(8);
             w.usize(*count);
         }
+        Request::DigitTables { count, inject } => {
+            w.u8(9);
+            w.usize(*count);
+            w.u8(u8::from(*inject));
+        }
         Request::DivPair { shape, divisor } => {
             w.u8(5);
             w.shape(shape);
@@ -78,6 +83,15 @@ pub(crate) fn read_request(
         }
         4 => Request::RandomBits { count: r.usize()? },
         8 => Request::EdaBits { count: r.usize()? },
+        9 => {
+            let count = r.usize()?;
+            let inject = match r.u8()? {
+                0 => false,
+                1 => true,
+                _ => return Err(r.malformed("an injection flag that is not 0 or 1")),
+            };
+            Request::DigitTables { count, inject }
+        }
         5 => Request::DivPair { shape: r.shape()?, divisor: r.u64()? },
         6 => Request::TripleFixedRhs { op: crate::op::read(r)?, mask: r.u64()? },
         TAG_CUSTOM => {

@@ -77,7 +77,8 @@ pub use preprocess::{PreprocessHandle, PreprocessStats, Preprocessed};
 pub use provider::{Dealer, Pending};
 pub use request::Request;
 pub use shares::{
-    BinaryTriple, EdaBitShares, FixedRhsTriple, RandomBits, Shares, SquarePair, Triple, TruncPair,
+    BinaryTriple, DigitTableShares, EdaBitShares, FixedRhsTriple, InjectionMask, RandomBits,
+    Shares, SquarePair, Triple, TruncPair,
 };
 pub use stats::DealerStats;
 pub use tfp::TrustedFirstParty;

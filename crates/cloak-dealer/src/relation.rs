@@ -81,6 +81,8 @@ pub(crate) enum Relation<'a> {
     Bits(usize),
     /// The bit planes of ring values.
     Planes,
+    /// The digit tables of ring values, and with `true` the injection mask's values.
+    DigitTables(bool),
     /// A custom kind's own `dependents`.
     Custom(&'a dyn Correlation),
 }
@@ -98,6 +100,7 @@ impl Request {
             Request::DivPair { divisor, .. } => builtin(Builtin::Div(*divisor)),
             Request::RandomBits { count } => Relation::Bits(*count),
             Request::EdaBits { .. } => Relation::Planes,
+            Request::DigitTables { inject, .. } => Relation::DigitTables(*inject),
             Request::Custom(c) => match c.correlation().elementwise() {
                 Some(rule) => Relation::Elementwise(Rule::Custom(rule)),
                 None => Relation::Custom(c.correlation()),
@@ -179,11 +182,40 @@ impl Request {
                 let words = planes.len();
                 vec![RingTensor::from_vec(&[words], planes)?]
             }
+            Relation::DigitTables(inject) => {
+                let r = free.first().ok_or_else(missing)?;
+                let s = if inject { Some(free.get(1).ok_or_else(missing)?) } else { None };
+                digit_table_dependents(r, s).ok_or_else(missing)?
+            }
             Relation::Custom(c) => c.dependents(free)?,
         };
         check_values(self.name(), "dependent", &layout.dependent, &dependent)?;
         Ok(dependent)
     }
+}
+
+/// The dependents of [`Request::DigitTables`]: the tables of `r`, and with the injection
+/// mask's XOR words `s`, its bits at scale 1 and `s * r`. `None` for mask words too few
+/// for `r`.
+fn digit_table_dependents(
+    r: &RingTensor<u64>,
+    s: Option<&RingTensor<u64>>,
+) -> Option<Vec<RingTensor<u64>>> {
+    let values = r.to_vec();
+    let n = values.len();
+    let tables = cloak_ring::digits::digit_tables(&values);
+    let mut out = vec![RingTensor::from_vec(&[tables.len()], tables).ok()?];
+    if let Some(s) = s {
+        let s = s.to_vec();
+        if s.len() < n.div_ceil(64) {
+            return None;
+        }
+        let bits: Vec<u64> = (0..n).map(|k| (s[k / 64] >> (k % 64)) & 1).collect();
+        let times_r: Vec<u64> = bits.iter().zip(&values).map(|(s, r)| s.wrapping_mul(*r)).collect();
+        out.push(RingTensor::from_vec(&[n], bits).ok()?);
+        out.push(RingTensor::from_vec(&[n], times_r).ok()?);
+    }
+    Some(out)
 }
 
 /// Whether every component of the layout has one length (what an elementwise rule needs).

@@ -57,6 +57,19 @@ pub enum Request {
         /// Number of values.
         count: usize,
     },
+    /// `count` uniformly random ring values `r`, shared additively, with the XOR-shared
+    /// tables of their 4-bit digits and their bit 63 ([`cloak_ring::digits`]): what a
+    /// comparison needs to open `x + r` and compare the public sum with `r` digit by digit,
+    /// selecting from the tables instead of spending AND gates on the low levels. With
+    /// `inject`, also a random bit `s` shared both ways and `s * r` shared additively, so
+    /// that the sign's product with `x` opens only `s` XOR the sign. Free: `r` (and `s`'s
+    /// XOR words); dependent: the tables (and `s` at scale 1, and `s * r`).
+    DigitTables {
+        /// Number of values.
+        count: usize,
+        /// Whether the bit-injection mask comes with the tables.
+        inject: bool,
+    },
     /// A Beaver triple whose right mask is the persistent mask number `mask`:
     /// `(a, c = op(a, B))` with `a` fresh and `B` the value of that mask (every party takes
     /// its share of `B` once, with [`Dealer::persistent_share`](crate::Dealer::persistent_share)).
@@ -84,6 +97,7 @@ impl Request {
             Request::DivPair { .. } => "div_pair",
             Request::RandomBits { .. } => "random_bits",
             Request::EdaBits { .. } => "edabits",
+            Request::DigitTables { .. } => "digit_tables",
             Request::TripleFixedRhs { .. } => "triple_fixed_rhs",
             Request::Custom(c) => c.correlation().kind(),
         }
@@ -151,6 +165,18 @@ impl Request {
                 vec![Component::arith(&[*count])],
                 vec![Component::xor(count.div_ceil(64).saturating_mul(64))],
             ),
+            Request::DigitTables { count, inject } => {
+                let words = count.div_ceil(64);
+                let tables = Component::xor(words.saturating_mul(cloak_ring::digits::TABLE_PLANES));
+                if *inject {
+                    Layout::new(
+                        vec![Component::arith(&[*count]), Component::xor(words)],
+                        vec![tables, Component::arith(&[*count]), Component::arith(&[*count])],
+                    )
+                } else {
+                    Layout::new(vec![Component::arith(&[*count])], vec![tables])
+                }
+            }
             Request::TripleFixedRhs { op, .. } => {
                 let out = op.output_shape()?;
                 // The dealer materialises the mask's value: it must fit like a component.

@@ -77,6 +77,28 @@ pub struct EdaBitShares {
     pub planes: RingTensor<u64>,
 }
 
+/// A party's shares of digit tables ([`Request::DigitTables`](crate::Request::DigitTables)).
+#[derive(Clone)]
+pub struct DigitTableShares {
+    /// Additive share of `r`.
+    pub r: RingTensor<u64>,
+    /// XOR share of `r`'s digit tables and bit 63 ([`cloak_ring::digits`]).
+    pub tables: RingTensor<u64>,
+    /// The injection mask, if it was asked for.
+    pub injection: Option<InjectionMask>,
+}
+
+/// A party's shares of a random bit per element `s`, both ways, and of `s * r`.
+#[derive(Clone)]
+pub struct InjectionMask {
+    /// XOR share of the bits, 64 per word.
+    pub xor: RingTensor<u64>,
+    /// Additive share of the bits, one 0/1 value per element.
+    pub arith: RingTensor<u64>,
+    /// Additive share of `s * r`.
+    pub times_r: RingTensor<u64>,
+}
+
 /// A party's shares of random bits, both ways.
 #[derive(Clone)]
 pub struct RandomBits {
@@ -142,6 +164,21 @@ impl Shares {
         EdaBitShares { r, planes }
     }
 
+    /// The shares as digit tables' named parts (for shares of a request of that kind).
+    #[must_use]
+    pub fn into_digit_tables(self) -> DigitTableShares {
+        let mut free = self.free.into_iter();
+        let mut dependent = self.dependent.into_iter();
+        let (Some(r), Some(tables)) = (free.next(), dependent.next()) else {
+            unreachable!("the layout of digit tables has r and the tables")
+        };
+        let injection = match (free.next(), dependent.next(), dependent.next()) {
+            (Some(xor), Some(arith), Some(times_r)) => Some(InjectionMask { xor, arith, times_r }),
+            _ => None,
+        };
+        DigitTableShares { r, tables, injection }
+    }
+
     /// The shares as random bits' named parts (for shares of a request of that kind).
     #[must_use]
     pub fn into_bits(self) -> RandomBits {
@@ -188,6 +225,17 @@ redacted_debug!(BinaryTriple { a, b, c });
 redacted_debug!(TruncPair { r, r_shifted, r_msb });
 redacted_debug!(RandomBits { xor, arith });
 redacted_debug!(EdaBitShares { r, planes });
+redacted_debug!(InjectionMask { xor, arith, times_r });
+
+impl std::fmt::Debug for DigitTableShares {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DigitTableShares")
+            .field("r", &Shapes(&self.r))
+            .field("tables", &Shapes(&self.tables))
+            .field("injection", &self.injection)
+            .finish()
+    }
+}
 
 /// The components as an array; the layouts fix their number, so a mismatch is a bug here.
 fn take<const N: usize>(v: Vec<RingTensor<u64>>) -> [RingTensor<u64>; N] {

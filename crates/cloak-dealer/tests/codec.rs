@@ -79,6 +79,7 @@ fn request() -> impl Strategy<Value = Request> {
         1 => dim().prop_map(|words| Request::BinaryTriple { words }),
         1 => (shape(), any::<u32>()).prop_map(|(shape, bits)| Request::TruncPair { shape, bits }),
         1 => dim().prop_map(|count| Request::RandomBits { count }),
+        1 => (dim(), any::<bool>()).prop_map(|(count, inject)| Request::DigitTables { count, inject }),
         1 => (shape(), any::<u64>()).prop_map(|(shape, divisor)| Request::DivPair { shape, divisor }),
         1 => (bilinear_op(), any::<u64>()).prop_map(|(op, mask)| Request::TripleFixedRhs { op, mask }),
     ]
@@ -123,6 +124,9 @@ fn every_variant() -> Vec<Request> {
         Request::TruncPair { shape: vec![4, 3], bits: 16 },
         Request::TruncPair { shape: vec![1], bits: u32::MAX },
         Request::RandomBits { count: 130 },
+        Request::EdaBits { count: 7 },
+        Request::DigitTables { count: 130, inject: false },
+        Request::DigitTables { count: usize::MAX, inject: true },
         Request::DivPair { shape: vec![4, 3], divisor: 3 },
         Request::TripleFixedRhs {
             op: BilinearOp::Matmul { lhs: vec![2, 4, 5], rhs: vec![5, 3] },
@@ -216,6 +220,17 @@ fn absurd_dimension_counts_are_malformed_without_allocating() {
         bytes.extend(ndim.to_le_bytes());
         assert!(is_malformed(&decode_request(&bytes)), "{ndim} dims in rhs");
     }
+}
+
+#[test]
+fn an_injection_flag_other_than_0_or_1_is_malformed() {
+    let mut bytes = vec![9u8];
+    bytes.extend(5u64.to_le_bytes());
+    bytes.push(2);
+    assert!(is_malformed(&decode_request(&bytes)));
+    bytes.pop();
+    bytes.push(1);
+    assert_eq!(decode_request(&bytes).ok(), Some(Request::DigitTables { count: 5, inject: true }));
 }
 
 #[test]

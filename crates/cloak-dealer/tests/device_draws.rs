@@ -34,6 +34,7 @@ fn shares_drawn_on_a_device_are_the_hosts_and_stay_there() {
     let requests = [
         Request::Triple(BilinearOp::Matmul { lhs: vec![3, 5], rhs: vec![5, 2] }),
         Request::EdaBits { count: 100 },
+        Request::DigitTables { count: 100, inject: true },
         Request::BinaryTriple { words: 7 },
         Request::RandomBits { count: 65 },
         Request::TruncPair { shape: vec![4, 4], bits: 16 },

@@ -55,6 +55,30 @@ cloak_mpc::protocol_conformance_tests!(
     Configured::new(dealer_bits(Truncation::DealerPairs, DealerKind::TrustedThirdParty))
 );
 
+fn dealer_digits(truncation: Truncation, dealer: DealerKind) -> SessionConfig {
+    SessionConfig {
+        comparison: cloak_mpc::ComparisonStrategy::new(cloak_mpc::primitives::DealerDigits),
+        ..config(truncation, dealer)
+    }
+}
+
+// The dealer-digits comparison through every check, with both built-in dealers (the third
+// party serves digit tables like any built-in request) and both two-party truncations.
+cloak_mpc::protocol_conformance_tests!(
+    dealer_digits_tfp,
+    Configured::new(dealer_digits(Truncation::Auto, DealerKind::TrustedFirstParty))
+);
+
+cloak_mpc::protocol_conformance_tests!(
+    dealer_digits_ttp,
+    Configured::new(dealer_digits(Truncation::DealerPairs, DealerKind::TrustedThirdParty))
+);
+
+cloak_mpc::protocol_conformance_tests!(
+    dealer_digits_local_shares,
+    Configured::new(dealer_digits(Truncation::LocalShares, DealerKind::TrustedFirstParty))
+);
+
 // The FSS comparison (two parties only: the suite skips three), trusted first party.
 cloak_mpc::protocol_conformance_tests!(
     fss_tfp,

@@ -1,4 +1,5 @@
-//! More protocols on a device: the bit-plane sign circuit ([`BitPlaneCarry`]), A2B and B2A,
+//! More protocols on a device: the bit-plane sign circuit ([`BitPlaneCarry`]), the
+//! dealer-digits comparison ([`DealerDigits`]), A2B and B2A,
 //! and the pooling backwards, each checked on a simulated device against plain f64; its
 //! result must stay on the device, it must cost the rounds and bytes it costs on the host,
 //! and the only bytes that cross from the device to the host must be the bytes the parties
@@ -9,7 +10,7 @@
 mod common;
 
 use cloak_mpc::conformance::Configured;
-use cloak_mpc::primitives::BitPlaneCarry;
+use cloak_mpc::primitives::{BitPlaneCarry, ComparisonProtocol, DealerDigits};
 use cloak_mpc::{
     AShare, ComparisonStrategy, ComputeDevice, MpcError, Pool2dSpec, Session, SessionConfig,
 };
@@ -17,8 +18,8 @@ use cloak_ring::device::SimulatedDevice;
 use common::{arr, grid, run, share0, values};
 use ndarray::ArrayD;
 
-fn bit_plane_carry() -> SessionConfig {
-    SessionConfig { comparison: ComparisonStrategy::new(BitPlaneCarry), ..Default::default() }
+fn with_comparison(strategy: impl ComparisonProtocol) -> SessionConfig {
+    SessionConfig { comparison: ComparisonStrategy::new(strategy), ..Default::default() }
 }
 
 fn on_device(device: &SimulatedDevice, base: &SessionConfig) -> SessionConfig {
@@ -27,7 +28,12 @@ fn on_device(device: &SimulatedDevice, base: &SessionConfig) -> SessionConfig {
 
 cloak_mpc::protocol_conformance_tests!(
     simulated_device_bit_plane_carry,
-    Configured::new(on_device(&SimulatedDevice::new(), &bit_plane_carry()))
+    Configured::new(on_device(&SimulatedDevice::new(), &with_comparison(BitPlaneCarry)))
+);
+
+cloak_mpc::protocol_conformance_tests!(
+    simulated_device_dealer_digits,
+    Configured::new(on_device(&SimulatedDevice::new(), &with_comparison(DealerDigits)))
 );
 
 type Op = fn(&AShare) -> Result<AShare, MpcError>;
@@ -103,8 +109,18 @@ fn assert_exact(what: &str, got: &ArrayD<f64>, want: &ArrayD<f64>) {
 
 #[test]
 fn bit_plane_carry_sign_on_device() {
-    let base = bit_plane_carry();
     // Four parties: two carry-save layers.
+    sign_on_device(&with_comparison(BitPlaneCarry));
+}
+
+#[test]
+fn dealer_digits_sign_on_device() {
+    sign_on_device(&with_comparison(DealerDigits));
+}
+
+/// ltz, relu and abs with 2, 3 and 4 parties on the device against the host and f64.
+fn sign_on_device(base: &SessionConfig) {
+    let base = base.clone();
     for parties in [2, 3, 4] {
         // Values of both signs, zero included (at a grid point).
         let mut x = inputs(&[2, 64], -50.0, 50.0, 11 + parties as u64);

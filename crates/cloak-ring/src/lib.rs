@@ -20,6 +20,7 @@ pub mod bilinear;
 pub mod bits;
 pub mod conformance;
 pub mod device;
+pub mod digits;
 pub mod element;
 pub mod error;
 pub mod fixed;

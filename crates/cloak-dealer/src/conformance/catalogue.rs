@@ -82,6 +82,9 @@ pub fn builtin() -> Vec<Request> {
         Request::EdaBits { count: 130 },
         Request::EdaBits { count: 64 },
         Request::RandomBits { count: 64 },
+        Request::DigitTables { count: 130, inject: false },
+        Request::DigitTables { count: 130, inject: true },
+        Request::DigitTables { count: 64, inject: true },
     ]
 }
 
@@ -109,6 +112,7 @@ pub fn empty() -> Vec<Request> {
         Request::TruncPair { shape: vec![0], bits: 8 },
         Request::RandomBits { count: 0 },
         Request::EdaBits { count: 0 },
+        Request::DigitTables { count: 0, inject: true },
     ]
 }
 

@@ -167,6 +167,38 @@ pub fn relation(request: &Request, values: &Values, mask: Option<&RingTensor<u64
             }
             Ok(())
         }
+        Request::DigitTables { count, inject } => {
+            let (r, tables) = (free[0].to_vec(), dependent[0].to_vec());
+            let words = count.div_ceil(64);
+            ensure(tables.len() == cloak_ring::digits::TABLE_PLANES * words, || {
+                "table words".into()
+            })?;
+            let bit = |plane: usize, k: usize| (tables[plane * words + k / 64] >> (k % 64)) & 1;
+            for (k, &v) in r.iter().enumerate() {
+                for d in 0..16 {
+                    // Digit d: bits 4d.. (three bits for the top digit, four otherwise).
+                    let width = if d == 15 { 3 } else { 4 };
+                    let digit = (v >> (4 * d)) & ((1 << width) - 1);
+                    for entry in 0..16u64 {
+                        ensure(
+                            bit(16 * d + entry as usize, k) == u64::from(entry <= digit),
+                            || format!("entry {entry} of digit {d} of element {k}"),
+                        )?;
+                    }
+                }
+                ensure(bit(256, k) == v >> 63, || format!("bit 63 of element {k}"))?;
+            }
+            if *inject {
+                let (s, s_arith, s_r) =
+                    (free[1].to_vec(), dependent[1].to_vec(), dependent[2].to_vec());
+                for (k, &v) in r.iter().enumerate() {
+                    let sk = (s[k / 64] >> (k % 64)) & 1;
+                    ensure(s_arith[k] == sk, || format!("mask bit {k} at scale 1"))?;
+                    ensure(s_r[k] == sk.wrapping_mul(v), || format!("s * r of element {k}"))?;
+                }
+            }
+            Ok(())
+        }
         Request::RandomBits { count } => {
             let (words, bits) = (free[0].to_vec(), dependent[0].to_vec());
             ensure(bits.len() == *count, || "bit count".into())?;

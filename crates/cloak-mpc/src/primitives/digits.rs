@@ -1,0 +1,233 @@
+//! The dealer-digits comparison: the dealer's mask `r` comes with XOR-shared tables of its
+//! 4-bit digits, so after opening `c = x + r` the parties compare the public `c` with `r`
+//! sixteen digits at a time by selecting table entries, which costs no message, and only
+//! the carry tree over the 16 digits spends AND gates.
+//!
+//! `x = c - r (mod 2^64)`, so its sign bit is `c_63 ^ r_63 ^ b`, where `b` is the borrow
+//! into bit 63, `[c mod 2^63 < r mod 2^63]`. Over digits, `b` is the carry out of a chain
+//! whose generate bits are `[c_d < r_d]` and propagate bits `[c_d == r_d]`; both are
+//! entries of digit `d`'s table chosen by the public bits of `c_d`
+//! ([`cloak_ring::digits`]). Against [`DealerBits`](super::DealerBits), which starts the
+//! tree at single bits (63 positions, 118 AND gates, 6 levels), the tree here has 16
+//! positions: 26 AND gates in 4 levels.
+//!
+//! ReLU needs `[x < 0] * x`. With `s` a random bit of the dealer's and `s * r` shared, the
+//! parties open only `z = [x < 0] ^ s`; then `b = z + s - 2 z s` and, as `x = c - r`,
+//! `b x = b c - (z r + (1 - 2 z) s r)`, all linear once `z` and `c` are public. So the
+//! product costs one bit per element where a Beaver product opens two ring elements.
+
+use cloak_dealer::{DigitTableShares, InjectionMask, Request};
+use cloak_ring::digits::{self, DIGIT_VALUES, DIGITS, TABLE_PLANES, select16};
+use cloak_ring::{RingTensor, planes};
+
+use super::bit_tensors::unpack_bits;
+use super::context::Context;
+use super::sign::ComparisonProtocol;
+use super::sign_circuits::{arith_where, packed_where};
+use super::sign_planes::bit_plane_tensor;
+use crate::error::{Result, invalid};
+
+/// The sign from digit tables: one opening of `x + r` (8 bytes per element), then the
+/// carry tree over 16 digits, whose leaves are selected from the dealer's tables without a
+/// message.
+///
+/// Rounds: 5 for any number of parties (1 opening, 4 tree levels); ReLU and abs take one
+/// more, which opens one bit per element. Bytes to each peer per element: 8 for the
+/// opening and 6.5 for the tree (26 AND gates), against 37.5 for
+/// [`DealerBits`](super::DealerBits). The dealer's part per element: `r`, 257 bits of
+/// tables and 26 binary triples; for ReLU also a bit both ways and `s * r`. A third-party
+/// dealer sends party 0 the tables and the triples' products offline (about 36 bytes per
+/// element, 52 for ReLU).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DealerDigits;
+
+impl ComparisonProtocol for DealerDigits {
+    fn name(&self) -> &'static str {
+        "dealer-digits"
+    }
+
+    fn ltz_packed(&self, ctx: &mut Context, x: &RingTensor<u64>) -> Result<Vec<u64>> {
+        Ok(sign_words(ctx, x, false)?.msb)
+    }
+
+    fn ltz_packed_tensor(&self, ctx: &mut Context, x: &RingTensor<u64>) -> Result<RingTensor<u64>> {
+        packed_where(ctx, x, &|c| self.ltz_packed(c, x), &|c| Ok(sign_tensors(c, x, false)?.msb))
+    }
+
+    fn ltz_arith(&self, ctx: &mut Context, x: &RingTensor<u64>) -> Result<RingTensor<u64>> {
+        arith_where(ctx, x, &|c| self.ltz_packed(c, x), &|c| Ok(sign_tensors(c, x, false)?.msb))
+    }
+
+    fn times_ltz(
+        &self,
+        ctx: &mut Context,
+        x: &RingTensor<u64>,
+    ) -> Result<(RingTensor<u64>, RingTensor<u64>)> {
+        if x.is_host() { times_words(ctx, x) } else { times_tensors(ctx, x) }
+    }
+}
+
+/// What the sign circuit leaves: the XOR shares of the sign bits (packed), the opened
+/// `c = x + r`, and the dealer's material (for the injection that may follow).
+struct Sign<T> {
+    msb: T,
+    c: T,
+    masks: DigitTableShares,
+}
+
+/// The sign of host shares, in word vectors.
+fn sign_words(ctx: &mut Context, x: &RingTensor<u64>, inject: bool) -> Result<Sign<Vec<u64>>> {
+    let n = x.len();
+    let words = n.div_ceil(64);
+    let masks = ctx.fetch(&Request::DigitTables { count: n, inject })?.into_digit_tables();
+    let masked: Vec<u64> = x
+        .as_slice()
+        .iter()
+        .zip(masks.r.as_slice().iter())
+        .map(|(x, r)| x.wrapping_add(*r))
+        .collect();
+    let c = ctx.open_words("ltz", vec![masked], false)?.remove(0);
+    let c_planes = planes::to_bit_planes(&c);
+    let tables = masks.tables.as_slice();
+    let table = |plane: usize| &tables[plane * words..(plane + 1) * words];
+    let mut generate = Vec::with_capacity(DIGITS);
+    let mut propagate = Vec::with_capacity(DIGITS - 1);
+    for d in 0..DIGITS {
+        let entry = |v: usize| table(DIGIT_VALUES * d + v);
+        let bits = digits::digit_bits(d);
+        let (mut lt, mut eq) = (vec![0u64; words], vec![0u64; words]);
+        for w in 0..words {
+            let sel = [0, 1, 2, 3].map(|i| if i < bits { c_planes[4 * d + i][w] } else { 0 });
+            let entries: [u64; 16] = std::array::from_fn(|v| entry(v)[w]);
+            // [c_d < r_d] is entry c_d + 1, and nothing is above the last entry.
+            let above: [u64; 16] =
+                std::array::from_fn(|v| entries.get(v + 1).copied().unwrap_or(0));
+            lt[w] = select16(sel, above);
+            eq[w] = select16(sel, entries) ^ lt[w];
+        }
+        generate.push(lt);
+        if d > 0 {
+            propagate.push(eq);
+        }
+    }
+    let borrow = ctx.carry_tree(generate, propagate)?;
+    let first = ctx.is_first();
+    let msb = borrow
+        .iter()
+        .zip(table(TABLE_PLANES - 1))
+        .zip(&c_planes[63])
+        .map(|((b, r), c)| if first { b ^ r ^ c } else { b ^ r })
+        .collect();
+    Ok(Sign { msb, c, masks })
+}
+
+/// [`sign_words`] in tensor operations, for shares on a device: the opened `c` is uploaded
+/// once (as the bytes received) and laid out in bit planes there; the table selections run
+/// for all 16 digits at once, one multiplexer level per selector bit.
+fn sign_tensors(
+    ctx: &mut Context,
+    x: &RingTensor<u64>,
+    inject: bool,
+) -> Result<Sign<RingTensor<u64>>> {
+    let n = x.len();
+    let words = n.div_ceil(64);
+    let masks = ctx.fetch(&Request::DigitTables { count: n, inject })?.into_digit_tables();
+    let masked = x.reshape(&[n])?.add(&masks.r.reshape(&[n])?)?;
+    let c = ctx.open_tensors("ltz", vec![masked])?.remove(0);
+    let c_planes = bit_plane_tensor(&c)?;
+    // Selector bits per digit, [16, 4, W]; the top digit's fourth bit (bit 63) is not part
+    // of it.
+    let top = c_planes.slice(0, 63, 64, 1)?;
+    let sel = RingTensor::concat(&[&c_planes.slice(0, 0, 63, 1)?, &top.and_scalar(0)], 0)?
+        .reshape(&[DIGITS, 4, words])?;
+    let tables = masks.tables.reshape(&[TABLE_PLANES, words])?;
+    let entries =
+        tables.slice(0, 0, TABLE_PLANES - 1, 1)?.reshape(&[DIGITS, DIGIT_VALUES, words])?;
+    let nothing = entries.slice(1, 0, 1, 1)?.and_scalar(0);
+    let above = RingTensor::concat(&[&entries.slice(1, 1, DIGIT_VALUES, 1)?, &nothing], 1)?;
+    let lt = select_tensor(&sel, above)?;
+    let eq = select_tensor(&sel, entries)?.xor(&lt)?;
+    let borrow = ctx.carry_tree_tensors(lt, eq.slice(0, 1, DIGITS, 1)?)?;
+    let mut msb =
+        borrow.xor(&tables.slice(0, TABLE_PLANES - 1, TABLE_PLANES, 1)?.reshape(&[words])?)?;
+    if ctx.is_first() {
+        msb = msb.xor(&top.reshape(&[words])?)?;
+    }
+    Ok(Sign { msb, c, masks })
+}
+
+/// Selects from `entries` (`[16, 16, W]`, per digit) by the selector bits `sel`
+/// (`[16, 4, W]`): four multiplexer levels, each halving the entries. `[16, W]`.
+fn select_tensor(sel: &RingTensor<u64>, entries: RingTensor<u64>) -> Result<RingTensor<u64>> {
+    let mut level = entries;
+    for i in 0..4 {
+        let len = level.shape()[1];
+        let even = level.slice(1, 0, len, 2)?;
+        let odd = level.slice(1, 1, len, 2)?;
+        let s = sel.slice(1, i, i + 1, 1)?;
+        level = even.xor(&even.xor(&odd)?.and(&s)?)?;
+    }
+    let words = sel.shape()[2];
+    Ok(level.reshape(&[DIGITS, words])?)
+}
+
+/// The injection mask of material fetched with `inject`.
+fn injection(masks: DigitTableShares) -> Result<(RingTensor<u64>, InjectionMask)> {
+    let r = masks.r;
+    masks
+        .injection
+        .map(|m| (r, m))
+        .ok_or_else(|| invalid("times_ltz", "digit tables without their injection mask"))
+}
+
+/// Shares of `[x < 0] * x` and `[x < 0]` for host shares: the sign, then one opening of
+/// the sign bits XOR the dealer's bits.
+fn times_words(
+    ctx: &mut Context,
+    x: &RingTensor<u64>,
+) -> Result<(RingTensor<u64>, RingTensor<u64>)> {
+    let n = x.len();
+    let Sign { msb, c, masks } = sign_words(ctx, x, true)?;
+    let (r, s) = injection(masks)?;
+    let masked: Vec<u64> = msb.iter().zip(s.xor.as_slice().iter()).map(|(b, s)| b ^ s).collect();
+    let z = ctx.open_words("bit_mul", vec![masked], true)?.remove(0);
+    let first = u64::from(ctx.is_first());
+    let (r, s_arith, s_r) = (r.as_slice(), s.arith.as_slice(), s.times_r.as_slice());
+    let mut bx = Vec::with_capacity(n);
+    let mut b = Vec::with_capacity(n);
+    for k in 0..n {
+        // b = z + s - 2 z s; b r = z r + (1 - 2 z) s r; b x = b c - b r.
+        let (bk, brk) = if (z[k / 64] >> (k % 64)) & 1 == 1 {
+            (first.wrapping_sub(s_arith[k]), r[k].wrapping_sub(s_r[k]))
+        } else {
+            (s_arith[k], s_r[k])
+        };
+        bx.push(c[k].wrapping_mul(bk).wrapping_sub(brk));
+        b.push(bk);
+    }
+    Ok((RingTensor::from_vec(x.shape(), bx)?, RingTensor::from_vec(x.shape(), b)?))
+}
+
+/// [`times_words`] in tensor operations, for shares on a device.
+fn times_tensors(
+    ctx: &mut Context,
+    x: &RingTensor<u64>,
+) -> Result<(RingTensor<u64>, RingTensor<u64>)> {
+    let n = x.len();
+    let shape = x.shape().to_vec();
+    let Sign { msb, c, masks } = sign_tensors(ctx, x, true)?;
+    let (r, s) = injection(masks)?;
+    let masked = msb.xor(&s.xor.reshape(msb.shape())?)?;
+    let z = ctx.open_tensor_parts("bit_mul", vec![masked], &|_| true)?.remove(0);
+    let z = unpack_bits(&z, n)?.reshape(&shape)?;
+    let (r, s_arith, s_r) =
+        (r.reshape(&shape)?, s.arith.reshape(&shape)?, s.times_r.reshape(&shape)?);
+    // b = s + z (1 - 2 s) (party 0 adds the 1); b r = s r + z (r - 2 s r).
+    let mut b = s_arith.sub(&z.mul(&s_arith)?.mul_scalar(2))?;
+    if ctx.is_first() {
+        b = b.add(&z)?;
+    }
+    let br = s_r.add(&z.mul(&r.sub(&s_r.mul_scalar(2))?)?)?;
+    let bx = c.reshape(&shape)?.mul(&b)?.sub(&br)?;
+    Ok((bx, b))
+}
