@@ -141,6 +141,15 @@ fn bit_plane_carry() -> SessionConfig {
     }
 }
 
+/// The dealer-bits comparison (edaBits: a carry tree over single bits), everything else
+/// default.
+fn dealer_bits() -> SessionConfig {
+    SessionConfig {
+        comparison: cloak_mpc::ComparisonStrategy::new(cloak_mpc::primitives::DealerBits),
+        ..SessionConfig::default()
+    }
+}
+
 /// The function-secret-sharing comparison (two parties), everything else default.
 fn fss() -> SessionConfig {
     SessionConfig {
@@ -294,9 +303,15 @@ fn cases() -> Vec<Case> {
             prepared: false,
         },
     ];
-    // The comparison rows, once per strategy: the default (dealer bits), the circuit, FSS
-    // (key delivery dominates: few repeats).
+    // The comparison rows, once per strategy: the default (dealer digits), dealer bits, the
+    // circuit, FSS (key delivery dominates: few repeats).
     out.extend(comparison_cases(["relu 1M", "lt 1M"], 10, SessionConfig::default, false));
+    out.extend(comparison_cases(
+        ["relu 1M, dealer bits", "lt 1M, dealer bits"],
+        10,
+        dealer_bits,
+        false,
+    ));
     out.extend(comparison_cases(
         ["relu 1M, bit-plane carry", "lt 1M, bit-plane carry"],
         10,

@@ -75,6 +75,13 @@ fn dealer_bits() -> SessionConfig {
     }
 }
 
+fn dealer_digits() -> SessionConfig {
+    SessionConfig {
+        comparison: cloak_mpc::ComparisonStrategy::new(cloak_mpc::primitives::DealerDigits),
+        ..SessionConfig::default()
+    }
+}
+
 fn bit_plane_carry() -> SessionConfig {
     SessionConfig {
         comparison: cloak_mpc::ComparisonStrategy::new(cloak_mpc::primitives::BitPlaneCarry),
@@ -93,16 +100,16 @@ fn fss_48() -> SessionConfig {
     }
 }
 
-/// The comparison-strategy rows of a model: the bit-plane circuit, dealer bits (the default),
-/// and FSS, each
+/// The comparison-strategy rows of a model: the bit-plane circuit, dealer bits, dealer
+/// digits (the default) and FSS, each
 /// with its dealer's material prepared ahead of time (the online phase timed), for the
 /// network profiles.
 fn strategy_cases(
-    name: [&'static str; 3],
+    name: [&'static str; 4],
     file: &'static str,
     audio_s: Option<f64>,
     reps: usize,
-) -> [Case; 3] {
+) -> [Case; 4] {
     let with = |name, config: fn() -> SessionConfig| Case {
         name,
         file,
@@ -113,7 +120,12 @@ fn strategy_cases(
         config,
         prepared: true,
     };
-    [with(name[0], bit_plane_carry), with(name[1], dealer_bits), with(name[2], fss_48)]
+    [
+        with(name[0], bit_plane_carry),
+        with(name[1], dealer_bits),
+        with(name[2], dealer_digits),
+        with(name[3], fss_48),
+    ]
 }
 
 fn cases() -> Vec<Case> {
@@ -137,6 +149,7 @@ fn cases() -> Vec<Case> {
         [
             "ResNet-18 1x3x224x224, bit-plane carry, prepared",
             "ResNet-18 1x3x224x224, dealer bits, prepared",
+            "ResNet-18 1x3x224x224, dealer digits, prepared",
             "ResNet-18 1x3x224x224, fss 48-bit, prepared",
         ],
         "resnet18",
@@ -147,6 +160,7 @@ fn cases() -> Vec<Case> {
         [
             "Wav2Letter 1 s audio, bit-plane carry, prepared",
             "Wav2Letter 1 s audio, dealer bits, prepared",
+            "Wav2Letter 1 s audio, dealer digits, prepared",
             "Wav2Letter 1 s audio, fss 48-bit, prepared",
         ],
         "wav2letter",

@@ -3,7 +3,8 @@
 //! Two methods, as CrypTen offers:
 //! - [`MaxMethod::Tree`] (default): adjacent pairs are compared and the larger kept, halving
 //!   the candidates per level: `ceil(log2 n)` levels of the sign circuit and one selection
-//!   round each (8 rounds per level for two parties; the selection multiplies by the
+//!   round each (6 rounds per level with the default comparison, dealer digits, for any
+//!   number of parties; the selection multiplies by the
 //!   XOR-shared comparison bit directly, see `inject`). The one-hot of the winner rides
 //!   along as an `n`-long row per candidate, so `argmax` (not `max`) costs memory and
 //!   traffic in `rows * n^2`: fine for pooling windows and class scores, not for axes of
@@ -12,7 +13,8 @@
 //! - [`MaxMethod::Pairwise`]: all `n (n - 1) / 2` comparisons in one circuit; element `i`
 //!   wins against `j > i` when `x_i >= x_j` and against `j < i` when `x_i > x_j`, so exactly
 //!   one element (the first maximum) wins all `n - 1`; a second comparison finds it, and one
-//!   selection round yields the max: 17 rounds whatever `n`, at `O(n^2)` comparisons.
+//!   selection round yields the max: 13 rounds whatever `n` with the default comparison, at
+//!   `O(n^2)` comparisons.
 
 use cloak_ring::RingTensor;
 use ndarray::Array2;

@@ -20,7 +20,8 @@ fn values(n: usize) -> Vec<u64> {
     }
     let mut state = 0x853C_49E6_748F_EA9Bu64;
     while v.len() < n {
-        state = state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        state =
+            state.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
         // Mix small and large magnitudes, both signs.
         let shift = (state >> 58) as u32;
         v.push(((state ^ (state >> 29)) >> shift) ^ if state & 1 == 1 { u64::MAX } else { 0 });

@@ -286,7 +286,7 @@ fn avg_pool_matches_f64() {
 
 #[test]
 fn round_counts_for_two_parties() {
-    // max_pool2d: a tree over the kh * kw window, 8 rounds per level (module doc of
+    // max_pool2d: a tree over the kh * kw window, 6 rounds per level (module doc of
     // reduce.rs); backward: one Beaver round and its truncation (dealer pairs, the default);
     // avg_pool2d: a local sum and one exact division by the window size (one round; free for
     // a 1 x 1 window).
@@ -313,7 +313,7 @@ fn round_counts_for_two_parties() {
         });
         let what = format!("{shape:?}, {sp:?}");
         let avg = u64::from(sp.kernel != (1, 1));
-        assert_eq!(unanimous(out), ((8 * levels, 8 * levels), (2, 2), avg), "{what}");
+        assert_eq!(unanimous(out), ((6 * levels, 6 * levels), (2, 2), avg), "{what}");
     }
 }
 

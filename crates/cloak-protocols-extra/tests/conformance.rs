@@ -78,7 +78,11 @@ fn the_full_adder_strategy_is_the_one_that_runs() {
         });
         out.into_iter().next().unwrap().unwrap()
     };
-    let (builtin_rounds, builtin_bytes, builtin) = relu_traffic(SessionConfig::default());
+    let circuit = SessionConfig {
+        comparison: cloak_mpc::ComparisonStrategy::new(cloak_mpc::primitives::BitPlaneCarry),
+        ..SessionConfig::default()
+    };
+    let (builtin_rounds, builtin_bytes, builtin) = relu_traffic(circuit);
     let (rounds, bytes, revealed) =
         relu_traffic(full_adder(Truncation::Auto, DealerKind::TrustedFirstParty));
     assert_eq!(revealed, x.mapv(|v| v.max(0.0)));

@@ -29,7 +29,7 @@ pub enum DealerKind {
 }
 
 /// A session's configuration; `Default` is 16 fractional bits, automatic truncation (dealer
-/// pairs: exact up to one unit), the dealer-bits comparison, the trusted first party, and a
+/// pairs: exact up to one unit), the dealer-digits comparison, the trusted first party, and a
 /// 60 s communication timeout.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SessionConfig {
@@ -40,7 +40,8 @@ pub struct SessionConfig {
     /// [`TruncationProtocol`](crate::primitives::TruncationProtocol).
     pub truncation: TruncationStrategy,
     /// How the sign bit of comparisons, ReLU, max and pooling is computed: the built-in
-    /// [`DealerBits`](crate::primitives::DealerBits) (the default),
+    /// [`DealerDigits`](crate::primitives::DealerDigits) (the default),
+    /// [`DealerBits`](crate::primitives::DealerBits),
     /// [`BitPlaneCarry`](crate::primitives::BitPlaneCarry),
     /// [`FunctionSecretSharing`](crate::primitives::FunctionSecretSharing) or any
     /// [`ComparisonProtocol`](crate::primitives::ComparisonProtocol).

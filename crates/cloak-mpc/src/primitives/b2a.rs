@@ -29,9 +29,10 @@ impl Context {
         let r = bits.arith.as_slice();
         Ok((0..n)
             .map(|i| {
+                // r + z (1 - 2 r), party 0 adding z: branch-free, as z is a random bit.
                 let zi = (z[i / 64] >> (i % 64)) & 1;
-                let share = if zi == 1 { r[i].wrapping_neg() } else { r[i] };
-                if first { share.wrapping_add(zi) } else { share }
+                let share = r[i].wrapping_sub(zi.wrapping_mul(r[i] << 1));
+                share.wrapping_add(zi & u64::from(first))
             })
             .collect())
     }

@@ -196,12 +196,11 @@ fn times_words(
     let mut bx = Vec::with_capacity(n);
     let mut b = Vec::with_capacity(n);
     for k in 0..n {
-        // b = z + s - 2 z s; b r = z r + (1 - 2 z) s r; b x = b c - b r.
-        let (bk, brk) = if (z[k / 64] >> (k % 64)) & 1 == 1 {
-            (first.wrapping_sub(s_arith[k]), r[k].wrapping_sub(s_r[k]))
-        } else {
-            (s_arith[k], s_r[k])
-        };
+        // b = s + z (1 - 2 s) (party 0 adds the 1); b r = s r + z (r - 2 s r);
+        // b x = b c - b r. Branch-free: z is a random bit.
+        let z = (z[k / 64] >> (k % 64)) & 1;
+        let bk = s_arith[k].wrapping_add(z.wrapping_mul(first.wrapping_sub(s_arith[k] << 1)));
+        let brk = s_r[k].wrapping_add(z.wrapping_mul(r[k].wrapping_sub(s_r[k] << 1)));
         bx.push(c[k].wrapping_mul(bk).wrapping_sub(brk));
         b.push(bk);
     }

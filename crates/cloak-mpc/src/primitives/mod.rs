@@ -30,7 +30,7 @@
 //!
 //! Two choices that protocols differ in are strategies, selected in
 //! [`SessionConfig`](crate::SessionConfig): the comparison ([`ComparisonProtocol`], built in:
-//! [`BitPlaneCarry`], the default; [`DealerBits`]; and, for two parties,
+//! [`DealerDigits`], the default; [`DealerBits`]; [`BitPlaneCarry`]; and, for two parties,
 //! [`FunctionSecretSharing`], one online round) and the truncation ([`TruncationProtocol`], built in: [`Truncation`]).
 //! A new one is a type implementing the trait, handed to the configuration with
 //! [`ComparisonStrategy::new`] or [`TruncationStrategy::new`]; every comparison, ReLU, max,

@@ -91,8 +91,9 @@ pub trait ComparisonProtocol: Send + Sync + 'static {
 
 strategy_handle!(
     /// The comparison strategy of a session (see [`ComparisonProtocol`]); the default is
-    /// [`DealerBits`](super::DealerBits): as many rounds as [`BitPlaneCarry`] with two
-    /// parties and fewer with more, 13% to 17% fewer bytes, and measured as fast or faster
+    /// [`DealerDigits`](super::DealerDigits): 5 rounds for the sign with any number of
+    /// parties (6 for ReLU) against 7 (8) for [`DealerBits`](super::DealerBits) and
+    /// [`BitPlaneCarry`], 2.6 to 3.7 times fewer bytes than dealer bits, and measured faster
     /// on loopback and the LAN and WAN profiles (README, "LAN and WAN figures").
     ComparisonStrategy,
     ComparisonProtocol
@@ -100,7 +101,7 @@ strategy_handle!(
 
 impl Default for ComparisonStrategy {
     fn default() -> Self {
-        Self::new(super::DealerBits)
+        Self::new(super::DealerDigits)
     }
 }
 
