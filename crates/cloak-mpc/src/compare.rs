@@ -201,7 +201,11 @@ impl AShare {
     /// # Errors
     /// A communication or dealer error.
     pub fn relu(&self) -> Result<AShare> {
-        Ok(self.relu_with_grad()?.0)
+        // As `relu_with_grad`, without making the derivative's shares.
+        self.session().clone().scoped("relu", || {
+            let (neg_x, _) = self.times_sign_bit()?;
+            Ok(x_with(self, self.share_tensor().sub(&neg_x)?))
+        })
     }
 
     /// `max(self, 0)` and its derivative `[self >= 0]` (0/1), for backward: the sign

@@ -38,33 +38,91 @@ pub const fn digit(value: u64, d: usize) -> u64 {
 
 /// The digit tables of `values` as [`TABLE_PLANES`] planes of `ceil(n / 64)` words.
 ///
-/// Bit-sliced: for each digit, the 16 minterms of its bit planes, then entry `v` as the
-/// OR of the minterms `u >= v` (a running OR from the top), about 50 word operations per
-/// digit and 64 elements.
+/// Bit-sliced: the bit planes of `values`, then for each digit the 16 minterms of its four
+/// planes and entry `v` as the OR of the minterms `u >= v` (a running OR from the top),
+/// about 50 word operations per digit and 64 elements. Digit by digit, so that each pass
+/// reads 4 planes and writes 16 in order.
 #[must_use]
 pub fn digit_tables(values: &[u64]) -> Vec<u64> {
     let words = values.len().div_ceil(64);
     let planes = to_bit_planes(values);
+    let zero = vec![0u64; words];
     let mut out = vec![0u64; TABLE_PLANES * words];
     if words == 0 {
         return out;
     }
     let (tables, top) = out.split_at_mut(DIGITS * DIGIT_VALUES * words);
-    for (d, digit_tables) in tables.chunks_exact_mut(DIGIT_VALUES * words).enumerate() {
-        let bit = |i: usize, w: usize| if i < digit_bits(d) { planes[4 * d + i][w] } else { 0 };
+    for (d, digit_out) in tables.chunks_exact_mut(DIGIT_VALUES * words).enumerate() {
+        let b = digit_plane_slices(&planes, &zero, d);
+        let mut entries: Vec<&mut [u64]> = digit_out.chunks_exact_mut(words).collect();
         for w in 0..words {
-            let b = [bit(0, w), bit(1, w), bit(2, w), bit(3, w)];
+            let b = [b[0][w], b[1][w], b[2][w], b[3][w]];
             let low = [!b[0] & !b[1], b[0] & !b[1], !b[0] & b[1], b[0] & b[1]];
             let high = [!b[2] & !b[3], b[2] & !b[3], !b[2] & b[3], b[2] & b[3]];
             let mut at_least = 0u64;
             for v in (0..DIGIT_VALUES).rev() {
                 at_least |= low[v & 3] & high[v >> 2];
-                digit_tables[v * words + w] = at_least;
+                entries[v][w] = at_least;
             }
         }
     }
     top.copy_from_slice(&planes[63]);
     out
+}
+
+/// What a public value selects from shared digit tables (see
+/// [`select_from_tables`]), as planes of `ceil(n / 64)` words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DigitSelection {
+    /// `[c_d < r_d]` for each digit `d`.
+    pub below: Vec<Vec<u64>>,
+    /// `[c_d == r_d]` for each digit `d`.
+    pub equal: Vec<Vec<u64>>,
+    /// Bit 63 of the public values.
+    pub top: Vec<u64>,
+}
+
+/// Selects, for every element and digit, `[c_d < r_d]` (entry `c_d + 1`, nothing past the
+/// last entry) and `[c_d == r_d]` (entry `c_d` XOR entry `c_d + 1`) from `tables` (laid out
+/// as [`digit_tables`] makes them) by the digits of the public values `public`. Selection
+/// by public bits is linear, so on XOR shares of the tables it gives XOR shares of the
+/// comparisons. Digit by digit, a multiplexer tree per word ([`select16`]).
+///
+/// # Panics
+/// If `tables` is shorter than [`TABLE_PLANES`] planes for `public`'s length.
+#[must_use]
+pub fn select_from_tables(public: &[u64], tables: &[u64]) -> DigitSelection {
+    let words = public.len().div_ceil(64);
+    assert!(tables.len() >= TABLE_PLANES * words, "digit tables shorter than their values");
+    let mut planes = to_bit_planes(public);
+    let zero = vec![0u64; words];
+    let mut below = Vec::with_capacity(DIGITS);
+    let mut equal = Vec::with_capacity(DIGITS);
+    for d in 0..DIGITS {
+        let sel = digit_plane_slices(&planes, &zero, d);
+        let entry: [&[u64]; DIGIT_VALUES] = std::array::from_fn(|v| {
+            let start = (DIGIT_VALUES * d + v) * words;
+            &tables[start..start + words]
+        });
+        let (mut lt, mut eq) = (vec![0u64; words], vec![0u64; words]);
+        for w in 0..words {
+            let sel = [sel[0][w], sel[1][w], sel[2][w], sel[3][w]];
+            let entries: [u64; DIGIT_VALUES] = std::array::from_fn(|v| entry[v][w]);
+            let above: [u64; DIGIT_VALUES] =
+                std::array::from_fn(|v| if v + 1 < DIGIT_VALUES { entries[v + 1] } else { 0 });
+            lt[w] = select16(sel, above);
+            eq[w] = select16(sel, entries) ^ lt[w];
+        }
+        below.push(lt);
+        equal.push(eq);
+    }
+    DigitSelection { below, equal, top: planes.swap_remove(63) }
+}
+
+/// The bit planes of digit `d` (the top digit's fourth is `zero`).
+fn digit_plane_slices<'a>(planes: &'a [Vec<u64>], zero: &'a [u64], d: usize) -> [&'a [u64]; 4] {
+    let fourth = if digit_bits(d) == 4 { planes[4 * d + 3].as_slice() } else { zero };
+    [&planes[4 * d], &planes[4 * d + 1], &planes[4 * d + 2], fourth]
 }
 
 /// Selects entry `sel` (four public selector bits per element, packed like the planes)
@@ -111,6 +169,33 @@ mod tests {
             }
             assert_eq!(entry(&tables, words, 256, k), r >> 63);
         }
+    }
+
+    #[test]
+    fn selection_picks_below_and_equal_for_each_digit() {
+        // Shares of zero tables (one party's view) make the selection the plain one.
+        let r: Vec<u64> = (0..150u64).map(|i| i.wrapping_mul(0xD1B5_4A32_D192_ED03)).collect();
+        let c: Vec<u64> = r
+            .iter()
+            .enumerate()
+            .map(|(k, &v)| match k % 3 {
+                0 => v,
+                1 => v ^ (1 << (k % 64)),
+                _ => v.wrapping_mul(3),
+            })
+            .collect();
+        let words = r.len().div_ceil(64);
+        let sel = select_from_tables(&c, &digit_tables(&r));
+        for k in 0..r.len() {
+            for d in 0..DIGITS {
+                let (cd, rd) = (digit(c[k], d), digit(r[k], d));
+                let bit = |p: &[u64]| (p[k / 64] >> (k % 64)) & 1;
+                assert_eq!(bit(&sel.below[d]), u64::from(cd < rd), "k {k} d {d}");
+                assert_eq!(bit(&sel.equal[d]), u64::from(cd == rd), "k {k} d {d}");
+            }
+            assert_eq!((sel.top[k / 64] >> (k % 64)) & 1, c[k] >> 63);
+        }
+        assert_eq!(sel.below[0].len(), words);
     }
 
     #[test]

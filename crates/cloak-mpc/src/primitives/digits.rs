@@ -17,8 +17,8 @@
 //! product costs one bit per element where a Beaver product opens two ring elements.
 
 use cloak_dealer::{DigitTableShares, InjectionMask, Request};
-use cloak_ring::digits::{self, DIGIT_VALUES, DIGITS, TABLE_PLANES, select16};
-use cloak_ring::{RingTensor, planes};
+use cloak_ring::RingTensor;
+use cloak_ring::digits::{self, DIGIT_VALUES, DIGITS, DigitSelection, TABLE_PLANES};
 
 use super::bit_tensors::unpack_bits;
 use super::context::Context;
@@ -87,35 +87,17 @@ fn sign_words(ctx: &mut Context, x: &RingTensor<u64>, inject: bool) -> Result<Si
         .map(|(x, r)| x.wrapping_add(*r))
         .collect();
     let c = ctx.open_words("ltz", vec![masked], false)?.remove(0);
-    let c_planes = planes::to_bit_planes(&c);
     let tables = masks.tables.as_slice();
-    let table = |plane: usize| &tables[plane * words..(plane + 1) * words];
-    let mut generate = Vec::with_capacity(DIGITS);
-    let mut propagate = Vec::with_capacity(DIGITS - 1);
-    for d in 0..DIGITS {
-        let entry = |v: usize| table(DIGIT_VALUES * d + v);
-        let bits = digits::digit_bits(d);
-        let (mut lt, mut eq) = (vec![0u64; words], vec![0u64; words]);
-        for w in 0..words {
-            let sel = [0, 1, 2, 3].map(|i| if i < bits { c_planes[4 * d + i][w] } else { 0 });
-            let entries: [u64; 16] = std::array::from_fn(|v| entry(v)[w]);
-            // [c_d < r_d] is entry c_d + 1, and nothing is above the last entry.
-            let above: [u64; 16] =
-                std::array::from_fn(|v| entries.get(v + 1).copied().unwrap_or(0));
-            lt[w] = select16(sel, above);
-            eq[w] = select16(sel, entries) ^ lt[w];
-        }
-        generate.push(lt);
-        if d > 0 {
-            propagate.push(eq);
-        }
-    }
-    let borrow = ctx.carry_tree(generate, propagate)?;
+    let DigitSelection { below, mut equal, top } = digits::select_from_tables(&c, &tables);
+    // Nothing carries into the lowest digit: its `equal` is not needed.
+    equal.remove(0);
+    let borrow = ctx.carry_tree(below, equal)?;
     let first = ctx.is_first();
+    let r_top = &tables[(TABLE_PLANES - 1) * words..TABLE_PLANES * words];
     let msb = borrow
         .iter()
-        .zip(table(TABLE_PLANES - 1))
-        .zip(&c_planes[63])
+        .zip(r_top)
+        .zip(&top)
         .map(|((b, r), c)| if first { b ^ r ^ c } else { b ^ r })
         .collect();
     Ok(Sign { msb, c, masks })
@@ -195,14 +177,17 @@ fn times_words(
     let (r, s_arith, s_r) = (r.as_slice(), s.arith.as_slice(), s.times_r.as_slice());
     let mut bx = Vec::with_capacity(n);
     let mut b = Vec::with_capacity(n);
-    for k in 0..n {
-        // b = s + z (1 - 2 s) (party 0 adds the 1); b r = s r + z (r - 2 s r);
-        // b x = b c - b r. Branch-free: z is a random bit.
-        let z = (z[k / 64] >> (k % 64)) & 1;
-        let bk = s_arith[k].wrapping_add(z.wrapping_mul(first.wrapping_sub(s_arith[k] << 1)));
-        let brk = s_r[k].wrapping_add(z.wrapping_mul(r[k].wrapping_sub(s_r[k] << 1)));
-        bx.push(c[k].wrapping_mul(bk).wrapping_sub(brk));
-        b.push(bk);
+    let x_rows = c.chunks(64).zip(r.chunks(64)).zip(s_arith.chunks(64).zip(s_r.chunks(64)));
+    for (((c, r), (s_arith, s_r)), z) in x_rows.zip(&z) {
+        for (k, (((c, r), s), sr)) in c.iter().zip(r).zip(s_arith).zip(s_r).enumerate() {
+            // b = s + z (1 - 2 s) (party 0 adds the 1); b r = s r + z (r - 2 s r);
+            // b x = b c - b r. Branch-free: z is a random bit.
+            let zk = (z >> k) & 1;
+            let bk = s.wrapping_add(zk.wrapping_mul(first.wrapping_sub(s << 1)));
+            let brk = sr.wrapping_add(zk.wrapping_mul(r.wrapping_sub(sr << 1)));
+            bx.push(c.wrapping_mul(bk).wrapping_sub(brk));
+            b.push(bk);
+        }
     }
     Ok((RingTensor::from_vec(x.shape(), bx)?, RingTensor::from_vec(x.shape(), b)?))
 }
