@@ -2,9 +2,10 @@
 //!
 //! A *dealer* hands the parties shares of random values with a known relation: Beaver
 //! triples `(a, b, f(a, b))` for every bilinear op `f` the layers above use ([`BilinearOp`]),
-//! square pairs, binary (AND) triples, truncation pairs valid for any number of parties, and
-//! random bits shared both additively and in XOR. Protocols spend them to multiply, compare
-//! and convert in one round per step. A crate above can define further kinds
+//! square pairs, binary (AND) triples, truncation pairs valid for any number of parties,
+//! random bits shared both additively and in XOR, and comparison masks (a random value with
+//! its bits, edaBits, or with the tables of its 4-bit digits). Protocols spend them to
+//! multiply, compare and convert in one round per step. A crate above can define further kinds
 //! ([`Correlation`], asked for with [`Request::custom`]).
 //!
 //! # Delivery

@@ -130,3 +130,39 @@ fn the_sign_takes_five_rounds_and_fourteen_and_a_half_bytes_per_element_and_peer
         assert_eq!((bits.signs, bits.product), (m.signs, m.product));
     }
 }
+
+/// Bytes party `s` has received from the dealer so far.
+fn dealer_bytes(s: &cloak_mpc::Session) -> u64 {
+    s.comm_stats().get(cloak_dealer::DEALER_LABEL).map_or(0, |o| o.bytes_received)
+}
+
+#[test]
+fn a_third_party_sends_party_0_the_tables_offline_and_party_1_nothing() {
+    // 4096 elements, 64 words of bits. Party 0's corrections: 257 table planes and the
+    // carry tree's 26 AND products (a word each per 64 elements); for the product also
+    // `s` at scale 1 and `s r` (a word each per element). Everything else comes from
+    // seeds. A request's framing adds a few bytes.
+    let n = 4096u64;
+    let x = values(n as usize);
+    let out = run_local(2, &config(DealerDigits, DealerKind::TrustedThirdParty), |s| {
+        let mine = share(&x, s.rank(), 2);
+        let start = dealer_bytes(s);
+        s.context()?.ltz_packed(&mine)?;
+        let sign = dealer_bytes(s) - start;
+        s.context()?.times_ltz(&mine)?;
+        Ok::<_, MpcError>((sign, dealer_bytes(s) - start - sign))
+    });
+    let words = n / 64;
+    let sign = (257 + 26) * words * 8;
+    let product = sign + 2 * n * 8;
+    let (p0, p1) = (out[0].as_ref().expect("party 0"), out[1].as_ref().expect("party 1"));
+    assert!((sign..sign + 512).contains(&p0.0), "sign: {} bytes, want {sign}", p0.0);
+    assert!((product..product + 512).contains(&p0.1), "product: {} bytes, want {product}", p0.1);
+    assert!(p1.0 < 512 && p1.1 < 512, "party 1 got {p1:?} bytes of corrections");
+    // Per element: about 35 bytes for the sign and 51 for ReLU's product, offline.
+    eprintln!(
+        "offline bytes per element: sign {:.1}, product {:.1}",
+        p0.0 as f64 / n as f64,
+        p0.1 as f64 / n as f64
+    );
+}

@@ -13,6 +13,7 @@
 //! of word `k / 64`; elements past the end of the last word are taken as 0); plane 256
 //! holds bit 63. [`TABLE_PLANES`] planes of `ceil(n / 64)` words, one after the other.
 
+use crate::error::{Result, RingError};
 use crate::planes::to_bit_planes;
 
 /// Digits of the low 63 bits.
@@ -88,12 +89,17 @@ pub struct DigitSelection {
 /// by public bits is linear, so on XOR shares of the tables it gives XOR shares of the
 /// comparisons. Digit by digit, a multiplexer tree per word ([`select16`]).
 ///
-/// # Panics
-/// If `tables` is shorter than [`TABLE_PLANES`] planes for `public`'s length.
-#[must_use]
-pub fn select_from_tables(public: &[u64], tables: &[u64]) -> DigitSelection {
+/// # Errors
+/// [`RingError::InvalidArgument`] if `tables` is not [`TABLE_PLANES`] planes for
+/// `public`'s length.
+pub fn select_from_tables(public: &[u64], tables: &[u64]) -> Result<DigitSelection> {
     let words = public.len().div_ceil(64);
-    assert!(tables.len() >= TABLE_PLANES * words, "digit tables shorter than their values");
+    if tables.len() != TABLE_PLANES * words {
+        return Err(RingError::InvalidArgument {
+            op: "select_from_tables",
+            reason: format!("{} table words for {} values", tables.len(), public.len()),
+        });
+    }
     let mut planes = to_bit_planes(public);
     let zero = vec![0u64; words];
     let mut below = Vec::with_capacity(DIGITS);
@@ -116,7 +122,7 @@ pub fn select_from_tables(public: &[u64], tables: &[u64]) -> DigitSelection {
         below.push(lt);
         equal.push(eq);
     }
-    DigitSelection { below, equal, top: planes.swap_remove(63) }
+    Ok(DigitSelection { below, equal, top: planes.swap_remove(63) })
 }
 
 /// The bit planes of digit `d` (the top digit's fourth is `zero`).
@@ -185,7 +191,8 @@ mod tests {
             })
             .collect();
         let words = r.len().div_ceil(64);
-        let sel = select_from_tables(&c, &digit_tables(&r));
+        let sel = select_from_tables(&c, &digit_tables(&r)).expect("tables of the right length");
+        assert!(select_from_tables(&c, &digit_tables(&r[..64])).is_err());
         for k in 0..r.len() {
             for d in 0..DIGITS {
                 let (cd, rd) = (digit(c[k], d), digit(r[k], d));

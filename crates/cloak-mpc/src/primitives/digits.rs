@@ -88,7 +88,7 @@ fn sign_words(ctx: &mut Context, x: &RingTensor<u64>, inject: bool) -> Result<Si
         .collect();
     let c = ctx.open_words("ltz", vec![masked], false)?.remove(0);
     let tables = masks.tables.as_slice();
-    let DigitSelection { below, mut equal, top } = digits::select_from_tables(&c, &tables);
+    let DigitSelection { below, mut equal, top } = digits::select_from_tables(&c, &tables)?;
     // Nothing carries into the lowest digit: its `equal` is not needed.
     equal.remove(0);
     let borrow = ctx.carry_tree(below, equal)?;
