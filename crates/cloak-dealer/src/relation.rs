@@ -201,7 +201,7 @@ fn digit_table_dependents(
     r: &RingTensor<u64>,
     s: Option<&RingTensor<u64>>,
 ) -> Option<Vec<RingTensor<u64>>> {
-    let values = r.to_vec();
+    let values = r.as_slice();
     let n = values.len();
     let tables = cloak_ring::digits::digit_tables(&values);
     let mut out = vec![RingTensor::from_vec(&[tables.len()], tables).ok()?];
@@ -211,7 +211,8 @@ fn digit_table_dependents(
             return None;
         }
         let bits: Vec<u64> = (0..n).map(|k| (s[k / 64] >> (k % 64)) & 1).collect();
-        let times_r: Vec<u64> = bits.iter().zip(&values).map(|(s, r)| s.wrapping_mul(*r)).collect();
+        let times_r: Vec<u64> =
+            bits.iter().zip(values.iter()).map(|(s, r)| s.wrapping_mul(*r)).collect();
         out.push(RingTensor::from_vec(&[n], bits).ok()?);
         out.push(RingTensor::from_vec(&[n], times_r).ok()?);
     }
