@@ -166,12 +166,8 @@ impl Request {
                 vec![op.apply(a, b)?]
             }
             Relation::Bits(count) => {
-                let words = free.first().ok_or_else(missing)?.to_vec();
-                if words.len() < count.div_ceil(64) {
-                    return Err(missing());
-                }
-                let bits = (0..count).map(|i| (words[i / 64] >> (i % 64)) & 1).collect();
-                vec![RingTensor::from_vec(&[count], bits)?]
+                let words = free.first().ok_or_else(missing)?;
+                vec![RingTensor::from_vec(&[count], unpack(words, count).ok_or_else(missing)?)?]
             }
             Relation::Planes => {
                 let r = free.first().ok_or_else(missing)?;
@@ -185,7 +181,7 @@ impl Request {
             Relation::DigitTables(inject) => {
                 let r = free.first().ok_or_else(missing)?;
                 let s = if inject { Some(free.get(1).ok_or_else(missing)?) } else { None };
-                digit_table_dependents(r, s).ok_or_else(missing)?
+                digit_table_dependents(r, s)?.ok_or_else(missing)?
             }
             Relation::Custom(c) => c.dependents(free)?,
         };
@@ -194,29 +190,32 @@ impl Request {
     }
 }
 
+/// The first `count` bits of XOR-packed words, one 0/1 value each; `None` for too few words.
+fn unpack(words: &RingTensor<u64>, count: usize) -> Option<Vec<u64>> {
+    let words = words.as_slice();
+    (words.len() >= count.div_ceil(64))
+        .then(|| (0..count).map(|i| (words[i / 64] >> (i % 64)) & 1).collect())
+}
+
 /// The dependents of [`Request::DigitTables`]: the tables of `r`, and with the injection
 /// mask's XOR words `s`, its bits at scale 1 and `s * r`. `None` for mask words too few
 /// for `r`.
 fn digit_table_dependents(
     r: &RingTensor<u64>,
     s: Option<&RingTensor<u64>>,
-) -> Option<Vec<RingTensor<u64>>> {
+) -> Result<Option<Vec<RingTensor<u64>>>, DealerError> {
     let values = r.as_slice();
     let n = values.len();
     let tables = cloak_ring::digits::digit_tables(&values);
-    let mut out = vec![RingTensor::from_vec(&[tables.len()], tables).ok()?];
+    let mut out = vec![RingTensor::from_vec(&[tables.len()], tables)?];
     if let Some(s) = s {
-        let s = s.to_vec();
-        if s.len() < n.div_ceil(64) {
-            return None;
-        }
-        let bits: Vec<u64> = (0..n).map(|k| (s[k / 64] >> (k % 64)) & 1).collect();
+        let Some(bits) = unpack(s, n) else { return Ok(None) };
         let times_r: Vec<u64> =
             bits.iter().zip(values.iter()).map(|(s, r)| s.wrapping_mul(*r)).collect();
-        out.push(RingTensor::from_vec(&[n], bits).ok()?);
-        out.push(RingTensor::from_vec(&[n], times_r).ok()?);
+        out.push(RingTensor::from_vec(&[n], bits)?);
+        out.push(RingTensor::from_vec(&[n], times_r)?);
     }
-    Some(out)
+    Ok(Some(out))
 }
 
 /// Whether every component of the layout has one length (what an elementwise rule needs).
