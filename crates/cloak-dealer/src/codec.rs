@@ -48,6 +48,15 @@ pub(crate) fn write_request(request: &Request, w: &mut Writer) {
             w.usize(*count);
             w.u8(u8::from(*inject));
         }
+        Request::MaskProducts { words, vars, subsets } => {
+            w.u8(10);
+            w.usize(*words);
+            w.u64(u64::from(*vars));
+            w.usize(subsets.len());
+            for s in subsets {
+                w.u64(u64::from(*s));
+            }
+        }
         Request::DivPair { shape, divisor } => {
             w.u8(5);
             w.shape(shape);
@@ -91,6 +100,18 @@ pub(crate) fn read_request(
                 _ => return Err(r.malformed("an injection flag that is not 0 or 1")),
             };
             Request::DigitTables { count, inject }
+        }
+        10 => {
+            let words = r.usize()?;
+            let vars = u32::try_from(r.u64()?).map_err(|_| r.malformed("a variable count"))?;
+            let len = r.usize()?;
+            if len > crate::request::MAX_MASK_SUBSETS {
+                return Err(r.malformed(format!("{len} mask subsets")));
+            }
+            let subsets = (0..len)
+                .map(|_| u32::try_from(r.u64()?).map_err(|_| r.malformed("a mask subset")))
+                .collect::<Result<Vec<u32>, DealerError>>()?;
+            Request::MaskProducts { words, vars, subsets }
         }
         5 => Request::DivPair { shape: r.shape()?, divisor: r.u64()? },
         6 => Request::TripleFixedRhs { op: crate::op::read(r)?, mask: r.u64()? },

@@ -76,10 +76,10 @@ pub use layout::{
 };
 pub use preprocess::{PreprocessHandle, PreprocessStats, Preprocessed};
 pub use provider::{Dealer, Pending};
-pub use request::Request;
+pub use request::{MAX_MASK_SUBSETS, MAX_MASK_VARS, Request};
 pub use shares::{
-    BinaryTriple, DigitTableShares, EdaBitShares, FixedRhsTriple, InjectionMask, RandomBits,
-    Shares, SquarePair, Triple, TruncPair,
+    BinaryTriple, DigitTableShares, EdaBitShares, FixedRhsTriple, InjectionMask, MaskProductShares,
+    RandomBits, Shares, SquarePair, Triple, TruncPair,
 };
 pub use stats::DealerStats;
 pub use tfp::TrustedFirstParty;

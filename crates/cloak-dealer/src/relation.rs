@@ -83,6 +83,8 @@ pub(crate) enum Relation<'a> {
     Planes,
     /// The digit tables of ring values, and with `true` the injection mask's values.
     DigitTables(bool),
+    /// The products of variables' masks over the subsets listed.
+    MaskProducts(&'a [u32]),
     /// A custom kind's own `dependents`.
     Custom(&'a dyn Correlation),
 }
@@ -101,6 +103,7 @@ impl Request {
             Request::RandomBits { count } => Relation::Bits(*count),
             Request::EdaBits { .. } => Relation::Planes,
             Request::DigitTables { inject, .. } => Relation::DigitTables(*inject),
+            Request::MaskProducts { subsets, .. } => Relation::MaskProducts(subsets),
             Request::Custom(c) => match c.correlation().elementwise() {
                 Some(rule) => Relation::Elementwise(Rule::Custom(rule)),
                 None => Relation::Custom(c.correlation()),
@@ -183,6 +186,13 @@ impl Request {
                 let s = if inject { Some(free.get(1).ok_or_else(missing)?) } else { None };
                 digit_table_dependents(r, s)?.ok_or_else(missing)?
             }
+            Relation::MaskProducts(subsets) => {
+                let masks = free.first().ok_or_else(missing)?;
+                let words = layout.dependent.first().map_or(0, crate::Component::len);
+                let words = words.checked_div(subsets.len()).unwrap_or(0);
+                let products = mask_products(&masks.as_slice(), words, subsets);
+                vec![RingTensor::from_vec(&[products.len()], products)?]
+            }
             Relation::Custom(c) => c.dependents(free)?,
         };
         check_values(self.name(), "dependent", &layout.dependent, &dependent)?;
@@ -216,6 +226,22 @@ fn digit_table_dependents(
         out.push(RingTensor::from_vec(&[n], times_r)?);
     }
     Ok(Some(out))
+}
+
+/// The products of the masks (`words` words per variable, one after the other) over each
+/// subset, `words` words per subset.
+fn mask_products(masks: &[u64], words: usize, subsets: &[u32]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(words * subsets.len());
+    for &subset in subsets {
+        let mut product = vec![u64::MAX; words];
+        for (i, var) in masks.chunks_exact(words.max(1)).enumerate().take(32) {
+            if (subset >> i) & 1 == 1 {
+                product.iter_mut().zip(var).for_each(|(p, a)| *p &= a);
+            }
+        }
+        out.extend(product);
+    }
+    out
 }
 
 /// Whether every component of the layout has one length (what an elementwise rule needs).

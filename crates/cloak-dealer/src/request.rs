@@ -81,8 +81,51 @@ pub enum Request {
         /// The persistent mask number.
         mask: u64,
     },
+    /// XOR-shared random masks `a_i` for `vars` variables, `words` 64-bit words each, and
+    /// for each listed subset `S` of the variables the XOR shares of `AND_{i in S} a_i`:
+    /// what evaluates products of those variables in one round. The parties open each
+    /// variable XOR its mask once; a product over `T` is then
+    /// `XOR_{S <= T} (AND_{i in T \ S} m_i) & a_S`, public coefficients times shared mask
+    /// products, so a subset's products must be listed for every `S` of two or more
+    /// variables under each product wanted. Free: the masks (variable `i` in words
+    /// `i * words..(i + 1) * words`); dependent: the products (subset `j` in words
+    /// `j * words..`). A subset is a bit mask over the variables with at least two bits set.
+    MaskProducts {
+        /// 64-bit words per variable (64 bits per word, so 64 evaluations per word).
+        words: usize,
+        /// Number of variables, `1..=MAX_MASK_VARS`.
+        vars: u32,
+        /// The subsets whose mask products are dealt, at most [`MAX_MASK_SUBSETS`].
+        subsets: Vec<u32>,
+    },
     /// A kind defined outside this crate ([`Correlation`]).
     Custom(CustomRequest),
+}
+
+/// Variables a [`Request::MaskProducts`] may have (its subsets are `u32` bit masks).
+pub const MAX_MASK_VARS: u32 = 32;
+
+/// Subsets a [`Request::MaskProducts`] may list.
+pub const MAX_MASK_SUBSETS: usize = 1 << 12;
+
+/// Why a [`Request::MaskProducts`]'s parameters are invalid, if they are.
+fn mask_products_fault(vars: u32, subsets: &[u32]) -> Option<String> {
+    if !(1..=MAX_MASK_VARS).contains(&vars) {
+        return Some(format!("{vars} variables (must be 1..={MAX_MASK_VARS})"));
+    }
+    if subsets.len() > MAX_MASK_SUBSETS {
+        return Some(format!("{} subsets (at most {MAX_MASK_SUBSETS})", subsets.len()));
+    }
+    let outside = if vars == 32 { 0 } else { u32::MAX << vars };
+    subsets.iter().find_map(|&s| {
+        if s & outside != 0 {
+            Some(format!("subset {s:#x} names a variable past the {vars}"))
+        } else if s.count_ones() < 2 {
+            Some(format!("subset {s:#x} has fewer than two variables"))
+        } else {
+            None
+        }
+    })
 }
 
 impl Request {
@@ -99,6 +142,7 @@ impl Request {
             Request::EdaBits { .. } => "edabits",
             Request::DigitTables { .. } => "digit_tables",
             Request::TripleFixedRhs { .. } => "triple_fixed_rhs",
+            Request::MaskProducts { .. } => "mask_products",
             Request::Custom(c) => c.correlation().kind(),
         }
     }
@@ -182,6 +226,15 @@ impl Request {
                 // The dealer materialises the mask's value: it must fit like a component.
                 crate::persistent::check_shape(op.rhs_shape())?;
                 Layout::new(vec![Component::arith(op.lhs_shape())], vec![Component::arith(&out)])
+            }
+            Request::MaskProducts { words, vars, subsets } => {
+                if let Some(reason) = mask_products_fault(*vars, subsets) {
+                    return Err(RingError::InvalidArgument { op: "mask_products", reason }.into());
+                }
+                Layout::new(
+                    vec![Component::xor(words.saturating_mul(*vars as usize))],
+                    vec![Component::xor(words.saturating_mul(subsets.len()))],
+                )
             }
             Request::Custom(c) => {
                 // What a third-party dealer refuses on the wire, every provider refuses here,

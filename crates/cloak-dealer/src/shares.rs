@@ -99,6 +99,16 @@ pub struct InjectionMask {
     pub times_r: RingTensor<u64>,
 }
 
+/// A party's shares of masks and their products
+/// ([`Request::MaskProducts`](crate::Request::MaskProducts)).
+#[derive(Clone)]
+pub struct MaskProductShares {
+    /// XOR share of the variables' masks, one variable's words after another.
+    pub masks: RingTensor<u64>,
+    /// XOR share of the subsets' mask products, in the request's order.
+    pub products: RingTensor<u64>,
+}
+
 /// A party's shares of random bits, both ways.
 #[derive(Clone)]
 pub struct RandomBits {
@@ -179,6 +189,14 @@ impl Shares {
         DigitTableShares { r, tables, injection }
     }
 
+    /// The shares as masks and their products (for shares of a request of that kind).
+    #[must_use]
+    pub fn into_mask_products(self) -> MaskProductShares {
+        let [masks] = take(self.free);
+        let [products] = take(self.dependent);
+        MaskProductShares { masks, products }
+    }
+
     /// The shares as random bits' named parts (for shares of a request of that kind).
     #[must_use]
     pub fn into_bits(self) -> RandomBits {
@@ -225,6 +243,7 @@ redacted_debug!(BinaryTriple { a, b, c });
 redacted_debug!(TruncPair { r, r_shifted, r_msb });
 redacted_debug!(RandomBits { xor, arith });
 redacted_debug!(EdaBitShares { r, planes });
+redacted_debug!(MaskProductShares { masks, products });
 redacted_debug!(InjectionMask { xor, arith, times_r });
 
 impl std::fmt::Debug for DigitTableShares {

@@ -82,6 +82,8 @@ fn request() -> impl Strategy<Value = Request> {
         1 => (dim(), any::<bool>()).prop_map(|(count, inject)| Request::DigitTables { count, inject }),
         1 => (shape(), any::<u64>()).prop_map(|(shape, divisor)| Request::DivPair { shape, divisor }),
         1 => (bilinear_op(), any::<u64>()).prop_map(|(op, mask)| Request::TripleFixedRhs { op, mask }),
+        1 => (dim(), any::<u32>(), proptest::collection::vec(any::<u32>(), 0..20))
+            .prop_map(|(words, vars, subsets)| Request::MaskProducts { words, vars, subsets }),
     ]
 }
 
@@ -127,6 +129,8 @@ fn every_variant() -> Vec<Request> {
         Request::EdaBits { count: 7 },
         Request::DigitTables { count: 130, inject: false },
         Request::DigitTables { count: usize::MAX, inject: true },
+        Request::MaskProducts { words: 3, vars: 7, subsets: vec![0b11, 0x7f] },
+        Request::MaskProducts { words: usize::MAX, vars: u32::MAX, subsets: Vec::new() },
         Request::DivPair { shape: vec![4, 3], divisor: 3 },
         Request::TripleFixedRhs {
             op: BilinearOp::Matmul { lhs: vec![2, 4, 5], rhs: vec![5, 3] },
@@ -231,6 +235,34 @@ fn an_injection_flag_other_than_0_or_1_is_malformed() {
     bytes.pop();
     bytes.push(1);
     assert_eq!(decode_request(&bytes).ok(), Some(Request::DigitTables { count: 5, inject: true }));
+}
+
+#[test]
+fn mask_products_past_their_bounds_are_malformed() {
+    let header = |subsets: u64| {
+        let mut bytes = vec![10u8];
+        bytes.extend(1u64.to_le_bytes());
+        bytes.extend(7u64.to_le_bytes());
+        bytes.extend(subsets.to_le_bytes());
+        bytes
+    };
+    // A hostile subset count is refused before anything is allocated for it.
+    assert!(is_malformed(&decode_request(&header(u64::MAX))));
+    assert!(is_malformed(&decode_request(&header(4097))));
+    // A subset past u32, a variable count past u32, and too few subsets on the wire.
+    let mut bytes = header(1);
+    bytes.extend((u64::from(u32::MAX) + 1).to_le_bytes());
+    assert!(is_malformed(&decode_request(&bytes)));
+    let mut bytes = vec![10u8];
+    bytes.extend(1u64.to_le_bytes());
+    bytes.extend((u64::from(u32::MAX) + 1).to_le_bytes());
+    bytes.extend(0u64.to_le_bytes());
+    assert!(is_malformed(&decode_request(&bytes)));
+    assert!(is_malformed(&decode_request(&header(2))));
+    let mut bytes = header(1);
+    bytes.extend(3u64.to_le_bytes());
+    let want = Request::MaskProducts { words: 1, vars: 7, subsets: vec![3] };
+    assert_eq!(decode_request(&bytes).ok(), Some(want));
 }
 
 #[test]

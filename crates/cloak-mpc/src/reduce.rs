@@ -3,7 +3,7 @@
 //! Two methods, as CrypTen offers:
 //! - [`MaxMethod::Tree`] (default): adjacent pairs are compared and the larger kept, halving
 //!   the candidates per level: `ceil(log2 n)` levels of the sign circuit and one selection
-//!   round each (6 rounds per level with the default comparison, dealer digits, for any
+//!   round each (4 rounds per level with the default comparison, dealer digits, for any
 //!   number of parties; the selection multiplies by the
 //!   XOR-shared comparison bit directly, see `inject`). The one-hot of the winner rides
 //!   along as an `n`-long row per candidate, so `argmax` (not `max`) costs memory and
@@ -13,7 +13,7 @@
 //! - [`MaxMethod::Pairwise`]: all `n (n - 1) / 2` comparisons in one circuit; element `i`
 //!   wins against `j > i` when `x_i >= x_j` and against `j < i` when `x_i > x_j`, so exactly
 //!   one element (the first maximum) wins all `n - 1`; a second comparison finds it, and one
-//!   selection round yields the max: 13 rounds whatever `n` with the default comparison, at
+//!   selection round yields the max: 9 rounds whatever `n` with the default comparison, at
 //!   `O(n^2)` comparisons.
 
 use cloak_ring::RingTensor;

@@ -181,10 +181,10 @@ fn product_relu_and_reveal_through_a_custom_dealer() {
         let want: BTreeMap<&str, usize> = BTreeMap::from([("mul", 1), ("trunc_pair", 1)]);
         assert_eq!(delta(&p.phases[1], &p.phases[2]), want, "{n}: product's requests");
         // relu (the dealer-digits comparison): its mask with digit tables and the injection
-        // bit, one binary triple per level of the carry tree over 16 digits, and nothing
-        // else (no product triple, no truncation).
+        // bit, one set of mask products per level of the lookahead carry over 16 digits,
+        // and nothing else (no product triple, no truncation).
         let relu = delta(&p.phases[2], &p.phases[3]);
-        let want = BTreeMap::from([("digit_tables", 1), ("binary_triple", 4)]);
+        let want = BTreeMap::from([("digit_tables", 1), ("mask_products", 2)]);
         assert_eq!(relu, want, "{n}: relu's requests");
         // The wrapper saw every request the session made.
         let total: usize = p.phases[3].values().sum();

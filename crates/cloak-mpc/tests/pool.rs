@@ -313,7 +313,7 @@ fn round_counts_for_two_parties() {
         });
         let what = format!("{shape:?}, {sp:?}");
         let avg = u64::from(sp.kernel != (1, 1));
-        assert_eq!(unanimous(out), ((6 * levels, 6 * levels), (2, 2), avg), "{what}");
+        assert_eq!(unanimous(out), ((4 * levels, 4 * levels), (2, 2), avg), "{what}");
     }
 }
 

@@ -386,11 +386,11 @@ fn round_counts() {
             let what = format!("{p} parties, [{rows}, {n}]");
             let (relu, ltz) = (r[6], r[7]);
             if p == 2 {
-                // Derived in the module doc (the dealer-digits comparison): 5 + 1 per level,
-                // 2 (5 + 1) + 1 pairwise.
-                assert_eq!((relu, ltz), (6, 6), "{what}: one comparison");
-                assert_eq!(&r[..5], &[6 * levels(n); 5], "{what}: tree");
-                assert_eq!(r[5], 13, "{what}: pairwise");
+                // Derived in the module doc (the dealer-digits comparison): 3 + 1 per level,
+                // 2 (3 + 1) + 1 pairwise.
+                assert_eq!((relu, ltz), (4, 4), "{what}: one comparison");
+                assert_eq!(&r[..5], &[4 * levels(n); 5], "{what}: tree");
+                assert_eq!(r[5], 9, "{what}: pairwise");
             }
             // Any party count: a level costs one ReLU (sign circuit + one bit-injection
             // round), pairwise two comparisons and one product.

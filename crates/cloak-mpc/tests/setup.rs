@@ -162,8 +162,8 @@ fn trusted_third_party_dealer() {
                     let (rounds, words) = (2, 28 + 24);
                     assert_eq!((mul.rounds, mul.bytes_sent), (rounds, peers * words * 8), "{what}");
                     let relu = ops.get("relu").map(|o| o.rounds);
-                    // Dealer digits, the default comparison: 6 rounds for any number of parties.
-                    assert_eq!(relu, Some(6), "{what}: relu rounds");
+                    // Dealer digits, the default comparison: 4 rounds for any number of parties.
+                    assert_eq!(relu, Some(4), "{what}: relu rounds");
                     assert!(requests > 0);
                     if rank == 0 {
                         // The set-up seed, then per request a send and a receive.

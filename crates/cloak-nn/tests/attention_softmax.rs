@@ -213,16 +213,16 @@ fn gradients_through_each_method_match_plain_for_2_and_3_parties() {
 
 /// Rounds (and bytes, printed) of each method over 8 rows, two parties, default session
 /// (dealer-pair truncation: a round per fixed-point product), as the module documentation
-/// states them: the exact softmax's maximum costs 6 rounds per halving of the row (7 for
-/// 128 keys, 9 for 512), then 52 for the clamp, `exp`, the reciprocal of the sum and the
+/// states them: the exact softmax's maximum costs 4 rounds per halving of the row (7 for
+/// 128 keys, 9 for 512), then 50 for the clamp, `exp`, the reciprocal of the sum and the
 /// product; 2Quad a square (2), then 32 for the mean's reciprocal and the two products;
-/// 2ReLU a ReLU (6) and the same 32. The approximations' rounds do not grow with the row.
+/// 2ReLU a ReLU (4) and the same 32. The approximations' rounds do not grow with the row.
 #[test]
 fn rounds_are_as_documented() {
     for (m, r128, r512) in [
-        (AttentionSoftmax::Exact, 7 * 6 + 52, 9 * 6 + 52),
+        (AttentionSoftmax::Exact, 7 * 4 + 50, 9 * 4 + 50),
         (AttentionSoftmax::quad2(), 2 + 32, 2 + 32),
-        (AttentionSoftmax::relu(), 6 + 32, 6 + 32),
+        (AttentionSoftmax::relu(), 4 + 32, 4 + 32),
     ] {
         for (keys, rounds) in [(128usize, r128), (512, r512)] {
             let x = logits(8, keys, 1.0);

@@ -31,10 +31,10 @@ pub struct KindCost {
 /// `tests/costs.rs`: `compare` is a ReLU (comparison and product by the bit), `clamp` a
 /// two-sided clamp, `sqrt` an inverse square root.
 pub const COSTS: &[KindCost] = &[
-    KindCost { kind: "compare", rounds: 6, bytes_per_element: 14.6 },
-    KindCost { kind: "clamp", rounds: 6, bytes_per_element: 29.2 },
+    KindCost { kind: "compare", rounds: 4, bytes_per_element: 12.4 },
+    KindCost { kind: "clamp", rounds: 4, bytes_per_element: 24.8 },
     KindCost { kind: "exp", rounds: 14, bytes_per_element: 208.0 },
-    KindCost { kind: "sigmoid", rounds: 21, bytes_per_element: 629.0 },
+    KindCost { kind: "sigmoid", rounds: 19, bytes_per_element: 625.0 },
     KindCost { kind: "reciprocal", rounds: 28, bytes_per_element: 516.0 },
     KindCost { kind: "sqrt", rounds: 21, bytes_per_element: 420.0 },
     KindCost { kind: "log", rounds: 23, bytes_per_element: 468.0 },

@@ -54,12 +54,13 @@ fn the_counting_dealer_counts_what_a_product_and_a_relu_ask_for() {
     let counts: Vec<RequestCounts> = log.iter().map(|c| c.lock().unwrap().clone()).collect();
     assert!(counts[..2].iter().all(|c| c == &counts[0]), "parties disagree: {counts:?}");
     assert!(counts[2..].iter().all(|c| c == &counts[2]), "parties disagree: {counts:?}");
-    // ReLU: binary triples for the sign circuit, random bits and a triple for the
-    // bit injection.
+    // ReLU and abs with the default comparison (dealer digits): each a mask with its digit
+    // tables and two sets of mask products for the lookahead carry over the digits.
     let two = &counts[0];
-    assert!(two.by_kind["binary_triple"].0 >= 7, "{two:?}");
-    assert!(two.by_kind["random_bits"].0 >= 1, "{two:?}");
-    assert!(two.requests() > two.by_kind["binary_triple"].0, "{two:?}");
+    let (tables, products) = (two.by_kind["digit_tables"].0, two.by_kind["mask_products"].0);
+    assert!(tables >= 2, "{two:?}");
+    assert_eq!(products, 2 * tables, "{two:?}");
+    assert!(two.requests() > products, "{two:?}");
 }
 
 #[test]

@@ -85,6 +85,9 @@ pub fn builtin() -> Vec<Request> {
         Request::DigitTables { count: 130, inject: false },
         Request::DigitTables { count: 130, inject: true },
         Request::DigitTables { count: 64, inject: true },
+        Request::MaskProducts { words: 3, vars: 7, subsets: vec![0b11, 0b111, 0b1111, 0x41, 0x7f] },
+        Request::MaskProducts { words: 1, vars: 32, subsets: vec![u32::MAX, 0x8000_0001] },
+        Request::MaskProducts { words: 2, vars: 2, subsets: vec![0b11] },
     ]
 }
 
@@ -113,6 +116,7 @@ pub fn empty() -> Vec<Request> {
         Request::RandomBits { count: 0 },
         Request::EdaBits { count: 0 },
         Request::DigitTables { count: 0, inject: true },
+        Request::MaskProducts { words: 0, vars: 4, subsets: vec![0b1010] },
     ]
 }
 
@@ -225,6 +229,24 @@ pub fn invalid() -> Vec<(Request, Expect)> {
             matches!(e, RingError::InvalidShape { .. })
         }),
         (Request::RandomBits { count: usize::MAX }, |e| {
+            matches!(e, RingError::InvalidShape { .. })
+        }),
+        (Request::MaskProducts { words: 1, vars: 0, subsets: Vec::new() }, |e| {
+            matches!(e, RingError::InvalidArgument { op: "mask_products", .. })
+        }),
+        (Request::MaskProducts { words: 1, vars: 33, subsets: Vec::new() }, |e| {
+            matches!(e, RingError::InvalidArgument { op: "mask_products", .. })
+        }),
+        (Request::MaskProducts { words: 1, vars: 3, subsets: vec![0b1001] }, |e| {
+            matches!(e, RingError::InvalidArgument { op: "mask_products", .. })
+        }),
+        (Request::MaskProducts { words: 1, vars: 3, subsets: vec![0b100] }, |e| {
+            matches!(e, RingError::InvalidArgument { op: "mask_products", .. })
+        }),
+        (Request::MaskProducts { words: 1, vars: 3, subsets: vec![0b11; 4097] }, |e| {
+            matches!(e, RingError::InvalidArgument { op: "mask_products", .. })
+        }),
+        (Request::MaskProducts { words: usize::MAX, vars: 3, subsets: vec![0b11] }, |e| {
             matches!(e, RingError::InvalidShape { .. })
         }),
         (Request::custom(RowSums { rows: usize::MAX, cols: 2 }), |e| {

@@ -199,6 +199,23 @@ pub fn relation(request: &Request, values: &Values, mask: Option<&RingTensor<u64
             }
             Ok(())
         }
+        Request::MaskProducts { words, vars, subsets } => {
+            let (masks, products) = (free[0].to_vec(), dependent[0].to_vec());
+            ensure(masks.len() == words * *vars as usize, || "mask words".into())?;
+            ensure(products.len() == words * subsets.len(), || "product words".into())?;
+            // Bit by bit, as a plain AND of the variables' mask bits.
+            for (j, &subset) in subsets.iter().enumerate() {
+                for bit in 0..words * 64 {
+                    let (w, b) = (bit / 64, bit % 64);
+                    let want = (0..*vars as usize)
+                        .filter(|i| (subset >> i) & 1 == 1)
+                        .all(|i| (masks[i * words + w] >> b) & 1 == 1);
+                    let got = (products[j * words + w] >> b) & 1 == 1;
+                    ensure(got == want, || format!("bit {bit} of subset {subset:#x}"))?;
+                }
+            }
+            Ok(())
+        }
         Request::RandomBits { count } => {
             let (words, bits) = (free[0].to_vec(), dependent[0].to_vec());
             ensure(bits.len() == *count, || "bit count".into())?;

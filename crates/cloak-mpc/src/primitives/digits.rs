@@ -1,15 +1,19 @@
 //! The dealer-digits comparison: the dealer's mask `r` comes with XOR-shared tables of its
 //! 4-bit digits, so after opening `c = x + r` the parties compare the public `c` with `r`
 //! sixteen digits at a time by selecting table entries, which costs no message, and only
-//! the carry tree over the 16 digits spends AND gates.
+//! the carry over the 16 digits sends messages: two rounds of a four-way lookahead.
 //!
 //! `x = c - r (mod 2^64)`, so its sign bit is `c_63 ^ r_63 ^ b`, where `b` is the borrow
 //! into bit 63, `[c mod 2^63 < r mod 2^63]`. Over digits, `b` is the carry out of a chain
 //! whose generate bits are `[c_d < r_d]` and propagate bits `[c_d == r_d]`; both are
 //! entries of digit `d`'s table chosen by the public bits of `c_d`
-//! ([`cloak_ring::digits`]). Against [`DealerBits`](super::DealerBits), which starts the
-//! tree at single bits (63 positions, 118 AND gates, 6 levels), the tree here has 16
-//! positions: 26 AND gates in 4 levels.
+//! ([`cloak_ring::digits`]). Against [`DealerBits`](super::DealerBits), which starts a
+//! binary carry tree at single bits (63 positions, 118 AND gates, 6 levels), the carry here
+//! has 16 positions, and it combines them four at a time
+//! ([`Context::carry_lookahead`]): each group's generate and propagate are products of up
+//! to four bits, evaluated in one round from one opening of seven bits
+//! ([`Context::and_monomials`]), so 2 levels and 34 bits per element where a binary tree
+//! over the 16 digits takes 4 levels and 52 bits (26 AND gates).
 //!
 //! ReLU needs `[x < 0] * x`. With `s` a random bit of the dealer's and `s * r` shared, the
 //! parties open only `z = [x < 0] ^ s`; then `b = z + s - 2 z s` and, as `x = c - r`,
@@ -28,16 +32,16 @@ use super::sign_planes::bit_plane_tensor;
 use crate::error::{Result, invalid};
 
 /// The sign from digit tables: one opening of `x + r` (8 bytes per element), then the
-/// carry tree over 16 digits, whose leaves are selected from the dealer's tables without a
-/// message.
+/// lookahead carry over 16 digits, whose leaves are selected from the dealer's tables
+/// without a message.
 ///
-/// Rounds: 5 for any number of parties (1 opening, 4 tree levels); ReLU and abs take one
-/// more, which opens one bit per element. Bytes to each peer per element: 8 for the
-/// opening and 6.5 for the tree (26 AND gates), against 37.5 for
+/// Rounds: 3 for any number of parties (1 opening, 2 lookahead levels); ReLU and abs take
+/// one more, which opens one bit per element. Bytes to each peer per element: 8 for the
+/// opening and 4.25 for the carry (34 bits), against 37.5 for
 /// [`DealerBits`](super::DealerBits). The dealer's part per element: `r`, 257 bits of
-/// tables and 26 binary triples; for ReLU also a bit both ways and `s * r`. A third-party
-/// dealer sends party 0 the tables and the triples' products offline (about 36 bytes per
-/// element, 52 for ReLU).
+/// tables and 137 bits of masks and their products (103 of them products); for ReLU also a
+/// bit both ways and `s * r`. A third-party dealer sends party 0 the tables and the
+/// products offline (about 45 bytes per element, 61 for ReLU).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct DealerDigits;
 
@@ -91,7 +95,7 @@ fn sign_words(ctx: &mut Context, x: &RingTensor<u64>, inject: bool) -> Result<Si
     let DigitSelection { below, mut equal, top } = digits::select_from_tables(&c, &tables)?;
     // Nothing carries into the lowest digit: its `equal` is not needed.
     equal.remove(0);
-    let borrow = ctx.carry_tree(below, equal)?;
+    let borrow = ctx.carry_lookahead(below, equal)?;
     let first = ctx.is_first();
     let r_top = &tables[(TABLE_PLANES - 1) * words..TABLE_PLANES * words];
     let msb = borrow
@@ -129,7 +133,7 @@ fn sign_tensors(
     let above = RingTensor::concat(&[&entries.slice(1, 1, DIGIT_VALUES, 1)?, &nothing], 1)?;
     let lt = select_tensor(&sel, above)?;
     let eq = select_tensor(&sel, entries)?.xor(&lt)?;
-    let borrow = ctx.carry_tree_tensors(lt, eq.slice(0, 1, DIGITS, 1)?)?;
+    let borrow = ctx.carry_lookahead_tensors(lt, eq.slice(0, 1, DIGITS, 1)?)?;
     let mut msb =
         borrow.xor(&tables.slice(0, TABLE_PLANES - 1, TABLE_PLANES, 1)?.reshape(&[words])?)?;
     if ctx.is_first() {

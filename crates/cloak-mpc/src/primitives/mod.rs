@@ -17,6 +17,8 @@
 //! | [`beaver_fixed_rhs`](Context::beaver_fixed_rhs) | 1 | 8 B per word of the left operand | as `beaver`, right operand opened once |
 //! | [`square`](Context::square) | 1 | `8n` B | shares of `x * x` |
 //! | [`and_words`](Context::and_words) | 1 | 16 B per word of gates | XOR shares of `x & y` |
+//! | [`and_monomials`](Context::and_monomials), [`and_monomials_tensors`](Context::and_monomials_tensors) | 1 | 8 B per word of every variable | XOR shares of products of any number of bits |
+//! | [`carry_tree`](Context::carry_tree), [`carry_lookahead`](Context::carry_lookahead) | `ceil(log2 n)`, `ceil(log4 n)` | 52, 34 bits per chain for 16 positions | XOR shares of the carry out of `n` positions |
 //! | [`add_binary_words`](Context::add_binary_words) (A2B adder) | 7 (2 parties) | 192 B per element (12 AND words) | XOR shares of the sum of XOR-shared values |
 //! | [`add_binary_tensors`](Context::add_binary_tensors), [`and_tensor_pairs`](Context::and_tensor_pairs) | as their word forms | as their word forms | the same, on tensors where the shares live |
 //! | [`msb_of_sum_planes`](Context::msb_of_sum_planes) (the sign circuit) | 7 (2 parties) | about 45 B per element (181 AND gates) | XOR shares of the top bit of the sum |
@@ -91,6 +93,8 @@ mod edabits;
 mod fss;
 mod fss_trunc;
 mod inject;
+mod lookahead;
+mod monomials;
 mod open;
 mod placement;
 mod sign;
@@ -110,6 +114,7 @@ pub use edabits::DealerBits;
 pub use fss::{DEFAULT_KEY_BUDGET, FunctionSecretSharing, SignKeys, fss_correlations};
 pub use fss_trunc::{FssTruncation, TruncKeys};
 pub use inject::gather_bits;
+pub use monomials::{MAX_MONOMIAL_DEGREE, mask_subsets};
 pub use placement::ComputeDevice;
 pub use sign::{BitPlaneCarry, ComparisonProtocol, ComparisonStrategy};
 pub use sign_planes::bit_plane_tensor;

@@ -91,9 +91,9 @@ pub trait ComparisonProtocol: Send + Sync + 'static {
 
 strategy_handle!(
     /// The comparison strategy of a session (see [`ComparisonProtocol`]); the default is
-    /// [`DealerDigits`](super::DealerDigits): 5 rounds for the sign with any number of
-    /// parties (6 for ReLU) against 7 (8) for [`DealerBits`](super::DealerBits) and
-    /// [`BitPlaneCarry`], 2.6 to 3.7 times fewer bytes than dealer bits, and measured faster
+    /// [`DealerDigits`](super::DealerDigits): 3 rounds for the sign with any number of
+    /// parties (4 for ReLU) against 7 (8) for [`DealerBits`](super::DealerBits) and
+    /// [`BitPlaneCarry`], 3 to 4.4 times fewer bytes than dealer bits, and measured faster
     /// on loopback and the LAN and WAN profiles (README, "LAN and WAN figures").
     ComparisonStrategy,
     ComparisonProtocol

@@ -11,10 +11,10 @@
 //! round each, opening the masked operands: `8 N H (L + S) dh` and `8 N H (L S + S dh)`
 //! bytes to each other party); scaling `q` by the public `1/sqrt(dh)` is local. The
 //! softmax over the keys is the secure softmax (the maximum by a tree of comparisons,
-//! 6 rounds per halving of `S`, then the clamped `exp`, the reciprocal of the sum and one
+//! 4 rounds per halving of `S`, then the clamped `exp`, the reciprocal of the sum and one
 //! product), one call for every head and query; a model trained with MPCFormer's 2Quad or
 //! 2ReLU in its place selects it with [`with_softmax`](MultiheadAttention::with_softmax)
-//! (34 or 38 rounds, see [`AttentionSoftmax`]). Masks are public and added before the
+//! (34 or 36 rounds, see [`AttentionSoftmax`]). Masks are public and added before the
 //! softmax (see [`AttentionMask`]). The backward is products only: the softmax's
 //! derivative `y (g - sum(g y))` uses its saved output. Measured for two parties, `N = 2`,
 //! `L = S = 5`, `E = 8`, `H = 2` with key padding: 64 rounds forward (most of them the

@@ -9,18 +9,18 @@
 //!
 //! | method | rounds | bytes per score | error on shares |
 //! |---|---:|---:|---:|
-//! | [`Exact`](AttentionSoftmax::Exact) | 94 (106) | 660 (653) | 8.1 units |
+//! | [`Exact`](AttentionSoftmax::Exact) | 78 (86) | 650 (644) | 8.1 units |
 //! | [`Quad2`](AttentionSoftmax::Quad2) | 34 (34) | 88 (82) | 1.9 units |
-//! | [`Relu`](AttentionSoftmax::Relu) | 38 (38) | 86 (79) | 1.0 units |
+//! | [`Relu`](AttentionSoftmax::Relu) | 36 (36) | 81 (75) | 1.0 units |
 //!
 //! - `Exact`: `softmax` by the session's methods (Cloak's default: the row maximum by a
-//!   tree of comparisons, 6 rounds per halving of the row, the differences clamped at -32,
-//!   `exp`, the reciprocal of the sum and one product, 52 rounds after the maximum; see
+//!   tree of comparisons, 4 rounds per halving of the row, the differences clamped at -32,
+//!   `exp`, the reciprocal of the sum and one product, 50 rounds after the maximum; see
 //!   `cloak_mpc`'s `softmax`).
 //! - `Quad2`: MPCFormer's "2Quad", `(x + c)^2 / sum (x + c)^2` (`c = 5` there): one square
 //!   (2 rounds), the reciprocal of the row's mean and two products (32), whatever the row
 //!   length.
-//! - `Relu`: MPCFormer's "2ReLU", `relu(x) / sum relu(x)`: one ReLU (6 rounds), then the
+//! - `Relu`: MPCFormer's "2ReLU", `relu(x) / sum relu(x)`: one ReLU (4 rounds), then the
 //!   same 32.
 //!
 //! The two approximations are **different functions**, not approximations of softmax to
