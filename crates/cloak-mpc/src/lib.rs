@@ -63,7 +63,7 @@ pub use error::{MpcError, Result};
 pub use functions::DomainStat;
 pub use launch::{PartyOutcomes, run_dealer, run_local, run_local_typed, run_local_with};
 pub use primitives::{ComparisonStrategy, ComputeDevice, Truncation, TruncationStrategy};
-pub use reduce::MaxMethod;
+pub use reduce::{MaxMethod, PAIRWISE_LIMIT};
 pub use session::Session;
 
 /// What users of this crate pass around with shared tensors, re-exported so that they need

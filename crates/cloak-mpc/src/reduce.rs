@@ -15,6 +15,9 @@
 //!   one element (the first maximum) wins all `n - 1`; a second comparison finds it, and one
 //!   selection round yields the max: 9 rounds whatever `n` with the default comparison, at
 //!   `O(n^2)` comparisons.
+//!
+//! [`MaxMethod::for_rows`] picks between them by the rounds, within a bound on the work:
+//! softmax's maximum uses it, so a short row (class scores) takes the all-pairs rounds.
 
 use cloak_ring::RingTensor;
 use ndarray::Array2;
@@ -32,6 +35,22 @@ pub enum MaxMethod {
     Tree,
     /// All pairs at once: constant rounds, quadratic work.
     Pairwise,
+}
+
+/// The most comparisons [`MaxMethod::for_rows`] spends on all pairs, over every row: about
+/// 1.6 MB to each peer and a few milliseconds with the default comparison.
+pub const PAIRWISE_LIMIT: usize = 1 << 17;
+
+impl MaxMethod {
+    /// The method with fewer rounds for `rows` rows of `n`, unless all pairs would take
+    /// more than [`PAIRWISE_LIMIT`] comparisons: all pairs take two comparisons and a
+    /// product, the tree one comparison and a product per halving, so all pairs have fewer
+    /// rounds from 3 halvings on (`n >= 5`) with any comparison strategy.
+    #[must_use]
+    pub fn for_rows(rows: usize, n: usize) -> MaxMethod {
+        let pairs = rows.saturating_mul(n.saturating_mul(n.saturating_sub(1)) / 2);
+        if n >= 5 && pairs <= PAIRWISE_LIMIT { MaxMethod::Pairwise } else { MaxMethod::Tree }
+    }
 }
 
 /// Moves `axis` last and flattens the rest: `[rows, n]`, with the permutation used.
@@ -85,6 +104,14 @@ impl AShare {
     /// An axis out of range or of length 0; a communication or dealer error.
     pub fn max(&self, axis: usize, keepdim: bool) -> Result<AShare> {
         Ok(self.max_with_argmax_inner(axis, keepdim, MaxMethod::Tree, false)?.0)
+    }
+
+    /// Maximum along `axis` by `method` (the one-hot of its position is not kept).
+    ///
+    /// # Errors
+    /// As [`max`](Self::max).
+    pub fn max_by(&self, axis: usize, keepdim: bool, method: MaxMethod) -> Result<AShare> {
+        Ok(self.max_with_argmax_inner(axis, keepdim, method, false)?.0)
     }
 
     /// Minimum along `axis`.

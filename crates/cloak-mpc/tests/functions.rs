@@ -657,14 +657,16 @@ fn rounds_are_as_documented_and_fewer_than_cryptens() {
         assert_eq!(got, ours, "{label}");
         assert!(theirs.is_none_or(|t| got < t), "{label}: {got} rounds, CrypTen {theirs:?}");
     }
-    // softmax over rows of 8: max (3 levels of 4 rounds: the dealer-digits comparison and
-    // its product), clamp 4, exp 7 (a series of degree 10 and three squarings),
-    // reciprocal 20, product 1.
-    assert_eq!(rounds_of(2, &cfg, "softmax", |x| x.softmax(1), &m), 3 * 4 + 4 + 7 + 20 + 1);
+    // softmax over rows of 8: max 9 (all 28 pairs of a short row: two comparisons of 3
+    // rounds with the dealer-digits comparison, each made additive in 1, and the product
+    // by the one-hot; a tree would take 3 levels of 4), clamp 4, exp 7 (a series of degree
+    // 10 and three squarings), reciprocal 20, product 1.
+    assert_eq!(rounds_of(2, &cfg, "softmax", |x| x.softmax(1), &m), 9 + 4 + 7 + 20 + 1);
     // Both together: the same, then log 18, exp 7 (for the reciprocal) and the product,
-    // where the two calls take 44 + 43.
+    // where the two calls take 41 + 38.
+    assert_eq!(rounds_of(2, &cfg, "log_softmax", |x| x.log_softmax(1), &m), 9 + 4 + 7 + 18);
     let both = |x: &AShare| x.softmax_and_log_softmax(1).map(|(s, _)| s);
-    assert_eq!(rounds_of(2, &cfg, "softmax", both, &m), 3 * 4 + 4 + 7 + 18 + 7 + 1);
+    assert_eq!(rounds_of(2, &cfg, "softmax", both, &m), 9 + 4 + 7 + 18 + 7 + 1);
     // CrypTen's exp with CrypTen's config: its 8 squarings.
     let crypten = SessionConfig { functions: FunctionConfig::crypten(), ..cfg.clone() };
     assert_eq!(rounds_of(2, &crypten, "exp", AShare::exp, &x), 8);

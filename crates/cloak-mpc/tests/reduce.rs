@@ -10,14 +10,15 @@
 //! bits scaled by 2^16, so every input is on the 2^-16 grid (where encoding is exact) and
 //! results must equal the f64 reference exactly: tolerance 0.
 //!
-//! Rounds (two parties, derived from the code): a tree level is the sign circuit without
-//! B2A (`ltz_packed`: one AND level for the generate bits and six for the carry tree, 7
-//! rounds) and one bit-injection round that selects the values and the one-hots together,
-//! so 8 rounds per level and `8 ceil(log2 n)` in all (not 8 + 1: the level never converts
-//! the bit to arithmetic shares). Pairwise is two full comparisons (7 + 1 B2A rounds each)
-//! and one product by the winner bits: 17 rounds for every `n`, `n = 1` included (its first
-//! comparison is on an empty tensor and still takes its rounds). For more parties a tree
-//! level costs what one ReLU costs and pairwise twice an `ltz` plus one.
+//! Rounds (two parties, derived from the code): a tree level is the sign without B2A
+//! (`ltz_packed`, dealer digits: the opening and two lookahead levels, 3 rounds) and one
+//! bit-injection round that selects the values and the one-hots together, so 4 rounds per
+//! level and `4 ceil(log2 n)` in all (the level never converts the bit to arithmetic
+//! shares). Pairwise is two full comparisons (3 + 1 B2A rounds each) and one product by the
+//! winner bits: 9 rounds for every `n`, `n = 1` included (its first comparison is on an
+//! empty tensor and still takes its rounds). For more parties a tree level costs what one
+//! ReLU costs and pairwise twice an `ltz` plus one. `MaxMethod::for_rows` picks all pairs
+//! for rows of 5 or more when the pairs are few.
 
 mod common;
 
@@ -351,6 +352,38 @@ fn bad_axes_are_typed_errors_at_every_party() {
 /// `ceil(log2 n)`, 0 for `n = 1`.
 fn levels(n: usize) -> u64 {
     u64::from(n.next_power_of_two().trailing_zeros())
+}
+
+#[test]
+fn the_method_for_rows_takes_all_pairs_for_short_rows_only() {
+    assert_eq!(MaxMethod::for_rows(10, 4), MaxMethod::Tree, "2 halvings: the tree's rounds");
+    assert_eq!(MaxMethod::for_rows(10, 5), MaxMethod::Pairwise);
+    assert_eq!(MaxMethod::for_rows(51, 40), MaxMethod::Pairwise, "class scores");
+    // 8 x 512 keys: over a million pairs.
+    assert_eq!(MaxMethod::for_rows(8, 512), MaxMethod::Tree);
+    let n = 64;
+    let most = cloak_mpc::PAIRWISE_LIMIT / (n * (n - 1) / 2);
+    assert_eq!(MaxMethod::for_rows(most, n), MaxMethod::Pairwise);
+    assert_eq!(MaxMethod::for_rows(most + 1, n), MaxMethod::Tree);
+    assert_eq!(MaxMethod::for_rows(usize::MAX, usize::MAX), MaxMethod::Tree, "no overflow");
+    // max_by gives the same maximum either way, in the rounds of the method.
+    let x = tie_prone(&[3, 9], 11);
+    let out = run(2, &SessionConfig::default(), |s| {
+        let a = share0(s, &x)?;
+        let mut got = Vec::new();
+        for method in [MaxMethod::Tree, MaxMethod::Pairwise] {
+            s.reset_stats();
+            let m = a.max_by(1, false, method)?;
+            let rounds = s.comm_stats().total().rounds;
+            got.push((m.reveal()?, rounds));
+        }
+        Ok(got)
+    });
+    let got = unanimous(out);
+    let (want, _) = max_ref(&x, 1);
+    assert_eq!(got[0].0, want);
+    assert_eq!(got[1].0, want);
+    assert_eq!((got[0].1, got[1].1), (4 * 4, 9));
 }
 
 #[test]

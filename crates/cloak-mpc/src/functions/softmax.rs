@@ -1,8 +1,10 @@
 //! `softmax` and `log_softmax` along an axis.
 //!
-//! Both subtract the maximum along the axis first (tree reduction, 8 rounds per halving),
-//! so every exponent is at most 0. With Cloak's `exp`, the differences are then clamped
-//! below at -32 (one ReLU, 8 rounds) and `exp` is taken on `[-32, 0]` by a Chebyshev series
+//! Both subtract the maximum along the axis first, so every exponent is at most 0: by all
+//! pairs for short rows (9 rounds whatever the length; [`MaxMethod::for_rows`] bounds the
+//! comparisons), else by a tree (4 rounds per halving with the default comparison). With
+//! Cloak's `exp`, the differences are then clamped below at -32 (one ReLU, 4 rounds) and
+//! `exp` is taken on `[-32, 0]` by a Chebyshev series
 //! of `exp(z / 8)` over that whole interval, squared three times (degree 10: 4 + 3 rounds;
 //! see `exp_nonpositive`). The clamp is where it is for long rows: every clamped difference
 //! still gets `exp` of the bound, and `n - 1` of them add `(n - 1) exp(bound)` to the sum.
@@ -30,6 +32,7 @@ use crate::ashare::AShare;
 use crate::config::ExpMethod;
 use crate::error::Result;
 use crate::functions::fx::Fx;
+use crate::reduce::MaxMethod;
 
 /// Where the differences from the maximum are clamped, as `-2^CLAMP_LOG2`.
 const CLAMP_LOG2: u32 = 5;
@@ -96,7 +99,11 @@ impl AShare {
 
     /// `z = x - max(x)` along `axis`, and `exp(z)` (clamped as the module says).
     fn shifted_exp(&self, axis: usize) -> Result<(AShare, AShare)> {
-        let max = self.max(axis, true)?;
+        // Short rows (class scores) take the all-pairs maximum's constant rounds.
+        let shape = self.shape();
+        let n = shape.get(axis).copied().unwrap_or(0);
+        let rows = self.len().checked_div(n).unwrap_or(0);
+        let max = self.max_by(axis, true, MaxMethod::for_rows(rows, n))?;
         let z = self.sub(&max)?;
         let method = self.session().config().functions.exp;
         let e = match method {

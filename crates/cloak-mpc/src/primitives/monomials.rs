@@ -24,6 +24,10 @@ use crate::error::{Result, invalid};
 /// [`MAX_MASK_SUBSETS`](cloak_dealer::MAX_MASK_SUBSETS).
 pub const MAX_MONOMIAL_DEGREE: u32 = 11;
 
+/// Words evaluated together: a monomial of `k` variables keeps `2^k` blocks of its
+/// coefficients in cache.
+const BLOCK: usize = 256;
+
 /// The subsets of two or more variables under the `monomials` (bit masks over the
 /// variables), sorted and without repeats: the mask products a [`Request::MaskProducts`]
 /// must deal to evaluate them.
@@ -120,25 +124,68 @@ impl Context {
             masked.extend(v.iter().zip(a).map(|(x, a)| x ^ a));
         }
         let opened = self.open_words("and_monomials", vec![masked], true)?.remove(0);
-        let row = |i: usize| &opened[i * words..(i + 1) * words];
         let first = self.is_first();
+        let share_of = |s: u32| -> Option<&[u64]> {
+            match s.count_ones() {
+                0 => None,
+                1 => {
+                    let i = s.trailing_zeros() as usize;
+                    Some(&masks[i * words..(i + 1) * words])
+                }
+                _ => {
+                    let j = subsets.binary_search(&s).unwrap_or_else(|_| {
+                        unreachable!("mask_subsets lists every subset of two or more variables")
+                    });
+                    Some(&products[j * words..(j + 1) * words])
+                }
+            }
+        };
         let mut out = Vec::with_capacity(monomials.len());
         for &t in monomials {
+            // The monomial's variables, and each subset of them (a local bit mask `u` over
+            // those variables) with its share: the public 1 (party 0 only), a mask or a
+            // product.
+            let local: Vec<usize> = (0..vars.len()).filter(|i| (t >> i) & 1 == 1).collect();
+            let full = (1usize << local.len()) - 1;
+            let global = |u: usize| -> u32 {
+                local
+                    .iter()
+                    .enumerate()
+                    .filter(|(b, _)| (u >> b) & 1 == 1)
+                    .map(|(_, &i)| 1 << i)
+                    .sum()
+            };
+            let shares: Vec<Option<&[u64]>> = (0..=full).map(|u| share_of(global(u))).collect();
+            let rows: Vec<&[u64]> =
+                local.iter().map(|&i| &opened[i * words..(i + 1) * words]).collect();
+            // coefficient[u]: the product of the opened values over `u`, built up from the
+            // subset without `u`'s lowest variable; a block of words at a time, so that the
+            // loops run over words (vectorised) and the products stay in cache.
+            let mut coefficient = vec![u64::MAX; (full + 1) * BLOCK];
             let mut acc = vec![0u64; words];
-            for (term, coefficient) in terms(t, &subsets) {
-                let share: Option<&[u64]> = match term {
-                    Term::One => None,
-                    Term::Mask(i) => Some(&masks[i * words..(i + 1) * words]),
-                    Term::Product(j) => Some(&products[j * words..(j + 1) * words]),
-                };
-                if share.is_none() && !first {
-                    continue;
+            for start in (0..words).step_by(BLOCK) {
+                let len = BLOCK.min(words - start);
+                for u in 1..=full {
+                    let (done, rest) = coefficient.split_at_mut(u * BLOCK);
+                    let below = &done[(u & (u - 1)) * BLOCK..][..len];
+                    let row = &rows[u.trailing_zeros() as usize][start..start + len];
+                    for ((c, b), r) in rest[..len].iter_mut().zip(below).zip(row) {
+                        *c = b & r;
+                    }
                 }
-                let coefficient: Vec<&[u64]> =
-                    (0..vars.len()).filter(|i| (coefficient >> i) & 1 == 1).map(row).collect();
-                for (k, a) in acc.iter_mut().enumerate() {
-                    let c = coefficient.iter().fold(u64::MAX, |c, m| c & m[k]);
-                    *a ^= share.map_or(c, |s| c & s[k]);
+                // XOR over subsets S of the coefficient of the rest times S's share.
+                let out = &mut acc[start..start + len];
+                for (u, share) in shares.iter().enumerate() {
+                    let c = &coefficient[(full ^ u) * BLOCK..][..len];
+                    match share {
+                        Some(s) => {
+                            for ((o, c), s) in out.iter_mut().zip(c).zip(&s[start..start + len]) {
+                                *o ^= c & s;
+                            }
+                        }
+                        None if first => out.iter_mut().zip(c).for_each(|(o, c)| *o ^= c),
+                        None => {}
+                    }
                 }
             }
             out.push(acc);

@@ -9,14 +9,16 @@
 //!
 //! | method | rounds | bytes per score | error on shares |
 //! |---|---:|---:|---:|
-//! | [`Exact`](AttentionSoftmax::Exact) | 78 (86) | 650 (644) | 8.1 units |
+//! | [`Exact`](AttentionSoftmax::Exact) | 59 (86) | 2253 (644) | 8.1 units |
 //! | [`Quad2`](AttentionSoftmax::Quad2) | 34 (34) | 88 (82) | 1.9 units |
 //! | [`Relu`](AttentionSoftmax::Relu) | 36 (36) | 81 (75) | 1.0 units |
 //!
-//! - `Exact`: `softmax` by the session's methods (Cloak's default: the row maximum by a
-//!   tree of comparisons, 4 rounds per halving of the row, the differences clamped at -32,
-//!   `exp`, the reciprocal of the sum and one product, 50 rounds after the maximum; see
-//!   `cloak_mpc`'s `softmax`).
+//! - `Exact`: `softmax` by the session's methods (Cloak's default: the row maximum by all
+//!   pairs where the rows make few enough pairs, as 8 rows of 128 keys do: 9 rounds, at
+//!   more bytes; else by a tree of comparisons, 4 rounds per halving of the row, as for a
+//!   batch's heads and queries over 128 keys: 78 rounds, about 650 bytes per score), the
+//!   differences clamped at -32, `exp`, the reciprocal of the sum and one product, 50
+//!   rounds after the maximum; see `cloak_mpc`'s `softmax`).
 //! - `Quad2`: MPCFormer's "2Quad", `(x + c)^2 / sum (x + c)^2` (`c = 5` there): one square
 //!   (2 rounds), the reciprocal of the row's mean and two products (32), whatever the row
 //!   length.
