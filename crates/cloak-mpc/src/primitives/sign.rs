@@ -93,7 +93,7 @@ strategy_handle!(
     /// The comparison strategy of a session (see [`ComparisonProtocol`]); the default is
     /// [`DealerDigits`](super::DealerDigits): 3 rounds for the sign with any number of
     /// parties (4 for ReLU) against 7 (8) for [`DealerBits`](super::DealerBits) and
-    /// [`BitPlaneCarry`], 3 to 4.4 times fewer bytes than dealer bits, and measured faster
+    /// [`BitPlaneCarry`], 3 to 4.3 times fewer bytes than dealer bits, and measured faster
     /// on loopback and the LAN and WAN profiles (README, "LAN and WAN figures").
     ComparisonStrategy,
     ComparisonProtocol
