@@ -43,6 +43,8 @@ pub struct NodeRecord {
     pub kernel: Vec<usize>,
     /// A `Pow` node's exponent, when it is one public scalar (what it costs depends on it).
     pub exponent: Option<f64>,
+    /// The node's `axis` attribute, where it has one (a softmax's costs depend on it).
+    pub axis: Option<i64>,
 }
 
 /// A node that runs at inference time.
@@ -202,6 +204,7 @@ impl OnnxModel {
                 output_shapes: outs.iter().map(Val::shape).collect(),
                 folded,
                 kernel: kernel_of(n),
+                axis: n.attribute.iter().find(|a| a.name() == "axis").map(|a| a.i()),
                 exponent: match ctx.inputs.get(1) {
                     Some(Some(Val::Public(e, _))) if n.op_type() == "Pow" && e.len() == 1 => {
                         e.iter().next().copied()

@@ -207,9 +207,23 @@ fn node_cost(
             compare_tree(in_n(0), k, bytes, rounds);
         }
         "Softmax" | "LogSoftmax" => {
-            let rows = out_n / in_s(0).last().copied().unwrap_or(1).max(1) as u64;
-            let k = (out_n / rows.max(1)).max(1);
-            compare_tree(out_n, k, bytes, rounds);
+            let shape = in_s(0);
+            let axis = r.axis.map_or(shape.len().saturating_sub(1), |a| {
+                if a < 0 { (shape.len() as i64 + a).max(0) as usize } else { a as usize }
+            });
+            let k = shape.get(axis).copied().unwrap_or(1).max(1) as u64;
+            let rows = out_n / k;
+            // The maximum as the protocol takes it: all pairs for short rows (two
+            // comparisons per pair and a product), else the tree.
+            let method = cloak_mpc::MaxMethod::for_rows(rows as usize, k as usize);
+            if method == cloak_mpc::MaxMethod::Pairwise {
+                let pairs = rows * k * (k - 1) / 2;
+                add("compare", 2 * pairs, bytes, rounds);
+                *rounds += cost("compare").rounds + 1;
+                *bytes += 16.0 * out_n as f64;
+            } else {
+                compare_tree(out_n, k, bytes, rounds);
+            }
             let c = cost("exp");
             *bytes += c.bytes_per_element * out_n as f64
                 + cost("reciprocal").bytes_per_element * rows as f64;
