@@ -260,6 +260,34 @@ pub trait Backend: Clone + Debug + 'static {
         self.conv2d(x, w, spec)
     }
 
+    /// `relu(conv2d(x, w) + bias)`, the weight prepared
+    /// ([`prepare_rhs`](Self::prepare_rhs)) or not, `bias` broadcastable to the output: a
+    /// convolution and the ReLU after it, at inference (no gradient is recorded). The
+    /// default runs them in turn; a backend may fuse the product's rescaling with the
+    /// comparison (the secure backend does: one round and one opening fewer per layer).
+    ///
+    /// # Errors
+    /// As [`conv2d`](Self::conv2d) and [`relu_with_grad`](Self::relu_with_grad), and a
+    /// bias that does not broadcast to the output.
+    fn conv2d_relu(
+        &self,
+        x: &Self::Tensor,
+        w: &Self::Tensor,
+        prepared: Option<&PreparedRhs>,
+        bias: Option<&Self::Tensor>,
+        spec: &Conv2dSpec,
+    ) -> Result<Self::Tensor> {
+        let y = match prepared {
+            Some(p) => self.conv2d_prepared(x, w, p, spec)?,
+            None => self.conv2d(x, w, spec)?,
+        };
+        let y = match bias {
+            Some(b) => self.add(&y, &self.broadcast_to(b, &Self::shape(&y))?)?,
+            None => y,
+        };
+        Ok(self.relu_with_grad(&y)?.0)
+    }
+
     /// `matmul(x, w)` for a 2-d `w` that `prepared` came from; the default ignores it.
     ///
     /// # Errors

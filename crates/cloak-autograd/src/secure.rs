@@ -215,6 +215,31 @@ impl Backend for Secure {
         }
     }
 
+    /// The product left at twice the scale, the bias raised to it, then one fused
+    /// rescaling and ReLU ([`AShare::truncate_relu`]).
+    fn conv2d_relu(
+        &self,
+        x: &AShare,
+        w: &AShare,
+        prepared: Option<&PreparedRhs>,
+        bias: Option<&AShare>,
+        spec: &Conv2dSpec,
+    ) -> Result<AShare> {
+        let f = self.session.fixed_point().frac_bits();
+        let wide = match prepared.and_then(PreparedRhs::get::<FixedOperand>) {
+            Some(fixed) => x.conv2d_fixed_wide(fixed, spec)?,
+            None => x.conv2d_wide(w, spec)?,
+        };
+        let wide = match bias {
+            Some(b) => {
+                let raised = b.broadcast_to(wide.shape())?.share_tensor().mul_scalar(1u64 << f);
+                wide.add(&AShare::from_share(&self.session, raised))?
+            }
+            None => wide,
+        };
+        Ok(wide.truncate_relu(f)?)
+    }
+
     fn matmul_prepared(&self, x: &AShare, w: &AShare, prepared: &PreparedRhs) -> Result<AShare> {
         match prepared.get::<FixedOperand>() {
             Some(fixed) => Ok(x.matmul_fixed(fixed)?),

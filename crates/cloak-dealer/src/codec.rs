@@ -48,6 +48,11 @@ pub(crate) fn write_request(request: &Request, w: &mut Writer) {
             w.usize(*count);
             w.u8(u8::from(*inject));
         }
+        Request::TruncDigitTables { count, bits } => {
+            w.u8(11);
+            w.usize(*count);
+            w.u64(u64::from(*bits));
+        }
         Request::MaskProducts { words, vars, subsets } => {
             w.u8(10);
             w.usize(*words);
@@ -100,6 +105,11 @@ pub(crate) fn read_request(
                 _ => return Err(r.malformed("an injection flag that is not 0 or 1")),
             };
             Request::DigitTables { count, inject }
+        }
+        11 => {
+            let count = r.usize()?;
+            let bits = u32::try_from(r.u64()?).map_err(|_| r.malformed("truncation bits"))?;
+            Request::TruncDigitTables { count, bits }
         }
         10 => {
             let words = r.usize()?;

@@ -79,7 +79,7 @@ pub use provider::{Dealer, Pending};
 pub use request::{MAX_MASK_SUBSETS, MAX_MASK_VARS, Request};
 pub use shares::{
     BinaryTriple, DigitTableShares, EdaBitShares, FixedRhsTriple, InjectionMask, MaskProductShares,
-    RandomBits, Shares, SquarePair, Triple, TruncPair,
+    RandomBits, Shares, SquarePair, Triple, TruncDigitTableShares, TruncPair,
 };
 pub use stats::DealerStats;
 pub use tfp::TrustedFirstParty;

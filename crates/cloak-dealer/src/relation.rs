@@ -83,6 +83,9 @@ pub(crate) enum Relation<'a> {
     Planes,
     /// The digit tables of ring values, and with `true` the injection mask's values.
     DigitTables(bool),
+    /// The digit tables and injection mask of ring values, with their truncation by this
+    /// many bits.
+    TruncDigitTables(u32),
     /// The products of variables' masks over the subsets listed.
     MaskProducts(&'a [u32]),
     /// A custom kind's own `dependents`.
@@ -104,6 +107,7 @@ impl Request {
             Request::EdaBits { .. } => Relation::Planes,
             Request::DigitTables { inject, .. } => Relation::DigitTables(*inject),
             Request::MaskProducts { subsets, .. } => Relation::MaskProducts(subsets),
+            Request::TruncDigitTables { bits, .. } => Relation::TruncDigitTables(*bits),
             Request::Custom(c) => match c.correlation().elementwise() {
                 Some(rule) => Relation::Elementwise(Rule::Custom(rule)),
                 None => Relation::Custom(c.correlation()),
@@ -186,6 +190,10 @@ impl Request {
                 let s = if inject { Some(free.get(1).ok_or_else(missing)?) } else { None };
                 digit_table_dependents(r, s)?.ok_or_else(missing)?
             }
+            Relation::TruncDigitTables(bits) => {
+                let (r, s) = (free.first().ok_or_else(missing)?, free.get(1).ok_or_else(missing)?);
+                trunc_digit_table_dependents(r, s, bits)?.ok_or_else(missing)?
+            }
             Relation::MaskProducts(subsets) => {
                 let masks = free.first().ok_or_else(missing)?;
                 let words = layout.dependent.first().map_or(0, crate::Component::len);
@@ -226,6 +234,33 @@ fn digit_table_dependents(
         out.push(RingTensor::from_vec(&[n], times_r)?);
     }
     Ok(Some(out))
+}
+
+/// The dependents of [`Request::TruncDigitTables`]: the tables of `r`, the injection bits
+/// `s` at scale 1, `r >> bits`, `r`'s top bit, `s * (r >> bits)` and `s * r_63`. `None` for
+/// mask words too few for `r`.
+fn trunc_digit_table_dependents(
+    r: &RingTensor<u64>,
+    s: &RingTensor<u64>,
+    bits: u32,
+) -> Result<Option<Vec<RingTensor<u64>>>, DealerError> {
+    let values = r.as_slice();
+    let n = values.len();
+    let Some(s) = unpack(s, n) else { return Ok(None) };
+    let tables = cloak_ring::digits::digit_tables(&values);
+    let shifted: Vec<u64> = values.iter().map(|r| r >> bits).collect();
+    let msb: Vec<u64> = values.iter().map(|r| r >> 63).collect();
+    let s_shifted: Vec<u64> = s.iter().zip(&shifted).map(|(s, q)| s * q).collect();
+    let s_msb: Vec<u64> = s.iter().zip(&msb).map(|(s, m)| s & m).collect();
+    let each = |v: Vec<u64>| RingTensor::from_vec(&[n], v);
+    Ok(Some(vec![
+        RingTensor::from_vec(&[tables.len()], tables)?,
+        each(s)?,
+        each(shifted)?,
+        each(msb)?,
+        each(s_shifted)?,
+        each(s_msb)?,
+    ]))
 }
 
 /// The products of the masks (`words` words per variable, one after the other) over each

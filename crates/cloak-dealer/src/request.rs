@@ -70,6 +70,20 @@ pub enum Request {
         /// Whether the bit-injection mask comes with the tables.
         inject: bool,
     },
+    /// Digit tables with the injection mask ([`Request::DigitTables`] with `inject`) whose
+    /// `r` is also a truncation pair's ([`Request::TruncPair`]): `r >> bits`, the top bit of
+    /// `r`, and their products with the injection bit `s`. One opening of `x + 2^62 + r`
+    /// then serves a product's truncation and the sign of the product, and the product of
+    /// the truncated value by the sign opens only `s` XOR the sign: a ReLU after a
+    /// fixed-point product in one round less than truncating first. Free: `r`, `s`'s XOR
+    /// words; dependent: the tables, `s` at scale 1, `r >> bits`, the top bit of `r`,
+    /// `s * (r >> bits)` and `s * r_63`.
+    TruncDigitTables {
+        /// Number of values.
+        count: usize,
+        /// Number of bits the truncation divides by (`1..64`).
+        bits: u32,
+    },
     /// A Beaver triple whose right mask is the persistent mask number `mask`:
     /// `(a, c = op(a, B))` with `a` fresh and `B` the value of that mask (every party takes
     /// its share of `B` once, with [`Dealer::persistent_share`](crate::Dealer::persistent_share)).
@@ -141,6 +155,7 @@ impl Request {
             Request::RandomBits { .. } => "random_bits",
             Request::EdaBits { .. } => "edabits",
             Request::DigitTables { .. } => "digit_tables",
+            Request::TruncDigitTables { .. } => "trunc_digit_tables",
             Request::TripleFixedRhs { .. } => "triple_fixed_rhs",
             Request::MaskProducts { .. } => "mask_products",
             Request::Custom(c) => c.correlation().kind(),
@@ -220,6 +235,22 @@ impl Request {
                 } else {
                     Layout::new(vec![Component::arith(&[*count])], vec![tables])
                 }
+            }
+            Request::TruncDigitTables { count, bits } => {
+                if !(1..64).contains(bits) {
+                    return Err(RingError::InvalidArgument {
+                        op: "trunc_digit_tables",
+                        reason: format!("truncation by {bits} bits (must be 1..=63)"),
+                    }
+                    .into());
+                }
+                let words = count.div_ceil(64);
+                let tables = Component::xor(words.saturating_mul(cloak_ring::digits::TABLE_PLANES));
+                let each = || Component::arith(&[*count]);
+                Layout::new(
+                    vec![each(), Component::xor(words)],
+                    vec![tables, each(), each(), each(), each(), each()],
+                )
             }
             Request::TripleFixedRhs { op, .. } => {
                 let out = op.output_shape()?;

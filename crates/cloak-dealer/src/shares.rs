@@ -99,6 +99,28 @@ pub struct InjectionMask {
     pub times_r: RingTensor<u64>,
 }
 
+/// A party's shares of digit tables for a truncated product
+/// ([`Request::TruncDigitTables`](crate::Request::TruncDigitTables)).
+#[derive(Clone)]
+pub struct TruncDigitTableShares {
+    /// Additive share of `r`.
+    pub r: RingTensor<u64>,
+    /// XOR share of `r`'s digit tables and bit 63 ([`cloak_ring::digits`]).
+    pub tables: RingTensor<u64>,
+    /// XOR share of the injection bits `s`, 64 per word.
+    pub s_xor: RingTensor<u64>,
+    /// Additive share of `s`, one 0/1 value per element.
+    pub s_arith: RingTensor<u64>,
+    /// Additive share of `r >> bits`.
+    pub r_shifted: RingTensor<u64>,
+    /// Additive share of the top bit of `r`.
+    pub r_msb: RingTensor<u64>,
+    /// Additive share of `s * (r >> bits)`.
+    pub s_shifted: RingTensor<u64>,
+    /// Additive share of `s * r_63`.
+    pub s_msb: RingTensor<u64>,
+}
+
 /// A party's shares of masks and their products
 /// ([`Request::MaskProducts`](crate::Request::MaskProducts)).
 #[derive(Clone)]
@@ -189,6 +211,15 @@ impl Shares {
         DigitTableShares { r, tables, injection }
     }
 
+    /// The shares as truncating digit tables' named parts (for shares of a request of that
+    /// kind).
+    #[must_use]
+    pub fn into_trunc_digit_tables(self) -> TruncDigitTableShares {
+        let [r, s_xor] = take(self.free);
+        let [tables, s_arith, r_shifted, r_msb, s_shifted, s_msb] = take(self.dependent);
+        TruncDigitTableShares { r, tables, s_xor, s_arith, r_shifted, r_msb, s_shifted, s_msb }
+    }
+
     /// The shares as masks and their products (for shares of a request of that kind).
     #[must_use]
     pub fn into_mask_products(self) -> MaskProductShares {
@@ -244,6 +275,16 @@ redacted_debug!(TruncPair { r, r_shifted, r_msb });
 redacted_debug!(RandomBits { xor, arith });
 redacted_debug!(EdaBitShares { r, planes });
 redacted_debug!(MaskProductShares { masks, products });
+redacted_debug!(TruncDigitTableShares {
+    r,
+    tables,
+    s_xor,
+    s_arith,
+    r_shifted,
+    r_msb,
+    s_shifted,
+    s_msb
+});
 redacted_debug!(InjectionMask { xor, arith, times_r });
 
 impl std::fmt::Debug for DigitTableShares {

@@ -82,6 +82,7 @@ fn request() -> impl Strategy<Value = Request> {
         1 => (dim(), any::<bool>()).prop_map(|(count, inject)| Request::DigitTables { count, inject }),
         1 => (shape(), any::<u64>()).prop_map(|(shape, divisor)| Request::DivPair { shape, divisor }),
         1 => (bilinear_op(), any::<u64>()).prop_map(|(op, mask)| Request::TripleFixedRhs { op, mask }),
+        1 => (dim(), any::<u32>()).prop_map(|(count, bits)| Request::TruncDigitTables { count, bits }),
         1 => (dim(), any::<u32>(), proptest::collection::vec(any::<u32>(), 0..20))
             .prop_map(|(words, vars, subsets)| Request::MaskProducts { words, vars, subsets }),
     ]
@@ -130,6 +131,8 @@ fn every_variant() -> Vec<Request> {
         Request::DigitTables { count: 130, inject: false },
         Request::DigitTables { count: usize::MAX, inject: true },
         Request::MaskProducts { words: 3, vars: 7, subsets: vec![0b11, 0x7f] },
+        Request::TruncDigitTables { count: 130, bits: 16 },
+        Request::TruncDigitTables { count: usize::MAX, bits: u32::MAX },
         Request::MaskProducts { words: usize::MAX, vars: u32::MAX, subsets: Vec::new() },
         Request::DivPair { shape: vec![4, 3], divisor: 3 },
         Request::TripleFixedRhs {
@@ -269,6 +272,10 @@ fn mask_products_past_their_bounds_are_malformed() {
 fn truncation_bits_past_u32_are_malformed() {
     let mut bytes = vec![3u8];
     bytes.extend(1u64.to_le_bytes());
+    bytes.extend(4u64.to_le_bytes());
+    bytes.extend((u64::from(u32::MAX) + 1).to_le_bytes());
+    assert!(is_malformed(&decode_request(&bytes)));
+    let mut bytes = vec![11u8];
     bytes.extend(4u64.to_le_bytes());
     bytes.extend((u64::from(u32::MAX) + 1).to_le_bytes());
     assert!(is_malformed(&decode_request(&bytes)));

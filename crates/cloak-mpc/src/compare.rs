@@ -208,6 +208,25 @@ impl AShare {
         })
     }
 
+    /// `max(self / 2^bits, 0)`: the rescaling of a fixed-point product (`self` at the
+    /// product's scale, `bits` the fractional bits to drop) and the ReLU after it, as a
+    /// linear layer followed by a ReLU needs. With dealer-pair truncation (the default)
+    /// and dealer digits (the default comparison) one opening serves both: 4 rounds where
+    /// truncating and then `relu` take 5, and one opening of 8 bytes per element less
+    /// ([`Context::truncate_times_ltz`](crate::primitives::Context::truncate_times_ltz)).
+    /// The result is the one the two steps give: the truncation is never below the floor
+    /// and at most one unit above.
+    ///
+    /// # Errors
+    /// A communication or dealer error.
+    pub fn truncate_relu(&self, bits: u32) -> Result<AShare> {
+        self.session().clone().scoped("relu", || {
+            let (y, by, _) =
+                self.session().context()?.truncate_times_ltz(self.share_tensor(), bits)?;
+            Ok(x_with(self, y.sub(&by)?))
+        })
+    }
+
     /// `max(self, 0)` and its derivative `[self >= 0]` (0/1), for backward: the sign
     /// circuit, then one round multiplying by the XOR-shared bit directly (bit injection),
     /// which also yields the bit's additive shares.

@@ -180,7 +180,7 @@ impl OnnxModel {
                     })
                 })
                 .collect::<Result<_>>()?;
-            let ctx = Ctx { node, backend: &Plain, inputs, prep: None };
+            let ctx = Ctx { node, backend: &Plain, inputs, prep: None, fuse_relu: false };
             let outs = run_node(&ctx, ids.then_some(self.input_name.as_str()))?;
             let wanted = n.output.iter().filter(|o| !o.is_empty()).count();
             if outs.len() < n.output.len() && outs.len() < wanted {
@@ -297,6 +297,31 @@ impl OnnxModel {
     }
 }
 
+/// The convolutions whose one output only a ReLU reads (and is not the graph's output: the
+/// ReLU frees it), by step: the ReLU's step.
+fn fused_relus(steps: &[Step]) -> HashMap<usize, usize> {
+    let mut readers: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, s) in steps.iter().enumerate() {
+        for x in s.inputs.iter().filter(|x| !x.is_empty()) {
+            readers.entry(x.as_str()).or_default().push(i);
+        }
+    }
+    let mut out = HashMap::new();
+    for (i, s) in steps.iter().enumerate() {
+        let [y] = &s.outputs[..] else { continue };
+        if s.op != "Conv" {
+            continue;
+        }
+        if let Some(&[r]) = readers.get(y.as_str()).map(Vec::as_slice) {
+            let relu = &steps[r];
+            if r > i && relu.op == "Relu" && relu.inputs.len() == 1 && relu.frees.contains(y) {
+                out.insert(i, r);
+            }
+        }
+    }
+    out
+}
+
 /// Runs one node; a node that reads the token ids goes to the embedding lookup instead.
 fn run_node<B: Backend>(ctx: &Ctx<'_, B>, ids: Option<&str>) -> Result<Vec<Val<B>>> {
     match ids {
@@ -398,7 +423,16 @@ impl<B: Backend> OnnxGraph<B> {
             params.get(name).map(|v| Val::Private((*v).clone()))
         };
         let count = plan.steps.len();
+        // A ReLU that alone reads a convolution's output: the convolution applies it
+        // (fused), and the ReLU's own step is passed over.
+        let fused = fused_relus(&plan.steps);
+        let passed_over: HashSet<usize> = fused.values().copied().collect();
         for (index, step) in plan.steps.iter().enumerate() {
+            if passed_over.contains(&index) {
+                observe(StepInfo { index, count, name: &step.name, op: &step.op });
+                continue;
+            }
+            let next = fused.get(&index).map(|&r| &plan.steps[r]);
             let n = &graph.node[step.node];
             let node = NodeRef { proto: n, name: &step.name };
             let inputs = step
@@ -413,15 +447,22 @@ impl<B: Backend> OnnxGraph<B> {
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
-            let ctx = Ctx { node, backend: &self.backend, inputs, prep: Some(&prep) };
+            let ctx = Ctx {
+                node,
+                backend: &self.backend,
+                inputs,
+                prep: Some(&prep),
+                fuse_relu: next.is_some(),
+            };
             let outs = run_node(&ctx, plan.ids.then_some(plan.input_name.as_str()))?;
             drop(ctx);
-            for (name, v) in step.outputs.iter().zip(outs) {
+            let names = next.map_or(&step.outputs, |relu| &relu.outputs);
+            for (name, v) in names.iter().zip(outs) {
                 if !name.is_empty() {
                     values.insert(name.clone(), v);
                 }
             }
-            for f in &step.frees {
+            for f in step.frees.iter().chain(next.iter().flat_map(|relu| &relu.frees)) {
                 values.remove(f);
             }
             observe(StepInfo { index, count, name: &step.name, op: &step.op });

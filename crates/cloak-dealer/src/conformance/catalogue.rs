@@ -85,6 +85,9 @@ pub fn builtin() -> Vec<Request> {
         Request::DigitTables { count: 130, inject: false },
         Request::DigitTables { count: 130, inject: true },
         Request::DigitTables { count: 64, inject: true },
+        Request::TruncDigitTables { count: 130, bits: 16 },
+        Request::TruncDigitTables { count: 64, bits: 1 },
+        Request::TruncDigitTables { count: 7, bits: 63 },
         Request::MaskProducts { words: 3, vars: 7, subsets: vec![0b11, 0b111, 0b1111, 0x41, 0x7f] },
         Request::MaskProducts { words: 1, vars: 32, subsets: vec![u32::MAX, 0x8000_0001] },
         Request::MaskProducts { words: 2, vars: 2, subsets: vec![0b11] },
@@ -117,6 +120,7 @@ pub fn empty() -> Vec<Request> {
         Request::EdaBits { count: 0 },
         Request::DigitTables { count: 0, inject: true },
         Request::MaskProducts { words: 0, vars: 4, subsets: vec![0b1010] },
+        Request::TruncDigitTables { count: 0, bits: 16 },
     ]
 }
 
@@ -230,6 +234,12 @@ pub fn invalid() -> Vec<(Request, Expect)> {
         }),
         (Request::RandomBits { count: usize::MAX }, |e| {
             matches!(e, RingError::InvalidShape { .. })
+        }),
+        (Request::TruncDigitTables { count: 4, bits: 0 }, |e| {
+            matches!(e, RingError::InvalidArgument { op: "trunc_digit_tables", .. })
+        }),
+        (Request::TruncDigitTables { count: 4, bits: 64 }, |e| {
+            matches!(e, RingError::InvalidArgument { op: "trunc_digit_tables", .. })
         }),
         (Request::MaskProducts { words: 1, vars: 0, subsets: Vec::new() }, |e| {
             matches!(e, RingError::InvalidArgument { op: "mask_products", .. })

@@ -167,27 +167,22 @@ pub fn relation(request: &Request, values: &Values, mask: Option<&RingTensor<u64
             }
             Ok(())
         }
-        Request::DigitTables { count, inject } => {
-            let (r, tables) = (free[0].to_vec(), dependent[0].to_vec());
-            let words = count.div_ceil(64);
-            ensure(tables.len() == cloak_ring::digits::TABLE_PLANES * words, || {
-                "table words".into()
-            })?;
-            let bit = |plane: usize, k: usize| (tables[plane * words + k / 64] >> (k % 64)) & 1;
+        Request::TruncDigitTables { bits, .. } => {
+            let (r, s) = (free[0].to_vec(), free[1].to_vec());
+            tables_of(&r, &dependent[0].to_vec())?;
+            let got: Vec<Vec<u64>> = dependent[1..].iter().map(RingTensor::to_vec).collect();
             for (k, &v) in r.iter().enumerate() {
-                for d in 0..16 {
-                    // Digit d: bits 4d.. (three bits for the top digit, four otherwise).
-                    let width = if d == 15 { 3 } else { 4 };
-                    let digit = (v >> (4 * d)) & ((1 << width) - 1);
-                    for entry in 0..16u64 {
-                        ensure(
-                            bit(16 * d + entry as usize, k) == u64::from(entry <= digit),
-                            || format!("entry {entry} of digit {d} of element {k}"),
-                        )?;
-                    }
+                let sk = (s[k / 64] >> (k % 64)) & 1;
+                let want = [sk, v >> bits, v >> 63, sk * (v >> bits), sk * (v >> 63)];
+                for (i, (g, w)) in got.iter().zip(want).enumerate() {
+                    ensure(g[k] == w, || format!("dependent {} of element {k}", i + 1))?;
                 }
-                ensure(bit(256, k) == v >> 63, || format!("bit 63 of element {k}"))?;
             }
+            Ok(())
+        }
+        Request::DigitTables { inject, .. } => {
+            let r = free[0].to_vec();
+            tables_of(&r, &dependent[0].to_vec())?;
             if *inject {
                 let (s, s_arith, s_r) =
                     (free[1].to_vec(), dependent[1].to_vec(), dependent[2].to_vec());
@@ -247,6 +242,28 @@ pub fn relation(request: &Request, values: &Values, mask: Option<&RingTensor<u64
         },
     }
     .map_err(|e| format!("{name}: {e}"))
+}
+
+/// Checks digit tables against their values, entry by entry: entry `v` of digit `d` is
+/// `[v <= r_d]`, and plane 256 is bit 63.
+fn tables_of(r: &[u64], tables: &[u64]) -> Check {
+    let words = r.len().div_ceil(64);
+    ensure(tables.len() == cloak_ring::digits::TABLE_PLANES * words, || "table words".into())?;
+    let bit = |plane: usize, k: usize| (tables[plane * words + k / 64] >> (k % 64)) & 1;
+    for (k, &v) in r.iter().enumerate() {
+        for d in 0..16 {
+            // Digit d: bits 4d.. (three bits for the top digit, four otherwise).
+            let width = if d == 15 { 3 } else { 4 };
+            let digit = (v >> (4 * d)) & ((1 << width) - 1);
+            for entry in 0..16u64 {
+                ensure(bit(16 * d + entry as usize, k) == u64::from(entry <= digit), || {
+                    format!("entry {entry} of digit {d} of element {k}")
+                })?;
+            }
+        }
+        ensure(bit(256, k) == v >> 63, || format!("bit 63 of element {k}"))?;
+    }
+    Ok(())
 }
 
 /// Checks that the shares look random: for every component with a few elements, two

@@ -21,6 +21,40 @@ impl AShare {
         })
     }
 
+    /// `op(self, other)` by Beaver, not truncated: shares at twice the session's scale.
+    fn bilinear_wide(&self, other: &AShare, op: BilinearOp) -> Result<AShare> {
+        self.check_session(other, op.name())?;
+        let session = self.session.clone();
+        session.scoped(op.name(), || {
+            let z = session.context()?.beaver(&op, &self.share, &other.share)?;
+            Ok(self.with_share(z))
+        })
+    }
+
+    /// [`conv2d`](Self::conv2d) without its truncation: shares of the product at twice the
+    /// session's scale (`2^(2f)`), for a truncation fused with what follows
+    /// ([`truncate_relu`](Self::truncate_relu)). One round.
+    ///
+    /// # Errors
+    /// As [`conv2d`](Self::conv2d).
+    pub fn conv2d_wide(&self, weight: &AShare, spec: &Conv2dSpec) -> Result<AShare> {
+        let op = BilinearOp::Conv2d {
+            input: self.shape().to_vec(),
+            weight: weight.shape().to_vec(),
+            spec: *spec,
+        };
+        self.bilinear_wide(weight, op)
+    }
+
+    /// [`matmul`](Self::matmul) without its truncation, as [`conv2d_wide`](Self::conv2d_wide).
+    ///
+    /// # Errors
+    /// As [`matmul`](Self::matmul).
+    pub fn matmul_wide(&self, other: &AShare) -> Result<AShare> {
+        let op = BilinearOp::Matmul { lhs: self.shape().to_vec(), rhs: other.shape().to_vec() };
+        self.bilinear_wide(other, op)
+    }
+
     /// `op` with one public operand, encoded at the session's scale: local, then truncation.
     fn bilinear_public(
         &self,

@@ -127,6 +127,30 @@ impl AShare {
         self.bilinear_fixed(rhs, op, "matmul_fixed")
     }
 
+    /// [`conv2d_fixed`](Self::conv2d_fixed) without its truncation: shares of the product
+    /// at twice the session's scale, for [`truncate_relu`](Self::truncate_relu).
+    ///
+    /// # Errors
+    /// As [`conv2d_fixed`](Self::conv2d_fixed).
+    pub fn conv2d_fixed_wide(&self, weight: &FixedOperand, spec: &Conv2dSpec) -> Result<AShare> {
+        let op = BilinearOp::Conv2d {
+            input: self.shape().to_vec(),
+            weight: weight.shape().to_vec(),
+            spec: *spec,
+        };
+        self.bilinear_fixed_scaled(weight, op, "conv2d_fixed", false)
+    }
+
+    /// [`matmul_fixed`](Self::matmul_fixed) without its truncation, as
+    /// [`conv2d_fixed_wide`](Self::conv2d_fixed_wide).
+    ///
+    /// # Errors
+    /// As [`matmul_fixed`](Self::matmul_fixed).
+    pub fn matmul_fixed_wide(&self, rhs: &FixedOperand) -> Result<AShare> {
+        let op = BilinearOp::Matmul { lhs: self.shape().to_vec(), rhs: rhs.shape().to_vec() };
+        self.bilinear_fixed_scaled(rhs, op, "matmul_fixed", false)
+    }
+
     /// `op(self, fixed)` truncated once, as `bilinear` does (dealer pairs, or the two-party
     /// local division, by the session's truncation).
     fn bilinear_fixed(
@@ -134,6 +158,17 @@ impl AShare {
         fixed: &FixedOperand,
         op: BilinearOp,
         label: &'static str,
+    ) -> Result<AShare> {
+        self.bilinear_fixed_scaled(fixed, op, label, true)
+    }
+
+    /// `op(self, fixed)`, truncated or left at twice the scale.
+    fn bilinear_fixed_scaled(
+        &self,
+        fixed: &FixedOperand,
+        op: BilinearOp,
+        label: &'static str,
+        truncate: bool,
     ) -> Result<AShare> {
         if !self.session.same(&fixed.session) {
             return Err(MpcError::SessionMismatch { op: label });
@@ -144,7 +179,7 @@ impl AShare {
             let mut s = session.context()?;
             let Parts { mask, b, d } = &*fixed.inner;
             let z = s.beaver_fixed_rhs(&op, label, &self.share, *mask, b, d)?;
-            let z = s.truncate(z, f)?;
+            let z = if truncate { s.truncate(z, f)? } else { z };
             Ok(self.with_share(z))
         })
     }

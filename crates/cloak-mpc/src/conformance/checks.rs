@@ -43,6 +43,7 @@ pub const CHECKS: &[Check] = &[
     Check { name: "divide", run: divide },
     Check { name: "compare", run: compare },
     Check { name: "relu_abs", run: relu_abs },
+    Check { name: "truncate_relu", run: truncate_relu },
     Check { name: "max_argmax", run: max_argmax },
     Check { name: "max_pool", run: max_pool },
     Check { name: "a2b_b2a", run: a2b_b2a },
@@ -268,6 +269,21 @@ fn relu_abs(s: &Session) -> Result<Verdict> {
         close("abs", &a.abs()?.reveal()?, &x.mapv(f64::abs), |_| 0.0),
         close("sign", &a.sign()?.reveal()?, &x.mapv(|v| if v < 0.0 { -1.0 } else { 1.0 }), |_| 0.0),
     ]))
+}
+
+fn truncate_relu(s: &Session) -> Result<Verdict> {
+    // A product's shares at twice the scale, `x (2^f + 1)`, whose rescaling has a
+    // remainder: the fused (or stepwise) truncation and ReLU give `relu(x (1 + 2^-f))`
+    // within one unit.
+    let f = s.fixed_point().frac_bits();
+    let mut x = data(23, &[70], -40.0, 40.0);
+    x[[0]] = 0.0;
+    let a = input(s, 0, &x)?;
+    let wide = a.share_tensor().mul_scalar((1u64 << f) + 1);
+    let got = AShare::from_share(s, wide).truncate_relu(f)?.reveal()?;
+    let unit = (-f64::from(f)).exp2();
+    let want = x.mapv(|v| (v * (1.0 + unit)).max(0.0));
+    Ok(close("truncate_relu", &got, &want, |_| unit * 1.01))
 }
 
 fn max_argmax(s: &Session) -> Result<Verdict> {

@@ -93,7 +93,7 @@ macro_rules! protocol_conformance_tests {
 
             $crate::protocol_conformance_tests!(@tests run;
                 share_reveal, linear, mul, matmul, conv2d, square, fixed_operand,
-                truncate_many, divide, compare, relu_abs, max_argmax, max_pool, a2b_b2a,
+                truncate_many, divide, compare, relu_abs, truncate_relu, max_argmax, max_pool, a2b_b2a,
                 functions);
         }
     };

@@ -396,6 +396,43 @@ impl Context {
         Ok((self.place(bx)?, self.place(b)?))
     }
 
+    /// Shares of `y = x / 2^bits`, of `[y < 0] * y` and of `[y < 0]` (scale 1): a
+    /// fixed-point product's truncation followed by a comparison, as a ReLU after a linear
+    /// layer needs. Where the session truncates with dealer pairs and the comparison
+    /// strategy can fuse the two
+    /// ([`ComparisonProtocol::truncate_times_ltz`](super::ComparisonProtocol::truncate_times_ltz);
+    /// dealer digits does), one opening serves both: a round and a truncation's opening
+    /// fewer. Otherwise [`truncate`](Self::truncate), then [`times_ltz`](Self::times_ltz).
+    ///
+    /// # Errors
+    /// A communication or dealer error.
+    pub fn truncate_times_ltz(
+        &mut self,
+        x: &RingTensor<u64>,
+        bits: u32,
+    ) -> Result<super::sign::TruncatedSign> {
+        let parties = self.parties;
+        if (1..64).contains(&bits)
+            && self.truncation.fuses_with_comparison(parties)
+            && let Some((y, by, b)) =
+                self.with_comparison(|s, ctx| s.truncate_times_ltz(ctx, x, bits))?
+        {
+            if [&y, &by, &b].iter().any(|t| t.shape() != x.shape()) {
+                return Err(self.comparison_broke(format!(
+                    "fused results of shapes {:?}, {:?}, {:?} for an input of shape {:?}",
+                    y.shape(),
+                    by.shape(),
+                    b.shape(),
+                    x.shape()
+                )));
+            }
+            return Ok((self.place(y)?, self.place(by)?, self.place(b)?));
+        }
+        let y = self.truncate(x.clone(), bits)?;
+        let (by, b) = self.times_ltz(&y)?;
+        Ok((y, by, b))
+    }
+
     /// Runs the comparison strategy, refusing a strategy that calls back into it.
     fn with_comparison<R>(
         &mut self,

@@ -26,9 +26,10 @@ use cloak_ring::digits::{self, DIGIT_VALUES, DIGITS, DigitSelection, TABLE_PLANE
 
 use super::bit_tensors::unpack_bits;
 use super::context::Context;
-use super::sign::ComparisonProtocol;
+use super::sign::{ComparisonProtocol, TruncatedSign};
 use super::sign_circuits::{arith_where, packed_where};
 use super::sign_planes::bit_plane_tensor;
+use super::trunc::BIAS;
 use crate::error::{Result, invalid};
 
 /// The sign from digit tables: one opening of `x + r` (8 bytes per element), then the
@@ -69,6 +70,92 @@ impl ComparisonProtocol for DealerDigits {
     ) -> Result<(RingTensor<u64>, RingTensor<u64>)> {
         if x.is_host() { times_words(ctx, x) } else { times_tensors(ctx, x) }
     }
+
+    /// Host shares only (a device's shares truncate, then compare).
+    fn truncate_times_ltz(
+        &self,
+        ctx: &mut Context,
+        x: &RingTensor<u64>,
+        bits: u32,
+    ) -> Result<Option<TruncatedSign>> {
+        if !x.is_host() {
+            return Ok(None);
+        }
+        truncate_times_words(ctx, x, bits).map(Some)
+    }
+}
+
+/// `y = x / 2^bits`, `[y < 0] * y` and `[y < 0]` from one opening: the dealer's `r` has
+/// digit tables and is a truncation pair's too ([`Request::TruncDigitTables`]), so the
+/// opened `c' = x + 2^62 + r` gives `y`'s shares as a dealer pair's opening would
+/// (`c' >> bits - (r >> bits) + [c' < 2^63] r_63 2^(64 - bits) - 2^(62 - bits)`) and
+/// `c = c' - 2^62 = x + r` gives the sign of `x` from the tables, which is `y`'s (`y` is
+/// `floor(x / 2^bits)` or one more, so `y < 0` only where `x < 0`, and where `x < 0` and
+/// `y = 0` the product is 0 either way). The product then opens `z = [x < 0] ^ s` as
+/// [`times_words`] does, with `y = A - R` for the public `A` and shared `R` above:
+/// `b y = b A - (z R + (1 - 2 z) s R)`.
+fn truncate_times_words(
+    ctx: &mut Context,
+    x: &RingTensor<u64>,
+    bits: u32,
+) -> Result<TruncatedSign> {
+    let n = x.len();
+    let words = n.div_ceil(64);
+    let m = ctx.fetch(&Request::TruncDigitTables { count: n, bits })?.into_trunc_digit_tables();
+    let first = ctx.is_first();
+    let bias = if first { BIAS } else { 0 };
+    let masked: Vec<u64> = x
+        .as_slice()
+        .iter()
+        .zip(m.r.as_slice().iter())
+        .map(|(x, r)| x.wrapping_add(*r).wrapping_add(bias))
+        .collect();
+    let c_biased = ctx.open_words("truncate_relu", vec![masked], false)?.remove(0);
+    let c: Vec<u64> = c_biased.iter().map(|c| c.wrapping_sub(BIAS)).collect();
+    let tables = m.tables.as_slice();
+    let DigitSelection { below, mut equal, top } = digits::select_from_tables(&c, &tables)?;
+    equal.remove(0);
+    let borrow = ctx.carry_lookahead(below, equal)?;
+    let r_top = &tables[(TABLE_PLANES - 1) * words..TABLE_PLANES * words];
+    let masked_sign: Vec<u64> = borrow
+        .iter()
+        .zip(r_top)
+        .zip(&top)
+        .zip(m.s_xor.as_slice().iter())
+        .map(|(((b, r), c), s)| if first { b ^ r ^ c ^ s } else { b ^ r ^ s })
+        .collect();
+    let z = ctx.open_words("bit_mul", vec![masked_sign], true)?.remove(0);
+    let wrap = 1u64 << (64 - bits);
+    let public_part = BIAS >> bits;
+    let first_word = u64::from(first);
+    let (s_arith, r_shifted, r_msb) =
+        (m.s_arith.as_slice(), m.r_shifted.as_slice(), m.r_msb.as_slice());
+    let (s_shifted, s_msb) = (m.s_shifted.as_slice(), m.s_msb.as_slice());
+    let mut y = Vec::with_capacity(n);
+    let mut by = Vec::with_capacity(n);
+    let mut b = Vec::with_capacity(n);
+    for k in 0..n {
+        let cb = c_biased[k];
+        // The wrap of the opening, linear in r's top bit once c' is public.
+        let w = wrap.wrapping_mul(1 - (cb >> 63));
+        let a = (cb >> bits).wrapping_sub(public_part);
+        let r_k = r_shifted[k].wrapping_sub(w.wrapping_mul(r_msb[k]));
+        let sr_k = s_shifted[k].wrapping_sub(w.wrapping_mul(s_msb[k]));
+        let zk = (z[k / 64] >> (k % 64)) & 1;
+        let sk = s_arith[k];
+        // b = s + z (1 - 2 s) (party 0 adds the 1); b R = s R + z (R - 2 s R).
+        let bk = sk.wrapping_add(zk.wrapping_mul(first_word.wrapping_sub(sk << 1)));
+        let brk = sr_k.wrapping_add(zk.wrapping_mul(r_k.wrapping_sub(sr_k << 1)));
+        y.push(if first { a.wrapping_sub(r_k) } else { r_k.wrapping_neg() });
+        by.push(a.wrapping_mul(bk).wrapping_sub(brk));
+        b.push(bk);
+    }
+    let shape = x.shape();
+    Ok((
+        RingTensor::from_vec(shape, y)?,
+        RingTensor::from_vec(shape, by)?,
+        RingTensor::from_vec(shape, b)?,
+    ))
 }
 
 /// What the sign circuit leaves: the XOR shares of the sign bits (packed), the opened

@@ -116,6 +116,6 @@ pub use fss_trunc::{FssTruncation, TruncKeys};
 pub use inject::gather_bits;
 pub use monomials::{MAX_MONOMIAL_DEGREE, mask_subsets};
 pub use placement::ComputeDevice;
-pub use sign::{BitPlaneCarry, ComparisonProtocol, ComparisonStrategy};
+pub use sign::{BitPlaneCarry, ComparisonProtocol, ComparisonStrategy, TruncatedSign};
 pub use sign_planes::bit_plane_tensor;
 pub use trunc::{Truncation, TruncationProtocol, TruncationStrategy};

@@ -16,6 +16,10 @@ use crate::error::Result;
 /// Only [`ltz_packed`](Self::ltz_packed) is required; the other two have defaults built on
 /// it (a B2A round, or a bit-injection round), which a strategy that gets arithmetic bits
 /// more cheaply (function secret sharing, say) overrides.
+/// What [`ComparisonProtocol::truncate_times_ltz`] gives: shares of `y = x / 2^bits`, of
+/// `[y < 0] * y` and of `[y < 0]` (scale 1).
+pub type TruncatedSign = (RingTensor<u64>, RingTensor<u64>, RingTensor<u64>);
+
 pub trait ComparisonProtocol: Send + Sync + 'static {
     /// A short unique name (`"bit-plane-carry"`, ...), for statistics, configuration
     /// equality and errors.
@@ -71,6 +75,25 @@ pub trait ComparisonProtocol: Send + Sync + 'static {
         let msb = self.ltz_packed(ctx, x)?;
         let bits = ctx.bits_to_arith(&msb, x.len())?;
         Ok(RingTensor::from_vec(x.shape(), bits)?)
+    }
+
+    /// `y = x / 2^bits` (truncated as dealer pairs truncate: never below the floor, at most
+    /// one unit above), `[y < 0] * y` and `[y < 0]` (scale 1), with one opening serving
+    /// the truncation and the comparison, where the strategy can; `Ok(None)` (the default)
+    /// where it cannot, and [`Context::truncate_times_ltz`] truncates, then calls
+    /// [`times_ltz`](Self::times_ltz). Called only when the session truncates with dealer
+    /// pairs, so the fused result is the one the session would give otherwise.
+    ///
+    /// # Errors
+    /// A communication or dealer error.
+    fn truncate_times_ltz(
+        &self,
+        ctx: &mut Context,
+        x: &RingTensor<u64>,
+        bits: u32,
+    ) -> Result<Option<TruncatedSign>> {
+        let _ = (ctx, x, bits);
+        Ok(None)
     }
 
     /// Shares of `[x < 0] * x` and of `[x < 0]` (scale 1): what ReLU and abs need. The

@@ -63,6 +63,16 @@ pub trait TruncationProtocol: Send + Sync + 'static {
         false
     }
 
+    /// Whether this strategy truncates as dealer pairs do (never below the floor, at most
+    /// one unit above, one opening of `x + 2^62 + r`), so that a comparison strategy may
+    /// fuse the truncation of a product into the opening of its own comparison
+    /// ([`ComparisonProtocol::truncate_times_ltz`](super::ComparisonProtocol::truncate_times_ltz)).
+    /// `false` by default.
+    fn fuses_with_comparison(&self, parties: usize) -> bool {
+        let _ = parties;
+        false
+    }
+
     /// This party's share of `x / 2^bits` with no message, where `x` lives (a device
     /// tensor stays there), if the method can; `Ok(None)` if it needs a round. The default
     /// runs [`truncate_local`](Self::truncate_local) on the host elements, so a device
@@ -174,6 +184,10 @@ impl TruncationProtocol for Truncation {
                 .collect(),
             _ => ctx.truncate_with_pairs(pieces),
         }
+    }
+
+    fn fuses_with_comparison(&self, parties: usize) -> bool {
+        self.resolve(parties) == Truncation::DealerPairs
     }
 
     fn truncate_local(&self, ctx: &Context, shares: &mut [u64], bits: u32) -> bool {

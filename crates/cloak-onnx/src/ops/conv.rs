@@ -2,7 +2,7 @@
 //! explicit symmetric pads go to the kernel; `SAME_*` and asymmetric pads are applied as an
 //! explicit zero pad (local on shares), transposed convolutions crop instead.
 
-use cloak_autograd::Backend;
+use cloak_autograd::{Backend, Var};
 use cloak_ring::Conv2dSpec;
 
 use super::Ctx;
@@ -142,17 +142,46 @@ pub(super) fn conv<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {
     } else {
         (x, w)
     };
-    let y = match c.prepared(1, false, &w4)? {
+    let prepared = c.prepared(1, false, &w4)?;
+    let unflat = |y: Var<B>| -> Result<Var<B>> {
+        if spatial == 1 {
+            let ys = y.shape();
+            Ok(y.reshape(&[ys[0], ys[1], ys[3]])?)
+        } else {
+            Ok(y)
+        }
+    };
+    if c.fuse_relu && !cloak_autograd::is_grad_enabled() {
+        // Inference: the convolution, its bias and the ReLU after it in one backend call,
+        // which rescales the product and compares it in one step.
+        let b = c.backend;
+        let bias = match c.opt(2) {
+            Some(v) => {
+                let o = v.shape().iter().product::<usize>();
+                let t = match v {
+                    Val::Private(var) => var.value(),
+                    Val::Public(a, _) => b.public(a)?,
+                };
+                Some(b.reshape(&t, &[1, o, 1, 1])?)
+            }
+            None => None,
+        };
+        let t = b.conv2d_relu(&x4.value(), &w4.value(), prepared.as_ref(), bias.as_ref(), &spec)?;
+        return Ok(Val::Private(unflat(Var::constant(b, t))?));
+    }
+    let y = match prepared {
         Some(p) => x4.conv2d_prepared(&w4, &p, &spec)?,
         None => x4.conv2d(&w4, &spec)?,
     };
-    let y = if spatial == 1 {
-        let ys = y.shape();
-        y.reshape(&[ys[0], ys[1], ys[3]])?
-    } else {
-        y
-    };
-    add_bias(c, Val::Private(y), c.opt(2), sx.len())
+    let y = add_bias(c, Val::Private(unflat(y)?), c.opt(2), sx.len())?;
+    if !c.fuse_relu {
+        return Ok(y);
+    }
+    // The ReLU this node applies for the step after it, recorded for a backward.
+    match y {
+        Val::Private(v) => Ok(Val::Private(v.relu()?)),
+        Val::Public(a, d) => Ok(Val::Public(a.mapv(|v| v.max(0.0)), d)),
+    }
 }
 
 pub(super) fn conv_transpose<B: Backend>(c: &Ctx<'_, B>) -> Result<Val<B>> {

@@ -26,7 +26,13 @@ pub(crate) fn run<B: Backend>(c: &Ctx<'_, B>, ids: &str) -> Result<Vec<Val<B>>> 
             // What these see is the ids' shape, which is public.
             let stand_in = Val::Public(ArrayD::zeros(IxDyn(&ids_shape)), DType::Int);
             let inputs = vec![Some(stand_in)];
-            run_op(&Ctx { node: c.node, backend: c.backend, inputs, prep: c.prep })
+            run_op(&Ctx {
+                node: c.node,
+                backend: c.backend,
+                inputs,
+                prep: c.prep,
+                fuse_relu: false,
+            })
         }
         "Gather" if position == 1 && c.node.proto.input.first().is_some_and(|t| t != ids) => {
             Ok(vec![lookup(c, onehot, &ids_shape, vocab)?])

@@ -143,6 +143,10 @@ pub(crate) struct Ctx<'a, B: Backend> {
     pub inputs: Vec<Option<Val<B>>>,
     /// Prepared weights for repeated products (absent in the dry run).
     pub prep: Option<&'a Prep<'a, B>>,
+    /// Whether the node's output goes only to a ReLU that the node applies itself (a
+    /// convolution then rescales its product and compares in one step; see
+    /// [`Backend::conv2d_relu`]).
+    pub fuse_relu: bool,
 }
 
 /// What the cache keeps of one weight operand.
@@ -285,6 +289,7 @@ pub(crate) fn run<B: Backend>(ctx: &Ctx<'_, B>) -> Result<Vec<Val<B>>> {
             node: ctx.node,
             backend: &Plain,
             prep: None,
+            fuse_relu: ctx.fuse_relu,
             inputs: ctx
                 .inputs
                 .iter()
