@@ -28,6 +28,7 @@
 //! | [`mul_by_xor_bits`](Context::mul_by_xor_bits) | 1 | `n / 8 + 16n` B | shares of `b * x` for an XOR-shared bit `b` |
 //! | [`truncate`](Context::truncate), [`truncate_many`](Context::truncate_many) | 0 or 1 | by strategy | shares of `x / 2^bits`, within one unit |
 //! | [`divide_with_pair`](Context::divide_with_pair) | 1 | `8n` B | shares of `x / d`, within two units |
+//! | [`truncate_times_ltz`](Context::truncate_times_ltz) | 4 with dealer digits and dealer pairs (fused), else truncation + `times_ltz` | 12.4 B per element fused | `y = x / 2^bits`, `[y < 0] * y`, `[y < 0]` |
 //! | [`ltz_packed`](Context::ltz_packed), [`ltz_packed_tensor`](Context::ltz_packed_tensor), [`ltz_arith`](Context::ltz_arith), [`times_ltz`](Context::times_ltz) | by strategy | by strategy | `[x < 0]`, XOR or additive |
 //!
 //! Two choices that protocols differ in are strategies, selected in
