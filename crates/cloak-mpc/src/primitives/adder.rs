@@ -183,13 +183,7 @@ impl Context {
         generate: Vec<Vec<u64>>,
         propagate: Vec<Vec<u64>>,
     ) -> Result<Vec<u64>> {
-        let words = generate.first().map_or(0, Vec::len);
-        if generate.is_empty()
-            || propagate.len() + 1 != generate.len()
-            || generate.iter().chain(&propagate).any(|w| w.len() != words)
-        {
-            return Err(invalid("carry", "positions of other lengths or counts"));
-        }
+        check_chain(&generate, &propagate)?;
         // Blocks from the low end: (generate, propagate); the lowest block's propagate is
         // never needed (nothing carries into bit 0).
         let mut blocks: Vec<(Vec<u64>, Option<Vec<u64>>)> = generate
@@ -224,4 +218,17 @@ impl Context {
         }
         Ok(blocks.swap_remove(0).0)
     }
+}
+
+/// Checks a carry chain's positions (`n >= 1` generate rows, `n - 1` propagate rows, all of
+/// one length) before anything is sent; their length in words.
+pub(super) fn check_chain(generate: &[Vec<u64>], propagate: &[Vec<u64>]) -> Result<usize> {
+    let words = generate.first().map_or(0, Vec::len);
+    if generate.is_empty()
+        || propagate.len() + 1 != generate.len()
+        || generate.iter().chain(propagate).any(|w| w.len() != words)
+    {
+        return Err(invalid("carry", "positions of other lengths or counts"));
+    }
+    Ok(words)
 }

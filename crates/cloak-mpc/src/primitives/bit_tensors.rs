@@ -58,11 +58,7 @@ impl Context {
         generate: RingTensor<u64>,
         propagate: RingTensor<u64>,
     ) -> Result<RingTensor<u64>> {
-        let (gs, ps) = (generate.shape().to_vec(), propagate.shape().to_vec());
-        if gs.len() != 2 || ps.len() != 2 || gs[0] == 0 || ps[0] + 1 != gs[0] || ps[1] != gs[1] {
-            return Err(invalid("carry", "positions of other lengths or counts"));
-        }
-        let words = gs[1];
+        let words = check_chain_tensors(&generate, &propagate)?;
         // Block `i`'s generate bits are row `i` of `g`; its propagate bits row `i - 1` of `p`
         // (the lowest block has none: nothing carries into bit 0).
         let (mut g, mut p) = (generate, propagate);
@@ -181,4 +177,17 @@ pub(crate) fn unpack_bits(words: &RingTensor<u64>, n: usize) -> Result<RingTenso
     let refs: Vec<&RingTensor<u64>> = columns.iter().collect();
     let all = RingTensor::concat(&refs, 1)?.reshape(&[count * 64])?;
     Ok(all.slice(0, 0, n, 1)?)
+}
+
+/// Checks a carry chain's tensors (`generate` `[n, W]` with `n >= 1`, `propagate`
+/// `[n - 1, W]`) before anything is sent; `W`.
+pub(super) fn check_chain_tensors(
+    generate: &RingTensor<u64>,
+    propagate: &RingTensor<u64>,
+) -> Result<usize> {
+    let (gs, ps) = (generate.shape(), propagate.shape());
+    if gs.len() != 2 || ps.len() != 2 || gs[0] == 0 || ps[0] + 1 != gs[0] || ps[1] != gs[1] {
+        return Err(invalid("carry", "positions of other lengths or counts"));
+    }
+    Ok(gs[1])
 }

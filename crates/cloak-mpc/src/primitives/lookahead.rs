@@ -18,7 +18,7 @@
 use cloak_ring::RingTensor;
 
 use super::context::Context;
-use crate::error::{Result, invalid};
+use crate::error::Result;
 
 /// The variables of a group, as bits of a monomial.
 const P3: u32 = 1;
@@ -55,13 +55,7 @@ impl Context {
         generate: Vec<Vec<u64>>,
         propagate: Vec<Vec<u64>>,
     ) -> Result<Vec<u64>> {
-        let words = generate.first().map_or(0, Vec::len);
-        if generate.is_empty()
-            || propagate.len() + 1 != generate.len()
-            || generate.iter().chain(&propagate).any(|w| w.len() != words)
-        {
-            return Err(invalid("carry", "positions of other lengths or counts"));
-        }
+        let words = super::adder::check_chain(&generate, &propagate)?;
         let ones = if self.is_first() { vec![u64::MAX; words] } else { vec![0; words] };
         let mut g = generate;
         let mut p: Vec<Vec<u64>> = std::iter::once(vec![0; words]).chain(propagate).collect();
@@ -114,11 +108,7 @@ impl Context {
         generate: RingTensor<u64>,
         propagate: RingTensor<u64>,
     ) -> Result<RingTensor<u64>> {
-        let (gs, ps) = (generate.shape().to_vec(), propagate.shape().to_vec());
-        if gs.len() != 2 || ps.len() != 2 || gs[0] == 0 || ps[0] + 1 != gs[0] || ps[1] != gs[1] {
-            return Err(invalid("carry", "positions of other lengths or counts"));
-        }
-        let words = gs[1];
+        let words = super::bit_tensors::check_chain_tensors(&generate, &propagate)?;
         let zero_row = generate.slice(0, 0, 1, 1)?.and_scalar(0);
         let one_row =
             if self.is_first() { zero_row.add_scalar(u64::MAX) } else { zero_row.clone() };
