@@ -297,6 +297,13 @@ impl OnnxModel {
     }
 }
 
+impl Plan {
+    /// The names of the convolutions that apply the ReLU after them (see `fused_relus`).
+    pub(crate) fn fused_convolutions(&self) -> Vec<&str> {
+        fused_relus(&self.steps).keys().map(|&i| self.steps[i].name.as_str()).collect()
+    }
+}
+
 /// The convolutions whose one output only a ReLU reads (and is not the graph's output: the
 /// ReLU frees it), by step: the ReLU's step.
 fn fused_relus(steps: &[Step]) -> HashMap<usize, usize> {

@@ -92,3 +92,17 @@ fn the_default_fused_convolution_is_the_two_steps() {
         assert_eq!(fused, stepwise, "{file}");
     }
 }
+
+#[test]
+fn the_report_counts_the_fused_round() {
+    // Two blocks whose every cost the report models exactly: its estimate is the fused
+    // pass's rounds and the output's reveal.
+    for file in ["block_resnet_basic.ts.onnx", "block_squeezenet_fire.ts.onnx"] {
+        let model = OnnxModel::load(common::fixtures().join(file)).expect("loads");
+        let stem = file.split('.').next().expect("a stem");
+        let input = common::read_npy(&common::fixtures().join(format!("{stem}.input.npy")));
+        let report = model.report(input.shape()).expect("a report");
+        let (_, fused_rounds) = run(&model, &input, 2, true);
+        assert_eq!(report.rounds, fused_rounds + 1, "{file}");
+    }
+}
