@@ -64,6 +64,9 @@ struct Step {
 pub(crate) struct Plan {
     proto: ModelProto,
     steps: Vec<Step>,
+    /// The steps of convolutions that apply the ReLU after them: the ReLU's step
+    /// ([`fused_relus`]).
+    fused: HashMap<usize, usize>,
     constants: HashMap<String, (ArrayD<f64>, DType)>,
     pub(crate) private: Vec<PrivateTensor>,
     input_name: String,
@@ -261,6 +264,7 @@ impl OnnxModel {
         }
         Ok(Plan {
             proto: self.public.clone(),
+            fused: fused_relus(&steps),
             steps,
             constants,
             private: self.private.clone(),
@@ -300,7 +304,7 @@ impl OnnxModel {
 impl Plan {
     /// The names of the convolutions that apply the ReLU after them (see `fused_relus`).
     pub(crate) fn fused_convolutions(&self) -> Vec<&str> {
-        fused_relus(&self.steps).keys().map(|&i| self.steps[i].name.as_str()).collect()
+        self.fused.keys().map(|&i| self.steps[i].name.as_str()).collect()
     }
 }
 
@@ -432,7 +436,7 @@ impl<B: Backend> OnnxGraph<B> {
         let count = plan.steps.len();
         // A ReLU that alone reads a convolution's output: the convolution applies it
         // (fused), and the ReLU's own step is passed over.
-        let fused = fused_relus(&plan.steps);
+        let fused = &plan.fused;
         let passed_over: HashSet<usize> = fused.values().copied().collect();
         for (index, step) in plan.steps.iter().enumerate() {
             if passed_over.contains(&index) {

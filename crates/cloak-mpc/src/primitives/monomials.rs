@@ -77,20 +77,24 @@ enum Term {
     Product(usize),
 }
 
+/// Where subset `s`'s share lies, `subsets` being [`mask_subsets`] of the monomials.
+fn term_of(s: u32, subsets: &[u32]) -> Term {
+    match s.count_ones() {
+        0 => Term::One,
+        1 => Term::Mask(s.trailing_zeros() as usize),
+        _ => Term::Product(subsets.binary_search(&s).unwrap_or_else(|_| {
+            unreachable!("mask_subsets lists every subset of two or more variables")
+        })),
+    }
+}
+
 /// The terms of monomial `t`: each subset `S` of `t` (the empty one included) with its
 /// share's place and the variables of its public coefficient, `t \ S`.
 fn terms(t: u32, subsets: &[u32]) -> Vec<(Term, u32)> {
     let mut out = Vec::new();
     let mut s = t;
     loop {
-        let term = match s.count_ones() {
-            0 => Term::One,
-            1 => Term::Mask(s.trailing_zeros() as usize),
-            _ => Term::Product(subsets.binary_search(&s).unwrap_or_else(|_| {
-                unreachable!("mask_subsets lists every subset of two or more variables")
-            })),
-        };
-        out.push((term, t & !s));
+        out.push((term_of(s, subsets), t & !s));
         if s == 0 {
             return out;
         }
@@ -126,18 +130,10 @@ impl Context {
         let opened = self.open_words("and_monomials", vec![masked], true)?.remove(0);
         let first = self.is_first();
         let share_of = |s: u32| -> Option<&[u64]> {
-            match s.count_ones() {
-                0 => None,
-                1 => {
-                    let i = s.trailing_zeros() as usize;
-                    Some(&masks[i * words..(i + 1) * words])
-                }
-                _ => {
-                    let j = subsets.binary_search(&s).unwrap_or_else(|_| {
-                        unreachable!("mask_subsets lists every subset of two or more variables")
-                    });
-                    Some(&products[j * words..(j + 1) * words])
-                }
+            match term_of(s, &subsets) {
+                Term::One => None,
+                Term::Mask(i) => Some(&masks[i * words..(i + 1) * words]),
+                Term::Product(j) => Some(&products[j * words..(j + 1) * words]),
             }
         };
         let mut out = Vec::with_capacity(monomials.len());
